@@ -1,0 +1,52 @@
+// Face detectors behind one interface, registered in src/face/registry.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "edgevision/models.hpp"
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+struct Face {
+  cv::Rect2f box;                    // frame pixels
+  float score = 1.f;
+  std::vector<cv::Point2f> landmarks;  // may be empty
+};
+
+// fast / balanced / accurate. For Haar these are the source documents' scale factor and
+// neighbour settings (1.2/3, 1.1/5, 1.05/7); for DNN detectors they set how far small
+// frames are upscaled and whether large frames are tiled.
+enum class DetectMode { kFast, kBalanced, kAccurate };
+Result<DetectMode> parse_detect_mode(const std::string& text);
+const char* to_string(DetectMode mode);
+
+struct FaceDetectorOptions {
+  std::string detector = "yunet";  // yunet | yunet2022 | ssd | blazeface | blazeface128 | haar
+  DetectMode mode = DetectMode::kBalanced;
+  float score_threshold = 0.f;     // 0 = detector default
+  int min_face = 0;                // pixels; 0 = detector default (Haar: 30)
+  int threads = 0;
+  std::string model;               // manifest name or path overriding the detector's default model
+};
+
+class FaceDetector {
+ public:
+  virtual ~FaceDetector() = default;
+  virtual std::string name() const = 0;
+  // Errors mean "could not run" (the caller must fail closed), not "no faces".
+  virtual Result<std::vector<Face>> detect(const cv::Mat& bgr) = 0;
+};
+
+// Creates the requested detector. If its model cannot be had it logs why and falls back to
+// the best available detector (finally the Haar cascade); `fallback_note` says what happened.
+Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOptions& options,
+                                                           ModelManager& models,
+                                                           std::string* fallback_note = nullptr);
+std::vector<std::string> face_detector_names();
+
+}  // namespace ev

@@ -1,0 +1,103 @@
+// ONNX Runtime backend (C++ API). One Ort::Env per process; one session per model.
+#include "backend/backends.hpp"
+
+#include <mutex>
+
+#include <onnxruntime_cxx_api.h>
+#include <spdlog/spdlog.h>
+
+namespace ev {
+namespace {
+
+Ort::Env& ort_env() {
+  static Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "edgevision");
+  return env;
+}
+
+std::vector<TensorInfo> describe(Ort::Session& session, bool inputs) {
+  Ort::AllocatorWithDefaultOptions alloc;
+  const size_t n = inputs ? session.GetInputCount() : session.GetOutputCount();
+  std::vector<TensorInfo> infos(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto name = inputs ? session.GetInputNameAllocated(i, alloc) : session.GetOutputNameAllocated(i, alloc);
+    infos[i].name = name.get();
+    auto type = inputs ? session.GetInputTypeInfo(i) : session.GetOutputTypeInfo(i);
+    if (type.GetONNXType() == ONNX_TYPE_TENSOR) infos[i].shape = type.GetTensorTypeAndShapeInfo().GetShape();
+  }
+  return infos;
+}
+
+class OnnxRuntimeBackend final : public InferenceBackend {
+ public:
+  OnnxRuntimeBackend(Ort::Session session) : session_(std::move(session)) {
+    inputs_ = describe(session_, true);
+    outputs_ = describe(session_, false);
+    for (auto& i : inputs_) input_names_.push_back(i.name.c_str());
+    for (auto& o : outputs_) output_names_.push_back(o.name.c_str());
+  }
+
+  std::string_view name() const override { return "onnxruntime"; }
+  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const override { return outputs_; }
+
+  Status run(const std::vector<TensorView>& in, std::vector<Tensor>& out) override {
+    if (in.size() != inputs_.size())
+      return Status::Error("onnxruntime: model expects " + std::to_string(inputs_.size()) +
+                           " inputs, got " + std::to_string(in.size()));
+    try {
+      std::vector<Ort::Value> values;
+      values.reserve(in.size());
+      for (const auto& t : in) {
+        size_t count = 1;
+        for (auto d : t.shape) count *= static_cast<size_t>(d);
+        values.push_back(Ort::Value::CreateTensor<float>(memory_info_, const_cast<float*>(t.data), count,
+                                                         t.shape.data(), t.shape.size()));
+      }
+      auto results = session_.Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
+                                  values.size(), output_names_.data(), output_names_.size());
+      out.resize(results.size());
+      for (size_t i = 0; i < results.size(); ++i) {
+        auto info = results[i].GetTensorTypeAndShapeInfo();
+        if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+          return Status::Error("onnxruntime: output '" + outputs_[i].name + "' is not float32");
+        out[i].name = outputs_[i].name;
+        out[i].shape = info.GetShape();
+        const float* src = results[i].GetTensorData<float>();
+        out[i].data.assign(src, src + info.GetElementCount());
+      }
+    } catch (const Ort::Exception& e) {
+      return Status::Error(std::string("onnxruntime: ") + e.what());
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Ort::Session session_;
+  Ort::MemoryInfo memory_info_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  std::vector<TensorInfo> inputs_, outputs_;
+  std::vector<const char*> input_names_, output_names_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(const std::filesystem::path& model,
+                                                                     const BackendOptions& options) {
+  try {
+    Ort::SessionOptions so;
+    if (options.threads > 0) so.SetIntraOpNumThreads(options.threads);
+    so.SetInterOpNumThreads(1);
+    so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
+                                                  : GraphOptimizationLevel::ORT_DISABLE_ALL);
+    if (options.device != "cpu")
+      spdlog::warn("onnxruntime: device '{}' is not available in this build, using CPU", options.device);
+    Ort::Session session(ort_env(), model.c_str(), so);
+    return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(session)));
+  } catch (const Ort::Exception& e) {
+    return Result<std::unique_ptr<InferenceBackend>>::Error("onnxruntime: cannot load " + model.string() +
+                                                            ": " + e.what());
+  }
+}
+
+std::string onnxruntime_version() { return Ort::GetVersionString(); }
+
+}  // namespace ev

@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "edgevision/preprocess.hpp"
+
+namespace ev {
+namespace {
+
+TEST(Preprocess, LetterboxTopLeftKeepsRatioAndPads) {
+  cv::Mat img(100, 200, CV_8UC3, cv::Scalar(10, 20, 30));
+  Preprocess p;
+  p.resize = "letterbox";
+  std::vector<float> out;
+  InputTransform t = make_input_tensor(img, p, 64, 64, out);
+  ASSERT_EQ(out.size(), 3u * 64 * 64);
+  EXPECT_FLOAT_EQ(t.scale_x, 64.f / 200.f);
+  EXPECT_FLOAT_EQ(t.pad_x, 0.f);
+  EXPECT_FLOAT_EQ(t.pad_y, 0.f);
+  EXPECT_FLOAT_EQ(out[0], 10.f);             // B plane, top-left pixel
+  EXPECT_FLOAT_EQ(out[64 * 64], 20.f);       // G plane
+  EXPECT_FLOAT_EQ(out[63 * 64], 114.f);      // bottom row is padding
+  cv::Rect2f back = t.to_frame(cv::Rect2f(0, 0, 64, 32));
+  EXPECT_NEAR(back.width, 200.f, 1e-3);
+  EXPECT_NEAR(back.height, 100.f, 1e-3);
+}
+
+TEST(Preprocess, CentredRgbNhwcNormalized) {
+  cv::Mat img(50, 100, CV_8UC3, cv::Scalar(0, 127.5, 255));
+  Preprocess p;
+  p.resize = "letterbox_center";
+  p.color = "rgb";
+  p.layout = "nhwc";
+  p.pad_value = 0;
+  p.scale = 1.f / 127.5f;
+  p.mean = {1, 1, 1};
+  std::vector<float> out;
+  InputTransform t = make_input_tensor(img, p, 100, 100, out);
+  EXPECT_FLOAT_EQ(t.pad_y, 25.f);
+  const float* px = &out[(50 * 100 + 50) * 3];  // centre pixel, inside the image
+  EXPECT_NEAR(px[0], 1.f, 1e-5);    // R = 255
+  EXPECT_NEAR(px[1], 0.f, 1e-2);    // G = 127 or 128
+  EXPECT_NEAR(px[2], -1.f, 1e-5);   // B = 0
+  EXPECT_NEAR(out[0], -1.f, 1e-5);  // padding 0 -> -1
+  EXPECT_NEAR(t.to_frame(cv::Point2f(50, 50)).y, 25.f, 1e-4);
+}
+
+TEST(Preprocess, NmsIsClassAware) {
+  std::vector<cv::Rect2f> boxes = {{0, 0, 10, 10}, {1, 1, 10, 10}, {1, 1, 10, 10}, {50, 50, 5, 5}};
+  std::vector<float> scores = {0.9f, 0.8f, 0.7f, 0.1f};
+  std::vector<int> classes = {0, 0, 1, 0};
+  auto keep = nms_boxes(boxes, scores, classes, 0.2f, 0.5f);
+  ASSERT_EQ(keep.size(), 2u);
+  EXPECT_EQ(keep[0], 0);
+  EXPECT_EQ(keep[1], 2);  // other class survives; low score dropped by threshold
+}
+
+}  // namespace
+}  // namespace ev
