@@ -1,0 +1,79 @@
+// Frame sources (image, folder, video file, V4L2 camera, RTSP/HTTP stream) and sinks that
+// write the same kind of output as the input (image -> image, folder -> folder with the same
+// relative names, video -> video with the same size and fps).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+enum class SourceKind { kImage, kFolder, kVideo, kCamera, kStream };
+const char* to_string(SourceKind kind);
+
+struct SourceInfo {
+  SourceKind kind = SourceKind::kVideo;
+  std::string uri;
+  double fps = 0.0;          // 0 if unknown (images)
+  cv::Size size;             // first frame size; may vary across a folder
+  int64_t frame_count = -1;  // -1 if unknown (streams, cameras)
+  int fourcc = 0;            // video codec of the input, 0 if unknown
+};
+
+struct Frame {
+  cv::Mat image;              // BGR 8-bit
+  int64_t index = 0;          // 0-based position in the source (corrupt frames keep their slot)
+  double timestamp_ms = 0.0;  // source time
+  std::filesystem::path name; // image/folder: path relative to the input root; else empty
+};
+
+enum class ReadStatus {
+  kFrame,    // `frame` holds a new frame
+  kCorrupt,  // a frame/file could not be decoded; warn, count, and keep reading
+  kEnd,      // no more frames
+  kError     // the source failed for good (see message)
+};
+
+class FrameSource {
+ public:
+  virtual ~FrameSource() = default;
+  // `message` gets the reason for kCorrupt / kError.
+  virtual ReadStatus read(Frame& frame, std::string& message) = 0;
+  virtual const SourceInfo& info() const = 0;
+};
+
+struct SourceOptions {
+  bool loop = false;          // restart files at the end (demo cameras)
+  int max_corrupt_run = 25;   // consecutive undecodable video frames before giving up
+};
+
+// uri: a file, a folder, "/dev/videoN" or a camera index, rtsp://, http(s)://.
+Result<std::unique_ptr<FrameSource>> open_source(const std::string& uri, const SourceOptions& options = {});
+
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  virtual Status write(const Frame& frame) = 0;
+  virtual Status close() = 0;
+  virtual int64_t frames_written() const = 0;
+};
+
+struct SinkOptions {
+  std::string fourcc;  // empty: pick from the output extension (.mp4 -> mp4v, .avi -> MJPG)
+  int jpeg_quality = 95;
+};
+
+// Output of the same kind as `input`: image file, folder, or video with input fps and size.
+Result<std::unique_ptr<FrameSink>> open_sink(const std::filesystem::path& output, const SourceInfo& input,
+                                             const SinkOptions& options = {});
+
+bool is_image_file(const std::filesystem::path& path);
+bool is_video_file(const std::filesystem::path& path);
+
+}  // namespace ev
