@@ -52,8 +52,9 @@ class FaceTracker {
   std::vector<Track> tracks_;
 };
 
-// Applies `method` over each box (expanded by padding, clipped to the frame) in place.
-void apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>& boxes, AnonymizeMethod method,
+// Expands each box by the padding, clips it to the frame and applies `method` in place.
+// Returns the pixel rectangles that were masked.
+std::vector<cv::Rect> apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>& boxes, AnonymizeMethod method,
                  const PrivacyParams& params);
 
 struct AnonymizerOptions {
@@ -66,6 +67,7 @@ struct FrameResult {
   bool emitted = false;       // false: detection failed, the frame must not leave (fail closed)
   int faces_detected = 0;
   int masks_applied = 0;
+  std::vector<cv::Rect> masks;  // pixel areas that were masked
   std::string error;
 };
 
@@ -75,6 +77,9 @@ class Anonymizer {
  public:
   static Result<std::unique_ptr<Anonymizer>> create(const AnonymizerOptions& options,
                                                     ModelManager& models);
+  // With a detector built elsewhere (tests, services that share one detector per camera).
+  static std::unique_ptr<Anonymizer> create_with_detector(const AnonymizerOptions& options,
+                                                          std::unique_ptr<FaceDetector> detector);
   FrameResult process(cv::Mat& frame);
   // Call between unrelated images (folders) so masks do not carry over.
   void reset_tracking() { tracker_.reset(); }

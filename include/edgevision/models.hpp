@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "edgevision/status.hpp"
@@ -68,6 +69,18 @@ struct ResolvedModel {
 // Progress callback: bytes done, bytes total (0 if unknown).
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
+// Where one manifest file stands on this machine (see ModelManager::inspect).
+struct ModelFileStatus {
+  enum class State { present, missing, bad_hash };
+  const ModelFile* file = nullptr;
+  State state = State::missing;
+  std::filesystem::path path;  // the valid copy (present) or the first bad copy (bad_hash)
+  std::string actual_sha256;   // of `path` when bad_hash
+  // Copies found with the right name but the wrong size/hash (path, actual sha256 or reason).
+  std::vector<std::pair<std::filesystem::path, std::string>> rejected;
+};
+const char* to_string(ModelFileStatus::State state);  // "present" | "missing" | "bad-hash"
+
 struct ModelManagerOptions {
   std::vector<std::filesystem::path> model_dirs;  // searched by file name, recursively
   std::filesystem::path cache_dir;                // empty: $EDGEVISION_CACHE or ~/.cache/edgevision/models
@@ -92,6 +105,9 @@ class ModelManager {
   Result<ResolvedModel> pull(const std::string& name, const ProgressFn& progress = {});
   // Verifies the files of `name` that are present; error lists each bad/missing file.
   Status verify(const std::string& name) const;
+  // Per-file state of `name` (one entry per spec file, same order), for listings; never
+  // downloads. Error only for an unknown name.
+  Result<std::vector<ModelFileStatus>> inspect(const std::string& name) const;
 
  private:
   ModelManagerOptions options_;

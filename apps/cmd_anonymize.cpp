@@ -1,0 +1,234 @@
+// `edgevision anonymize INPUT -o OUTPUT`: faces covered on every frame of an image, folder,
+// video, camera or stream. Reading, anonymizing and writing run on three threads joined by
+// small bounded queues, so decode and encode overlap with detection.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "edgevision/anonymize.hpp"
+#include "edgevision/bounded_queue.hpp"
+#include "edgevision/io.hpp"
+#include "edgevision/progress.hpp"
+
+namespace ev::cli {
+namespace {
+
+struct AnonymizeArgs {
+  std::string input;
+  std::string output;
+  std::string detector = "yunet";
+  std::string mode = "balanced";
+  std::string method = "blur";
+  std::string level = "medium";
+  std::string model;
+  std::string on_failure = "black";
+  float score = 0.f;
+  int min_face = 0;
+  int threads = 0;
+  int64_t max_frames = 0;
+  bool json = false;
+};
+
+struct Counters {
+  int64_t frames = 0;          // frames read and decoded
+  int64_t written = 0;
+  int64_t faces = 0;           // detections
+  int64_t masks = 0;           // masks drawn (detections + held tracks)
+  int64_t dropped = 0;         // fail-closed frames (detection failed)
+  std::atomic<int64_t> corrupt{0};  // undecodable input frames/files (reader thread)
+  int64_t write_errors = 0;
+};
+
+struct Item {
+  Frame frame;
+  FrameResult result;
+};
+
+int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
+  AnonymizerOptions options;
+  auto method = parse_anonymize_method(args.method);
+  auto level = parse_privacy_level(args.level);
+  auto mode = parse_detect_mode(args.mode);
+  for (const Status* s : {&method.status(), &level.status(), &mode.status()}) {
+    if (!s->ok()) {
+      spdlog::error("{}", s->message());
+      return 2;
+    }
+  }
+  options.method = *method;
+  options.level = *level;
+  options.detector.detector = args.detector;
+  options.detector.mode = *mode;
+  options.detector.score_threshold = args.score;
+  options.detector.min_face = args.min_face;
+  options.detector.threads = args.threads;
+  options.detector.model = args.model;
+
+  auto source = open_source(args.input);
+  if (!source) {
+    spdlog::error("{}", source.error());
+    return 1;
+  }
+  const SourceInfo& info = (*source)->info();
+  auto sink = open_sink(args.output, info);
+  if (!sink) {
+    spdlog::error("{}", sink.error());
+    return 1;
+  }
+  ModelManager models(global.model_manager_options());
+  auto anonymizer = Anonymizer::create(options, models);
+  if (!anonymizer) {
+    spdlog::error("no face detector can run: {}", anonymizer.error());
+    return 1;
+  }
+  Anonymizer& anon = **anonymizer;
+  spdlog::info("anonymizing {} ({}) -> {} with {} / {} / {}", args.input, to_string(info.kind), args.output,
+               anon.detector_name(), args.method, args.level);
+
+  const bool per_image = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
+  // Fail closed: a frame whose detection failed is blacked out; video keeps the black frame so
+  // timing is preserved, images are not written at all unless asked.
+  const bool write_failed_frames = args.on_failure == "black" && !per_image;
+
+  Counters c;
+  BoundedQueue<Item> to_process(4), to_write(4);
+  std::atomic<bool> stop{false};
+
+  std::thread reader([&] {
+    Frame frame;
+    std::string message;
+    for (;;) {
+      if (stop) break;
+      if (args.max_frames > 0 && c.frames + c.corrupt >= args.max_frames) break;
+      const ReadStatus st = (*source)->read(frame, message);
+      if (st == ReadStatus::kEnd) break;
+      if (st == ReadStatus::kError) {
+        spdlog::error("{}", message);
+        break;
+      }
+      if (st == ReadStatus::kCorrupt) {
+        spdlog::warn("{}", message);
+        ++c.corrupt;
+        continue;
+      }
+      ++c.frames;
+      Item item;
+      item.frame = frame;
+      frame = Frame{};
+      if (!to_process.push(std::move(item))) break;
+    }
+    to_process.close();
+  });
+
+  std::thread writer([&] {
+    while (auto item = to_write.pop()) {
+      if (!item->result.emitted && !write_failed_frames) continue;
+      Status s = (*sink)->write(item->frame);
+      if (!s) {
+        ++c.write_errors;
+        spdlog::error("{}", s.message());
+        if (!per_image) {
+          stop = true;
+          break;
+        }
+      } else {
+        ++c.written;
+      }
+    }
+  });
+
+  ProgressBar bar("anonymize", info.frame_count > 0 ? info.frame_count : 0, "frames");
+  if (args.max_frames > 0 && (info.frame_count <= 0 || info.frame_count > args.max_frames)) bar.set_total(args.max_frames);
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t processed = 0;
+  while (auto item = to_process.pop()) {
+    if (per_image) anon.reset_tracking();
+    item->result = anon.process(item->frame.image);
+    if (!item->result.emitted) {
+      ++c.dropped;
+      spdlog::warn("frame {}{}: face detection failed ({}); frame withheld (fail closed)", item->frame.index,
+                   item->frame.name.empty() ? "" : " (" + item->frame.name.string() + ")", item->result.error);
+    }
+    c.faces += item->result.faces_detected;
+    c.masks += item->result.masks_applied;
+    bar.update(++processed + c.corrupt);
+    if (!to_write.push(std::move(*item))) break;
+    if (stop) break;
+  }
+  stop = true;
+  to_write.close();
+  to_process.close();
+  reader.join();
+  writer.join();
+  bar.finish();
+  (*sink)->close();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double fps = seconds > 0 ? processed / seconds : 0.0;
+
+  nlohmann::json summary = {
+      {"input", args.input},
+      {"output", args.output},
+      {"source_kind", to_string(info.kind)},
+      {"frames", c.frames},
+      {"frames_written", c.written},
+      {"faces", c.faces},
+      {"masks", c.masks},
+      {"dropped_frames", c.dropped},
+      {"corrupt_frames", c.corrupt.load()},
+      {"write_errors", c.write_errors},
+      {"seconds", seconds},
+      {"fps", fps},
+      {"detector", anon.detector_name()},
+      {"mode", args.mode},
+      {"method", args.method},
+      {"level", args.level},
+  };
+  if (!anon.fallback_note().empty()) summary["fallback"] = anon.fallback_note();
+  if (args.json) {
+    std::printf("%s\n", summary.dump().c_str());
+  } else {
+    spdlog::info("done: {} frames, {} written, {} faces, {} dropped (fail closed), {} corrupt, {:.1f} fps", c.frames,
+                 c.written, c.faces, c.dropped, c.corrupt.load(), fps);
+  }
+  if (c.write_errors > 0) return 1;
+  if (c.frames == 0) {
+    spdlog::error("{}: no frame could be read", args.input);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
+  auto args = std::make_shared<AnonymizeArgs>();
+  CLI::App* cmd = app.add_subcommand("anonymize", "cover every face in an image, folder, video, camera or stream");
+  cmd->add_option("input", args->input, "image, folder, video file, /dev/videoN or rtsp:// URL")->required();
+  cmd->add_option("-o,--output", args->output, "output of the same kind as the input")->required();
+  cmd->add_option("--detector", args->detector, "face detector: " + [] {
+    std::string s;
+    for (const auto& n : face_detector_names()) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  }())->capture_default_str();
+  cmd->add_option("--mode", args->mode, "fast | balanced | accurate")->capture_default_str();
+  cmd->add_option("--method", args->method, "blur | pixelate | blackbox | emoji")->capture_default_str();
+  cmd->add_option("--level", args->level, "privacy level: low | medium | high | maximum (mask padding and hold)")
+      ->capture_default_str();
+  cmd->add_option("--model", args->model, "face model (manifest name or file) overriding the detector's default");
+  cmd->add_option("--score", args->score, "detection score threshold (0 = detector default)");
+  cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
+  cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
+  cmd->add_option("--max-frames", args->max_frames, "stop after N frames (0 = all)");
+  cmd->add_option("--on-failure", args->on_failure,
+                  "when face detection fails on a video frame: black (write a black frame) or drop")
+      ->check(CLI::IsMember({"black", "drop"}))
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "print one JSON summary on stdout at the end");
+  cmd->callback([args, &global] { global.exit_code = run_anonymize(*args, global); });
+}
+
+}  // namespace ev::cli

@@ -1,0 +1,130 @@
+#include "edgevision/face_coverage.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace ev {
+namespace fs = std::filesystem;
+
+Result<std::vector<LabelledFace>> load_face_labels(const fs::path& csv) {
+  using R = Result<std::vector<LabelledFace>>;
+  std::ifstream in(csv);
+  if (!in) return R::Error("cannot open " + csv.string());
+  std::vector<LabelledFace> faces;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (line_no == 1 && line.rfind("image", 0) == 0)) continue;
+    std::stringstream ss(line);
+    std::string image, field;
+    int v[4];
+    std::getline(ss, image, ',');
+    bool ok = !image.empty();
+    for (int i = 0; i < 4 && ok; ++i) {
+      ok = static_cast<bool>(std::getline(ss, field, ','));
+      try {
+        v[i] = ok ? std::stoi(field) : 0;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    if (!ok || v[2] <= 0 || v[3] <= 0)
+      return R::Error(csv.string() + ":" + std::to_string(line_no) + ": expected image,x,y,w,h");
+    faces.push_back({image, cv::Rect(v[0], v[1], v[2], v[3])});
+  }
+  if (faces.empty()) return R::Error(csv.string() + ": no labelled faces");
+  return faces;
+}
+
+namespace {
+
+cv::Rect scaled(const cv::Rect& r, double s) {
+  return cv::Rect(cv::Point(static_cast<int>(r.x * s), static_cast<int>(r.y * s)),
+                  cv::Point(static_cast<int>(std::ceil((r.x + r.width) * s)),
+                            static_cast<int>(std::ceil((r.y + r.height) * s))));
+}
+
+cv::Rect grown(const cv::Rect& r, float fraction) {
+  const int dx = static_cast<int>(r.width * fraction), dy = static_cast<int>(r.height * fraction);
+  return cv::Rect(r.x - dx, r.y - dy, r.width + 2 * dx, r.height + 2 * dy);
+}
+
+}  // namespace
+
+Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymizer& anonymizer,
+                                              const CoverageOptions& options) {
+  auto labels = load_face_labels(data_dir / "labels.csv");
+  if (!labels) return Result<CoverageReport>(labels.status());
+  std::map<std::string, std::vector<cv::Rect>> by_image;
+  for (const auto& f : *labels) by_image[f.image].push_back(f.box);
+
+  CoverageReport report;
+  report.detector = anonymizer.detector_name();
+  for (double s : options.scales) {
+    ScaleCoverage sc;
+    sc.scale = s;
+    double total_ms = 0, outside_sum = 0;
+    for (const auto& [image_name, boxes] : by_image) {
+      cv::Mat original = cv::imread((data_dir / image_name).string(), cv::IMREAD_COLOR);
+      if (original.empty()) return Result<CoverageReport>::Error("cannot read " + (data_dir / image_name).string());
+      cv::Mat img;
+      if (s == 1.0)
+        img = original.clone();
+      else
+        cv::resize(original, img, cv::Size(), s, s, cv::INTER_AREA);
+      anonymizer.reset_tracking();
+      const auto t0 = std::chrono::steady_clock::now();
+      FrameResult r = anonymizer.process(img);
+      total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (!r.emitted) return Result<CoverageReport>::Error("face detection failed on " + image_name + ": " + r.error);
+
+      const cv::Rect bounds(0, 0, img.cols, img.rows);
+      cv::Mat masked = cv::Mat::zeros(img.size(), CV_8U), zone = cv::Mat::zeros(img.size(), CV_8U);
+      for (const auto& m : r.masks) masked(m & bounds).setTo(255);
+      std::vector<cv::Rect> label_boxes;
+      for (const auto& b : boxes) {
+        label_boxes.push_back(scaled(b, s) & bounds);
+        zone(grown(label_boxes.back(), options.face_zone_padding) & bounds).setTo(255);
+      }
+      for (size_t k = 0; k < label_boxes.size(); ++k) {
+        const cv::Rect& lb = label_boxes[k];
+        const float cf = options.central_fraction;
+        cv::Rect centre(lb.x + static_cast<int>(lb.width * (1 - cf) / 2), lb.y + static_cast<int>(lb.height * (1 - cf) / 2),
+                        std::max(1, static_cast<int>(lb.width * cf)), std::max(1, static_cast<int>(lb.height * cf)));
+        centre &= bounds;
+        const double frac = centre.area() > 0 ? cv::countNonZero(masked(centre)) / static_cast<double>(centre.area()) : 0;
+        ++sc.faces;
+        if (frac >= options.covered_threshold) {
+          ++sc.covered;
+        } else {
+          sc.missed.push_back(image_name + "#" + std::to_string(k) + " (" + std::to_string(lb.width) + "x" +
+                              std::to_string(lb.height) + ")");
+        }
+      }
+      sc.masks += static_cast<int>(r.masks.size());
+      for (const auto& m : r.masks) {
+        bool touches = false;
+        for (const auto& lb : label_boxes) touches = touches || (m & lb).area() > 0;
+        if (!touches) ++sc.masks_off_labels;
+      }
+      cv::Mat outside;
+      cv::bitwise_and(masked, ~zone, outside);
+      outside_sum += cv::countNonZero(outside) / static_cast<double>(img.total());
+    }
+    sc.ms_per_image = by_image.empty() ? 0 : total_ms / by_image.size();
+    sc.masked_outside_fraction = by_image.empty() ? 0 : outside_sum / by_image.size();
+    report.faces += sc.faces;
+    report.covered += sc.covered;
+    report.scales.push_back(std::move(sc));
+  }
+  return report;
+}
+
+}  // namespace ev

@@ -1,0 +1,121 @@
+// The one place face detectors are registered (name -> factory), and the fallback chain.
+//
+// Default: "yunet" (YuNet-s 2023 via ONNX Runtime) in "balanced" mode. On a 1280x720 frame
+// with 2 threads it runs one whole-frame pass plus two 640x640 tiles at 0.89x (the short side
+// fitted to the network), so faces down to ~13 px are found at ~25 ms per frame, against
+// ~110 ms for Haar 1.1/5 on the same frame, and it finds 100% of the labelled test faces at
+// full, 1/2 and 1/3 size (Haar: far less). Numbers and method: docs/face-detectors.md.
+//
+// Fallback order when a detector's model cannot be had (best coverage first):
+//   yunet -> yunet2022 -> ssd -> blazeface -> blazeface128 -> haar
+// The requested detector is tried first, then the rest of this list in order. Haar is last
+// because its cascade ships with the OS (Debian opencv-data) and is nearly always there.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "face/face_internal.hpp"
+
+namespace ev {
+namespace face {
+namespace {
+
+using Factory = DetectorResult (*)(const FaceDetectorOptions&, ModelManager&);
+
+struct Entry {
+  const char* name;
+  Factory factory;
+};
+
+// In fallback order (see the comment at the top).
+const std::vector<Entry>& registry() {
+  static const std::vector<Entry> entries = {
+      {"yunet", create_yunet},         {"yunet2022", create_yunet2022},
+      {"ssd", create_ssd},             {"blazeface", create_blazeface_back},
+      {"blazeface128", create_blazeface_front}, {"haar", create_haar},
+  };
+  return entries;
+}
+
+}  // namespace
+
+Result<ResolvedModel> resolve_model(const FaceDetectorOptions& options, ModelManager& models,
+                                    const std::string& default_model) {
+  const std::string& name = options.model.empty() ? default_model : options.model;
+  auto resolved = models.resolve(name);
+  if (!resolved) return Result<ResolvedModel>::Error("model '" + name + "' is unavailable: " + resolved.error());
+  if (resolved->paths.empty()) return Result<ResolvedModel>::Error("model '" + name + "' resolved to no files");
+  return resolved;
+}
+
+float pick_threshold(const FaceDetectorOptions& options, const ResolvedModel& model, float fallback) {
+  if (options.score_threshold > 0.f) return options.score_threshold;
+  if (model.spec && model.spec->conf_threshold > 0.0) return static_cast<float>(model.spec->conf_threshold);
+  return fallback;
+}
+
+}  // namespace face
+
+Result<DetectMode> parse_detect_mode(const std::string& text) {
+  if (text == "fast") return DetectMode::kFast;
+  if (text == "balanced") return DetectMode::kBalanced;
+  if (text == "accurate") return DetectMode::kAccurate;
+  return Result<DetectMode>::Error("unknown detect mode '" + text + "' (expected fast, balanced or accurate)");
+}
+
+const char* to_string(DetectMode mode) {
+  switch (mode) {
+    case DetectMode::kFast: return "fast";
+    case DetectMode::kBalanced: return "balanced";
+    case DetectMode::kAccurate: return "accurate";
+  }
+  return "balanced";
+}
+
+std::vector<std::string> face_detector_names() {
+  std::vector<std::string> names;
+  for (const auto& e : face::registry()) names.emplace_back(e.name);
+  return names;
+}
+
+Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOptions& options,
+                                                           ModelManager& models,
+                                                           std::string* fallback_note) {
+  if (fallback_note) fallback_note->clear();
+  const auto& entries = face::registry();
+  auto requested = std::find_if(entries.begin(), entries.end(),
+                                [&](const face::Entry& e) { return options.detector == e.name; });
+  if (requested == entries.end()) {
+    std::string known;
+    for (const auto& e : entries) known += std::string(known.empty() ? "" : ", ") + e.name;
+    return face::DetectorResult::Error("unknown face detector '" + options.detector + "' (known: " + known + ")");
+  }
+  std::vector<const face::Entry*> order{&*requested};
+  for (const auto& e : entries)
+    if (&e != &*requested) order.push_back(&e);
+
+  std::string failures;
+  for (const face::Entry* e : order) {
+    FaceDetectorOptions opts = options;
+    opts.detector = e->name;
+    // A model override names the requested detector's model; fallbacks use their own.
+    if (e != &*requested) opts.model.clear();
+    auto det = e->factory(opts, models);
+    if (det) {
+      if (e != &*requested) {
+        const std::string note = "face detector '" + options.detector + "' is unavailable (" + failures +
+                                 "); using '" + e->name + "' instead";
+        spdlog::warn("face: {}", note);
+        if (fallback_note) *fallback_note = note;
+      } else {
+        spdlog::info("face: detector '{}' ({} mode) ready", e->name, to_string(options.mode));
+      }
+      return det;
+    }
+    spdlog::warn("face: detector '{}' cannot be created: {}", e->name, det.error());
+    failures += std::string(failures.empty() ? "" : "; ") + e->name + ": " + det.error();
+  }
+  return face::DetectorResult::Error("no face detector could be created: " + failures);
+}
+
+}  // namespace ev

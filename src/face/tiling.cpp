@@ -1,0 +1,162 @@
+// Frame -> network runs (upscale small frames, tile large ones) and the cross-pass merge.
+#include <algorithm>
+#include <cmath>
+
+#include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
+
+#include "edgevision/preprocess.hpp"
+#include "face/face_internal.hpp"
+
+namespace ev::face {
+namespace {
+
+// Upscaling beyond this only magnifies JPEG blocks; the DNNs then see texture, not faces.
+float max_upscale(DetectMode mode) {
+  switch (mode) {
+    case DetectMode::kFast: return 1.5f;
+    case DetectMode::kBalanced: return 2.f;
+    case DetectMode::kAccurate: return 3.f;
+  }
+  return 1.f;
+}
+
+// Evenly spread tile origins covering [0, length) with at least `overlap` shared pixels.
+std::vector<int> tile_origins(int length, int tile, int overlap) {
+  if (tile >= length) return {0};
+  overlap = std::min(overlap, tile / 2);
+  const int n = static_cast<int>(std::ceil(static_cast<double>(length - overlap) / (tile - overlap)));
+  std::vector<int> origins;
+  const double step = static_cast<double>(length - tile) / std::max(1, n - 1);
+  for (int i = 0; i < n; ++i) origins.push_back(static_cast<int>(std::lround(i * step)));
+  return origins;
+}
+
+}  // namespace
+
+std::vector<Pass> plan_passes(cv::Size frame, cv::Size net, DetectMode mode) {
+  std::vector<Pass> passes;
+  if (frame.width <= 0 || frame.height <= 0) return passes;
+  const cv::Rect whole(0, 0, frame.width, frame.height);
+  const float up = max_upscale(mode);
+  const float longest = static_cast<float>(std::max(frame.width, frame.height));
+  if (net.width <= 0 || net.height <= 0) {
+    // Dynamic input: cost grows with pixels, so the mode sets the working long side.
+    const float target = mode == DetectMode::kFast ? 640.f : mode == DetectMode::kBalanced ? 1280.f : 1920.f;
+    passes.push_back({whole, std::min(target / longest, up)});
+    return passes;
+  }
+  const float fit = std::min(static_cast<float>(net.width) / frame.width,
+                             static_cast<float>(net.height) / frame.height);
+  // Scale at which a tiled frame is processed: fast never tiles; balanced keeps the short side
+  // at the network size (one row of tiles on a landscape frame, no downscale of small
+  // frames); accurate works at native resolution.
+  float target = fit;
+  if (mode == DetectMode::kBalanced) {
+    const float short_fit = std::max(static_cast<float>(net.width) / frame.width,
+                                     static_cast<float>(net.height) / frame.height);
+    target = std::min(1.f, short_fit);
+  } else if (mode == DetectMode::kAccurate) {
+    target = 1.f;
+  }
+  if (fit >= target) {
+    passes.push_back({whole, std::min(fit, up)});
+    return passes;
+  }
+  passes.push_back({whole, fit});
+  const int rw = std::min(frame.width, static_cast<int>(std::floor(net.width / target)));
+  const int rh = std::min(frame.height, static_cast<int>(std::floor(net.height / target)));
+  const int overlap = static_cast<int>(std::lround(0.2f * std::min(net.width, net.height) / target));
+  for (int y : tile_origins(frame.height, rh, overlap))
+    for (int x : tile_origins(frame.width, rw, overlap)) {
+      passes.push_back({cv::Rect(x, y, rw, rh) & whole, target});
+    }
+  return passes;
+}
+
+std::vector<Face> merge_faces(std::vector<Face> faces, float iou_threshold) {
+  std::stable_sort(faces.begin(), faces.end(),
+                   [](const Face& a, const Face& b) { return a.score > b.score; });
+  std::vector<Face> kept;
+  kept.reserve(faces.size());
+  for (auto& f : faces) {
+    bool suppressed = false;
+    for (const auto& k : kept) {
+      const float inter = (f.box & k.box).area();
+      const float smaller = std::min(f.box.area(), k.box.area());
+      if (iou(f.box, k.box) > iou_threshold || (smaller > 0.f && inter >= 0.8f * smaller)) {
+        suppressed = true;
+        break;
+      }
+    }
+    if (!suppressed) kept.push_back(std::move(f));
+  }
+  return kept;
+}
+
+cv::Mat to_bgr8(const cv::Mat& image) {
+  if (image.empty() || image.dims != 2) return {};
+  cv::Mat img8 = image;
+  if (image.depth() != CV_8U) {
+    const double scale = image.depth() == CV_16U ? 1.0 / 256.0 : (image.depth() == CV_32F || image.depth() == CV_64F) ? 255.0 : 1.0;
+    image.convertTo(img8, CV_8U, scale);
+  }
+  switch (img8.channels()) {
+    case 3: return img8;
+    case 1: {
+      cv::Mat out;
+      cv::cvtColor(img8, out, cv::COLOR_GRAY2BGR);
+      return out;
+    }
+    case 4: {
+      cv::Mat out;
+      cv::cvtColor(img8, out, cv::COLOR_BGRA2BGR);
+      return out;
+    }
+    default: return {};
+  }
+}
+
+Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
+  std::vector<Face> all;
+  if (input.empty()) return all;
+  try {
+    const cv::Mat bgr = to_bgr8(input);
+    if (bgr.empty())
+      return Result<std::vector<Face>>::Error(name() + ": unsupported image (" +
+                                              std::to_string(input.channels()) + " channels)");
+    const cv::Size net = net_size();
+    const cv::Rect2f frame_box(0.f, 0.f, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
+    std::vector<Face> local;
+    cv::Mat scaled;
+    for (const Pass& pass : plan_passes(bgr.size(), net, mode_)) {
+      const cv::Mat crop = bgr(pass.region);
+      cv::Size size(std::max(1, static_cast<int>(std::lround(crop.cols * pass.scale))),
+                    std::max(1, static_cast<int>(std::lround(crop.rows * pass.scale))));
+      if (net.width > 0) size = {std::min(size.width, net.width), std::min(size.height, net.height)};
+      if (size == crop.size()) {
+        scaled = crop;
+      } else {
+        cv::resize(crop, scaled, size, 0, 0, pass.scale < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
+      }
+      const float sx = static_cast<float>(size.width) / crop.cols;
+      const float sy = static_cast<float>(size.height) / crop.rows;
+      local.clear();
+      if (Status s = detect_scaled(scaled, local); !s.ok()) return s;
+      for (auto& f : local) {
+        f.box = cv::Rect2f(f.box.x / sx + pass.region.x, f.box.y / sy + pass.region.y,
+                           f.box.width / sx, f.box.height / sy) &
+                frame_box;
+        for (auto& p : f.landmarks) p = {p.x / sx + pass.region.x, p.y / sy + pass.region.y};
+        if (f.box.width < 1.f || f.box.height < 1.f) continue;
+        if (min_face_ > 0 && std::max(f.box.width, f.box.height) < static_cast<float>(min_face_)) continue;
+        all.push_back(std::move(f));
+      }
+    }
+  } catch (const cv::Exception& e) {
+    return Result<std::vector<Face>>::Error(name() + ": " + e.what());
+  }
+  return merge_faces(std::move(all), nms_threshold());
+}
+
+}  // namespace ev::face

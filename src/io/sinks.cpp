@@ -1,0 +1,147 @@
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <spdlog/spdlog.h>
+
+#include "edgevision/io.hpp"
+
+namespace ev {
+namespace fs = std::filesystem;
+namespace {
+
+Status write_image(const fs::path& path, const cv::Mat& image, int jpeg_quality) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  // Write to a temp name and rename so a reader never sees a half-written image.
+  const fs::path tmp = path.parent_path() / (".partial-" + path.filename().string());
+  bool ok = false;
+  try {
+    ok = cv::imwrite(tmp.string(), image, {cv::IMWRITE_JPEG_QUALITY, jpeg_quality});
+  } catch (const cv::Exception& e) {
+    ok = false;
+  }
+  // imwrite picks the codec from the extension; the temp name keeps it.
+  if (!ok) {
+    fs::remove(tmp, ec);
+    return Status::Error("cannot write image " + path.string());
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return Status::Error("cannot write image " + path.string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+// image -> one file (OUTPUT may be a file name or an existing folder); folder -> OUTPUT/<relative name>.
+class ImageSink final : public FrameSink {
+ public:
+  ImageSink(fs::path output, bool output_is_dir, SinkOptions options)
+      : output_(std::move(output)), output_is_dir_(output_is_dir), options_(std::move(options)) {}
+  Status write(const Frame& frame) override {
+    const fs::path dest = output_is_dir_ ? output_ / frame.name : output_;
+    Status s = write_image(dest, frame.image, options_.jpeg_quality);
+    if (s) ++written_;
+    return s;
+  }
+  Status close() override { return Status::Ok(); }
+  int64_t frames_written() const override { return written_; }
+
+ private:
+  fs::path output_;
+  bool output_is_dir_;
+  SinkOptions options_;
+  int64_t written_ = 0;
+};
+
+class VideoSink final : public FrameSink {
+ public:
+  VideoSink(fs::path output, SourceInfo input, SinkOptions options)
+      : output_(std::move(output)), input_(std::move(input)), options_(std::move(options)) {}
+  ~VideoSink() override { close(); }
+
+  Status write(const Frame& frame) override {
+    if (!writer_.isOpened()) {
+      if (opened_once_) return Status::Error("video writer for " + output_.string() + " is closed");
+      Status s = open(frame.image.size());
+      if (!s) return s;
+    }
+    if (frame.image.size() != size_) {
+      // Frame size changed mid-stream (some streams do): keep the container consistent.
+      cv::Mat resized;
+      cv::resize(frame.image, resized, size_);
+      writer_.write(resized);
+    } else {
+      writer_.write(frame.image);
+    }
+    ++written_;
+    return Status::Ok();
+  }
+  Status close() override {
+    if (writer_.isOpened()) writer_.release();
+    return Status::Ok();
+  }
+  int64_t frames_written() const override { return written_; }
+
+ private:
+  Status open(cv::Size size) {
+    opened_once_ = true;
+    size_ = size;
+    std::string fourcc = options_.fourcc;
+    if (fourcc.empty()) {
+      const std::string ext = output_.extension().string();
+      fourcc = (ext == ".mp4" || ext == ".m4v" || ext == ".mov") ? "mp4v" : "MJPG";
+    }
+    if (fourcc.size() != 4) return Status::Error("fourcc must have 4 characters: '" + fourcc + "'");
+    const double fps = input_.fps > 0 ? input_.fps : 25.0;
+    std::error_code ec;
+    if (output_.has_parent_path()) fs::create_directories(output_.parent_path(), ec);
+    try {
+      writer_.open(output_.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]),
+                   fps, size, true);
+      if (writer_.isOpened() && fourcc == "MJPG") writer_.set(cv::VIDEOWRITER_PROP_QUALITY, options_.jpeg_quality);
+    } catch (const cv::Exception& e) {
+      return Status::Error("cannot open video writer " + output_.string() + ": " + e.what());
+    }
+    if (!writer_.isOpened())
+      return Status::Error("cannot open video writer " + output_.string() + " (codec " + fourcc + ")");
+    spdlog::debug("writing {} ({}x{} @ {:.3f} fps, {})", output_.string(), size.width, size.height, fps, fourcc);
+    return Status::Ok();
+  }
+
+  fs::path output_;
+  SourceInfo input_;
+  SinkOptions options_;
+  cv::VideoWriter writer_;
+  cv::Size size_;
+  bool opened_once_ = false;
+  int64_t written_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<FrameSink>> open_sink(const fs::path& output, const SourceInfo& input,
+                                             const SinkOptions& options) {
+  using R = Result<std::unique_ptr<FrameSink>>;
+  std::error_code ec;
+  switch (input.kind) {
+    case SourceKind::kImage: {
+      const bool dir = fs::is_directory(output, ec) || (!output.has_extension());
+      if (!dir && !is_image_file(output))
+        return R::Error("output " + output.string() + " must be an image file or a folder for an image input");
+      return std::unique_ptr<FrameSink>(new ImageSink(output, dir, options));
+    }
+    case SourceKind::kFolder:
+      if (fs::exists(output, ec) && !fs::is_directory(output, ec))
+        return R::Error("output " + output.string() + " must be a folder for a folder input");
+      fs::create_directories(output, ec);
+      if (ec) return R::Error("cannot create folder " + output.string() + ": " + ec.message());
+      return std::unique_ptr<FrameSink>(new ImageSink(output, true, options));
+    default:
+      if (is_image_file(output) || !output.has_extension())
+        return R::Error("output " + output.string() + " must be a video file (.avi, .mp4, .mkv) for a video input");
+      return std::unique_ptr<FrameSink>(new VideoSink(output, input, options));
+  }
+}
+
+}  // namespace ev

@@ -1,0 +1,218 @@
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+#include <spdlog/spdlog.h>
+
+#include "edgevision/io.hpp"
+
+namespace ev {
+namespace fs = std::filesystem;
+
+const char* to_string(SourceKind kind) {
+  switch (kind) {
+    case SourceKind::kImage: return "image";
+    case SourceKind::kFolder: return "folder";
+    case SourceKind::kVideo: return "video";
+    case SourceKind::kCamera: return "camera";
+    case SourceKind::kStream: return "stream";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string lower_ext(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+  return e;
+}
+
+}  // namespace
+
+bool is_image_file(const fs::path& path) {
+  static const std::vector<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp", ".webp",
+                                                ".tif", ".tiff", ".ppm", ".pgm", ".jp2"};
+  return std::find(kExt.begin(), kExt.end(), lower_ext(path)) != kExt.end();
+}
+
+bool is_video_file(const fs::path& path) {
+  static const std::vector<std::string> kExt = {".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm",
+                                                ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mjpeg", ".h264"};
+  return std::find(kExt.begin(), kExt.end(), lower_ext(path)) != kExt.end();
+}
+
+namespace {
+
+// A single image or a folder of images (recursive, sorted by relative path).
+class ImageListSource final : public FrameSource {
+ public:
+  ImageListSource(fs::path root, std::vector<fs::path> files, SourceKind kind, bool loop)
+      : root_(std::move(root)), files_(std::move(files)), loop_(loop) {
+    info_.kind = kind;
+    info_.uri = root_.string();
+    info_.frame_count = static_cast<int64_t>(files_.size());
+  }
+
+  ReadStatus read(Frame& frame, std::string& message) override {
+    if (next_ >= files_.size()) {
+      if (!loop_ || files_.empty()) return ReadStatus::kEnd;
+      next_ = 0;
+    }
+    const fs::path& file = files_[next_];
+    frame.index = static_cast<int64_t>(index_++);
+    ++next_;
+    frame.timestamp_ms = 0;
+    frame.name = info_.kind == SourceKind::kImage ? file.filename() : fs::relative(file, root_);
+    try {
+      frame.image = cv::imread(file.string(), cv::IMREAD_COLOR);
+    } catch (const cv::Exception& e) {
+      frame.image.release();
+    }
+    if (frame.image.empty()) {
+      message = "cannot decode image " + file.string();
+      return ReadStatus::kCorrupt;
+    }
+    if (info_.size.empty()) info_.size = frame.image.size();
+    return ReadStatus::kFrame;
+  }
+  const SourceInfo& info() const override { return info_; }
+
+ private:
+  fs::path root_;
+  std::vector<fs::path> files_;
+  bool loop_;
+  size_t next_ = 0;
+  size_t index_ = 0;
+  SourceInfo info_;
+};
+
+class CaptureSource final : public FrameSource {
+ public:
+  CaptureSource(cv::VideoCapture cap, SourceInfo info, SourceOptions options)
+      : cap_(std::move(cap)), info_(std::move(info)), options_(options) {}
+
+  ReadStatus read(Frame& frame, std::string& message) override {
+    for (;;) {
+      bool ok = false;
+      try {
+        ok = cap_.read(frame.image);
+      } catch (const cv::Exception& e) {
+        ok = false;
+      }
+      if (ok && !frame.image.empty()) {
+        frame.index = index_++;
+        frame.timestamp_ms = info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
+        corrupt_run_ = 0;
+        return ReadStatus::kFrame;
+      }
+      // A failed read before the advertised end is a damaged frame: keep its slot, warn, and
+      // try the next one; give up after a long run of failures (a truncated file).
+      const bool before_end = info_.frame_count > 0 && index_ < info_.frame_count;
+      if (before_end && corrupt_run_ < options_.max_corrupt_run) {
+        ++corrupt_run_;
+        frame.index = index_++;
+        message = "undecodable frame " + std::to_string(frame.index) + " in " + info_.uri;
+        return ReadStatus::kCorrupt;
+      }
+      if (before_end && !truncation_reported_) {
+        truncation_reported_ = true;
+        spdlog::warn("{}: stream ended at frame {} of {} advertised (truncated file?)", info_.uri,
+                     index_ - corrupt_run_, info_.frame_count);
+      }
+      if (options_.loop && info_.kind == SourceKind::kVideo && index_ > 0 && loops_ < 1'000'000) {
+        ++loops_;
+        cap_.set(cv::CAP_PROP_POS_FRAMES, 0);
+        corrupt_run_ = 0;
+        if (cap_.read(frame.image) && !frame.image.empty()) {
+          frame.index = index_++;
+          frame.timestamp_ms = info_.fps > 0 ? frame.index * 1000.0 / info_.fps : 0;
+          return ReadStatus::kFrame;
+        }
+      }
+      if (info_.kind == SourceKind::kStream || info_.kind == SourceKind::kCamera) {
+        message = "stream " + info_.uri + " stopped delivering frames";
+        return ReadStatus::kError;
+      }
+      return ReadStatus::kEnd;
+    }
+  }
+  const SourceInfo& info() const override { return info_; }
+
+ private:
+  cv::VideoCapture cap_;
+  SourceInfo info_;
+  SourceOptions options_;
+  int64_t index_ = 0;
+  int corrupt_run_ = 0;
+  int64_t loops_ = 0;
+  bool truncation_reported_ = false;
+};
+
+Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, SourceKind kind,
+                                                  const SourceOptions& options) {
+  cv::VideoCapture cap;
+  try {
+    if (kind == SourceKind::kCamera) {
+      const bool is_index = !uri.empty() && std::all_of(uri.begin(), uri.end(), ::isdigit);
+      if (is_index)
+        cap.open(std::stoi(uri), cv::CAP_V4L2);
+      else
+        cap.open(uri, cv::CAP_V4L2);
+    } else {
+      // FFmpeg only: the GStreamer fallback of CAP_ANY prints assertion noise on bad files.
+      cap.open(uri, cv::CAP_FFMPEG);
+    }
+  } catch (const cv::Exception& e) {
+    return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + uri + ": " + e.what());
+  }
+  if (!cap.isOpened())
+    return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + uri +
+                                                       ": not a readable video, camera or stream");
+  SourceInfo info;
+  info.kind = kind;
+  info.uri = uri;
+  info.fps = cap.get(cv::CAP_PROP_FPS);
+  if (!(info.fps > 0 && info.fps < 1000)) info.fps = 0;
+  info.size = cv::Size(static_cast<int>(cap.get(cv::CAP_PROP_FRAME_WIDTH)),
+                       static_cast<int>(cap.get(cv::CAP_PROP_FRAME_HEIGHT)));
+  const double count = cap.get(cv::CAP_PROP_FRAME_COUNT);
+  info.frame_count = kind == SourceKind::kVideo && count > 0 ? static_cast<int64_t>(count) : -1;
+  info.fourcc = static_cast<int>(cap.get(cv::CAP_PROP_FOURCC));
+  return std::unique_ptr<FrameSource>(new CaptureSource(std::move(cap), info, options));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FrameSource>> open_source(const std::string& uri, const SourceOptions& options) {
+  using R = Result<std::unique_ptr<FrameSource>>;
+  if (uri.rfind("rtsp://", 0) == 0 || uri.rfind("rtsps://", 0) == 0 || uri.rfind("http://", 0) == 0 ||
+      uri.rfind("https://", 0) == 0 || uri.rfind("udp://", 0) == 0 || uri.rfind("tcp://", 0) == 0)
+    return open_capture(uri, SourceKind::kStream, options);
+  if (uri.rfind("/dev/video", 0) == 0 || (!uri.empty() && std::all_of(uri.begin(), uri.end(), ::isdigit)))
+    return open_capture(uri, SourceKind::kCamera, options);
+
+  std::error_code ec;
+  const fs::path path(uri);
+  if (fs::is_directory(path, ec)) {
+    std::vector<fs::path> files;
+    for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      if (it->is_regular_file(ec) && is_image_file(it->path())) files.push_back(it->path());
+    }
+    if (ec) return R::Error("cannot list folder " + uri + ": " + ec.message());
+    std::sort(files.begin(), files.end());
+    if (files.empty()) return R::Error("folder " + uri + " contains no images");
+    return std::unique_ptr<FrameSource>(
+        new ImageListSource(path, std::move(files), SourceKind::kFolder, options.loop));
+  }
+  if (!fs::exists(path, ec)) return R::Error("input not found: " + uri);
+  if (is_image_file(path))
+    return std::unique_ptr<FrameSource>(
+        new ImageListSource(path.parent_path(), {path}, SourceKind::kImage, options.loop));
+  return open_capture(uri, SourceKind::kVideo, options);
+}
+
+}  // namespace ev

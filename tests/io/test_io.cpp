@@ -1,0 +1,161 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "edgevision/io.hpp"
+#include "support/test_support.hpp"
+
+namespace ev {
+namespace {
+namespace fs = std::filesystem;
+
+cv::Mat numbered_frame(int i, cv::Size size = {160, 120}) {
+  cv::Mat m(size, CV_8UC3, cv::Scalar(30 + i, 60, 90));
+  cv::putText(m, std::to_string(i), {20, 80}, cv::FONT_HERSHEY_SIMPLEX, 2.0, cv::Scalar(255, 255, 255), 3);
+  return m;
+}
+
+fs::path write_test_video(const fs::path& path, int frames, double fps = 12.5) {
+  cv::VideoWriter w(path.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, {160, 120});
+  EXPECT_TRUE(w.isOpened());
+  for (int i = 0; i < frames; ++i) w.write(numbered_frame(i));
+  w.release();
+  return path;
+}
+
+struct Drained {
+  int frames = 0, corrupt = 0, errors = 0;
+};
+
+Drained drain(FrameSource& src, int limit = 10000) {
+  Drained d;
+  Frame f;
+  std::string msg;
+  for (int i = 0; i < limit; ++i) {
+    ReadStatus st = src.read(f, msg);
+    if (st == ReadStatus::kEnd) break;
+    if (st == ReadStatus::kFrame) ++d.frames;
+    if (st == ReadStatus::kCorrupt) ++d.corrupt;
+    if (st == ReadStatus::kError) {
+      ++d.errors;
+      break;
+    }
+  }
+  return d;
+}
+
+TEST(Io, VideoRoundTripKeepsSizeFpsAndCount) {
+  const fs::path dir = test::temp_dir("io_video");
+  write_test_video(dir / "in.avi", 20);
+  auto src = open_source((dir / "in.avi").string());
+  ASSERT_TRUE(src.ok()) << src.error();
+  EXPECT_EQ((*src)->info().kind, SourceKind::kVideo);
+  EXPECT_NEAR((*src)->info().fps, 12.5, 0.01);
+  EXPECT_EQ((*src)->info().size, cv::Size(160, 120));
+  auto sink = open_sink(dir / "out.avi", (*src)->info());
+  ASSERT_TRUE(sink.ok()) << sink.error();
+  Frame f;
+  std::string msg;
+  while ((*src)->read(f, msg) == ReadStatus::kFrame) ASSERT_TRUE((*sink)->write(f).ok());
+  (*sink)->close();
+  EXPECT_EQ((*sink)->frames_written(), 20);
+  cv::VideoCapture check((dir / "out.avi").string());
+  EXPECT_EQ(static_cast<int>(check.get(cv::CAP_PROP_FRAME_COUNT)), 20);
+  EXPECT_NEAR(check.get(cv::CAP_PROP_FPS), 12.5, 0.01);
+  EXPECT_EQ(static_cast<int>(check.get(cv::CAP_PROP_FRAME_WIDTH)), 160);
+}
+
+TEST(Io, CorruptedVideoBytesNeverCrash) {
+  const fs::path dir = test::temp_dir("io_corrupt");
+  write_test_video(dir / "in.avi", 30);
+  // Overwrite a stretch in the middle of the file with garbage.
+  const auto size = fs::file_size(dir / "in.avi");
+  {
+    std::fstream f(dir / "in.avi", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    for (int i = 0; i < 4000; ++i) f.put(static_cast<char>((i * 131) & 0xff));
+  }
+  auto src = open_source((dir / "in.avi").string());
+  ASSERT_TRUE(src.ok()) << src.error();
+  Drained d = drain(**src);
+  EXPECT_EQ(d.errors, 0);
+  EXPECT_GT(d.frames, 5);
+  EXPECT_LE(d.frames + d.corrupt, 31);
+}
+
+TEST(Io, TruncatedVideoEndsCleanly) {
+  const fs::path dir = test::temp_dir("io_trunc");
+  write_test_video(dir / "in.avi", 30);
+  fs::resize_file(dir / "in.avi", fs::file_size(dir / "in.avi") * 6 / 10);
+  auto src = open_source((dir / "in.avi").string());
+  ASSERT_TRUE(src.ok()) << src.error();
+  Drained d = drain(**src);
+  EXPECT_EQ(d.errors, 0);
+  EXPECT_GT(d.frames, 5);
+  EXPECT_LT(d.frames, 30);
+}
+
+TEST(Io, GarbageFileIsARefusedSourceNotACrash) {
+  const fs::path dir = test::temp_dir("io_garbage");
+  std::ofstream(dir / "x.mp4") << "this is not a video";
+  auto src = open_source((dir / "x.mp4").string());
+  if (src.ok()) {
+    Drained d = drain(**src);
+    EXPECT_EQ(d.frames, 0);
+  } else {
+    EXPECT_NE(src.error().find("x.mp4"), std::string::npos);
+  }
+  auto missing = open_source((dir / "nope.avi").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("nope.avi"), std::string::npos);
+}
+
+TEST(Io, FolderKeepsRelativeNamesAndCountsUnreadableFiles) {
+  const fs::path dir = test::temp_dir("io_folder");
+  fs::create_directories(dir / "in" / "sub");
+  cv::imwrite((dir / "in" / "a.jpg").string(), numbered_frame(1));
+  cv::imwrite((dir / "in" / "sub" / "b.png").string(), numbered_frame(2));
+  std::ofstream(dir / "in" / "broken.jpg") << "not a jpeg";
+  std::ofstream(dir / "in" / "notes.txt") << "ignored";
+  auto src = open_source((dir / "in").string());
+  ASSERT_TRUE(src.ok()) << src.error();
+  EXPECT_EQ((*src)->info().kind, SourceKind::kFolder);
+  auto sink = open_sink(dir / "out", (*src)->info());
+  ASSERT_TRUE(sink.ok()) << sink.error();
+  Frame f;
+  std::string msg;
+  int frames = 0, corrupt = 0;
+  for (;;) {
+    ReadStatus st = (*src)->read(f, msg);
+    if (st == ReadStatus::kEnd) break;
+    if (st == ReadStatus::kCorrupt) {
+      ++corrupt;
+      EXPECT_NE(msg.find("broken.jpg"), std::string::npos);
+      continue;
+    }
+    ASSERT_EQ(st, ReadStatus::kFrame);
+    ++frames;
+    ASSERT_TRUE((*sink)->write(f).ok());
+  }
+  EXPECT_EQ(frames, 2);
+  EXPECT_EQ(corrupt, 1);
+  EXPECT_TRUE(fs::exists(dir / "out" / "a.jpg"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "sub" / "b.png"));
+  EXPECT_FALSE(fs::exists(dir / "out" / "broken.jpg"));
+}
+
+TEST(Io, SinkKindMustMatchInput) {
+  SourceInfo video;
+  video.kind = SourceKind::kVideo;
+  EXPECT_FALSE(open_sink("/tmp/out.jpg", video).ok());
+  SourceInfo image;
+  image.kind = SourceKind::kImage;
+  EXPECT_FALSE(open_sink("/tmp/out.avi", image).ok());
+}
+
+}  // namespace
+}  // namespace ev
