@@ -73,7 +73,7 @@ enum class TrackState {
 const char* to_string(TrackState state);
 
 struct Track {
-  int64_t id = 0;  // stable, unique per Tracker instance, starting at 1
+  int64_t id = 0;  // stable, unique per Tracker instance, from 1; 0 while tentative
   int class_id = -1;
   std::string label;
   cv::Rect2f box;  // Kalman posterior (tracked) or prediction (lost), frame pixels x,y,w,h

@@ -47,8 +47,12 @@ Result<std::string> recognise_decoder(const std::vector<TensorInfo>& outputs, in
                                       int net_h) {
   auto shape_text = [](const std::vector<int64_t>& s) {
     std::string t = "[";
-    for (size_t i = 0; i < s.size(); ++i) t += (i ? "," : "") + std::to_string(s[i]);
-    return t + "]";
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (i) t.push_back(',');
+      t.append(std::to_string(s[i]));
+    }
+    t.push_back(']');
+    return t;
   };
   if (outputs.empty()) return Result<std::string>::Error("model has no outputs");
   const auto& s = outputs[0].shape;

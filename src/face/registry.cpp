@@ -37,13 +37,48 @@ const std::vector<Entry>& registry() {
   return entries;
 }
 
+// file:// sources are files installed with the OS (the Haar cascades of Debian opencv-data).
+// Reading one in place is not a download, so it must work offline and with downloads
+// disabled; otherwise the last resort of the chain would depend on network policy. The hash
+// is still checked, as the manager does for every copy it uses.
+Result<ResolvedModel> resolve_local_sources(ModelManager& models, const std::string& name) {
+  const ModelSpec* spec = models.manifest().find(name);
+  if (!spec || spec->files.empty()) return Result<ResolvedModel>::Error("no manifest entry");
+  ResolvedModel r;
+  r.spec = spec;
+  for (const auto& file : spec->files) {
+    bool found = false;
+    for (const auto& source : file.sources) {
+      if (source.rfind("file://", 0) != 0) continue;
+      const std::filesystem::path path = source.substr(7);
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(path, ec)) continue;
+      auto sha = sha256_file(path);
+      if (!sha || (!file.sha256.empty() && *sha != file.sha256)) {
+        spdlog::warn("face: ignoring {}: sha256 {} does not match the manifest", path.string(),
+                     sha ? *sha : sha.error());
+        continue;
+      }
+      r.paths.push_back(path);
+      found = true;
+      break;
+    }
+    if (!found) return Result<ResolvedModel>::Error("no local file:// copy of " + file.file);
+  }
+  spdlog::info("face: model '{}' used in place from {}", name, r.primary().string());
+  return r;
+}
+
 }  // namespace
 
 Result<ResolvedModel> resolve_model(const FaceDetectorOptions& options, ModelManager& models,
                                     const std::string& default_model) {
   const std::string& name = options.model.empty() ? default_model : options.model;
   auto resolved = models.resolve(name);
-  if (!resolved) return Result<ResolvedModel>::Error("model '" + name + "' is unavailable: " + resolved.error());
+  if (!resolved) {
+    if (auto local = resolve_local_sources(models, name)) return local;
+    return Result<ResolvedModel>::Error("model '" + name + "' is unavailable: " + resolved.error());
+  }
   if (resolved->paths.empty()) return Result<ResolvedModel>::Error("model '" + name + "' resolved to no files");
   return resolved;
 }

@@ -120,7 +120,15 @@ struct Tracker::Impl {
     t.score = d.score;
     t.last_frame = frame;
     ++t.hits;
-    if (t.state == TrackState::kTentative && t.hits >= p.min_hits) t.state = TrackState::kTracked;
+    if (t.state == TrackState::kTentative && t.hits >= p.min_hits) confirm(t);
+  }
+
+  // Ids are handed out on confirmation, not at birth (the reference numbers tentative
+  // tracks too), so the ids users see have no gaps from one-frame false positives.
+  void confirm(TrackRec& t) {
+    t.state = TrackState::kTracked;
+    t.id = next_id++;
+    spdlog::trace("track {} confirmed (class {})", t.id, t.class_id);
   }
 
   // Associates tracks `tis` with detections `dis`; matched pairs are applied, and the
@@ -161,7 +169,6 @@ struct Tracker::Impl {
       return;
     }
     TrackRec t;
-    t.id = next_id++;
     t.class_id = d.class_id;
     t.label = d.label;
     t.kf = kf.initiate(d.box);
@@ -169,8 +176,8 @@ struct Tracker::Impl {
     t.start_frame = frame;
     t.last_frame = frame;
     t.hits = 1;
-    const bool confirm = p.min_hits <= 1 || (frame == 1 && p.confirm_on_first_frame);
-    t.state = confirm ? TrackState::kTracked : TrackState::kTentative;
+    t.state = TrackState::kTentative;
+    if (p.min_hits <= 1 || (frame == 1 && p.confirm_on_first_frame)) confirm(t);
     tracks.push_back(std::move(t));
   }
 

@@ -15,3 +15,32 @@ fs::path temp_dir(const std::string& name) {
   return dir;
 }
 }  // namespace ev::test
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace ev::test {
+CommandResult run_command(const std::string& command) {
+  static int counter = 0;
+  const fs::path err_file = fs::path(EV_BINARY_DIR) / "test-tmp" / ("stderr-" + std::to_string(getpid()) + "-" +
+                                                                     std::to_string(counter++) + ".txt");
+  fs::create_directories(err_file.parent_path());
+  CommandResult r;
+  FILE* pipe = popen((command + " 2>" + err_file.string()).c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  fs::remove(err_file);
+  return r;
+}
+}  // namespace ev::test

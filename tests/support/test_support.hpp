@@ -12,3 +12,13 @@ std::filesystem::path edgevision_binary();    // <build>/bin/edgevision
 // A fresh empty directory under the build tree for one test.
 std::filesystem::path temp_dir(const std::string& name);
 }  // namespace ev::test
+
+namespace ev::test {
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs `command` through /bin/sh, capturing stdout and stderr separately.
+CommandResult run_command(const std::string& command);
+}  // namespace ev::test
