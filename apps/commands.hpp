@@ -23,5 +23,17 @@ struct GlobalOptions {
 void add_anonymize_command(CLI::App& app, GlobalOptions& global);
 void add_models_command(CLI::App& app, GlobalOptions& global);
 void add_coverage_command(CLI::App& app, GlobalOptions& global);
+void add_diagnose_command(CLI::App& app, GlobalOptions& global);
+// Adds `update` and `rollback` under `models`: call after add_models_command.
+void add_models_update_command(CLI::App& app, GlobalOptions& global);
+void add_bench_command(CLI::App& app, GlobalOptions& global);
+void add_analyze_command(CLI::App& app, GlobalOptions& global);
+void add_quantize_command(CLI::App& app, GlobalOptions& global);
+void add_run_command(CLI::App& app, GlobalOptions& global);
+void add_config_command(CLI::App& app, GlobalOptions& global);
+void add_detect_command(CLI::App& app, GlobalOptions& global);
+void add_validate_command(CLI::App& app, GlobalOptions& global);
+void add_track_command(CLI::App& app, GlobalOptions& global);
+void add_mot_eval_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace ev::cli

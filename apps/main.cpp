@@ -32,7 +32,18 @@ int main(int argc, char** argv) {
 
   ev::cli::add_anonymize_command(app, global);
   ev::cli::add_models_command(app, global);
+  ev::cli::add_models_update_command(app, global);  // after add_models_command
   ev::cli::add_coverage_command(app, global);
+  ev::cli::add_diagnose_command(app, global);
+  ev::cli::add_bench_command(app, global);
+  ev::cli::add_analyze_command(app, global);
+  ev::cli::add_quantize_command(app, global);
+  ev::cli::add_run_command(app, global);
+  ev::cli::add_config_command(app, global);
+  ev::cli::add_detect_command(app, global);
+  ev::cli::add_validate_command(app, global);
+  ev::cli::add_track_command(app, global);
+  ev::cli::add_mot_eval_command(app, global);
 
   try {
     app.parse(argc, argv);

@@ -11,7 +11,7 @@ PACKAGES=(
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-dev libprotobuf-dev protobuf-compiler python3-onnx
   libmosquitto-dev mosquitto prometheus-cpp-dev libtesseract-dev tesseract-ocr
-  nodejs npm
+  nodejs npm chromium
 )
 
 have_npm=0

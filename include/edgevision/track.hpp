@@ -34,8 +34,7 @@ struct Assignment {
 // a row or column unmatched costs cost_limit / 2 each (the semantics of lap.lapjv with
 // extend_cost=True and cost_limit, which ByteTrack uses). Non-finite costs are never matched.
 // Exact (optimal) for every input; O(n^2 m) with n = min(rows, cols).
-Assignment solve_assignment(const std::vector<double>& cost, int rows, int cols,
-                            double cost_limit);
+Assignment solve_assignment(const std::vector<double>& cost, int rows, int cols, double cost_limit);
 
 // Intersection over union of two boxes (0 when either is empty).
 float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
@@ -45,21 +44,26 @@ float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
 // ---------------------------------------------------------------------------------------
 
 struct TrackerParams {
-  float track_thresh = 0.5f;      // detections >= this are "high" (first association)
-  float low_thresh = 0.1f;        // detections in (low_thresh, track_thresh) are "low"
-  float match_thresh = 0.8f;      // first association: max cost (1 - IoU [* score])
-  float low_match_thresh = 0.5f;  // second association (low dets): max cost 1 - IoU
+  float track_thresh = 0.5f;              // detections >= this are "high" (first association)
+  float low_thresh = 0.1f;                // detections in (low_thresh, track_thresh) are "low"
+  float match_thresh = 0.8f;              // first association: max cost (1 - IoU [* score])
+  float low_match_thresh = 0.5f;          // second association (low dets): max cost 1 - IoU
   float unconfirmed_match_thresh = 0.7f;  // tentative tracks vs leftover high dets
-  float new_track_thresh = 0.6f;  // a new track is born only from a detection >= this
-  int max_lost = 30;              // frames a lost track is kept for re-identification
-  int min_hits = 2;               // consecutive hits before a track is confirmed (output)
-  int max_tracks = 256;           // cap on live tracks (tentative + tracked + lost)
-  bool fuse_score = true;         // first association cost = 1 - IoU * det score (ByteTrack)
-  bool per_class = true;          // tracks only match detections of the same class_id
+  float new_track_thresh = 0.6f;          // a new track is born only from a detection >= this
+  int max_lost = 30;                      // frames a lost track is kept for re-identification
+  int min_hits = 2;                       // consecutive hits before a track is confirmed (output)
+  int max_tracks = 256;                   // cap on live tracks (tentative + tracked + lost)
+  bool fuse_score =
+      false;  // first association cost = 1 - IoU * det score (ByteTrack's MOT17 setting)
+  bool per_class = true;  // tracks only match detections of the same class_id
   // Tracks born on the very first frame are confirmed at once (as in ByteTrack), so a
   // sequence does not lose its first min_hits-1 frames of every object.
   bool confirm_on_first_frame = true;
-  float duplicate_iou = 0.85f;    // a lost track this close to a tracked one is a duplicate
+  // Lost tracks are matched with a buffered IoU: both boxes widened on each side by
+  // lost_buffer * frames_missing of their size, at most max_lost_buffer.
+  float lost_buffer = 0.1f;
+  float max_lost_buffer = 0.5f;
+  float duplicate_iou = 0.85f;  // a lost track this close to a tracked one is a duplicate
 
   Status validate() const;
 };
@@ -76,7 +80,7 @@ struct Track {
   int64_t id = 0;  // stable, unique per Tracker instance, from 1; 0 while tentative
   int class_id = -1;
   std::string label;
-  cv::Rect2f box;  // Kalman posterior (tracked) or prediction (lost), frame pixels x,y,w,h
+  cv::Rect2f box;     // Kalman posterior (tracked) or prediction (lost), frame pixels x,y,w,h
   float score = 0.f;  // score of the last matched detection
   TrackState state = TrackState::kTentative;
   int age = 0;                // frames since birth (1 on the birth frame)
@@ -85,12 +89,12 @@ struct Track {
 };
 
 struct TrackerStats {
-  int64_t frame = 0;             // frames processed
+  int64_t frame = 0;  // frames processed
   int64_t next_id = 1;
   std::size_t tentative = 0;
   std::size_t tracked = 0;
   std::size_t lost = 0;
-  int64_t births_dropped = 0;    // new tracks not created because max_tracks was reached
+  int64_t births_dropped = 0;        // new tracks not created because max_tracks was reached
   std::size_t storage_capacity = 0;  // element capacity of all internal containers
 };
 

@@ -56,8 +56,7 @@ std::unique_ptr<Decoder> make_darknet_decoder();
 std::unique_ptr<Decoder> make_decoder(const std::string& name);
 
 // Best allowed class among `n` scores starting at `scores` (stride between classes `step`).
-inline int best_class(const float* scores, int n, size_t step, const DecodeParams& p,
-                      float& best) {
+inline int best_class(const float* scores, int n, size_t step, const DecodeParams& p, float& best) {
   int arg = -1;
   best = -1.f;
   for (int c = 0; c < n; ++c) {

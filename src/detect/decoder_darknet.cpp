@@ -36,6 +36,8 @@ class DarknetDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_darknet_decoder() { return std::make_unique<DarknetDecoder>(); }
+std::unique_ptr<Decoder> make_darknet_decoder() {
+  return std::make_unique<DarknetDecoder>();
+}
 
 }  // namespace ev::detect_internal

@@ -31,6 +31,8 @@ class YoloE2eDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_yolo_e2e_decoder() { return std::make_unique<YoloE2eDecoder>(); }
+std::unique_ptr<Decoder> make_yolo_e2e_decoder() {
+  return std::make_unique<YoloE2eDecoder>();
+}
 
 }  // namespace ev::detect_internal

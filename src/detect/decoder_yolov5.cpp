@@ -28,7 +28,8 @@ class Yolov5Decoder final : public Decoder {
       const int c = best_class(row + 5, dims - 5, 1, p, cls);
       const float score = obj * cls;
       if (c < 0 || score < p.conf) continue;
-      out.push_back({cv::Rect2f(row[0] - row[2] / 2, row[1] - row[3] / 2, row[2], row[3]), score, c});
+      out.push_back(
+          {cv::Rect2f(row[0] - row[2] / 2, row[1] - row[3] / 2, row[2], row[3]), score, c});
     }
     return Status::Ok();
   }
@@ -36,6 +37,8 @@ class Yolov5Decoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_yolov5_decoder() { return std::make_unique<Yolov5Decoder>(); }
+std::unique_ptr<Decoder> make_yolov5_decoder() {
+  return std::make_unique<Yolov5Decoder>();
+}
 
 }  // namespace ev::detect_internal

@@ -52,6 +52,8 @@ class Yolov8Decoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_yolov8_decoder() { return std::make_unique<Yolov8Decoder>(); }
+std::unique_ptr<Decoder> make_yolov8_decoder() {
+  return std::make_unique<Yolov8Decoder>();
+}
 
 }  // namespace ev::detect_internal

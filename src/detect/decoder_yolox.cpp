@@ -54,6 +54,8 @@ class YoloxDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_yolox_decoder() { return std::make_unique<YoloxDecoder>(); }
+std::unique_ptr<Decoder> make_yolox_decoder() {
+  return std::make_unique<YoloxDecoder>();
+}
 
 }  // namespace ev::detect_internal

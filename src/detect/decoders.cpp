@@ -26,10 +26,10 @@ constexpr std::array<DecoderEntry, 5> kDecoders = {{
 
 std::unique_ptr<Decoder> make_decoder(const std::string& name) {
   // Aliases users are likely to write in a manifest.
-  const std::string n = name == "yolo11" || name == "yolov11" ? "yolov8"
+  const std::string n = name == "yolo11" || name == "yolov11"   ? "yolov8"
                         : name == "yolo26" || name == "yolov10" ? "yolo_e2e"
-                        : name == "yolov7" ? "yolov5"
-                                           : name;
+                        : name == "yolov7"                      ? "yolov5"
+                                                                : name;
   for (const auto& e : kDecoders)
     if (n == e.name) return e.make();
   return nullptr;
@@ -68,16 +68,18 @@ Result<std::string> recognise_decoder(const std::vector<TensorInfo>& outputs, in
   int64_t cells = 0;
   if (net_w > 0 && net_h > 0)
     for (int st : {8, 16, 32}) cells += static_cast<int64_t>(net_w / st) * (net_h / st);
-  const bool v5_rows = cells > 0 && a == 3 * cells;
-  if (b == 6 && !v5_rows) return std::string("yolo_e2e");
-  // Channels first ([1, 4+C, N]): the class axis is always the shorter one.
+  // With a known input size the row count decides: one row per grid cell (YOLOX), three
+  // (YOLOv5), or the cells along the last axis (YOLOv8/11, channels first).
+  if (cells > 0) {
+    if (a == cells && b >= 6) return std::string("yolox");
+    if (a == 3 * cells && b >= 6) return std::string("yolov5");
+    if (b == cells && a >= 5) return std::string("yolov8");
+  }
+  if (b == 6) return std::string("yolo_e2e");
+  // Channels first ([1, 4+C, N]): the class axis is the shorter one for any real model.
   if (b < 0 || (a > 0 && a < b)) {
     if (a >= 5) return std::string("yolov8");
     return Result<std::string>::Error("output " + shape_text(s) + " has too few channels");
-  }
-  if (b >= 6) {
-    if (v5_rows) return std::string("yolov5");
-    if (cells > 0 && a == cells) return std::string("yolox");
   }
   return Result<std::string>::Error("output " + shape_text(s) +
                                     " is ambiguous (YOLOX and YOLOv5 share [1,N,5+C] and N fits "

@@ -4,9 +4,9 @@
 #include <map>
 #include <sstream>
 
-#include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <opencv2/imgproc.hpp>
 
 #include "detect/decoder.hpp"
 #include "edgevision/detect.hpp"
@@ -61,8 +61,8 @@ fs::path darknet_cfg_with_thresh(const fs::path& cfg, float conf) {
     out << line << '\n';
     if (compact == "[yolo]" || compact == "[region]") out << "thresh = " << conf << '\n';
   }
-  const fs::path tmp = fs::temp_directory_path() / ("edgevision-" + std::to_string(::getpid()) +
-                                                    "-" + cfg.filename().string());
+  const fs::path tmp = fs::temp_directory_path() /
+                       ("edgevision-" + std::to_string(::getpid()) + "-" + cfg.filename().string());
   std::ofstream o(tmp);
   o << out.str();
   return o.good() ? tmp : fs::path();
@@ -102,11 +102,18 @@ Preprocess default_preprocess(const std::string& decoder) {
 // COCO names differ between Darknet's coco.names and Ultralytics' data.yaml.
 const std::map<std::string, std::string>& label_aliases() {
   static const std::map<std::string, std::string> aliases = {
-      {"motorcycle", "motorbike"}, {"motorbike", "motorcycle"},   {"airplane", "aeroplane"},
-      {"aeroplane", "airplane"},   {"couch", "sofa"},             {"sofa", "couch"},
-      {"potted plant", "pottedplant"}, {"pottedplant", "potted plant"},
-      {"dining table", "diningtable"}, {"diningtable", "dining table"},
-      {"tv", "tvmonitor"},         {"tvmonitor", "tv"},
+      {"motorcycle", "motorbike"},
+      {"motorbike", "motorcycle"},
+      {"airplane", "aeroplane"},
+      {"aeroplane", "airplane"},
+      {"couch", "sofa"},
+      {"sofa", "couch"},
+      {"potted plant", "pottedplant"},
+      {"pottedplant", "potted plant"},
+      {"dining table", "diningtable"},
+      {"diningtable", "dining table"},
+      {"tv", "tvmonitor"},
+      {"tvmonitor", "tv"},
   };
   return aliases;
 }
@@ -229,7 +236,8 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
   }
   if (decoder.empty()) {
     auto r = recognise_decoder(out_infos, w, h);
-    if (!r) return DetectorResult::Error("detector: " + model.filename().string() + ": " + r.error());
+    if (!r)
+      return DetectorResult::Error("detector: " + model.filename().string() + ": " + r.error());
     decoder = r.value();
   }
   det->decoder_ = detect_internal::make_decoder(decoder);

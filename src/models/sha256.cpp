@@ -56,9 +56,13 @@ Result<std::string> sha256_file_cached(const fs::path& path) {
   std::error_code ec;
   const fs::path abs = fs::absolute(path, ec);
   const auto mtime = fs::last_write_time(path, ec);
-  if (ec) return Result<std::string>::Error(fmt::format("cannot stat {}: {}", path.string(), ec.message()));
+  if (ec)
+    return Result<std::string>::Error(
+        fmt::format("cannot stat {}: {}", path.string(), ec.message()));
   const uintmax_t size = fs::file_size(path, ec);
-  if (ec) return Result<std::string>::Error(fmt::format("cannot stat {}: {}", path.string(), ec.message()));
+  if (ec)
+    return Result<std::string>::Error(
+        fmt::format("cannot stat {}: {}", path.string(), ec.message()));
   const Key key{abs.lexically_normal().string(), mtime.time_since_epoch().count(), size};
   {
     std::lock_guard<std::mutex> lock(mutex);

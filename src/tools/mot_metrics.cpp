@@ -23,7 +23,9 @@ struct Box {
 
 using FrameMap = std::map<int, std::vector<Box>>;
 
-double safe_div(double a, double b) { return b > 0 ? a / b : 0.0; }
+double safe_div(double a, double b) {
+  return b > 0 ? a / b : 0.0;
+}
 
 }  // namespace
 
@@ -48,9 +50,9 @@ Result<MotMetrics> evaluate_mot(const std::vector<MotRecord>& gt,
       for (size_t i = 0; i < boxes.size(); ++i) {
         for (size_t j = i + 1; j < boxes.size(); ++j) {
           if (boxes[i].id == boxes[j].id)
-            return Result<MotMetrics>::Error(fmt::format(
-                "{}: id {} appears twice in frame {}", fm == &gframes ? "gt" : "prediction",
-                boxes[i].id, f));
+            return Result<MotMetrics>::Error(fmt::format("{}: id {} appears twice in frame {}",
+                                                         fm == &gframes ? "gt" : "prediction",
+                                                         boxes[i].id, f));
         }
       }
     }
@@ -65,10 +67,12 @@ Result<MotMetrics> evaluate_mot(const std::vector<MotRecord>& gt,
   m.frames = static_cast<int64_t>(frames.size());
 
   const std::vector<Box> none;
-  std::unordered_map<int64_t, int64_t> prev_match;  // gt id -> pred id matched in the previous frame
+  std::unordered_map<int64_t, int64_t>
+      prev_match;  // gt id -> pred id matched in the previous frame
   std::unordered_map<int64_t, int64_t> last_match;  // gt id -> pred id it was last matched to
   std::unordered_map<int64_t, int64_t> gt_len, gt_hit, pred_len;
-  std::unordered_map<int64_t, bool> gt_was_tracked;  // for fragmentation: state in last frame present
+  std::unordered_map<int64_t, bool>
+      gt_was_tracked;  // for fragmentation: state in last frame present
   std::map<std::pair<int64_t, int64_t>, int64_t> pair_overlap;  // (gt, pred) -> frames IoU >= thr
   double iou_sum = 0.0;
 
@@ -120,8 +124,8 @@ Result<MotMetrics> evaluate_mot(const std::vector<MotRecord>& gt,
               v >= o.iou_threshold ? 1.0 - v : std::numeric_limits<double>::infinity();
         }
       }
-      const auto asg = solve_assignment(cost, static_cast<int>(gi.size()),
-                                        static_cast<int>(pj.size()), 2.0);
+      const auto asg =
+          solve_assignment(cost, static_cast<int>(gi.size()), static_cast<int>(pj.size()), 2.0);
       for (const auto& [a, b] : asg.matches) {
         g_match[gi[a]] = pj[b];
         p_used[pj[b]] = 1;
@@ -175,9 +179,10 @@ Result<MotMetrics> evaluate_mot(const std::vector<MotRecord>& gt,
     std::vector<double> cost(gids.size() * pids.size(), 0.0);
     for (const auto& [key, n] : pair_overlap)
       cost[gidx[key.first] * pids.size() + pidx[key.second]] = -static_cast<double>(n);
-    const auto asg = solve_assignment(cost, static_cast<int>(gids.size()),
-                                      static_cast<int>(pids.size()), 0.0);
-    for (const auto& [a, b] : asg.matches) m.idtp += static_cast<int64_t>(-cost[a * pids.size() + b]);
+    const auto asg =
+        solve_assignment(cost, static_cast<int>(gids.size()), static_cast<int>(pids.size()), 0.0);
+    for (const auto& [a, b] : asg.matches)
+      m.idtp += static_cast<int64_t>(-cost[a * pids.size() + b]);
   }
   m.idfn = m.gt - m.idtp;
   m.idfp = m.predictions - m.idtp;
@@ -200,9 +205,9 @@ std::string mot_metrics_json(const MotMetrics& m) {
       "\"fp\":{},\"fn\":{},\"matches\":{},\"gt\":{},\"predictions\":{},\"idtp\":{},\"idfp\":{},"
       "\"idfn\":{},\"gt_ids\":{},\"pred_ids\":{},\"mostly_tracked\":{},\"mostly_lost\":{},"
       "\"frames\":{}}}",
-      m.mota, m.motp, m.idf1, m.idp, m.idr, m.recall, m.precision, m.id_switches,
-      m.fragmentations, m.fp, m.fn, m.matches, m.gt, m.predictions, m.idtp, m.idfp, m.idfn,
-      m.gt_ids, m.pred_ids, m.mostly_tracked, m.mostly_lost, m.frames);
+      m.mota, m.motp, m.idf1, m.idp, m.idr, m.recall, m.precision, m.id_switches, m.fragmentations,
+      m.fp, m.fn, m.matches, m.gt, m.predictions, m.idtp, m.idfp, m.idfn, m.gt_ids, m.pred_ids,
+      m.mostly_tracked, m.mostly_lost, m.frames);
 }
 
 }  // namespace ev

@@ -47,14 +47,13 @@ Result<std::vector<MotRecord>> parse_mot_text(const std::string& text, const std
       v.push_back(x);
     }
     if (v.size() < 6)
-      return Result<std::vector<MotRecord>>::Error(
-          fmt::format("{}:{}: expected >= 6 fields (frame,id,x,y,w,h), got {}", origin, lineno,
-                      v.size()));
+      return Result<std::vector<MotRecord>>::Error(fmt::format(
+          "{}:{}: expected >= 6 fields (frame,id,x,y,w,h), got {}", origin, lineno, v.size()));
     MotRecord r;
     r.frame = static_cast<int>(v[0]);
     r.id = static_cast<int64_t>(v[1]);
-    r.box = cv::Rect2f(static_cast<float>(v[2]), static_cast<float>(v[3]),
-                       static_cast<float>(v[4]), static_cast<float>(v[5]));
+    r.box = cv::Rect2f(static_cast<float>(v[2]), static_cast<float>(v[3]), static_cast<float>(v[4]),
+                       static_cast<float>(v[5]));
     r.conf = v.size() > 6 ? static_cast<float>(v[6]) : 1.f;
     out.push_back(r);
   }
@@ -63,7 +62,8 @@ Result<std::vector<MotRecord>> parse_mot_text(const std::string& text, const std
 
 Result<std::vector<MotRecord>> read_mot_file(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return Result<std::vector<MotRecord>>::Error(fmt::format("cannot read {}", path.string()));
+  if (!f)
+    return Result<std::vector<MotRecord>>::Error(fmt::format("cannot read {}", path.string()));
   std::ostringstream ss;
   ss << f.rdbuf();
   return parse_mot_text(ss.str(), path.string());

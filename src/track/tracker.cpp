@@ -49,6 +49,8 @@ Status TrackerParams::validate() const {
   if (min_hits < 1) return Status::Error("tracker: min_hits must be >= 1");
   if (max_tracks < 1) return Status::Error("tracker: max_tracks must be >= 1");
   if (!in01(duplicate_iou)) return Status::Error("tracker: duplicate_iou must be in [0,1]");
+  if (!(lost_buffer >= 0.f && max_lost_buffer >= 0.f && max_lost_buffer <= 2.f))
+    return Status::Error("tracker: lost_buffer/max_lost_buffer must be >= 0 (max <= 2)");
   return Status::Ok();
 }
 
@@ -70,6 +72,10 @@ bool valid_detection(const Detection& d) {
   return std::isfinite(d.box.x) && std::isfinite(d.box.y) && std::isfinite(d.box.width) &&
          std::isfinite(d.box.height) && d.box.width > 0.f && d.box.height > 0.f &&
          std::isfinite(d.score);
+}
+
+cv::Rect2f widen(const cv::Rect2f& r, float b) {
+  return {r.x - b * r.width, r.y - b * r.height, r.width * (1 + 2 * b), r.height * (1 + 2 * b)};
 }
 
 }  // namespace
@@ -95,7 +101,13 @@ struct Tracker::Impl {
     std::vector<double> c(tis.size() * dis.size());
     for (size_t i = 0; i < tis.size(); ++i) {
       const TrackRec& t = tracks[tis[i]];
-      const cv::Rect2f tb = box_of(t);
+      cv::Rect2f tb = box_of(t);
+      // Buffered IoU for lost tracks (after C-BIoU, Yang et al. WACV 2023): a track coasting
+      // on a stale velocity (a pedestrian who stopped or turned while unseen) drifts off its
+      // object, so its box and the candidate are both widened by a margin that grows with
+      // the frames it has been missing.
+      const int64_t missing = frame - t.last_frame - 1;
+      const float buffer = missing > 0 ? std::min(p.lost_buffer * missing, p.max_lost_buffer) : 0.f;
       for (size_t j = 0; j < dis.size(); ++j) {
         const Detection& d = dets[dis[j]];
         double& v = c[i * dis.size() + j];
@@ -103,7 +115,8 @@ struct Tracker::Impl {
           v = std::numeric_limits<double>::infinity();
           continue;
         }
-        double sim = box_iou(tb, d.box);
+        double sim =
+            buffer > 0.f ? box_iou(widen(tb, buffer), widen(d.box, buffer)) : box_iou(tb, d.box);
         if (fuse) sim *= d.score;
         v = 1.0 - sim;
       }
@@ -154,7 +167,8 @@ struct Tracker::Impl {
     int victim = -1;
     for (size_t i = 0; i < tracks.size(); ++i) {
       if (tracks[i].state != TrackState::kLost) continue;
-      if (victim < 0 || tracks[i].last_frame < tracks[victim].last_frame) victim = static_cast<int>(i);
+      if (victim < 0 || tracks[i].last_frame < tracks[victim].last_frame)
+        victim = static_cast<int>(i);
     }
     if (victim < 0) return false;
     tracks.erase(tracks.begin() + victim);
@@ -303,7 +317,9 @@ std::vector<Track> Tracker::live_tracks() const {
   return out;
 }
 
-const TrackerParams& Tracker::params() const { return impl_->p; }
+const TrackerParams& Tracker::params() const {
+  return impl_->p;
+}
 
 TrackerStats Tracker::stats() const {
   TrackerStats s;
@@ -319,6 +335,8 @@ TrackerStats Tracker::stats() const {
   return s;
 }
 
-void Tracker::reset() { impl_ = std::make_unique<Impl>(impl_->p); }
+void Tracker::reset() {
+  impl_ = std::make_unique<Impl>(impl_->p);
+}
 
 }  // namespace ev

@@ -18,8 +18,8 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 NET = 64  # input is 64x64; grid cells over strides 8/16/32: 64 + 16 + 4 = 84
 
 
-def constant_model(name, const):
-    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, NET, NET])
+def constant_model(name, const, net=NET):
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, net, net])
     out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(const.shape))
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
@@ -54,19 +54,20 @@ def yolov5():
 
 
 def yolov8():
-    # [1, 84, 100]: channels first, no objectness.
-    t = np.zeros((1, 84, 100), np.float32)
+    # [1, 84, 189]: channels first, no objectness; a 96x96 input (144 + 36 + 9 = 189 anchors)
+    # so that the anchor count differs from the 84 channels.
+    t = np.zeros((1, 84, 189), np.float32)
     def anchor(i, box, cls, score):
         t[0, :4, i] = box
         t[0, 4 + cls, i] = score
-    anchor(0, (32, 32, 20, 10), 16, 0.72)
-    anchor(1, (33, 32, 20, 10), 16, 0.54)   # suppressed by anchor 0
-    anchor(2, (32, 32, 20, 10), 0, 0.45)
-    anchor(3, (50, 50, 8, 8), 2, 0.09)      # below conf
-    anchor(4, (10, 20, 8, 8), 2, 0.30)
-    anchor(5, (40, 30, 6, 6), 7, 0.20)      # truck: a lower class...
-    t[0, 4 + 2, 5] = 0.10                   # ...beats car here unless the filter drops truck
-    constant_model("yolov8_synth", t)
+    anchor(0, (48, 48, 30, 15), 16, 0.72)
+    anchor(1, (49.5, 48, 30, 15), 16, 0.54)  # suppressed by anchor 0
+    anchor(2, (48, 48, 30, 15), 0, 0.45)
+    anchor(3, (75, 75, 12, 12), 2, 0.09)     # below conf
+    anchor(4, (15, 30, 12, 12), 2, 0.30)
+    anchor(5, (60, 45, 9, 9), 7, 0.20)       # truck: a lower class...
+    t[0, 4 + 2, 5] = 0.10                    # ...beats car here unless the filter drops truck
+    constant_model("yolov8_synth", t, net=96)
 
 
 def yolo_e2e():

@@ -9,6 +9,9 @@
 //   net centre (40,30) 6x6   -> net (37,27,6,6)   -> frame (74,22,12,12)
 //   net centre (50,50) 8x8   -> net (46,46,8,8)   -> frame (92,60,16,16), clipped to (92,60,16,4)
 // The duplicate dog (centre 33,32) overlaps the first by 19x10: IoU = 190 / 210 = 0.90 > 0.45.
+// The YOLOv8 model has a 96x96 input: scale 0.75, resized 96x48, pad_y = 24, so its net boxes
+// are frame * 0.75 + (0,24): centre (48,48) 30x15 -> frame (44,22,40,20); (15,30) 12x12 ->
+// (12,0,16,16); (60,45) 9x9 -> (74,22,12,12); (75,75) 12x12 -> (92,60,16,16) clipped.
 #include <gtest/gtest.h>
 
 #include "edgevision/detect.hpp"
@@ -61,6 +64,7 @@ TEST(SyntheticLayouts, Yolov8TransposedNoObjectness) {
   auto det = make("yolov8_synth.onnx");
   ASSERT_TRUE(det);
   EXPECT_EQ(det->decoder_name(), "yolov8");
+  EXPECT_EQ(det->input_size(), cv::Size(96, 96));
   auto r = det->detect(kFrame);
   ASSERT_TRUE(r.ok()) << r.error();
   ASSERT_EQ(r->size(), 3u);
@@ -167,10 +171,10 @@ TEST(RecogniseDecoder, ShapeRules) {
     auto r = recognise_decoder(infos, w, h);
     return r.ok() ? r.value() : "error: " + r.error();
   };
-  EXPECT_EQ(rec({{1, 3549, 85}}, 416, 416), "yolox");     // 52^2 + 26^2 + 13^2
+  EXPECT_EQ(rec({{1, 3549, 85}}, 416, 416), "yolox");  // 52^2 + 26^2 + 13^2
   EXPECT_EQ(rec({{1, 8400, 85}}, 640, 640), "yolox");
-  EXPECT_EQ(rec({{1, 10647, 85}}, 416, 416), "yolov5");   // 3 x 3549
-  EXPECT_EQ(rec({{1, 25200, 15}}, 640, 640), "yolov5");   // the plate detector
+  EXPECT_EQ(rec({{1, 10647, 85}}, 416, 416), "yolov5");  // 3 x 3549
+  EXPECT_EQ(rec({{1, 25200, 15}}, 640, 640), "yolov5");  // the plate detector
   EXPECT_EQ(rec({{1, 84, 8400}}, 640, 640), "yolov8");
   EXPECT_EQ(rec({{1, 84, -1}}, 0, 0), "yolov8");
   EXPECT_EQ(rec({{1, 300, 6}}, 640, 640), "yolo_e2e");

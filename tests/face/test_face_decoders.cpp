@@ -34,7 +34,8 @@ TEST(FaceYuNetDecode, MatchesNaiveReferenceOnTinyTensor) {
   }
   std::vector<YuNetLevel> levels;
   for (auto& l : lv)
-    levels.push_back({l.stride, l.cols, l.rows, l.cls.data(), l.obj.data(), l.bbox.data(), l.kps.data()});
+    levels.push_back(
+        {l.stride, l.cols, l.rows, l.cls.data(), l.obj.data(), l.bbox.data(), l.kps.data()});
   const float thr = 0.5f;
   std::vector<Face> got;
   decode_yunet(levels, thr, cv::Size(W, H), got);
@@ -49,8 +50,10 @@ TEST(FaceYuNetDecode, MatchesNaiveReferenceOnTinyTensor) {
         const double obj = std::min(1.0, std::max(0.0, double(l.obj[idx])));
         const double score = std::sqrt(cls * obj);
         if (score < thr) continue;
-        const double cx = (c + l.bbox[4 * idx]) * l.stride, cy = (r + l.bbox[4 * idx + 1]) * l.stride;
-        const double w = std::exp(l.bbox[4 * idx + 2]) * l.stride, h = std::exp(l.bbox[4 * idx + 3]) * l.stride;
+        const double cx = (c + l.bbox[4 * idx]) * l.stride,
+                     cy = (r + l.bbox[4 * idx + 1]) * l.stride;
+        const double w = std::exp(l.bbox[4 * idx + 2]) * l.stride,
+                     h = std::exp(l.bbox[4 * idx + 3]) * l.stride;
         if (cx < 0 || cy < 0 || cx >= W || cy >= H) continue;
         Face f;
         f.box = cv::Rect2f(float(cx - w / 2), float(cy - h / 2), float(w), float(h));
@@ -81,10 +84,10 @@ TEST(FaceYuNetDecode, OneKnownCell) {
   std::vector<float> cls(4, 0.f), obj(4, 0.f), bbox(16, 0.f), kps(40, 0.f);
   cls[2] = 0.81f;
   obj[2] = 1.f;
-  bbox[8] = 0.5f;                   // cx = (0+0.5)*16 = 8
-  bbox[9] = 0.25f;                  // cy = (1+0.25)*16 = 20
-  bbox[10] = std::log(2.f);         // w = 32
-  bbox[11] = 0.f;                   // h = 16
+  bbox[8] = 0.5f;            // cx = (0+0.5)*16 = 8
+  bbox[9] = 0.25f;           // cy = (1+0.25)*16 = 20
+  bbox[10] = std::log(2.f);  // w = 32
+  bbox[11] = 0.f;            // h = 16
   std::vector<YuNetLevel> levels{{16, 2, 2, cls.data(), obj.data(), bbox.data(), kps.data()}};
   std::vector<Face> out;
   decode_yunet(levels, 0.6f, cv::Size(32, 32), out);

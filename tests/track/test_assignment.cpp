@@ -54,13 +54,19 @@ TEST(Assignment, CostLimitAndForbiddenPairs) {
   EXPECT_EQ(a.unmatched_cols, std::vector<int>{1});
   // A cost equal to the limit is not a match.
   EXPECT_TRUE(solve_assignment({0.8}, 1, 1, 0.8).matches.empty());
-  // lap semantics: two pairs at 0.7 (sum 1.4) beat one pair at 0.1 + two leftovers (0.1 +
-  // 2 * 0.8 / 2 * 2 = 1.7).
+  // lap semantics, each leftover costs limit / 2 = 0.4. Two pairs at 0.7 (1.4) lose to one
+  // pair at 0.1 plus two leftovers (0.1 + 0.8 = 0.9) ...
   const std::vector<double> d = {0.1, 0.7,  //
                                  0.7, kInf};
-  const auto b = solve_assignment(d, 2, 2, 0.8);
+  auto b = solve_assignment(d, 2, 2, 0.8);
+  ASSERT_EQ(b.matches.size(), 1u);
+  EXPECT_EQ(b.matches[0], std::make_pair(0, 0));
+  // ... but two pairs at 0.3 (0.6) beat it.
+  const std::vector<double> e = {0.1, 0.3,  //
+                                 0.3, kInf};
+  b = solve_assignment(e, 2, 2, 0.8);
   EXPECT_EQ(b.matches.size(), 2u);
-  EXPECT_NEAR(b.total_cost, 1.4, 1e-12);
+  EXPECT_NEAR(b.total_cost, 0.6, 1e-12);
 }
 
 TEST(Assignment, EmptyAndNan) {
@@ -105,7 +111,8 @@ TEST(Assignment, MatchesBruteForceOnRandomMatrices) {
     std::vector<double> c(rows * cols);
     for (auto& v : c) v = rng.uniform() < 0.1 ? kInf : std::round(rng.uniform() * 20) / 20;
     const auto a = solve_assignment(c, rows, cols, limit);
-    const double got = a.total_cost + limit / 2 * (rows + cols - 2 * static_cast<int>(a.matches.size()));
+    const double got =
+        a.total_cost + limit / 2 * (rows + cols - 2 * static_cast<int>(a.matches.size()));
     ASSERT_NEAR(got, brute_force(c, rows, cols, limit), 1e-9) << "trial " << trial;
     EXPECT_EQ(a.matches.size() + a.unmatched_rows.size(), static_cast<size_t>(rows));
     EXPECT_EQ(a.matches.size() + a.unmatched_cols.size(), static_cast<size_t>(cols));

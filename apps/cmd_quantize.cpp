@@ -1,0 +1,192 @@
+// `edgevision quantize MODEL -o OUT.onnx --calib DIR`: static INT8 QDQ model, or --fp16.
+#include <cmath>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "edgevision/backend.hpp"
+#include "edgevision/preprocess.hpp"
+#include "edgevision/quantize.hpp"
+
+namespace ev::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string model;
+  std::string output;
+  std::string calib;
+  std::string method = "minmax";
+  double percentile = 99.99;
+  std::vector<std::string> exclude;
+  std::string calib_cache;
+  int max_images = 0;
+  bool per_channel = false;
+  bool per_tensor = false;
+  bool fp16 = false;
+  std::string preprocess;
+  int threads = 0;
+  bool json = false;
+};
+
+// Cosine similarity and max |diff| of the first output of both models on one image: a quick
+// sign that the quantized graph still computes the same thing (validate gives the real answer).
+void compare_on_image(const std::filesystem::path& fp32, const std::filesystem::path& int8,
+                      const std::filesystem::path& image, const Preprocess& pre,
+                      nlohmann::json& out) {
+  auto a = create_backend("onnxruntime", fp32);
+  auto b = create_backend("onnxruntime", int8);
+  if (!a || !b) return;
+  auto shape = (*a)->inputs().front().shape;
+  if (shape.size() != 4) return;
+  if (shape[0] <= 0) shape[0] = 1;
+  if (shape[2] <= 0) shape[2] = pre.height > 0 ? pre.height : 640;
+  if (shape[3] <= 0) shape[3] = pre.width > 0 ? pre.width : 640;
+  cv::Mat img = cv::imread(image.string());
+  if (img.empty()) return;
+  std::vector<float> input;
+  make_input_tensor(img, pre, static_cast<int>(shape[3]), static_cast<int>(shape[2]), input);
+  std::vector<Tensor> oa, ob;
+  if (!(*a)->run({{input.data(), shape}}, oa) || !(*b)->run({{input.data(), shape}}, ob)) return;
+  if (oa.empty() || ob.empty() || oa[0].data.size() != ob[0].data.size()) return;
+  double dot = 0, na = 0, nb = 0, maxd = 0;
+  for (size_t i = 0; i < oa[0].data.size(); ++i) {
+    const double x = oa[0].data[i], y = ob[0].data[i];
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+    maxd = std::max(maxd, std::fabs(x - y));
+  }
+  const double cos = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0;
+  out["check_image"] = image.string();
+  out["output_cosine"] = cos;
+  out["output_max_abs_diff"] = maxd;
+  spdlog::info("quantize: first output vs FP32 on {}: cosine {:.5f}, max |diff| {:.4f}",
+               image.filename().string(), cos, maxd);
+}
+
+int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
+  ModelManager models(global.model_manager_options());
+  auto resolved = models.resolve(args.model);
+  if (!resolved) {
+    spdlog::error("{}", resolved.error());
+    return 1;
+  }
+  const auto path = resolved->primary();
+  if (path.extension() != ".onnx") {
+    spdlog::error("quantize works on ONNX models; {} is not an .onnx file", path.string());
+    return 2;
+  }
+  if (args.fp16) {
+    auto r = convert_fp16(path, args.output);
+    if (!r) {
+      spdlog::error("{}", r.error());
+      return 1;
+    }
+    nlohmann::json j{{"model", path.string()},
+                     {"output", args.output},
+                     {"precision", "fp16-weights"},
+                     {"initializers_converted", r->initializers_converted},
+                     {"input_bytes", r->input_bytes},
+                     {"output_bytes", r->output_bytes}};
+    spdlog::info("fp16: {} initializers, {:.2f} MB -> {:.2f} MB, written to {}",
+                 r->initializers_converted, r->input_bytes / 1e6, r->output_bytes / 1e6, args.output);
+    if (args.json) std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  auto method = parse_calibration_method(args.method);
+  if (!method) {
+    spdlog::error("{}", method.error());
+    return 2;
+  }
+  QuantizeOptions o;
+  o.model = path;
+  o.output = args.output;
+  o.calib_dir = args.calib;
+  o.method = *method;
+  o.percentile = args.percentile;
+  o.exclude = args.exclude;
+  o.calib_cache = args.calib_cache;
+  o.max_images = args.max_images;
+  o.per_channel = !args.per_tensor;
+  o.threads = args.threads;
+  o.progress = true;
+  if (!args.preprocess.empty()) {
+    auto p = preprocess_preset(args.preprocess);
+    if (!p) {
+      spdlog::error("{}", p.error());
+      return 2;
+    }
+    o.preprocess = *p;
+  } else if (resolved->spec) {
+    o.preprocess = resolved->spec->preprocess;
+  } else if (args.calib_cache.empty() || !std::filesystem::exists(args.calib_cache)) {
+    spdlog::error("{} has no manifest entry, so its pre-processing is unknown: pass --preprocess "
+                  "yolo|raw|imagenet",
+                  path.string());
+    return 2;
+  }
+  auto r = quantize_model(o);
+  if (!r) {
+    spdlog::error("{}", r.error());
+    return 1;
+  }
+  nlohmann::json j{{"model", path.string()},
+                   {"output", args.output},
+                   {"method", args.method},
+                   {"percentile", o.method == CalibrationMethod::kPercentile ? args.percentile : 0.0},
+                   {"per_channel", o.per_channel},
+                   {"images", r->images},
+                   {"cache_used", r->cache_used},
+                   {"calibration_s", r->calibration_s},
+                   {"nodes", r->nodes_total},
+                   {"nodes_quantized", r->nodes_quantized},
+                   {"excluded_nodes", r->excluded_nodes},
+                   {"activations_quantized", r->activations_quantized},
+                   {"weights_quantized", r->weights_quantized},
+                   {"opset", r->opset},
+                   {"input_bytes", r->input_bytes},
+                   {"output_bytes", r->output_bytes}};
+  spdlog::info("quantize: {} of {} nodes quantized ({} excluded), {} activations, {} weights; "
+               "{:.2f} MB -> {:.2f} MB; written to {}",
+               r->nodes_quantized, r->nodes_total, r->excluded_nodes.size(),
+               r->activations_quantized, r->weights_quantized, r->input_bytes / 1e6,
+               r->output_bytes / 1e6, args.output);
+  if (!args.calib.empty()) {
+    auto images = list_calibration_images(args.calib, 1);
+    if (images) compare_on_image(path, args.output, images->front(), o.preprocess, j);
+  }
+  if (args.json) std::cout << j.dump(2) << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void add_quantize_command(CLI::App& app, GlobalOptions& global) {
+  auto args = std::make_shared<QuantizeArgs>();
+  auto* cmd = app.add_subcommand("quantize", "INT8 static quantization (QDQ ONNX) or FP16 weights");
+  cmd->add_option("model", args->model, "manifest name or .onnx file")->required();
+  cmd->add_option("-o,--output", args->output, "output .onnx")->required();
+  cmd->add_option("--calib", args->calib, "folder of calibration images");
+  cmd->add_option("--method", args->method, "minmax | percentile | entropy (KL)")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
+  cmd->add_option("--percentile", args->percentile, "for --method percentile (default 99.99)")
+      ->check(CLI::Range(50.0, 100.0));
+  cmd->add_option("--exclude", args->exclude,
+                  "node names, output tensor names or op types kept in float (wildcards allowed)");
+  cmd->add_option("--calib-cache", args->calib_cache,
+                  "JSON of tensor ranges: reused when it matches, written after calibrating");
+  cmd->add_option("--max-images", args->max_images, "use at most N calibration images");
+  cmd->add_flag("--per-channel", args->per_channel, "per-output-channel weight scales (default)");
+  cmd->add_flag("--per-tensor", args->per_tensor, "one weight scale per tensor");
+  cmd->add_flag("--fp16", args->fp16, "store weights as FP16 instead (no calibration)");
+  cmd->add_option("--preprocess", args->preprocess,
+                  "yolo | raw | imagenet, for models without a manifest entry");
+  cmd->add_option("--threads", args->threads, "inference threads during calibration");
+  cmd->add_flag("--json", args->json, "one JSON summary on stdout");
+  cmd->callback([args, &global] { global.exit_code = run_quantize(*args, global); });
+}
+
+}  // namespace ev::cli

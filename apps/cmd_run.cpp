@@ -1,0 +1,178 @@
+// `edgevision run --config FILE`: every camera, the event sinks and the REST server until
+// SIGINT/SIGTERM; SIGHUP reloads the configuration. Signals are taken synchronously with
+// sigtimedwait() on the main thread (blocked everywhere else), so no handler runs inside
+// library code.
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "commands.hpp"
+#include "edgevision/anonymize.hpp"
+#include "edgevision/config.hpp"
+#include "edgevision/pipeline.hpp"
+#include "edgevision/server.hpp"
+
+namespace ev::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunArgs {
+  std::string config;
+  bool exit_when_done = false;
+  double duration_s = 0;
+  int drain_ms = 3000;
+};
+
+Result<Config> load_with_globals(const std::string& file, const GlobalOptions& global) {
+  auto cfg = load_config(file);
+  if (!cfg) return cfg;
+  for (const auto& d : global.models_dirs) cfg->models.dirs.emplace_back(d);
+  if (!global.cache_dir.empty()) cfg->models.cache_dir = global.cache_dir;
+  if (global.offline) cfg->models.allow_download = false;
+  return cfg;
+}
+
+fs::path default_web_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  // Installed layout, then the build tree (<repo>/<build>/bin/edgevision -> <repo>/web).
+  for (const fs::path& p :
+       {exe.parent_path() / "../share/edgevision/web", exe.parent_path() / "../../web"}) {
+    if (fs::exists(p / "index.html", ec)) return p.lexically_normal();
+  }
+  return {};
+}
+
+// The /detect endpoint gets its own anonymizer + detector (the cameras' are busy on their
+// threads); built from the same privacy/detection sections.
+DetectHandlers detect_handlers(const Config& cfg) {
+  ModelManagerOptions mo;
+  mo.model_dirs = cfg.models.dirs;
+  mo.cache_dir = cfg.models.cache_dir;
+  mo.allow_download = cfg.models.allow_download;
+  ModelManager models(mo);
+  AnonymizerOptions ao;
+  ao.detector.detector = cfg.privacy.detector;
+  if (auto m = parse_detect_mode(cfg.privacy.mode)) ao.detector.mode = *m;
+  if (auto m = parse_anonymize_method(cfg.privacy.method)) ao.method = *m;
+  if (auto l = parse_privacy_level(cfg.privacy.level)) ao.level = *l;
+  auto anonymizer = Anonymizer::create(ao, models);
+  if (!anonymizer) {
+    spdlog::warn("POST /detect disabled: {}", anonymizer.error());
+    return {};
+  }
+  DetectorParams dp;
+  dp.model = cfg.detection.model;
+  dp.conf = cfg.detection.conf;
+  dp.nms = cfg.detection.nms;
+  dp.classes = cfg.detection.classes;
+  dp.threads = cfg.detection.threads;
+  auto detector = ObjectDetector::create(dp, models);
+  std::shared_ptr<ObjectDetector> det;
+  if (detector) {
+    det = std::move(*detector);
+  } else {
+    spdlog::warn("POST /detect will only anonymize: {}", detector.error());
+  }
+  return make_detect_handlers(std::shared_ptr<Anonymizer>(std::move(*anonymizer)), det);
+}
+
+int run_service(const RunArgs& args, const GlobalOptions& global) {
+  auto cfg = load_with_globals(args.config, global);
+  if (!cfg) {
+    spdlog::error("{}", cfg.error());
+    return 1;
+  }
+  // Block the signals before any thread exists so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto service = Service::create(*cfg);
+  if (!service) {
+    spdlog::error("{}", service.error());
+    return 1;
+  }
+  if (Status st = (*service)->start(); !st) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+
+  std::unique_ptr<Server> server;
+  if (cfg->api.enabled) {
+    ServerParams sp;
+    sp.listen_address = cfg->api.listen;
+    sp.port = cfg->api.port;
+    sp.token = cfg->api.token;
+    sp.max_body_bytes = cfg->api.max_body_bytes;
+    sp.web_dir = cfg->api.web_dir.empty() ? default_web_dir() : cfg->api.web_dir;
+    auto started = Server::start(sp, **service, detect_handlers(*cfg));
+    if (!started) {
+      spdlog::error("api: {}", started.error());
+      (*service)->stop(args.drain_ms);
+      return 1;
+    }
+    server = std::move(*started);
+    spdlog::info("api listening on http://{}:{}/", server->address(), server->port());
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  int exit_code = 0;
+  for (;;) {
+    timespec tick{0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP received, reloading {}", args.config);
+      auto next = load_with_globals(args.config, global);
+      if (!next) {
+        spdlog::error("reload refused, keeping the running configuration: {}", next.error());
+      } else {
+        (*service)->reload(*next);
+      }
+      continue;
+    }
+    if (args.exit_when_done && (*service)->all_finished()) {
+      spdlog::info("all sources ended");
+      break;
+    }
+    if (args.duration_s > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >=
+            args.duration_s) {
+      break;
+    }
+  }
+  if (server) server->stop();
+  (*service)->stop(args.drain_ms);
+  return exit_code;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, GlobalOptions& global) {
+  auto args = std::make_shared<RunArgs>();
+  auto* cmd = app.add_subcommand("run", "run the service: cameras, events, REST API, dashboard");
+  cmd->add_option("-c,--config", args->config, "YAML configuration (docs/configuration.md)")
+      ->required();
+  cmd->add_flag("--exit-when-done", args->exit_when_done,
+                "exit once every camera's source has ended (files without loop)");
+  cmd->add_option("--duration", args->duration_s,
+                  "exit after this many seconds (0: run until signalled)");
+  cmd->add_option("--drain-ms", args->drain_ms,
+                  "on exit, how long to keep delivering spooled events (the rest stays spooled)");
+  cmd->callback([args, &global] { global.exit_code = run_service(*args, global); });
+}
+
+}  // namespace ev::cli

@@ -1,0 +1,83 @@
+// Latency benchmark of one model (or of pipeline stages): warm-up, timed runs, percentile
+// statistics, peak RSS and CPU use from /proc, JSON and a self-contained HTML report.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "edgevision/models.hpp"
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+struct LatencyStats {
+  int runs = 0;
+  double mean_ms = 0, median_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, min_ms = 0, max_ms = 0;
+  double stddev_ms = 0;
+  double fps = 0;  // 1000 / mean
+};
+// Percentiles by linear interpolation between order statistics (numpy's default).
+LatencyStats compute_latency_stats(std::vector<double> samples_ms);
+double percentile_of_sorted(const std::vector<double>& sorted, double p);
+
+struct BenchOptions {
+  int runs = 100;
+  int warmup = 10;
+  int threads = 0;             // 0: backend default
+  std::string backend = "auto";
+  bool progress = true;
+  std::filesystem::path image;  // optional real input image (pre-processed like the model's)
+};
+
+struct BenchResult {
+  std::string label;  // model name or file
+  std::string path;
+  std::string backend;
+  int threads = 0;
+  int warmup = 0;
+  std::vector<int64_t> input_shape;
+  double load_ms = 0;
+  LatencyStats stats;
+  std::vector<double> samples_ms;
+  double peak_rss_mb = 0;
+  double cpu_percent = 0;  // (user+system CPU time) / wall time over the timed runs
+};
+
+// `pre` (may be null) sizes dynamic inputs and pre-processes `options.image`.
+Result<BenchResult> benchmark_model(const std::string& label, const std::filesystem::path& model,
+                                    const Preprocess* pre, const BenchOptions& options);
+
+// One pipeline stage timed per frame (decode, face+anonymize, detect, ...).
+struct StageResult {
+  std::string name;
+  LatencyStats stats;
+  std::vector<double> samples_ms;
+};
+struct PipelineBenchResult {
+  std::string source;
+  int frames = 0;
+  std::vector<StageResult> stages;
+  LatencyStats total;
+  double peak_rss_mb = 0;
+  double cpu_percent = 0;
+};
+
+nlohmann::json to_json(const LatencyStats& s);
+nlohmann::json to_json(const BenchResult& r);
+nlohmann::json to_json(const PipelineBenchResult& r);
+
+// Self-contained HTML (inline SVG, no scripts or external files).
+std::string render_bench_report(const std::vector<BenchResult>& models,
+                                const PipelineBenchResult* pipeline);
+Status write_text_file(const std::filesystem::path& path, const std::string& text);
+
+// /proc readers (Linux); 0 when unavailable.
+double peak_rss_mb();          // VmHWM
+void reset_peak_rss();         // writes 5 to /proc/self/clear_refs
+double process_cpu_seconds();  // utime + stime
+
+}  // namespace ev

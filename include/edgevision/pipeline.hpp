@@ -1,0 +1,192 @@
+// The service runtime: one CameraPipeline per camera (source -> anonymize -> detect -> track
+// -> events, each stage on its own thread, bounded queues between them) and the Service that
+// owns all cameras, the event sinks and the metrics, and implements the REST server's view
+// (service.hpp). See docs/configuration.md for the knobs.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "edgevision/config.hpp"
+#include "edgevision/detect.hpp"
+#include "edgevision/events.hpp"
+#include "edgevision/models.hpp"
+#include "edgevision/service.hpp"
+#include "edgevision/track.hpp"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace ev {
+
+// ---------------------------------------------------------------------------------------
+// Analytics hooks: the extension point for the activity / zone / ALPR analyzers to come.
+// A hook sees every frame after tracking (the anonymized image, detections and tracks) on the
+// camera's tracking thread and may emit events. New event types must be registered in
+// EventTypeRegistry first. Hooks must be quick; the frame is only valid during the call.
+// ---------------------------------------------------------------------------------------
+struct AnalyticsFrame {
+  const std::string& camera;
+  int64_t index;
+  double time_ms;
+  const cv::Mat& image;                      // anonymized
+  const std::vector<Detection>& detections;  // empty when the detector was skipped
+  const std::vector<Track>& tracks;          // confirmed tracks matched this frame
+  bool detector_ran;
+};
+using EventEmitter = std::function<void(nlohmann::json event)>;
+class AnalyticsHook {
+ public:
+  virtual ~AnalyticsHook() = default;
+  virtual void on_frame(const AnalyticsFrame& frame, const EventEmitter& emit) = 0;
+};
+using AnalyticsHookFactory = std::function<std::unique_ptr<AnalyticsHook>(const CameraConfig&)>;
+
+// Per-camera metric handles (src/pipeline/metrics.hpp); may be null.
+struct CameraMetrics;
+
+struct PipelineSettings {
+  CameraConfig camera;
+  PrivacyConfig privacy;
+  DetectionConfig detection;
+  TrackingConfig tracking;
+  bool operator==(const PipelineSettings&) const = default;
+};
+
+class CameraPipeline {
+ public:
+  // Loads the models (may take a while). `emit` receives events from the tracking thread.
+  static Result<std::unique_ptr<CameraPipeline>> create(
+      const PipelineSettings& settings, ModelManager& models, EventEmitter emit,
+      std::shared_ptr<CameraMetrics> metrics = nullptr,
+      const std::vector<AnalyticsHookFactory>& hooks = {});
+  ~CameraPipeline();  // stop()
+
+  void start();
+  void stop();  // joins all stage threads
+  // Source ended and every frame went through (file without loop).
+  bool finished() const { return finished_.load(); }
+
+  CameraStatus status() const;
+  // Latest frame that passed the anonymizer (JPEG, re-encoded at most 5 times per second).
+  std::optional<std::vector<uint8_t>> snapshot_jpeg() const;
+  void update_rates();  // once per second: recomputes fps_in / fps_out
+  const PipelineSettings& settings() const { return settings_; }
+
+  struct Impl;
+
+ private:
+  explicit CameraPipeline(PipelineSettings settings);
+  PipelineSettings settings_;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> finished_{false};
+};
+
+// Motion gate: frame differencing on a downscaled, blurred gray frame.
+class MotionDetector {
+ public:
+  explicit MotionDetector(double threshold = 0.002, int width = 160)
+      : threshold_(threshold), width_(width) {}
+  // True when more than `threshold` of the pixels changed since the previous frame (always
+  // true for the first frame and after a size change).
+  bool update(const cv::Mat& bgr);
+  double last_fraction() const { return last_fraction_; }
+
+ private:
+  double threshold_;
+  int width_;
+  cv::Mat previous_;
+  double last_fraction_ = 1.0;
+};
+
+// Resident set size of this process in bytes (from /proc/self/statm; 0 if unknown).
+uint64_t process_rss_bytes();
+
+struct ServiceMetrics;
+
+// ---------------------------------------------------------------------------------------
+// Service: all cameras + event sinks + metrics. Implements the server's view.
+// ---------------------------------------------------------------------------------------
+class Service final : public ServiceView, public EventFeed {
+ public:
+  static Result<std::unique_ptr<Service>> create(const Config& config);
+  ~Service() override;
+
+  // Hooks apply to cameras started after the call (call before start()).
+  void add_analytics_hook(AnalyticsHookFactory factory);
+  // Starts the sinks (replaying their spools) and every enabled camera. A camera whose models
+  // cannot be loaded is reported as failed; the others run.
+  Status start();
+  // Stops cameras, then gives the sinks up to drain_ms to deliver what is spooled.
+  void stop(int drain_ms = 2000);
+  // Applies a new configuration: cameras that are new/removed/changed are started/stopped/
+  // restarted; unchanged cameras keep running. Event sinks are rebuilt if their section
+  // changed (spools persist). api changes need a restart (logged).
+  Status reload(const Config& config);
+  // Publishes an event (adds "seq", logs it, fans it out to subscribers and sinks).
+  void publish(nlohmann::json event);
+  // True when every enabled camera's source has ended (files without loop).
+  bool all_finished() const;
+  std::vector<SinkStats> sink_stats() const;
+  Config config() const;
+
+  // ServiceView
+  std::vector<CameraStatus> cameras() const override;
+  std::optional<std::vector<uint8_t>> snapshot_jpeg(const std::string& camera_id) const override;
+  EventFeed& events() override { return *this; }
+  prometheus::Registry& metrics() override;
+  nlohmann::json health() const override;
+
+  // EventFeed
+  uint64_t subscribe(Callback callback) override;
+  void unsubscribe(uint64_t id) override;
+  std::vector<nlohmann::json> recent(size_t max_events) const override;
+
+ private:
+  struct CameraEntry;
+  Service() = default;
+  std::unique_ptr<CameraEntry> make_camera(const CameraConfig& camera);
+  std::unique_ptr<ModelManager> make_models() const;
+  void stats_loop();
+  void update_metrics();
+
+  mutable std::mutex mutex_;  // config_, cameras_, router_, models_
+  Config config_;
+  std::unique_ptr<ModelManager> models_;
+  std::map<std::string, std::unique_ptr<CameraEntry>> cameras_;
+  mutable std::mutex router_mutex_;  // router_ (publish() must not wait for mutex_)
+  std::unique_ptr<EventRouter> router_;
+  std::atomic<bool> log_events_{true};
+  std::vector<AnalyticsHookFactory> hooks_;
+  std::unique_ptr<ServiceMetrics> metrics_;
+  bool started_ = false;
+
+  std::mutex publish_mutex_;  // one event at a time, so every sink sees the same order
+  uint64_t next_seq_ = 1;
+  mutable std::mutex feed_mutex_;
+  std::map<uint64_t, Callback> subscribers_;
+  uint64_t next_subscriber_ = 1;
+  std::vector<nlohmann::json> recent_;  // ring, kRecentEvents
+  size_t recent_head_ = 0;
+
+  std::thread stats_thread_;
+  std::mutex stats_mutex_;
+  std::condition_variable stats_wake_;
+  bool stats_stop_ = false;
+};
+
+}  // namespace ev

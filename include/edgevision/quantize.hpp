@@ -1,0 +1,179 @@
+// INT8 post-training quantization (static, QDQ format) and FP16 weight conversion.
+//
+// The writer produces the standard ONNX QDQ form (QuantizeLinear/DequantizeLinear pairs) that
+// ONNX Runtime, TensorRT and OpenVINO read: activations asymmetric uint8 with a zero point,
+// weights symmetric int8 (per output channel for Conv/Gemm), biases int32 with
+// scale = input_scale * weight_scale. Activation ranges come from running the FP32 model in
+// ONNX Runtime on calibration images, with min-max, percentile or entropy (KL) calibration.
+// See docs/optimization.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgevision/models.hpp"
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+// ---------------------------------------------------------------- quantization arithmetic
+struct QuantParams {
+  float scale = 1.f;
+  int32_t zero_point = 0;
+};
+
+// uint8 parameters covering [rmin, rmax] widened to include 0 (so 0 is exact: padding).
+QuantParams asymmetric_uint8_params(float rmin, float rmax);
+// int8 symmetric parameters (zero point 0) covering [-max_abs, max_abs] with levels -127..127.
+QuantParams symmetric_int8_params(float max_abs);
+
+uint8_t quantize_uint8(float x, QuantParams p);
+int8_t quantize_int8(float x, QuantParams p);
+inline float dequantize(int32_t q, QuantParams p) {
+  return static_cast<float>(q - p.zero_point) * p.scale;
+}
+
+// Symmetric int8 weights, one scale per slice along `axis` (per_channel) or one for all.
+struct QuantizedWeights {
+  std::vector<int8_t> data;
+  std::vector<float> scales;  // size = shape[axis] (per channel) or 1
+  int axis = 0;
+};
+QuantizedWeights quantize_weights(const std::vector<float>& w, const std::vector<int64_t>& shape,
+                                  int axis, bool per_channel);
+std::vector<float> dequantize_weights(const QuantizedWeights& q, const std::vector<int64_t>& shape);
+
+// ---------------------------------------------------------------- calibration
+enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
+Result<CalibrationMethod> parse_calibration_method(std::string_view name);
+const char* to_string(CalibrationMethod method);
+
+struct TensorRange {
+  float min = 0.f;
+  float max = 0.f;
+};
+
+// Statistics of one activation tensor over the calibration set. Two passes: observe_range()
+// on every batch first, then (for percentile/entropy) observe_histogram() on every batch once
+// the range is final, so the histograms have fixed bins and need no re-binning.
+class TensorStats {
+ public:
+  static constexpr int kBins = 2048;
+  void observe_range(const float* x, size_t n);
+  void observe_histogram(const float* x, size_t n);
+  float min() const { return min_; }
+  float max() const { return max_; }
+  float max_abs() const;
+  bool has_range() const { return count_ > 0; }
+  const std::vector<double>& signed_hist() const { return signed_; }  // over [min, max]
+  const std::vector<double>& abs_hist() const { return abs_; }        // over [0, max_abs]
+  TensorRange range(CalibrationMethod method, double percentile) const;
+
+ private:
+  float min_ = 0.f, max_ = 0.f;
+  int64_t count_ = 0;
+  std::vector<double> signed_, abs_;
+};
+
+// Range holding `percentile` % of the mass: lower bound at (100-p)% and upper at p% of the
+// signed distribution, given as a histogram over [lo, hi].
+TensorRange percentile_range(const std::vector<double>& hist, float lo, float hi,
+                             double percentile);
+// TensorRT-style entropy calibration: the clipping threshold T over |x| that minimises
+// KL(P || Q) between the clipped reference distribution P and its `quant_levels`-level
+// quantization Q. `hist` covers [0, max_abs].
+float entropy_threshold(const std::vector<double>& hist, float max_abs, int quant_levels = 128);
+
+// tensor name -> range, plus what produced it; saved as JSON (the calibration cache).
+struct CalibrationTable {
+  std::string method;
+  double percentile = 0;
+  int images = 0;
+  std::string model_sha256;
+  std::map<std::string, TensorRange> ranges;
+};
+Status save_calibration_table(const CalibrationTable& table, const std::filesystem::path& path);
+Result<CalibrationTable> load_calibration_table(const std::filesystem::path& path);
+
+// Images (jpg/jpeg/png/bmp/webp) in a folder, sorted by name, at most max_images (0 = all).
+Result<std::vector<std::filesystem::path>> list_calibration_images(const std::filesystem::path& dir,
+                                                                   int max_images);
+
+struct CalibrationOptions {
+  CalibrationMethod method = CalibrationMethod::kMinMax;
+  double percentile = 99.99;
+  int threads = 0;
+  bool progress = true;
+};
+// Runs the FP32 model on `images` (pre-processed with `pre`) with `tensors` exposed as extra
+// outputs and returns their ranges. Graph inputs are measured from the input tensor itself.
+Result<CalibrationTable> calibrate(const std::filesystem::path& model,
+                                   const std::vector<std::string>& tensors,
+                                   const std::vector<std::filesystem::path>& images,
+                                   const Preprocess& pre, const CalibrationOptions& options);
+
+// ---------------------------------------------------------------- model writers
+struct QuantizeOptions {
+  std::filesystem::path model;   // FP32 ONNX input
+  std::filesystem::path output;  // QDQ ONNX output
+  std::filesystem::path calib_dir;
+  CalibrationMethod method = CalibrationMethod::kMinMax;
+  double percentile = 99.99;
+  // Node names or op types kept in float; shell-style wildcards (fnmatch) allowed.
+  std::vector<std::string> exclude;
+  std::filesystem::path calib_cache;  // read when present and matching, written otherwise
+  int max_images = 0;                 // 0: all images in calib_dir
+  bool per_channel = true;
+  int threads = 0;
+  bool progress = true;
+  Preprocess preprocess;  // how calibration images become input tensors
+};
+
+struct QuantizeReport {
+  int nodes_total = 0;
+  int nodes_quantized = 0;
+  std::vector<std::string> excluded_nodes;  // names (or op_type#index when unnamed)
+  int activations_quantized = 0;            // tensors with a Q/DQ pair
+  int weights_quantized = 0;
+  int images = 0;
+  bool cache_used = false;
+  double calibration_s = 0;
+  int64_t input_bytes = 0;
+  int64_t output_bytes = 0;
+  int opset = 0;
+};
+
+Result<QuantizeReport> quantize_model(const QuantizeOptions& options);
+
+// Same graph rewrite with ranges given directly (no calibration run); used by the tests and
+// by quantize_model once it has its table.
+Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model,
+                                       const std::filesystem::path& output,
+                                       const CalibrationTable& table,
+                                       const QuantizeOptions& options);
+// Activation tensors write_qdq_model needs ranges for, given the exclusions.
+Result<std::vector<std::string>> tensors_to_calibrate(const std::filesystem::path& model,
+                                                      const QuantizeOptions& options);
+
+struct Fp16Report {
+  int initializers_converted = 0;
+  int64_t input_bytes = 0;
+  int64_t output_bytes = 0;
+};
+// Stores every float32 initializer as float16 followed by a Cast back to float32, so the
+// graph's inputs, outputs and arithmetic stay float32 (every runtime can run it; runtimes with
+// FP16 kernels fold the Casts). Halves the weight size.
+Result<Fp16Report> convert_fp16(const std::filesystem::path& model,
+                                const std::filesystem::path& output);
+
+// Pre-processing for a bare model file with no manifest entry: "yolo" (RGB, /255, letterbox),
+// "raw" (BGR 0..255, letterbox), "imagenet" (RGB, mean/std, stretch). Size from the model input.
+Result<Preprocess> preprocess_preset(std::string_view name);
+
+}  // namespace ev

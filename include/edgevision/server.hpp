@@ -1,0 +1,102 @@
+// The REST server of `edgevision run` (cpp-httplib): health, Prometheus metrics, cameras and
+// their anonymized snapshots, an SSE event stream, one-shot detection and the dashboard (web/).
+// It only reads the service through ServiceView (service.hpp) and never owns models: detection
+// is injected as DetectHandlers. See docs/api.md for every endpoint.
+//
+// Security model: binds 127.0.0.1 by default; start() refuses a non-loopback address without a
+// token; with a token every endpoint except GET /health and the dashboard's static files (which
+// hold no data) needs `Authorization: Bearer <token>`. Request bodies are capped
+// (max_body_bytes -> 413) and every error is a JSON body {"error": "..."}.
+//
+// GET /metrics serializes ServiceView::metrics() followed by the server's own families:
+// edgevision_http_requests_total, edgevision_sse_clients, edgevision_sse_events_dropped_total
+// and process_resident_memory_bytes; the service's registry must not define those names.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "edgevision/detect.hpp"
+#include "edgevision/service.hpp"
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+class Anonymizer;
+
+// What POST /detect runs. The server calls anonymize() first, then detect() on the anonymized
+// image, so no identifiable face can reach a returned image or a detector log.
+struct DetectHandlers {
+  // Masks faces in place; returns the number of faces masked. Must fail closed: an error means
+  // faces could not be looked for, and the server then returns 503 and no image.
+  std::function<Result<int>(cv::Mat& bgr)> anonymize;
+  // Objects in the (already anonymized) image. May be empty: /detect then only anonymizes.
+  std::function<Result<std::vector<Detection>>(const cv::Mat& bgr)> detect;
+  bool valid() const { return static_cast<bool>(anonymize); }
+};
+
+// Handlers over one anonymizer and one (optional) detector, serialized by a mutex because
+// neither is thread-safe. The anonymizer's face tracking is reset per request (unrelated images).
+DetectHandlers make_detect_handlers(std::shared_ptr<Anonymizer> anonymizer,
+                                    std::shared_ptr<ObjectDetector> detector);
+
+struct ServerParams {
+  std::string listen_address = "127.0.0.1";
+  int port = 8080;                        // 0: any free port (see Server::port())
+  std::string token;                      // bearer token; required off loopback
+  size_t max_body_bytes = 8u << 20;       // larger request bodies get 413
+  int64_t max_image_pixels = 40'000'000;  // decoded image size limit for /detect (413)
+  std::filesystem::path web_dir;          // dashboard files; empty: no dashboard
+  int threads = 8;                        // worker threads (each SSE client holds one)
+  int max_sse_clients = 4;                // further /events clients get 503
+  size_t sse_buffer_events = 256;         // per-client queue; oldest dropped beyond it
+  int sse_backlog_events = 50;            // recent events sent first to a new client
+  int keep_alive_seconds = 2;
+  int io_timeout_seconds = 5;  // read/write timeout per socket operation
+};
+
+// Counters the tests and /metrics read.
+struct ServerStats {
+  uint64_t requests = 0;
+  uint64_t sse_clients = 0;  // connected now
+  uint64_t sse_events_sent = 0;
+  uint64_t sse_events_dropped = 0;  // slow clients: buffer full, oldest dropped
+  size_t sse_buffered_max = 0;      // largest per-client queue ever seen (<= sse_buffer_events)
+};
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_address(const std::string& address);
+
+class Server {
+ public:
+  // Validates params and binds (so port() is known and a busy port is an error here), then
+  // serves on its own threads. The view must outlive the server.
+  static Result<std::unique_ptr<Server>> start(const ServerParams& params, ServiceView& view,
+                                               DetectHandlers detect = {});
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Stops accepting, ends SSE streams and joins every thread. Idempotent.
+  void stop();
+  int port() const;
+  const std::string& address() const;
+  ServerStats stats() const;
+  // Replaces the detection handlers (e.g. after a model update) without a restart.
+  void set_detect_handlers(DetectHandlers detect);
+
+  class Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ev

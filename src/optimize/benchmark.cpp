@@ -1,0 +1,213 @@
+// Model latency benchmark and the /proc readers behind peak RSS and CPU%.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
+
+#include "edgevision/backend.hpp"
+#include "edgevision/benchmark.hpp"
+#include "edgevision/preprocess.hpp"
+#include "edgevision/progress.hpp"
+
+namespace ev {
+
+double percentile_of_sorted(const std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const double pos = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+LatencyStats compute_latency_stats(std::vector<double> samples) {
+  LatencyStats s;
+  s.runs = static_cast<int>(samples.size());
+  if (samples.empty()) return s;
+  std::sort(samples.begin(), samples.end());
+  s.min_ms = samples.front();
+  s.max_ms = samples.back();
+  s.mean_ms = std::accumulate(samples.begin(), samples.end(), 0.0) / samples.size();
+  s.median_ms = percentile_of_sorted(samples, 50);
+  s.p90_ms = percentile_of_sorted(samples, 90);
+  s.p95_ms = percentile_of_sorted(samples, 95);
+  s.p99_ms = percentile_of_sorted(samples, 99);
+  double var = 0;
+  for (double x : samples) var += (x - s.mean_ms) * (x - s.mean_ms);
+  s.stddev_ms = std::sqrt(var / samples.size());
+  s.fps = s.mean_ms > 0 ? 1000.0 / s.mean_ms : 0;
+  return s;
+}
+
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream is(line.substr(6));
+      double kb = 0;
+      is >> kb;
+      return kb / 1024.0;
+    }
+  }
+  return 0;
+}
+
+void reset_peak_rss() {
+  // Linux >= 4.0: writing 5 resets VmHWM to the current RSS, so each model gets its own peak.
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+}
+
+double process_cpu_seconds() {
+  std::ifstream in("/proc/self/stat");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
+  auto pos = content.rfind(')');
+  if (pos == std::string::npos) return 0;
+  std::istringstream is(content.substr(pos + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && is >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return hz > 0 ? (utime + stime) / hz : 0;
+}
+
+Result<BenchResult> benchmark_model(const std::string& label, const std::filesystem::path& model,
+                                    const Preprocess* pre, const BenchOptions& options) {
+  using R = Result<BenchResult>;
+  using clock = std::chrono::steady_clock;
+  BenchResult r;
+  r.label = label;
+  r.path = model.string();
+  r.warmup = options.warmup;
+  reset_peak_rss();
+  BackendOptions bo;
+  bo.threads = options.threads;
+  const auto t0 = clock::now();
+  auto backend = create_backend(options.backend, model, bo);
+  if (!backend) return backend.status();
+  r.load_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  auto& be = **backend;
+  r.backend = std::string(be.name());
+  r.threads = options.threads > 0 ? options.threads
+                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  // Inputs: dynamic dims from the manifest size, else batch 1 and 640.
+  std::vector<std::vector<float>> data(be.inputs().size());
+  std::vector<TensorView> views;
+  for (size_t k = 0; k < be.inputs().size(); ++k) {
+    auto shape = be.inputs()[k].shape;
+    const bool nhwc = pre && pre->layout == "nhwc";
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] > 0) continue;
+      if (d == 0) shape[d] = 1;
+      else if (shape.size() == 4 && d == (nhwc ? 1u : 2u)) shape[d] = pre && pre->height > 0 ? pre->height : 640;
+      else if (shape.size() == 4 && d == (nhwc ? 2u : 3u)) shape[d] = pre && pre->width > 0 ? pre->width : 640;
+      else shape[d] = shape.size() == 4 ? 3 : 1;
+    }
+    size_t n = 1;
+    for (auto d : shape) n *= static_cast<size_t>(d);
+    if (k == 0 && !options.image.empty() && pre && shape.size() == 4) {
+      cv::Mat img = cv::imread(options.image.string(), cv::IMREAD_COLOR);
+      if (img.empty()) return R::Error("cannot read " + options.image.string());
+      make_input_tensor(img, *pre, static_cast<int>(nhwc ? shape[2] : shape[3]),
+                        static_cast<int>(nhwc ? shape[1] : shape[2]), data[k]);
+      if (data[k].size() != n) return R::Error("pre-processed image does not match the input shape");
+    } else {
+      // Deterministic noise in the range of pixel data; latency does not depend on the values
+      // for these graphs, and the fixed seed keeps runs comparable.
+      std::mt19937 rng(1234 + static_cast<unsigned>(k));
+      std::uniform_real_distribution<float> dist(0.f, pre && pre->scale < 0.5f ? 1.f : 255.f);
+      data[k].resize(n);
+      for (auto& v : data[k]) v = dist(rng);
+    }
+    if (k == 0) r.input_shape = shape;
+    views.push_back(TensorView{data[k].data(), shape});
+  }
+  std::vector<Tensor> outs;
+  for (int i = 0; i < options.warmup; ++i)
+    if (auto st = be.run(views, outs); !st) return st;
+  ProgressBar bar("bench " + label, options.runs, "runs");
+  if (!options.progress) bar.force_enabled(false);
+  r.samples_ms.reserve(options.runs);
+  const double cpu0 = process_cpu_seconds();
+  const auto w0 = clock::now();
+  for (int i = 0; i < options.runs; ++i) {
+    const auto s = clock::now();
+    if (auto st = be.run(views, outs); !st) return st;
+    r.samples_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - s).count());
+    bar.add();
+  }
+  const double wall = std::chrono::duration<double>(clock::now() - w0).count();
+  const double cpu = process_cpu_seconds() - cpu0;
+  bar.finish();
+  r.cpu_percent = wall > 0 ? 100.0 * cpu / wall : 0;
+  r.peak_rss_mb = peak_rss_mb();
+  r.stats = compute_latency_stats(r.samples_ms);
+  spdlog::info("bench {}: median {:.2f} ms, p95 {:.2f} ms, {:.1f} FPS, load {:.0f} ms, peak RSS "
+               "{:.0f} MB, CPU {:.0f}%",
+               label, r.stats.median_ms, r.stats.p95_ms, r.stats.fps, r.load_ms, r.peak_rss_mb,
+               r.cpu_percent);
+  return r;
+}
+
+nlohmann::json to_json(const LatencyStats& s) {
+  return {{"runs", s.runs},         {"mean_ms", s.mean_ms}, {"median_ms", s.median_ms},
+          {"p90_ms", s.p90_ms},     {"p95_ms", s.p95_ms},   {"p99_ms", s.p99_ms},
+          {"min_ms", s.min_ms},     {"max_ms", s.max_ms},   {"stddev_ms", s.stddev_ms},
+          {"fps", s.fps}};
+}
+
+nlohmann::json to_json(const BenchResult& r) {
+  nlohmann::json j = to_json(r.stats);
+  j["model"] = r.label;
+  j["path"] = r.path;
+  j["backend"] = r.backend;
+  j["threads"] = r.threads;
+  j["warmup"] = r.warmup;
+  j["input_shape"] = r.input_shape;
+  j["load_ms"] = r.load_ms;
+  j["peak_rss_mb"] = r.peak_rss_mb;
+  j["cpu_percent"] = r.cpu_percent;
+  return j;
+}
+
+nlohmann::json to_json(const PipelineBenchResult& r) {
+  nlohmann::json j = to_json(r.total);
+  j["source"] = r.source;
+  j["frames"] = r.frames;
+  j["peak_rss_mb"] = r.peak_rss_mb;
+  j["cpu_percent"] = r.cpu_percent;
+  for (const auto& s : r.stages) {
+    auto sj = to_json(s.stats);
+    sj["stage"] = s.name;
+    j["stages"].push_back(sj);
+  }
+  return j;
+}
+
+Status write_text_file(const std::filesystem::path& path, const std::string& text) {
+  try {
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    if (!out) return Status::Error("cannot write " + path.string());
+  } catch (const std::exception& e) {
+    return Status::Error("cannot write " + path.string() + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace ev

@@ -1,0 +1,232 @@
+#include "optimize/onnx_util.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+namespace ev::onnxu {
+
+Result<onnx::ModelProto> load(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Result<onnx::ModelProto>::Error("cannot open " + path.string());
+  onnx::ModelProto model;
+  try {
+    if (!model.ParseFromIstream(&in))
+      return Result<onnx::ModelProto>::Error(path.string() + " is not a valid ONNX protobuf file");
+  } catch (const std::exception& e) {
+    return Result<onnx::ModelProto>::Error(path.string() + ": " + e.what());
+  }
+  for (const auto& init : model.graph().initializer()) {
+    if (init.data_location() == onnx::TensorProto::EXTERNAL)
+      return Result<onnx::ModelProto>::Error(
+          path.string() + ": weights stored as external data (" + init.name() +
+          ") are not supported; save the model as a single file");
+  }
+  return model;
+}
+
+Status save(const onnx::ModelProto& model, const std::filesystem::path& path) {
+  try {
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    auto tmp = path;
+    tmp += ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out || !model.SerializeToOstream(&out))
+        return Status::Error("cannot write " + tmp.string());
+    }
+    std::filesystem::rename(tmp, path);
+  } catch (const std::exception& e) {
+    return Status::Error("cannot write " + path.string() + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+Status check(const onnx::ModelProto& model) {
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("ONNX checker: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+int default_opset(const onnx::ModelProto& model) {
+  for (const auto& o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") return static_cast<int>(o.version());
+  return 0;
+}
+
+void set_default_opset(onnx::ModelProto& model, int version) {
+  for (auto& o : *model.mutable_opset_import()) {
+    if (o.domain().empty() || o.domain() == "ai.onnx") {
+      o.set_version(version);
+      return;
+    }
+  }
+  auto* o = model.add_opset_import();
+  o->set_domain("");
+  o->set_version(version);
+}
+
+const char* dtype_name(int32_t t) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT: return "float32";
+    case onnx::TensorProto::UINT8: return "uint8";
+    case onnx::TensorProto::INT8: return "int8";
+    case onnx::TensorProto::UINT16: return "uint16";
+    case onnx::TensorProto::INT16: return "int16";
+    case onnx::TensorProto::INT32: return "int32";
+    case onnx::TensorProto::INT64: return "int64";
+    case onnx::TensorProto::STRING: return "string";
+    case onnx::TensorProto::BOOL: return "bool";
+    case onnx::TensorProto::FLOAT16: return "float16";
+    case onnx::TensorProto::DOUBLE: return "float64";
+    case onnx::TensorProto::UINT32: return "uint32";
+    case onnx::TensorProto::UINT64: return "uint64";
+    case onnx::TensorProto::BFLOAT16: return "bfloat16";
+    default: return "unknown";
+  }
+}
+
+size_t dtype_size(int32_t t) {
+  switch (t) {
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::BOOL: return 1;
+    case onnx::TensorProto::UINT16:
+    case onnx::TensorProto::INT16:
+    case onnx::TensorProto::FLOAT16:
+    case onnx::TensorProto::BFLOAT16: return 2;
+    case onnx::TensorProto::FLOAT:
+    case onnx::TensorProto::INT32:
+    case onnx::TensorProto::UINT32: return 4;
+    case onnx::TensorProto::DOUBLE:
+    case onnx::TensorProto::INT64:
+    case onnx::TensorProto::UINT64: return 8;
+    default: return 0;
+  }
+}
+
+int64_t elements(const onnx::TensorProto& t) {
+  int64_t n = 1;
+  for (auto d : t.dims()) n *= d;
+  return n;
+}
+
+std::vector<float> to_floats(const onnx::TensorProto& t) {
+  std::vector<float> v;
+  if (t.data_type() != onnx::TensorProto::FLOAT) return v;
+  if (t.has_raw_data()) {
+    const auto& raw = t.raw_data();
+    v.resize(raw.size() / sizeof(float));
+    std::memcpy(v.data(), raw.data(), v.size() * sizeof(float));
+  } else {
+    v.assign(t.float_data().begin(), t.float_data().end());
+  }
+  return v;
+}
+
+void set_floats(onnx::TensorProto& t, const std::vector<float>& values) {
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.clear_float_data();
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()),
+                             values.size() * sizeof(float)));
+}
+
+void constants_to_initializers(onnx::GraphProto& graph) {
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (auto& node : *graph.mutable_node()) {
+    if (node.op_type() == "Constant" && node.domain().empty() && node.output_size() == 1 &&
+        node.attribute_size() == 1 && node.attribute(0).name() == "value") {
+      onnx::TensorProto t = node.attribute(0).t();
+      t.set_name(node.output(0));
+      *graph.add_initializer() = std::move(t);
+      continue;
+    }
+    *kept.Add() = std::move(node);
+  }
+  graph.mutable_node()->Swap(&kept);
+}
+
+std::vector<const onnx::ValueInfoProto*> real_inputs(const onnx::GraphProto& graph) {
+  std::set<std::string> inits;
+  for (const auto& i : graph.initializer()) inits.insert(i.name());
+  std::vector<const onnx::ValueInfoProto*> out;
+  for (const auto& in : graph.input())
+    if (!inits.count(in.name())) out.push_back(&in);
+  return out;
+}
+
+namespace {
+ValueType from_type(const onnx::TypeProto& type) {
+  ValueType v;
+  if (!type.has_tensor_type()) return v;
+  v.elem_type = type.tensor_type().elem_type();
+  if (type.tensor_type().has_shape()) {
+    v.has_shape = true;
+    for (const auto& d : type.tensor_type().shape().dim())
+      v.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  }
+  return v;
+}
+}  // namespace
+
+Result<std::map<std::string, ValueType>> infer_types(
+    const onnx::ModelProto& model, const std::map<std::string, std::vector<int64_t>>& input_shapes,
+    int* unknown) {
+  using R = Result<std::map<std::string, ValueType>>;
+  onnx::ModelProto m = model;
+  auto* graph = m.mutable_graph();
+  for (auto& in : *graph->mutable_input()) {
+    auto it = input_shapes.find(in.name());
+    if (it == input_shapes.end()) continue;
+    auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    shape->clear_dim();
+    for (auto d : it->second) shape->add_dim()->set_dim_value(d);
+  }
+  // Stale value_info from the exporter (e.g. symbolic batch) would fight the fixed inputs.
+  graph->clear_value_info();
+  for (auto& out : *graph->mutable_output())
+    out.mutable_type()->mutable_tensor_type()->clear_shape();
+  try {
+    onnx::ShapeInferenceOptions opts{false, 0, true};
+    onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(), opts);
+  } catch (const std::exception& e) {
+    return R::Error(std::string("ONNX shape inference failed: ") + e.what());
+  }
+  std::map<std::string, ValueType> types;
+  for (const auto& v : graph->input()) types[v.name()] = from_type(v.type());
+  for (const auto& v : graph->value_info()) types[v.name()] = from_type(v.type());
+  for (const auto& v : graph->output()) types[v.name()] = from_type(v.type());
+  for (const auto& t : graph->initializer()) {
+    ValueType v;
+    v.elem_type = t.data_type();
+    v.has_shape = true;
+    v.shape.assign(t.dims().begin(), t.dims().end());
+    types[t.name()] = v;
+  }
+  if (unknown) {
+    *unknown = 0;
+    for (const auto& node : graph->node())
+      for (const auto& o : node.output()) {
+        auto it = types.find(o);
+        bool known = it != types.end() && it->second.has_shape;
+        if (known)
+          for (auto d : it->second.shape) known = known && d >= 0;
+        if (!known && !o.empty()) ++*unknown;
+      }
+  }
+  return types;
+}
+
+std::string node_label(const onnx::NodeProto& node, int index) {
+  if (!node.name().empty()) return node.name();
+  return node.op_type() + "#" + std::to_string(index);
+}
+
+}  // namespace ev::onnxu

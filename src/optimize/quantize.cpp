@@ -1,0 +1,479 @@
+// QDQ graph rewrite: inserts QuantizeLinear/DequantizeLinear pairs around the activations that
+// feed quantized nodes and replaces float weights/biases with int8/int32 initializers followed
+// by DequantizeLinear. The layout follows what ONNX Runtime's QDQ transformers fuse into
+// QLinearConv/QLinearMatMul/QLinearAdd/QLinearMul/QLinearSigmoid/QLinearConcat (and drop around
+// MaxPool/Reshape/Transpose/Resize), which is also what TensorRT and OpenVINO expect.
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
+
+#include "edgevision/backend.hpp"
+#include "edgevision/preprocess.hpp"
+#include "edgevision/quantize.hpp"
+#include "optimize/onnx_util.hpp"
+
+namespace ev {
+namespace {
+
+// Weight at input 1, optional bias at input 2 (Conv, Gemm).
+const std::set<std::string> kWeightOps{"Conv", "Gemm", "MatMul"};
+// Data-movement ops: the output keeps the input's scale and zero point, so ONNX Runtime can drop
+// the DQ/Q around them and run them on the 8-bit data.
+const std::set<std::string> kPassThroughOps{"MaxPool",   "Reshape", "Transpose", "Resize",
+                                            "Slice",     "Squeeze", "Unsqueeze", "Flatten",
+                                            "Gather",    "Expand",  "Tile",      "DepthToSpace",
+                                            "SpaceToDepth"};
+// All float inputs quantized.
+const std::set<std::string> kMultiInputOps{"Add", "Mul", "Concat"};
+// Input 0 quantized.
+const std::set<std::string> kUnaryOps{"Sigmoid", "AveragePool", "GlobalAveragePool", "LeakyRelu",
+                                      "Relu", "Clip", "Softmax", "HardSigmoid", "HardSwish"};
+// Ops whose definition changed between opset 11/12 and 13 (inputs vs attributes, semantics):
+// the opset bump that per-channel DequantizeLinear needs would silently change them.
+const std::set<std::string> kChangedIn13{"Squeeze", "Unsqueeze", "Split", "ReduceSum",
+                                         "Softmax", "LogSoftmax", "Hardmax"};
+
+bool is_quantizable_op(const onnx::NodeProto& n) {
+  if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
+  const auto& op = n.op_type();
+  return kWeightOps.count(op) || kPassThroughOps.count(op) || kMultiInputOps.count(op) ||
+         kUnaryOps.count(op);
+}
+
+bool matches(const std::vector<std::string>& patterns, const onnx::NodeProto& n) {
+  for (const auto& p : patterns) {
+    if (p == n.op_type()) return true;
+    if (!n.name().empty() && fnmatch(p.c_str(), n.name().c_str(), 0) == 0) return true;
+    for (const auto& o : n.output())
+      if (fnmatch(p.c_str(), o.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+// Input slots of `n` that carry activations/constants to quantize (bias handled separately).
+std::vector<int> quantized_slots(const onnx::NodeProto& n) {
+  const auto& op = n.op_type();
+  if (kWeightOps.count(op)) return {0, 1};
+  if (kPassThroughOps.count(op) || kUnaryOps.count(op)) return {0};
+  std::vector<int> all;
+  for (int i = 0; i < n.input_size(); ++i) all.push_back(i);
+  return all;
+}
+
+struct Plan {
+  std::vector<bool> quantize_node;
+  std::set<std::string> activations;  // non-initializer tensors that get a Q/DQ pair
+  std::vector<std::string> excluded;
+  std::map<std::string, const onnx::TensorProto*> inits;
+  std::map<std::string, onnxu::ValueType> types;
+};
+
+Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& options) {
+  Plan plan;
+  const auto& g = model.graph();
+  for (const auto& t : g.initializer()) plan.inits[t.name()] = &t;
+  auto types = onnxu::infer_types(model, {});
+  if (!types) return types.status();
+  plan.types = std::move(*types);
+  auto is_float = [&](const std::string& name) {
+    auto it = plan.types.find(name);
+    return it != plan.types.end() && it->second.elem_type == onnx::TensorProto::FLOAT;
+  };
+  plan.quantize_node.assign(g.node_size(), false);
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (!is_quantizable_op(n)) continue;
+    if (matches(options.exclude, n)) {
+      plan.excluded.push_back(onnxu::node_label(n, i));
+      continue;
+    }
+    if (n.input_size() == 0 || !is_float(n.input(0))) continue;
+    if (kWeightOps.count(n.op_type()) && (n.input_size() < 2 || !is_float(n.input(1)))) continue;
+    plan.quantize_node[i] = true;
+    for (int slot : quantized_slots(n)) {
+      if (slot >= n.input_size() || n.input(slot).empty()) continue;
+      const auto& name = n.input(slot);
+      if (!is_float(name) || plan.inits.count(name)) continue;
+      plan.activations.insert(name);
+    }
+  }
+  return plan;
+}
+
+onnx::TensorProto make_tensor(const std::string& name, int32_t type, const std::vector<int64_t>& dims,
+                              const void* data, size_t bytes) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(type);
+  for (auto d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(static_cast<const char*>(data), bytes));
+  return t;
+}
+
+onnx::NodeProto make_node(const std::string& op, const std::string& name,
+                          const std::vector<std::string>& in, const std::vector<std::string>& out,
+                          int axis = -1) {
+  onnx::NodeProto n;
+  n.set_op_type(op);
+  n.set_name(name);
+  for (const auto& i : in) n.add_input(i);
+  for (const auto& o : out) n.add_output(o);
+  if (axis >= 0) {
+    auto* a = n.add_attribute();
+    a->set_name("axis");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(axis);
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> tensors_to_calibrate(const std::filesystem::path& model,
+                                                      const QuantizeOptions& options) {
+  auto proto = onnxu::load(model);
+  if (!proto) return proto.status();
+  onnxu::constants_to_initializers(*proto->mutable_graph());
+  auto plan = make_plan(*proto, options);
+  if (!plan) return plan.status();
+  return std::vector<std::string>(plan->activations.begin(), plan->activations.end());
+}
+
+Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
+                                       const std::filesystem::path& output,
+                                       const CalibrationTable& table,
+                                       const QuantizeOptions& options) {
+  using R = Result<QuantizeReport>;
+  auto loaded = onnxu::load(model_path);
+  if (!loaded) return loaded.status();
+  onnx::ModelProto model = std::move(*loaded);
+  QuantizeReport report;
+  std::error_code ec;
+  report.input_bytes = static_cast<int64_t>(std::filesystem::file_size(model_path, ec));
+  onnxu::constants_to_initializers(*model.mutable_graph());
+
+  const int opset = onnxu::default_opset(model);
+  if (opset < 10)
+    return R::Error("model opset " + std::to_string(opset) +
+                    " is older than 10, which has no QuantizeLinear; re-export it with opset >= 13");
+  int target_opset = opset;
+  if (options.per_channel && opset < 13) {
+    if (opset < 11)
+      return R::Error("per-channel weights need opset 13 and this model has opset " +
+                      std::to_string(opset) + "; re-export with opset >= 13 or use --per-tensor");
+    for (const auto& n : model.graph().node())
+      if ((n.domain().empty() || n.domain() == "ai.onnx") && kChangedIn13.count(n.op_type()))
+        return R::Error("per-channel weights need opset 13, but this opset-" + std::to_string(opset) +
+                        " model uses " + n.op_type() +
+                        ", whose definition changed in opset 13; re-export with opset >= 13 or use "
+                        "--per-tensor");
+    target_opset = 13;
+  }
+
+  auto planned = make_plan(model, options);
+  if (!planned) return planned.status();
+  Plan& plan = *planned;
+  auto& g = *model.mutable_graph();
+  report.nodes_total = g.node_size();
+  report.excluded_nodes = plan.excluded;
+
+  // Ranges: calibrated ones, then pass-through outputs inherit their input's (topological order).
+  std::map<std::string, TensorRange> ranges = table.ranges;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (!plan.quantize_node[i] || !kPassThroughOps.count(n.op_type())) continue;
+    auto it = ranges.find(n.input(0));
+    if (it != ranges.end() && n.output_size() > 0) ranges[n.output(0)] = it->second;
+  }
+  // A node whose activation inputs have no range stays float.
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (!plan.quantize_node[i]) continue;
+    const auto& n = g.node(i);
+    for (int slot : quantized_slots(n)) {
+      if (slot >= n.input_size() || !plan.activations.count(n.input(slot))) continue;
+      if (!ranges.count(n.input(slot))) {
+        spdlog::warn("quantize: no calibration range for '{}', node {} stays float", n.input(slot),
+                     onnxu::node_label(n, i));
+        plan.quantize_node[i] = false;
+        break;
+      }
+    }
+  }
+  std::set<std::string> qdq;  // activations actually given a Q/DQ pair
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (!plan.quantize_node[i]) continue;
+    const auto& n = g.node(i);
+    for (int slot : quantized_slots(n))
+      if (slot < n.input_size() && plan.activations.count(n.input(slot))) qdq.insert(n.input(slot));
+  }
+
+  std::vector<onnx::NodeProto> head;  // DQ of weights/constants and Q/DQ of graph inputs
+  std::vector<onnx::TensorProto> new_inits;
+  std::map<std::string, QuantParams> act_params;
+  auto scalar_params = [&](const std::string& base, QuantParams p) {
+    float s = p.scale;
+    uint8_t zp = static_cast<uint8_t>(p.zero_point);
+    new_inits.push_back(make_tensor(base + "_scale", onnx::TensorProto::FLOAT, {}, &s, sizeof s));
+    new_inits.push_back(make_tensor(base + "_zero_point", onnx::TensorProto::UINT8, {}, &zp, 1));
+  };
+  auto emit_qdq = [&](const std::string& t, std::vector<onnx::NodeProto>& into) {
+    auto r = ranges.at(t);
+    auto p = asymmetric_uint8_params(r.min, r.max);
+    act_params[t] = p;
+    scalar_params(t, p);
+    into.push_back(make_node("QuantizeLinear", t + "_QuantizeLinear",
+                             {t, t + "_scale", t + "_zero_point"}, {t + "_quantized"}));
+    into.push_back(make_node("DequantizeLinear", t + "_DequantizeLinear",
+                             {t + "_quantized", t + "_scale", t + "_zero_point"},
+                             {t + "_dequantized"}));
+  };
+  for (const auto* in : onnxu::real_inputs(g))
+    if (qdq.count(in->name())) emit_qdq(in->name(), head);
+
+  // Weights: int8 symmetric, per output channel for Conv (axis 0) and Gemm (by transB).
+  std::map<std::string, std::string> weight_dq;  // float weight name -> DQ output
+  std::map<std::string, std::vector<float>> weight_scales;
+  auto quantize_weight = [&](const onnx::NodeProto& n) -> Status {
+    const std::string& w = n.input(1);
+    if (weight_dq.count(w)) return Status::Ok();
+    const auto* t = plan.inits.at(w);
+    std::vector<int64_t> shape(t->dims().begin(), t->dims().end());
+    int axis = 0;
+    bool per_channel = options.per_channel && shape.size() >= 2;
+    if (n.op_type() == "Gemm") {
+      bool trans_b = false;
+      for (const auto& a : n.attribute())
+        if (a.name() == "transB") trans_b = a.i() != 0;
+      axis = trans_b ? 0 : 1;
+    } else if (n.op_type() == "MatMul") {
+      per_channel = false;  // per-column MatMul scales are not fused by every runtime
+    }
+    auto values = onnxu::to_floats(*t);
+    if (static_cast<int64_t>(values.size()) != onnxu::elements(*t))
+      return Status::Error("weight '" + w + "' has no readable float data");
+    auto q = quantize_weights(values, shape, axis, per_channel);
+    const std::vector<int64_t> sdims =
+        per_channel ? std::vector<int64_t>{static_cast<int64_t>(q.scales.size())}
+                    : std::vector<int64_t>{};
+    std::vector<int8_t> zps(q.scales.size(), 0);
+    new_inits.push_back(make_tensor(w + "_quantized", onnx::TensorProto::INT8, shape, q.data.data(),
+                                    q.data.size()));
+    new_inits.push_back(make_tensor(w + "_scale", onnx::TensorProto::FLOAT, sdims, q.scales.data(),
+                                    q.scales.size() * sizeof(float)));
+    new_inits.push_back(
+        make_tensor(w + "_zero_point", onnx::TensorProto::INT8, sdims, zps.data(), zps.size()));
+    head.push_back(make_node("DequantizeLinear", w + "_DequantizeLinear",
+                             {w + "_quantized", w + "_scale", w + "_zero_point"},
+                             {w + "_dequantized"}, per_channel ? axis : -1));
+    weight_dq[w] = w + "_dequantized";
+    weight_scales[w] = q.scales;
+    ++report.weights_quantized;
+    return Status::Ok();
+  };
+  // Float constants feeding Add/Mul/Concat: uint8 with their own exact range.
+  std::map<std::string, std::string> const_dq;
+  auto quantize_constant = [&](const std::string& c) {
+    if (const_dq.count(c)) return;
+    auto values = onnxu::to_floats(*plan.inits.at(c));
+    float lo = 0, hi = 0;
+    for (float v : values) lo = std::min(lo, v), hi = std::max(hi, v);
+    auto p = asymmetric_uint8_params(lo, hi);
+    std::vector<uint8_t> q(values.size());
+    for (size_t i = 0; i < values.size(); ++i) q[i] = quantize_uint8(values[i], p);
+    const auto* t = plan.inits.at(c);
+    std::vector<int64_t> shape(t->dims().begin(), t->dims().end());
+    new_inits.push_back(
+        make_tensor(c + "_quantized", onnx::TensorProto::UINT8, shape, q.data(), q.size()));
+    scalar_params(c, p);
+    head.push_back(make_node("DequantizeLinear", c + "_DequantizeLinear",
+                             {c + "_quantized", c + "_scale", c + "_zero_point"},
+                             {c + "_dequantized"}));
+    const_dq[c] = c + "_dequantized";
+  };
+
+  std::vector<onnx::NodeProto> body;
+  int bias_count = 0;
+  for (int i = 0; i < g.node_size(); ++i) {
+    onnx::NodeProto n = g.node(i);
+    if (plan.quantize_node[i]) {
+      ++report.nodes_quantized;
+      const bool weighted = kWeightOps.count(n.op_type()) > 0;
+      for (int slot : quantized_slots(n)) {
+        if (slot >= n.input_size() || n.input(slot).empty()) continue;
+        const std::string name = n.input(slot);
+        if (qdq.count(name)) {
+          n.set_input(slot, name + "_dequantized");
+        } else if (plan.inits.count(name) &&
+                   plan.types[name].elem_type == onnx::TensorProto::FLOAT) {
+          if (weighted && slot == 1) {
+            if (auto st = quantize_weight(n); !st) return st;
+            n.set_input(1, weight_dq[name]);
+          } else if (!weighted) {
+            quantize_constant(name);
+            n.set_input(slot, const_dq[name]);
+          }
+        }
+      }
+      // Bias: int32, scale = input scale * weight scale (per channel), zero point 0 — the form
+      // QLinearConv takes, so the runtime fuses it instead of adding in float.
+      if ((n.op_type() == "Conv" || n.op_type() == "Gemm") && n.input_size() > 2 &&
+          plan.inits.count(n.input(2)) && qdq.count(g.node(i).input(0)) &&
+          weight_scales.count(g.node(i).input(1))) {
+        const std::string b = n.input(2);
+        const auto& ws = weight_scales[g.node(i).input(1)];
+        const float xs = act_params.count(g.node(i).input(0))
+                             ? act_params[g.node(i).input(0)].scale
+                             : asymmetric_uint8_params(ranges[g.node(i).input(0)].min,
+                                                       ranges[g.node(i).input(0)].max)
+                                   .scale;
+        auto values = onnxu::to_floats(*plan.inits.at(b));
+        if (!values.empty() && (ws.size() == 1 || ws.size() == values.size())) {
+          std::vector<int32_t> q(values.size());
+          std::vector<float> scales(ws.size());
+          for (size_t c = 0; c < ws.size(); ++c) scales[c] = xs * ws[c];
+          for (size_t c = 0; c < values.size(); ++c) {
+            const float s = scales[ws.size() == 1 ? 0 : c];
+            q[c] = static_cast<int32_t>(std::clamp<double>(std::round(values[c] / s), -2147483647.0,
+                                                           2147483647.0));
+          }
+          const std::string base = b + "_quantized_" + std::to_string(bias_count++);
+          std::vector<int32_t> zps(scales.size(), 0);
+          const auto sdims = ws.size() == 1 ? std::vector<int64_t>{}
+                                            : std::vector<int64_t>{static_cast<int64_t>(ws.size())};
+          new_inits.push_back(make_tensor(base, onnx::TensorProto::INT32,
+                                          {static_cast<int64_t>(q.size())}, q.data(),
+                                          q.size() * sizeof(int32_t)));
+          new_inits.push_back(make_tensor(base + "_scale", onnx::TensorProto::FLOAT, sdims,
+                                          scales.data(), scales.size() * sizeof(float)));
+          new_inits.push_back(make_tensor(base + "_zero_point", onnx::TensorProto::INT32, sdims,
+                                          zps.data(), zps.size() * sizeof(int32_t)));
+          head.push_back(make_node("DequantizeLinear", base + "_DequantizeLinear",
+                                   {base, base + "_scale", base + "_zero_point"},
+                                   {base + "_dequantized"}, ws.size() == 1 ? -1 : 0));
+          n.set_input(2, base + "_dequantized");
+        }
+      }
+    }
+    body.push_back(std::move(n));
+    for (const auto& o : g.node(i).output())
+      if (qdq.count(o)) emit_qdq(o, body);
+  }
+  report.activations_quantized = static_cast<int>(qdq.size());
+
+  g.clear_node();
+  for (auto& n : head) *g.add_node() = std::move(n);
+  for (auto& n : body) *g.add_node() = std::move(n);
+  for (auto& t : new_inits) *g.add_initializer() = std::move(t);
+  // Drop float initializers nothing reads any more (the replaced weights and biases).
+  std::set<std::string> used;
+  for (const auto& n : g.node())
+    for (const auto& in : n.input()) used.insert(in);
+  for (const auto& o : g.output()) used.insert(o.name());
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+  std::set<std::string> dropped;
+  for (auto& t : *g.mutable_initializer()) {
+    if (used.count(t.name()))
+      *kept.Add() = std::move(t);
+    else
+      dropped.insert(t.name());
+  }
+  g.mutable_initializer()->Swap(&kept);
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> inputs;
+  for (auto& in : *g.mutable_input())
+    if (!dropped.count(in.name())) *inputs.Add() = std::move(in);
+  g.mutable_input()->Swap(&inputs);
+
+  if (target_opset != opset) {
+    spdlog::info("quantize: opset {} -> {} (per-channel DequantizeLinear needs 13)", opset,
+                 target_opset);
+    onnxu::set_default_opset(model, target_opset);
+  }
+  report.opset = target_opset;
+  model.set_producer_name("edgevision-quantize");
+  if (auto st = onnxu::check(model); !st) return R::Error("quantized graph is invalid: " + st.message());
+  if (auto st = onnxu::save(model, output); !st) return st;
+  report.output_bytes = static_cast<int64_t>(std::filesystem::file_size(output, ec));
+  return report;
+}
+
+Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
+  using R = Result<QuantizeReport>;
+  auto needed = tensors_to_calibrate(options.model, options);
+  if (!needed) return needed.status();
+  if (needed->empty())
+    return R::Error("nothing to quantize in " + options.model.string() +
+                    " (no Conv/Gemm/MatMul/Add/Mul/... on float tensors outside --exclude)");
+  auto sha = sha256_file(options.model);
+  if (!sha) return sha.status();
+
+  CalibrationTable table;
+  bool from_cache = false;
+  if (!options.calib_cache.empty() && std::filesystem::exists(options.calib_cache)) {
+    auto cached = load_calibration_table(options.calib_cache);
+    if (!cached) {
+      spdlog::warn("quantize: {}; calibrating again", cached.error());
+    } else if (cached->model_sha256 != *sha || cached->method != to_string(options.method) ||
+               (options.method == CalibrationMethod::kPercentile &&
+                cached->percentile != options.percentile)) {
+      spdlog::warn("quantize: calibration cache {} is for another model or method ({}); "
+                   "calibrating again",
+                   options.calib_cache.string(), cached->method);
+    } else {
+      bool complete = true;
+      for (const auto& t : *needed) complete = complete && cached->ranges.count(t);
+      if (complete) {
+        table = std::move(*cached);
+        from_cache = true;
+        spdlog::info("quantize: using calibration cache {} ({} tensors, {} images)",
+                     options.calib_cache.string(), table.ranges.size(), table.images);
+      } else {
+        spdlog::warn("quantize: calibration cache lacks tensors needed now; calibrating again");
+      }
+    }
+  }
+  double calib_s = 0;
+  if (!from_cache) {
+    if (options.calib_dir.empty())
+      return R::Error("--calib DIR is required (no usable calibration cache)");
+    auto images = list_calibration_images(options.calib_dir, options.max_images);
+    if (!images) return images.status();
+    CalibrationOptions co;
+    co.method = options.method;
+    co.percentile = options.percentile;
+    co.threads = options.threads;
+    co.progress = options.progress;
+    auto t0 = std::chrono::steady_clock::now();
+    auto calibrated = calibrate(options.model, *needed, *images, options.preprocess, co);
+    if (!calibrated) return calibrated.status();
+    calib_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    table = std::move(*calibrated);
+    table.model_sha256 = *sha;
+    if (!options.calib_cache.empty()) {
+      if (auto st = save_calibration_table(table, options.calib_cache); !st)
+        spdlog::warn("quantize: {}", st.message());
+      else
+        spdlog::info("quantize: calibration cache written to {}", options.calib_cache.string());
+    }
+  }
+  auto report = write_qdq_model(options.model, options.output, table, options);
+  if (!report) return report;
+  report->cache_used = from_cache;
+  report->images = table.images;
+  report->calibration_s = calib_s;
+  // Smoke test: the runtime must load and run what was written.
+  BackendOptions bo;
+  bo.threads = options.threads;
+  auto be = create_backend("onnxruntime", options.output, bo);
+  if (!be)
+    return R::Error("the quantized model was written but ONNX Runtime cannot load it: " + be.error());
+  return report;
+}
+
+}  // namespace ev

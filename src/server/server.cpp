@@ -1,0 +1,583 @@
+// REST server on cpp-httplib. Handlers run on httplib's worker pool; each SSE client holds one
+// worker for as long as it is connected, which is why their number is capped.
+#include "edgevision/server.hpp"
+
+#include <httplib.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "server/server_internal.hpp"
+
+namespace ev {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace server_internal;
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), kJson);
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, json{{"error", message}});
+}
+
+json to_json(const CameraStatus& c) {
+  return json{{"id", c.id},
+              {"source", c.source},
+              {"state", c.state},
+              {"error", c.error},
+              {"fps_in", c.fps_in},
+              {"fps_out", c.fps_out},
+              {"frames_in", c.frames_in},
+              {"frames_out", c.frames_out},
+              {"frames_dropped", c.frames_dropped},
+              {"frames_failed", c.frames_failed},
+              {"motion_skipped", c.motion_skipped},
+              {"faces_anonymized", c.faces_anonymized},
+              {"latency_ms", c.latency_ms},
+              {"active_tracks", c.active_tracks}};
+}
+
+// Media type without parameters, lower-case.
+std::string media_type(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return t;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One SSE subscriber: the feed pushes preformatted frames, the connection's worker drains them.
+struct SseClient {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<std::string> queue;
+  bool closed = false;
+};
+
+}  // namespace
+
+bool is_loopback_address(const std::string& address) {
+  if (address == "localhost" || address == "::1" || address == "[::1]") return true;
+  return address.rfind("127.", 0) == 0;
+}
+
+class Server::Impl {
+ public:
+  Impl(ServerParams params, ServiceView& view, DetectHandlers detect)
+      : params_(std::move(params)),
+        view_(view),
+        detect_(std::make_shared<DetectHandlers>(std::move(detect))),
+        registry_(std::make_shared<prometheus::Registry>()),
+        requests_family_(prometheus::BuildCounter()
+                             .Name("edgevision_http_requests_total")
+                             .Help("HTTP requests served, by handler and status code")
+                             .Register(*registry_)),
+        sse_clients_gauge_(prometheus::BuildGauge()
+                               .Name("edgevision_sse_clients")
+                               .Help("Connected /events clients")
+                               .Register(*registry_)
+                               .Add({})),
+        sse_dropped_counter_(prometheus::BuildCounter()
+                                 .Name("edgevision_sse_events_dropped_total")
+                                 .Help("Events dropped for slow /events clients")
+                                 .Register(*registry_)
+                                 .Add({})),
+        rss_gauge_(prometheus::BuildGauge()
+                       .Name("process_resident_memory_bytes")
+                       .Help("Resident memory size in bytes")
+                       .Register(*registry_)
+                       .Add({})) {}
+
+  Status start();
+  void stop();
+
+  ServerParams params_;
+  ServiceView& view_;
+  std::mutex detect_mutex_;
+  std::shared_ptr<DetectHandlers> detect_;
+  httplib::Server http_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+
+  std::mutex clients_mutex_;
+  std::list<std::weak_ptr<SseClient>> clients_;
+  std::atomic<uint64_t> requests_{0}, sse_clients_{0}, sse_sent_{0}, sse_dropped_{0};
+  std::atomic<size_t> sse_buffered_max_{0};
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_family_;
+  prometheus::Gauge& sse_clients_gauge_;
+  prometheus::Counter& sse_dropped_counter_;
+  prometheus::Gauge& rss_gauge_;
+
+ private:
+  void routes();
+  bool authorized(const httplib::Request& req) const;
+  void handle_metrics(httplib::Response& res);
+  void handle_snapshot(const httplib::Request& req, httplib::Response& res);
+  void handle_events(httplib::Response& res);
+  void handle_detect(const httplib::Request& req, httplib::Response& res);
+  void handle_static(const httplib::Request& req, httplib::Response& res);
+  void push_event(const std::shared_ptr<SseClient>& client, std::string frame);
+};
+
+bool Server::Impl::authorized(const httplib::Request& req) const {
+  if (params_.token.empty()) return true;
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view kScheme = "bearer ";
+  if (auth.size() <= kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(auth[i])) != kScheme[i]) return false;
+  return token_equals(std::string_view(auth).substr(kScheme.size()), params_.token);
+}
+
+void Server::Impl::routes() {
+  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    ++requests_;
+    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    const bool api = req.path == "/metrics" || req.path == "/detect" ||
+                     req.path.rfind("/cameras", 0) == 0 || req.path.rfind("/events", 0) == 0;
+    // Static dashboard files carry no data and a browser cannot attach a header to the page
+    // load itself; everything the dashboard then fetches is authenticated.
+    if (!api && params_.web_dir.empty() == false && req.method == "GET")
+      return httplib::Server::HandlerResponse::Unhandled;
+    if (!authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"edgevision\"");
+      send_error(res, 401,
+                 req.has_header("Authorization") ? "invalid token" : "missing bearer token");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // httplib would read and discard an oversized body before answering 413; answer at once.
+    if (std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
+        params_.max_body_bytes) {
+      res.set_header("Connection", "close");
+      send_error(
+          res, 413,
+          "request body too large (limit " + std::to_string(params_.max_body_bytes) + " bytes)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  http_.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string message = "HTTP error " + std::to_string(res.status);
+        if (res.status == 400) message = "malformed request";
+        if (res.status == 404) message = "not found";
+        if (res.status == 405) message = "method not allowed";
+        if (res.status == 413) message = "request body too large";
+        if (res.status == 414) message = "URI too long";
+        send_error(res, res.status, message);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+
+  http_.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("http {} {}: internal error: {}", req.method, req.path, what);
+        send_error(res, 500, "internal error");
+      });
+
+  http_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    std::string handler = "static";
+    if (req.path == "/health" || req.path == "/metrics" || req.path == "/detect" ||
+        req.path == "/cameras" || req.path == "/events" || req.path == "/events/recent")
+      handler = req.path;
+    else if (req.path.rfind("/cameras/", 0) == 0)
+      handler = "/cameras/{id}/snapshot.jpg";
+    requests_family_.Add({{"handler", handler}, {"code", std::to_string(res.status)}}).Increment();
+    spdlog::debug("http {} {} -> {} ({} bytes)", req.method, req.path, res.status, res.body.size());
+  });
+
+  // Default headers go on every response, errors included.
+  http_.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                             {"Referrer-Policy", "no-referrer"},
+                             {"Cache-Control", "no-store"}});
+
+  http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    json h = view_.health();
+    const std::string status = h.value("status", std::string("ok"));
+    send_json(res, status == "ok" || status == "degraded" ? 200 : 503, h);
+  });
+  http_.Get("/metrics",
+            [this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); });
+  http_.Get("/cameras", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& c : view_.cameras()) out.push_back(to_json(c));
+    send_json(res, 200, out);
+  });
+  http_.Get(
+      R"(/cameras/([^/]+)/snapshot\.jpg)",
+      [this](const httplib::Request& req, httplib::Response& res) { handle_snapshot(req, res); });
+  http_.Get("/events",
+            [this](const httplib::Request&, httplib::Response& res) { handle_events(res); });
+  http_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = 50;
+    if (req.has_param("limit")) {
+      try {
+        limit = std::clamp<size_t>(std::stoul(req.get_param_value("limit")), 1, 1000);
+      } catch (const std::exception&) {
+        send_error(res, 400, "limit must be a number");
+        return;
+      }
+    }
+    send_json(res, 200, json(view_.events().recent(limit)));
+  });
+  http_.Post("/detect", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_detect(req, res);
+  });
+  http_.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_static(req, res);
+  });
+}
+
+void Server::Impl::handle_metrics(httplib::Response& res) {
+  rss_gauge_.Set(static_cast<double>(process_rss_bytes()));
+  auto families = view_.metrics().Collect();
+  auto own = registry_->Collect();
+  families.insert(families.end(), std::make_move_iterator(own.begin()),
+                  std::make_move_iterator(own.end()));
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  res.set_content(out.str(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void Server::Impl::handle_snapshot(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  bool known = false;
+  for (const auto& c : view_.cameras()) known = known || c.id == id;
+  if (!known) return send_error(res, 404, "unknown camera '" + id + "'");
+  auto jpeg = view_.snapshot_jpeg(id);
+  if (!jpeg) {
+    res.set_header("Retry-After", "1");
+    return send_error(res, 503, "no frame from camera '" + id + "' yet");
+  }
+  res.set_content(reinterpret_cast<const char*>(jpeg->data()), jpeg->size(), "image/jpeg");
+}
+
+void Server::Impl::push_event(const std::shared_ptr<SseClient>& client, std::string frame) {
+  size_t depth = 0;
+  {
+    std::lock_guard lock(client->mutex);
+    if (client->closed) return;
+    // Bounded: a client that does not keep up loses its oldest events, never our memory.
+    while (client->queue.size() >= params_.sse_buffer_events) {
+      client->queue.pop_front();
+      ++sse_dropped_;
+      sse_dropped_counter_.Increment();
+    }
+    client->queue.push_back(std::move(frame));
+    depth = client->queue.size();
+  }
+  client->cv.notify_one();
+  size_t seen = sse_buffered_max_.load();
+  while (depth > seen && !sse_buffered_max_.compare_exchange_weak(seen, depth)) {
+  }
+}
+
+void Server::Impl::handle_events(httplib::Response& res) {
+  if (sse_clients_.fetch_add(1) >= static_cast<uint64_t>(params_.max_sse_clients)) {
+    --sse_clients_;
+    res.set_header("Retry-After", "5");
+    return send_error(res, 503, "too many event stream clients");
+  }
+  sse_clients_gauge_.Increment();
+  auto client = std::make_shared<SseClient>();
+  {
+    std::lock_guard lock(clients_mutex_);
+    clients_.remove_if([](const auto& w) { return w.expired(); });
+    clients_.push_back(client);
+  }
+  for (const auto& e : view_.events().recent(static_cast<size_t>(params_.sse_backlog_events)))
+    push_event(client, "data: " + e.dump() + "\n\n");
+  const uint64_t sub = view_.events().subscribe(
+      [this, client](const json& e) { push_event(client, "data: " + e.dump() + "\n\n"); });
+  spdlog::info("events: client connected ({} now)", sse_clients_.load());
+
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, client, last_write = std::chrono::steady_clock::now()](
+          size_t offset, httplib::DataSink& sink) mutable {
+        if (offset == 0) {
+          const std::string hello = "retry: 2000\n: edgevision events\n\n";
+          if (!sink.write(hello.data(), hello.size())) return false;
+        }
+        std::deque<std::string> batch;
+        {
+          std::unique_lock lock(client->mutex);
+          // Short waits keep shutdown prompt; httplib calls us again when we return true.
+          client->cv.wait_for(lock, std::chrono::milliseconds(250), [&] {
+            return !client->queue.empty() || client->closed || stopping_.load();
+          });
+          if (client->closed || stopping_.load()) return false;
+          batch.swap(client->queue);
+        }
+        for (const auto& frame : batch) {
+          if (!sink.write(frame.data(), frame.size())) return false;
+          ++sse_sent_;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (!batch.empty()) {
+          last_write = now;
+        } else if (now - last_write > std::chrono::seconds(10)) {
+          // A comment line: keeps proxies from timing out and finds dead peers.
+          static constexpr std::string_view kPing = ": ping\n\n";
+          if (!sink.write(kPing.data(), kPing.size())) return false;
+          last_write = now;
+        }
+        return true;
+      },
+      [this, client, sub](bool) {
+        view_.events().unsubscribe(sub);
+        {
+          std::lock_guard lock(client->mutex);
+          client->closed = true;
+          client->queue.clear();
+        }
+        --sse_clients_;
+        sse_clients_gauge_.Decrement();
+        spdlog::info("events: client disconnected ({} left)", sse_clients_.load());
+      });
+}
+
+void Server::Impl::handle_detect(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<DetectHandlers> handlers;
+  {
+    std::lock_guard lock(detect_mutex_);
+    handlers = detect_;
+  }
+  if (!handlers || !handlers->valid())
+    return send_error(res, 503, "detection is not configured on this server");
+  if (req.is_multipart_form_data())
+    return send_error(res, 415, "send the image as the raw body (image/jpeg or image/png)");
+  const std::string type = media_type(req.get_header_value("Content-Type"));
+  if (!type.empty() && type != "image/jpeg" && type != "image/jpg" && type != "image/png" &&
+      type != "application/octet-stream")
+    return send_error(res, 415,
+                      "unsupported content type '" + type +
+                          "' (use image/jpeg, image/png or application/octet-stream)");
+  if (req.body.empty()) return send_error(res, 400, "empty body: send a JPEG or PNG image");
+
+  auto probe = probe_image(req.body);
+  if (!probe) return send_error(res, 400, probe.error());
+  if (static_cast<int64_t>(probe->width) * probe->height > params_.max_image_pixels)
+    return send_error(res, 413,
+                      "image is " + std::to_string(probe->width) + "x" +
+                          std::to_string(probe->height) + ", over the pixel limit");
+
+  cv::Mat bytes(1, static_cast<int>(req.body.size()), CV_8U, const_cast<char*>(req.body.data()));
+  cv::Mat image;
+  try {
+    image = cv::imdecode(bytes, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return send_error(res, 400, std::string("image could not be decoded: ") + e.what());
+  }
+  if (image.empty()) return send_error(res, 400, "image could not be decoded");
+  const double decode_ms = ms_since(t0);
+
+  // Anonymize first: nothing below, detector included, sees an identifiable face.
+  const auto t1 = std::chrono::steady_clock::now();
+  auto faces = handlers->anonymize(image);
+  if (!faces) {
+    spdlog::warn("detect: anonymization failed, refusing the request: {}", faces.error());
+    return send_error(res, 503, "face anonymization failed: " + faces.error());
+  }
+  const double anonymize_ms = ms_since(t1);
+
+  const auto t2 = std::chrono::steady_clock::now();
+  std::vector<Detection> detections;
+  if (handlers->detect) {
+    auto d = handlers->detect(image);
+    if (!d) return send_error(res, 500, "detection failed: " + d.error());
+    detections = std::move(*d);
+  }
+  const double detect_ms = ms_since(t2);
+
+  json list = json::array();
+  for (const auto& d : detections)
+    list.push_back(
+        {{"label", d.label},
+         {"class_id", d.class_id},
+         {"score", d.score},
+         {"box", {{"x", d.box.x}, {"y", d.box.y}, {"w", d.box.width}, {"h", d.box.height}}}});
+
+  if (req.has_param("image") && req.get_param_value("image") != "0") {
+    for (const auto& d : detections) {
+      const cv::Rect r = d.box;
+      cv::rectangle(image, r, cv::Scalar(0, 200, 255), 2);
+      cv::putText(image, d.label + " " + std::to_string(static_cast<int>(d.score * 100)) + "%",
+                  r.tl() + cv::Point(2, 14), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                  cv::Scalar(0, 200, 255), 1);
+    }
+    std::vector<uint8_t> jpeg;
+    if (!cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85}))
+      return send_error(res, 500, "could not encode the result image");
+    res.set_header("X-Faces-Anonymized", std::to_string(*faces));
+    res.set_header("X-Detections", std::to_string(detections.size()));
+    res.set_content(reinterpret_cast<const char*>(jpeg.data()), jpeg.size(), "image/jpeg");
+    return;
+  }
+  send_json(res, 200,
+            json{{"width", image.cols},
+                 {"height", image.rows},
+                 {"faces_anonymized", *faces},
+                 {"detections", list},
+                 {"timing_ms",
+                  {{"decode", decode_ms}, {"anonymize", anonymize_ms}, {"detect", detect_ms}}}});
+}
+
+void Server::Impl::handle_static(const httplib::Request& req, httplib::Response& res) {
+  if (params_.web_dir.empty()) return send_error(res, 404, "not found");
+  auto file = resolve_static_path(params_.web_dir, req.path);
+  if (!file) return send_error(res, 404, "not found");
+  std::ifstream in(*file, std::ios::binary);
+  std::ostringstream body;
+  body << in.rdbuf();
+  if (!in && !in.eof()) return send_error(res, 500, "cannot read file");
+  if (file->extension() == ".html") {
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+                   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.set_header("X-Frame-Options", "DENY");
+  }
+  res.set_content(body.str(), content_type_for(*file));
+}
+
+Status Server::Impl::start() {
+  if (params_.port < 0 || params_.port > 65535)
+    return Status::Error("api: port " + std::to_string(params_.port) + " is out of range");
+  if (params_.threads < 2) return Status::Error("api: threads must be at least 2");
+  if (params_.max_sse_clients < 1 || params_.max_sse_clients >= params_.threads)
+    return Status::Error("api: max_sse_clients must be between 1 and threads-1");
+  if (params_.sse_buffer_events == 0) return Status::Error("api: sse_buffer_events must be > 0");
+  if (params_.max_body_bytes == 0) return Status::Error("api: max_body_bytes must be > 0");
+  if (!is_loopback_address(params_.listen_address) && params_.token.empty())
+    return Status::Error("api: refusing to listen on " + params_.listen_address +
+                         " without a token (set api.token, or listen on 127.0.0.1)");
+  if (!params_.web_dir.empty() && !fs::is_directory(params_.web_dir))
+    return Status::Error("api: web dir " + params_.web_dir.string() + " is not a directory");
+
+  const int threads = params_.threads;
+  http_.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
+  // httplib's default also sets SO_REUSEPORT, which would let a second process share the port
+  // silently; a busy port must be an error.
+  http_.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http_.set_payload_max_length(params_.max_body_bytes);
+  http_.set_keep_alive_timeout(params_.keep_alive_seconds);
+  http_.set_read_timeout(params_.io_timeout_seconds, 0);
+  http_.set_write_timeout(params_.io_timeout_seconds, 0);
+  routes();
+
+  if (params_.port == 0) {
+    port_ = http_.bind_to_any_port(params_.listen_address);
+    if (port_ < 0) port_ = 0;
+  } else if (http_.bind_to_port(params_.listen_address, params_.port)) {
+    port_ = params_.port;
+  }
+  if (port_ <= 0)
+    return Status::Error("api: cannot listen on " + params_.listen_address + ":" +
+                         std::to_string(params_.port) + " (address in use or not local?)");
+  thread_ = std::thread([this] { http_.listen_after_bind(); });
+  for (int i = 0; i < 500 && !http_.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  spdlog::info("api: listening on http://{}:{}{}{}", params_.listen_address, port_,
+               params_.token.empty() ? "" : " (token required)",
+               params_.web_dir.empty() ? "" : ", dashboard at /");
+  return Status::Ok();
+}
+
+void Server::Impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  {
+    std::lock_guard lock(clients_mutex_);
+    for (auto& w : clients_)
+      if (auto c = w.lock()) c->cv.notify_all();
+  }
+  http_.stop();
+  if (thread_.joinable()) thread_.join();
+  spdlog::info("api: stopped");
+}
+
+Result<std::unique_ptr<Server>> Server::start(const ServerParams& params, ServiceView& view,
+                                              DetectHandlers detect) {
+  auto impl = std::make_unique<Impl>(params, view, std::move(detect));
+  if (Status s = impl->start(); !s.ok()) return s;
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() {
+  stop();
+}
+void Server::stop() {
+  impl_->stop();
+}
+int Server::port() const {
+  return impl_->port_;
+}
+const std::string& Server::address() const {
+  return impl_->params_.listen_address;
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  s.requests = impl_->requests_.load();
+  s.sse_clients = impl_->sse_clients_.load();
+  s.sse_events_sent = impl_->sse_sent_.load();
+  s.sse_events_dropped = impl_->sse_dropped_.load();
+  s.sse_buffered_max = impl_->sse_buffered_max_.load();
+  return s;
+}
+
+void Server::set_detect_handlers(DetectHandlers detect) {
+  auto next = std::make_shared<DetectHandlers>(std::move(detect));
+  std::lock_guard lock(impl_->detect_mutex_);
+  impl_->detect_ = std::move(next);
+}
+
+}  // namespace ev

@@ -1,0 +1,206 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "edgevision/analyze.hpp"
+#include "edgevision/backend.hpp"
+#include "edgevision/quantize.hpp"
+#include "optimize/onnx_util.hpp"
+#include "support/test_support.hpp"
+#include "tiny_model.hpp"
+
+namespace ev {
+namespace {
+
+struct TinyFixture : ::testing::Test {
+  std::filesystem::path dir, model, images;
+  Preprocess pre;
+  void SetUp() override {
+    dir = test::temp_dir(std::string("optimize_") +
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    model = dir / "tiny.onnx";
+    ASSERT_TRUE(test::save_model(test::tiny_model(), model));
+    images = dir / "calib";
+    std::filesystem::create_directories(images);
+    cv::RNG rng(11);
+    for (int i = 0; i < 6; ++i) {
+      cv::Mat img(16, 16, CV_8UC3);
+      rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+      cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
+    }
+    pre.width = 8;
+    pre.height = 8;
+    pre.resize = "stretch";
+    pre.scale = 1.f / 255.f;
+  }
+  std::vector<float> input() const {
+    std::vector<float> x(3 * 8 * 8);
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    for (auto& v : x) v = u(rng);
+    return x;
+  }
+  std::vector<float> run(const std::filesystem::path& p) const {
+    auto be = create_backend("onnxruntime", p);
+    EXPECT_TRUE(be.ok()) << be.error();
+    if (!be) return {};
+    auto x = input();
+    std::vector<Tensor> out;
+    EXPECT_TRUE((*be)->run({{x.data(), {1, 3, 8, 8}}}, out).ok());
+    return out.empty() ? std::vector<float>{} : out[0].data;
+  }
+  QuantizeOptions qopts(const std::string& out) const {
+    QuantizeOptions o;
+    o.model = model;
+    o.output = dir / out;
+    o.calib_dir = images;
+    o.preprocess = pre;
+    o.progress = false;
+    return o;
+  }
+};
+
+TEST_F(TinyFixture, FlopsAndParamsMatchHandComputed) {
+  AnalyzeOptions ao;
+  ao.check_opencv = true;
+  auto a = analyze_model(model, ao);
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ(a->macs, test::kTinyMacs);
+  EXPECT_EQ(a->flops, test::kTinyFlops);
+  EXPECT_EQ(a->params, test::kTinyParams);
+  EXPECT_EQ(a->depthwise_flops, 2 * 2304);
+  EXPECT_EQ(a->op_histogram.at("Conv"), 2);
+  EXPECT_EQ(a->weight_bytes.at("float32"), test::kTinyParams * 4);
+  ASSERT_EQ(a->outputs.size(), 1u);
+  EXPECT_EQ(a->outputs[0].shape, (std::vector<int64_t>{1, 5}));
+  // Largest live set: conv1 output + relu output (1 KiB each; x is freed after conv1).
+  EXPECT_EQ(a->activation_bytes_peak, 1024 + 1024);
+  EXPECT_TRUE(a->opencv_unsupported.empty());
+  EXPECT_TRUE(a->opencv_load_error.empty()) << a->opencv_load_error;
+  EXPECT_FALSE(a->quantized);
+  for (const auto& d : device_profiles()) {
+    auto r = recommend(*a, d);
+    EXPECT_FALSE(r.precision.empty());
+    EXPECT_GT(r.threads, 0);
+  }
+}
+
+TEST_F(TinyFixture, QdqModelIsValidRunsAndMatchesFp32) {
+  auto o = qopts("tiny_int8.onnx");
+  o.calib_cache = dir / "cache.json";
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->nodes_quantized, 7);  // every node of the tiny graph
+  EXPECT_EQ(r->weights_quantized, 3);
+  EXPECT_FALSE(r->cache_used);
+  EXPECT_EQ(r->images, 6);
+
+  auto q = onnxu::load(o.output);
+  ASSERT_TRUE(q.ok());
+  EXPECT_TRUE(onnxu::check(*q).ok());
+  int qn = 0, dqn = 0;
+  for (const auto& n : q->graph().node()) {
+    qn += n.op_type() == "QuantizeLinear";
+    dqn += n.op_type() == "DequantizeLinear";
+  }
+  EXPECT_GT(qn, 0);
+  EXPECT_GT(dqn, qn);  // weights and biases have DQ only
+  bool per_channel_w1 = false, int32_bias = false;
+  for (const auto& t : q->graph().initializer()) {
+    if (t.name() == "w1_quantized") {
+      EXPECT_EQ(t.data_type(), onnx::TensorProto::INT8);
+    }
+    if (t.name() == "w1_scale") per_channel_w1 = t.dims_size() == 1 && t.dims(0) == 4;
+    if (t.data_type() == onnx::TensorProto::INT32 && t.name().rfind("b1_quantized", 0) == 0)
+      int32_bias = true;
+    EXPECT_NE(t.name(), "w1");  // float weight dropped
+  }
+  EXPECT_TRUE(per_channel_w1);
+  EXPECT_TRUE(int32_bias);
+
+  auto f = run(model);
+  auto i8 = run(o.output);
+  ASSERT_EQ(f.size(), 5u);
+  ASSERT_EQ(i8.size(), 5u);
+  float range = 0;
+  for (float v : f) range = std::max(range, std::fabs(v));
+  for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(i8[k], f[k], 0.05f * range + 0.02f) << k;
+
+  // Second run: the cache matches and no image is read.
+  auto o2 = o;
+  o2.calib_dir.clear();
+  auto r2 = quantize_model(o2);
+  ASSERT_TRUE(r2.ok()) << r2.error();
+  EXPECT_TRUE(r2->cache_used);
+
+  auto a = analyze_model(o.output, {});
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_TRUE(a->quantized);
+  EXPECT_EQ(a->weight_bytes.at("int8"), (108 + 36 + 20) + (4 + 4 + 5));  // + zero points
+}
+
+TEST_F(TinyFixture, AllMethodsAndExclusions) {
+  for (auto m : {CalibrationMethod::kPercentile, CalibrationMethod::kEntropy}) {
+    auto o = qopts(std::string("tiny_") + to_string(m) + ".onnx");
+    o.method = m;
+    o.exclude = {"Gemm", "pool"};  // op type and node name
+    auto r = quantize_model(o);
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r->excluded_nodes.size(), 2u);
+    EXPECT_EQ(r->nodes_quantized, 5);
+    EXPECT_EQ(run(o.output).size(), 5u);
+  }
+  auto o = qopts("tiny_pt.onnx");
+  o.per_channel = false;
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+}
+
+TEST_F(TinyFixture, ClearErrors) {
+  auto o = qopts("x.onnx");
+  o.calib_dir = dir / "nope";
+  auto r = quantize_model(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("does not exist"), std::string::npos) << r.error();
+  auto bad = dir / "bad.onnx";
+  FILE* f = std::fopen(bad.c_str(), "wb");
+  std::fputs("not a model", f);
+  std::fclose(f);
+  o = qopts("y.onnx");
+  o.model = bad;
+  EXPECT_FALSE(quantize_model(o).ok());
+  // Opset 11 with an op whose meaning changes in 13: refused for per-channel.
+  auto m = test::tiny_model();
+  m.mutable_opset_import(0)->set_version(11);
+  auto* n = m.mutable_graph()->mutable_node(5);  // Flatten -> Squeeze(axes) keeps shapes valid
+  n->set_op_type("Squeeze");
+  test::add_ints(n, "axes", {2, 3});
+  m.mutable_graph()->mutable_node(5)->set_input(0, "gp");
+  auto p11 = dir / "op11.onnx";
+  ASSERT_TRUE(test::save_model(m, p11));
+  o = qopts("z.onnx");
+  o.model = p11;
+  auto r11 = quantize_model(o);
+  ASSERT_FALSE(r11.ok());
+  EXPECT_NE(r11.error().find("Squeeze"), std::string::npos) << r11.error();
+}
+
+TEST_F(TinyFixture, Fp16WeightsRunCloseToFp32) {
+  auto out = dir / "tiny_fp16.onnx";
+  auto r = convert_fp16(model, out);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->initializers_converted, 3);  // tensors >= 16 elements: w1, w2, w3
+  auto a = analyze_model(out, {});
+  ASSERT_TRUE(a.ok());
+  EXPECT_GT(a->weight_bytes.at("float16"), 0);
+  auto f = run(model);
+  auto h = run(out);
+  ASSERT_EQ(h.size(), f.size());
+  for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(h[k], f[k], 2e-3f * (1 + std::fabs(f[k])));
+}
+
+}  // namespace
+}  // namespace ev

@@ -1,0 +1,111 @@
+// A hand-built ONNX graph for the optimize tests (onnx protobuf API, no files needed):
+//   x[1,3,8,8] -> Conv(3->4, 3x3, pad 1, bias) -> Relu -> Conv(depthwise 4, 3x3, pad 1, bias)
+//   -> MaxPool(2x2, stride 2) -> GlobalAveragePool -> Flatten -> Gemm(4->5, transB) -> y[1,5]
+// Hand-computed: Conv 256 outputs x 27 MACs = 6912; depthwise 256 x 9 = 2304; Gemm 20.
+// FLOPs = 2*MACs for those + Relu 256 + MaxPool 64 outputs x 4 + GAP 64 inputs.
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+namespace ev::test {
+
+inline constexpr int64_t kTinyMacs = 6912 + 2304 + 20;
+inline constexpr int64_t kTinyFlops = 2 * 6912 + 256 + 2 * 2304 + 256 + 64 + 2 * 20;
+inline constexpr int64_t kTinyParams = (108 + 4) + (36 + 4) + (20 + 5);
+
+inline void add_float_init(onnx::GraphProto& g, const std::string& name,
+                           const std::vector<int64_t>& dims, float seed) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  int64_t n = 1;
+  for (auto d : dims) {
+    t->add_dims(d);
+    n *= d;
+  }
+  for (int64_t i = 0; i < n; ++i) t->add_float_data(0.5f * std::sin(seed + 0.7f * i));
+}
+
+inline onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& op, const std::string& name,
+                                 const std::vector<std::string>& in,
+                                 const std::vector<std::string>& out) {
+  auto* n = g.add_node();
+  n->set_op_type(op);
+  n->set_name(name);
+  for (const auto& i : in) n->add_input(i);
+  for (const auto& o : out) n->add_output(o);
+  return n;
+}
+
+inline void add_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+
+inline void add_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+inline void set_io(onnx::ValueInfoProto* v, const std::string& name, const std::vector<int64_t>& dims) {
+  v->set_name(name);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (auto d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+inline onnx::ModelProto tiny_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.set_producer_name("edgevision-test");
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  auto& g = *m.mutable_graph();
+  g.set_name("tiny");
+  set_io(g.add_input(), "x", {1, 3, 8, 8});
+  set_io(g.add_output(), "y", {1, 5});
+  add_float_init(g, "w1", {4, 3, 3, 3}, 0.1f);
+  add_float_init(g, "b1", {4}, 0.2f);
+  add_float_init(g, "w2", {4, 1, 3, 3}, 0.3f);
+  add_float_init(g, "b2", {4}, 0.4f);
+  add_float_init(g, "w3", {5, 4}, 0.5f);
+  add_float_init(g, "b3", {5}, 0.6f);
+  auto* c1 = add_node(g, "Conv", "conv1", {"x", "w1", "b1"}, {"c1"});
+  add_ints(c1, "kernel_shape", {3, 3});
+  add_ints(c1, "pads", {1, 1, 1, 1});
+  add_node(g, "Relu", "relu1", {"c1"}, {"r1"});
+  auto* c2 = add_node(g, "Conv", "dwconv", {"r1", "w2", "b2"}, {"c2"});
+  add_ints(c2, "kernel_shape", {3, 3});
+  add_ints(c2, "pads", {1, 1, 1, 1});
+  add_int(c2, "group", 4);
+  auto* mp = add_node(g, "MaxPool", "pool", {"c2"}, {"p"});
+  add_ints(mp, "kernel_shape", {2, 2});
+  add_ints(mp, "strides", {2, 2});
+  add_node(g, "GlobalAveragePool", "gap", {"p"}, {"gp"});
+  add_node(g, "Flatten", "flatten", {"gp"}, {"f"});
+  auto* gm = add_node(g, "Gemm", "fc", {"f", "w3", "b3"}, {"y"});
+  add_int(gm, "transB", 1);
+  return m;
+}
+
+inline bool save_model(const onnx::ModelProto& m, const std::filesystem::path& p) {
+  std::string bytes;
+  if (!m.SerializeToString(&bytes)) return false;
+  FILE* f = std::fopen(p.c_str(), "wb");
+  if (!f) return false;
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  return true;
+}
+
+}  // namespace ev::test

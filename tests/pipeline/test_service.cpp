@@ -1,0 +1,246 @@
+// The service on real clips with real models and a real mosquitto broker on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+
+#include <map>
+#include <set>
+
+#include "edgevision/pipeline.hpp"
+#include "events/mqtt_test_util.hpp"
+#include "support/test_support.hpp"
+
+namespace ev {
+namespace {
+
+namespace fs = std::filesystem;
+using test::wait_until;
+
+// The first `frames` frames of a video as an MJPG .avi (short, deterministic test cameras).
+fs::path make_clip(const fs::path& src, const fs::path& dst, int frames) {
+  if (fs::exists(dst)) return dst;
+  cv::VideoCapture in(src.string());
+  EXPECT_TRUE(in.isOpened()) << src;
+  cv::Mat f;
+  cv::VideoWriter out;
+  for (int i = 0; i < frames && in.read(f); ++i) {
+    if (!out.isOpened()) {
+      out.open(dst.string(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, f.size());
+    }
+    out.write(f);
+  }
+  return dst;
+}
+
+fs::path clips_dir() {
+  const fs::path d = fs::path(EV_BINARY_DIR) / "test-tmp" / "clips";
+  fs::create_directories(d);
+  return d;
+}
+
+Config service_config(const fs::path& dir, int mqtt_port, int frames) {
+  Config cfg;
+  const fs::path clips = clips_dir();
+  CameraConfig a;
+  a.id = "crossing";
+  a.source = make_clip(test::data("video/otb_crossing/crossing.avi"),
+                       clips / ("crossing_" + std::to_string(frames) + ".avi"), frames);
+  CameraConfig b;
+  b.id = "pets";
+  b.source = make_clip(test::data("video/pets09_s2l1/vtest.avi"),
+                       clips / ("pets_" + std::to_string(frames) + ".avi"), frames);
+  cfg.cameras = {a, b};
+  cfg.detection.classes = {"person"};
+  cfg.detection.threads = 1;
+  cfg.models.dirs = {test::shared_models_dir()};
+  cfg.models.allow_download = false;
+  cfg.events.spool_dir = dir / "spool";
+  cfg.events.log = false;
+  cfg.events.mqtt.enabled = true;
+  cfg.events.mqtt.port = mqtt_port;
+  cfg.events.mqtt.topic_prefix = "evtest";
+  cfg.events.mqtt.client_id = "edgevision-service-test";
+  cfg.events.mqtt.spool.dir = dir / "spool/mqtt";
+  cfg.events.jsonl.enabled = true;
+  cfg.events.jsonl.path = dir / "events.jsonl";
+  cfg.events.jsonl.spool.dir = dir / "spool/jsonl";
+  cfg.events.webhook.spool.dir = dir / "spool/webhook";
+  return cfg;
+}
+
+uint64_t seq_of(const std::string& payload) {
+  return nlohmann::json::parse(payload).at("seq").get<uint64_t>();
+}
+
+std::vector<uint64_t> first_seqs(const std::vector<std::string>& payloads) {
+  std::vector<uint64_t> out;
+  std::set<uint64_t> seen;
+  for (const auto& p : payloads) {
+    if (seen.insert(seq_of(p)).second) out.push_back(seq_of(p));
+  }
+  return out;
+}
+
+SinkStats sink(Service& s, const std::string& name) {
+  for (const auto& st : s.sink_stats()) {
+    if (st.name == name) return st;
+  }
+  return {};
+}
+
+TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
+  const fs::path dir = test::temp_dir("service_two_cameras");
+  test::MosquittoBroker broker(dir / "broker");
+  ASSERT_TRUE(broker.start());
+  test::Subscriber sub(broker.port(), "evtest/#");
+  ASSERT_TRUE(sub.wait_subscribed(5));
+
+  const int frames = 40;
+  auto service = Service::create(service_config(dir, broker.port(), frames));
+  ASSERT_TRUE(service) << service.error();
+  std::atomic<int> fed{0};
+  (*service)->subscribe([&](const nlohmann::json&) { ++fed; });
+  ASSERT_TRUE((*service)->start());
+  ASSERT_TRUE(wait_until([&] { return (*service)->all_finished(); }, 60));
+  ASSERT_TRUE(wait_until([&] { return sink(**service, "mqtt").spool.pending == 0; }, 10));
+
+  for (const auto& c : (*service)->cameras()) {
+    EXPECT_EQ(c.frames_in, static_cast<uint64_t>(frames)) << c.id;
+    EXPECT_EQ(c.frames_out, c.frames_in) << c.id;  // files never drop
+    EXPECT_EQ(c.frames_dropped, 0u) << c.id;
+    EXPECT_EQ(c.frames_failed, 0u) << c.id;
+    // The snapshot is a decodable JPEG of the (anonymized) frame.
+    auto jpeg = (*service)->snapshot_jpeg(c.id);
+    ASSERT_TRUE(jpeg) << c.id;
+    EXPECT_FALSE(cv::imdecode(*jpeg, cv::IMREAD_COLOR).empty());
+  }
+  EXPECT_FALSE((*service)->snapshot_jpeg("nope"));
+
+  // Metrics: the registry serializes with per-camera series.
+  prometheus::TextSerializer serializer;
+  const std::string text = serializer.Serialize((*service)->metrics().Collect());
+  EXPECT_NE(text.find("edgevision_frames_in_total{camera=\"pets\"}"), std::string::npos);
+  EXPECT_NE(text.find("edgevision_stage_latency_seconds_bucket"), std::string::npos);
+  EXPECT_NE(text.find("edgevision_inference_seconds"), std::string::npos);
+
+  (*service)->stop(2000);
+  const auto jsonl = test::read_lines(dir / "events.jsonl");
+  ASSERT_GT(jsonl.size(), 2u);
+  EXPECT_EQ(fed.load(), static_cast<int>(jsonl.size()));
+  std::map<std::string, int> per_camera;
+  std::map<int64_t, int> balance;  // per (camera, track): appeared +1, left -1
+  for (const auto& line : jsonl) {
+    const auto e = nlohmann::json::parse(line);
+    EXPECT_EQ(e["schema"], "edgevision.event/1");
+    EXPECT_TRUE(e.contains("track_id") && e.contains("box") && e.contains("score") &&
+                e.contains("frame_time_ms") && e.contains("class"));
+    EXPECT_EQ(e["class"], "person");
+    ++per_camera[e["camera"]];
+    const int64_t key = e["track_id"].get<int64_t>() * 2 + (e["camera"] == "pets" ? 1 : 0);
+    balance[key] += e["type"] == "object_appeared" ? 1 : -1;
+  }
+  EXPECT_GT(per_camera["pets"], 0);
+  EXPECT_GT(per_camera["crossing"], 0);
+  for (const auto& [k, v] : balance) EXPECT_EQ(v, 0) << "track key " << k;
+
+  const auto msgs = sub.messages();
+  std::vector<std::string> payloads;
+  for (const auto& m : msgs) {
+    const auto e = nlohmann::json::parse(m.payload);
+    EXPECT_EQ(m.topic,
+              "evtest/" + e["camera"].get<std::string>() + "/" + e["type"].get<std::string>());
+    payloads.push_back(m.payload);
+  }
+  EXPECT_EQ(first_seqs(payloads), first_seqs(jsonl));
+  std::printf("[ info ] %zu events (%d crossing, %d pets), %zu MQTT messages\n", jsonl.size(),
+              per_camera["crossing"], per_camera["pets"], msgs.size());
+}
+
+TEST(Service, BrokerStoppedMidRunEveryEventDeliveredInOrder) {
+  const fs::path dir = test::temp_dir("service_broker_restart");
+  test::MosquittoBroker broker(dir / "broker");
+  ASSERT_TRUE(broker.start());
+  auto sub = std::make_unique<test::Subscriber>(broker.port(), "evtest/#");
+  ASSERT_TRUE(sub->wait_subscribed(5));
+
+  auto service = Service::create(service_config(dir, broker.port(), 40));
+  ASSERT_TRUE(service) << service.error();
+  ASSERT_TRUE((*service)->start());
+  // Take the broker down as soon as the first event got through, keep it down until every
+  // event of the run exists (the last ones only on disk), then bring it back.
+  ASSERT_TRUE(wait_until([&] { return sub->count() >= 1; }, 60));
+  broker.stop();
+  const size_t before = sub->count();
+  ASSERT_TRUE(wait_until([&] { return (*service)->all_finished(); }, 60));
+  const uint64_t spooled = sink(**service, "mqtt").spool.pending;
+  EXPECT_GT(spooled, 0u);
+  ASSERT_TRUE(broker.start());
+  ASSERT_TRUE(wait_until([&] { return sink(**service, "mqtt").spool.pending == 0; }, 40));
+  (*service)->stop(2000);
+
+  const auto jsonl = test::read_lines(dir / "events.jsonl");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::vector<std::string> p;
+        for (auto& m : sub->messages()) p.push_back(m.payload);
+        return first_seqs(p).size() >= jsonl.size();
+      },
+      10));
+  std::vector<std::string> received;
+  for (auto& m : sub->messages()) received.push_back(m.payload);
+  EXPECT_EQ(first_seqs(received), first_seqs(jsonl));
+  std::printf(
+      "[ info ] broker restart: %zu events in total, %zu received before the outage, "
+      "%llu spooled during it, %zu delivered after the restart\n",
+      jsonl.size(), before, static_cast<unsigned long long>(spooled),
+      first_seqs(received).size() - before);
+}
+
+TEST(Service, ReloadRestartsOnlyChangedCameras) {
+  const fs::path dir = test::temp_dir("service_reload");
+  Config cfg = service_config(dir, 1, 20);
+  cfg.events.mqtt.enabled = false;
+  for (auto& c : cfg.cameras) {
+    c.loop = true;
+    c.fps = 20;
+    c.detect = false;  // anonymize only: cheap
+  }
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  ASSERT_TRUE((*service)->start());
+  auto status = [&](const std::string& id) -> std::optional<CameraStatus> {
+    for (const auto& c : (*service)->cameras()) {
+      if (c.id == id) return c;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(wait_until([&] { return status("pets") && status("pets")->frames_in >= 10; }, 30));
+
+  Config next = cfg;
+  next.cameras[0].fps = 15;                      // crossing changed -> restarted
+  next.cameras.erase(next.cameras.begin() + 1);  // pets removed
+  CameraConfig extra = cfg.cameras[1];
+  extra.id = "pets2";  // added
+  next.cameras.push_back(extra);
+  const uint64_t crossing_before = status("crossing")->frames_in;
+  ASSERT_TRUE((*service)->reload(next));
+  EXPECT_FALSE(status("pets"));
+  ASSERT_TRUE(status("pets2"));
+  EXPECT_LT(status("crossing")->frames_in, crossing_before);  // counters restarted
+
+  // Unchanged camera keeps running (its counters keep growing from where they were).
+  ASSERT_TRUE(wait_until([&] { return status("pets2")->frames_in >= 10; }, 30));
+  const uint64_t pets2_before = status("pets2")->frames_in;
+  Config same = next;
+  same.cameras[0].enabled = false;  // crossing disabled
+  ASSERT_TRUE((*service)->reload(same));
+  EXPECT_GE(status("pets2")->frames_in, pets2_before);
+  EXPECT_EQ(status("crossing")->state, "stopped");
+  (*service)->stop(500);
+}
+
+}  // namespace
+}  // namespace ev
