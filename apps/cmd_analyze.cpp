@@ -27,7 +27,8 @@ int run_analyze(const AnalyzeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   if (resolved->primary().extension() != ".onnx") {
-    spdlog::error("analyze reads ONNX graphs; {} is not an .onnx file", resolved->primary().string());
+    spdlog::error("analyze reads ONNX graphs; {} is not an .onnx file",
+                  resolved->primary().string());
     return 2;
   }
   AnalyzeOptions opts;
@@ -56,7 +57,8 @@ int run_analyze(const AnalyzeArgs& args, const GlobalOptions& global) {
   }
   if (args.json) {
     auto j = to_json(*a);
-    for (const auto& d : devices) j["recommendations"].push_back(to_json(recommend(*a, d, args.target_ms)));
+    for (const auto& d : devices)
+      j["recommendations"].push_back(to_json(recommend(*a, d, args.target_ms)));
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -75,13 +77,17 @@ int run_analyze(const AnalyzeArgs& args, const GlobalOptions& global) {
 
 void add_analyze_command(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<AnalyzeArgs>();
-  auto* cmd = app.add_subcommand("analyze", "parameters, FLOPs, memory, ops; device recommendations");
+  auto* cmd =
+      app.add_subcommand("analyze", "parameters, FLOPs, memory, ops; device recommendations");
   cmd->add_option("model", args->model, "manifest name or .onnx file")->required();
-  cmd->add_option("--device", args->devices,
-                  "device profile(s): rpi5, jetson-orin-nano, core-i5, x86-avx512-vnni (default: all)");
-  cmd->add_option("--input-shape", args->input_shape, "input shape for dynamic models, e.g. 1,3,640,640")
+  cmd->add_option(
+      "--device", args->devices,
+      "device profile(s): rpi5, jetson-orin-nano, core-i5, x86-avx512-vnni (default: all)");
+  cmd->add_option("--input-shape", args->input_shape,
+                  "input shape for dynamic models, e.g. 1,3,640,640")
       ->delimiter(',');
-  cmd->add_option("--target-ms", args->target_ms, "frame budget for the input-size advice (33 = 30 FPS)");
+  cmd->add_option("--target-ms", args->target_ms,
+                  "frame budget for the input-size advice (33 = 30 FPS)");
   cmd->add_flag("--json", args->json, "one JSON object on stdout");
   cmd->add_flag("--no-opencv-check", args->no_opencv, "skip the OpenCV DNN load test");
   cmd->callback([args, &global] { global.exit_code = run_analyze(*args, global); });

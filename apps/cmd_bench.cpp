@@ -1,6 +1,7 @@
 // `edgevision bench --model M [--compare M2 ...]`: latency percentiles, FPS, peak RSS, CPU%,
 // load time; --json for machines, --report for people.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@ struct BenchArgs {
   BenchOptions options;
   std::string image;
   std::string report;
+  std::string ort_graph;  // folder for ORT's optimized graphs (debug)
   bool json = false;
 };
 
@@ -42,6 +44,21 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
       spdlog::error("bench {}: {}", name, r.error());
       return 1;
     }
+    if (!args.ort_graph.empty()) {
+      const auto save_as = std::filesystem::path(args.ort_graph) /
+                           (resolved->primary().stem().string() + ".ort_optimized.onnx");
+      auto g = ort_optimized_graph(resolved->primary(), save_as, o.threads);
+      if (!g) {
+        spdlog::error("bench {}: {}", name, g.error());
+        return 1;
+      }
+      spdlog::info(
+          "ORT graph of {}: {} integer ops, {} QuantizeLinear, {} DequantizeLinear, {} float "
+          "Conv left; saved to {}",
+          name, g->integer_ops, g->quantize_linear, g->dequantize_linear, g->float_convs,
+          g->saved.string());
+      spdlog::info("ORT graph of {}: {}", name, format_op_counts(*g));
+    }
     results.push_back(std::move(*r));
   }
   if (!args.report.empty()) {
@@ -66,8 +83,8 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
   for (const auto& r : results) {
     const auto& s = r.stats;
     std::printf("%-28s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %7.1f %8.0f %7.0f %6.0f %6.2fx\n",
-                r.label.substr(0, 28).c_str(), s.mean_ms, s.median_ms, s.p95_ms, s.p99_ms,
-                s.min_ms, s.max_ms, s.fps, r.load_ms, r.peak_rss_mb, r.cpu_percent,
+                r.label.substr(0, 28).c_str(), s.mean_ms, s.median_ms, s.p95_ms, s.p99_ms, s.min_ms,
+                s.max_ms, s.fps, r.load_ms, r.peak_rss_mb, r.cpu_percent,
                 s.median_ms / results.front().stats.median_ms);
   }
   return 0;
@@ -80,13 +97,17 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("bench", "latency, FPS, memory and CPU of models");
   cmd->add_option("--model,-m", args->model, "manifest name or model file")->required();
   cmd->add_option("--compare", args->compare, "more models benchmarked in the same run");
-  cmd->add_option("--runs", args->options.runs, "timed runs (default 100)")->check(CLI::PositiveNumber);
+  cmd->add_option("--runs", args->options.runs, "timed runs (default 100)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", args->options.warmup, "untimed runs first (default 10)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", args->options.threads, "inference threads (0: backend default)");
   cmd->add_option("--backend", args->options.backend, "auto | onnxruntime | opencv");
   cmd->add_option("--image", args->image, "real input image instead of synthetic noise");
   cmd->add_option("--report", args->report, "write a self-contained HTML report with plots");
+  cmd->add_option("--ort-graph", args->ort_graph,
+                  "save ONNX Runtime's optimized graph of each model in DIR and log its op counts "
+                  "(shows whether QDQ became QLinearConv & co.)");
   cmd->add_flag("--json", args->json, "one JSON object on stdout (others under \"compare\")");
   cmd->callback([args, &global] { global.exit_code = run_bench(*args, global); });
 }

@@ -2,9 +2,9 @@
 #include <cmath>
 #include <iostream>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <spdlog/spdlog.h>
 
 #include "commands.hpp"
 #include "edgevision/backend.hpp"
@@ -85,14 +85,13 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       spdlog::error("{}", r.error());
       return 1;
     }
-    nlohmann::json j{{"model", path.string()},
-                     {"output", args.output},
-                     {"precision", "fp16-weights"},
-                     {"initializers_converted", r->initializers_converted},
-                     {"input_bytes", r->input_bytes},
-                     {"output_bytes", r->output_bytes}};
+    nlohmann::json j{
+        {"model", path.string()},        {"output", args.output},
+        {"precision", "fp16-weights"},   {"initializers_converted", r->initializers_converted},
+        {"input_bytes", r->input_bytes}, {"output_bytes", r->output_bytes}};
     spdlog::info("fp16: {} initializers, {:.2f} MB -> {:.2f} MB, written to {}",
-                 r->initializers_converted, r->input_bytes / 1e6, r->output_bytes / 1e6, args.output);
+                 r->initializers_converted, r->input_bytes / 1e6, r->output_bytes / 1e6,
+                 args.output);
     if (args.json) std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -123,9 +122,10 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   } else if (resolved->spec) {
     o.preprocess = resolved->spec->preprocess;
   } else if (args.calib_cache.empty() || !std::filesystem::exists(args.calib_cache)) {
-    spdlog::error("{} has no manifest entry, so its pre-processing is unknown: pass --preprocess "
-                  "yolo|raw|imagenet",
-                  path.string());
+    spdlog::error(
+        "{} has no manifest entry, so its pre-processing is unknown: pass --preprocess "
+        "yolo|raw|imagenet",
+        path.string());
     return 2;
   }
   auto r = quantize_model(o);
@@ -133,27 +133,28 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
     spdlog::error("{}", r.error());
     return 1;
   }
-  nlohmann::json j{{"model", path.string()},
-                   {"output", args.output},
-                   {"method", args.method},
-                   {"percentile", o.method == CalibrationMethod::kPercentile ? args.percentile : 0.0},
-                   {"per_channel", o.per_channel},
-                   {"images", r->images},
-                   {"cache_used", r->cache_used},
-                   {"calibration_s", r->calibration_s},
-                   {"nodes", r->nodes_total},
-                   {"nodes_quantized", r->nodes_quantized},
-                   {"excluded_nodes", r->excluded_nodes},
-                   {"activations_quantized", r->activations_quantized},
-                   {"weights_quantized", r->weights_quantized},
-                   {"opset", r->opset},
-                   {"input_bytes", r->input_bytes},
-                   {"output_bytes", r->output_bytes}};
-  spdlog::info("quantize: {} of {} nodes quantized ({} excluded), {} activations, {} weights; "
-               "{:.2f} MB -> {:.2f} MB; written to {}",
-               r->nodes_quantized, r->nodes_total, r->excluded_nodes.size(),
-               r->activations_quantized, r->weights_quantized, r->input_bytes / 1e6,
-               r->output_bytes / 1e6, args.output);
+  nlohmann::json j{
+      {"model", path.string()},
+      {"output", args.output},
+      {"method", args.method},
+      {"percentile", o.method == CalibrationMethod::kPercentile ? args.percentile : 0.0},
+      {"per_channel", o.per_channel},
+      {"images", r->images},
+      {"cache_used", r->cache_used},
+      {"calibration_s", r->calibration_s},
+      {"nodes", r->nodes_total},
+      {"nodes_quantized", r->nodes_quantized},
+      {"excluded_nodes", r->excluded_nodes},
+      {"activations_quantized", r->activations_quantized},
+      {"weights_quantized", r->weights_quantized},
+      {"opset", r->opset},
+      {"input_bytes", r->input_bytes},
+      {"output_bytes", r->output_bytes}};
+  spdlog::info(
+      "quantize: {} of {} nodes quantized ({} excluded), {} activations, {} weights; "
+      "{:.2f} MB -> {:.2f} MB; written to {}",
+      r->nodes_quantized, r->nodes_total, r->excluded_nodes.size(), r->activations_quantized,
+      r->weights_quantized, r->input_bytes / 1e6, r->output_bytes / 1e6, args.output);
   if (!args.calib.empty()) {
     auto images = list_calibration_images(args.calib, 1);
     if (images) compare_on_image(path, args.output, images->front(), o.preprocess, j);
@@ -175,7 +176,8 @@ void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--percentile", args->percentile, "for --method percentile (default 99.99)")
       ->check(CLI::Range(50.0, 100.0));
   cmd->add_option("--exclude", args->exclude,
-                  "node names, output tensor names or op types kept in float (wildcards allowed)");
+                  "node names, output tensor names or op types kept in float (wildcards allowed); "
+                  "FIRST..LAST: every node from FIRST to LAST in graph order");
   cmd->add_option("--calib-cache", args->calib_cache,
                   "JSON of tensor ranges: reused when it matches, written after calibrating");
   cmd->add_option("--max-images", args->max_images, "use at most N calibration images");

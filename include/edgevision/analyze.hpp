@@ -35,16 +35,16 @@ struct ModelAnalysis {
   int opset = 0;
   std::string producer;
   std::vector<AnalyzedTensor> inputs, outputs;
-  int64_t params = 0;                        // weight elements (scales/zero points excluded)
+  int64_t params = 0;  // weight elements (scales/zero points excluded)
   int64_t macs = 0;
   int64_t flops = 0;
   int64_t depthwise_flops = 0;
-  std::map<std::string, int> op_histogram;   // op type -> count
-  std::map<std::string, int64_t> op_flops;   // op type -> FLOPs
+  std::map<std::string, int> op_histogram;      // op type -> count
+  std::map<std::string, int64_t> op_flops;      // op type -> FLOPs
   std::map<std::string, int64_t> weight_bytes;  // dtype -> bytes of initializers
-  int64_t activation_bytes_total = 0;  // every intermediate tensor at once (upper bound)
-  int64_t activation_bytes_peak = 0;   // live tensors at the worst point of a sequential run
-  int unknown_shape_tensors = 0;       // tensors shape inference could not size
+  int64_t activation_bytes_total = 0;           // every intermediate tensor at once (upper bound)
+  int64_t activation_bytes_peak = 0;  // live tensors at the worst point of a sequential run
+  int unknown_shape_tensors = 0;      // tensors shape inference could not size
   std::vector<std::string> opencv_unsupported;  // op types OpenCV 4.6 DNN has no importer for
   std::string opencv_load_error;                // non-empty when OpenCV DNN failed to load it
   bool opencv_checked = false;
@@ -80,7 +80,7 @@ struct Recommendation {
   std::string device;
   std::string precision;  // fp32 | fp16 | int8
   int threads = 0;
-  int input_size = 0;     // square side suggested (multiple of 32)
+  int input_size = 0;         // square side suggested (multiple of 32)
   double est_latency_ms = 0;  // at the current input size with the suggested precision
   double est_latency_at_suggested_ms = 0;
   std::vector<std::string> notes;

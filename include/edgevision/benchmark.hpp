@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,7 @@ double percentile_of_sorted(const std::vector<double>& sorted, double p);
 struct BenchOptions {
   int runs = 100;
   int warmup = 10;
-  int threads = 0;             // 0: backend default
+  int threads = 0;  // 0: backend default
   std::string backend = "auto";
   bool progress = true;
   std::filesystem::path image;  // optional real input image (pre-processed like the model's)
@@ -65,6 +66,23 @@ struct PipelineBenchResult {
   double peak_rss_mb = 0;
   double cpu_percent = 0;
 };
+
+// The graph ONNX Runtime actually executes: `model` loaded on the CPU EP with all graph
+// optimizations (QDQ fusion, layout transforms), saved to `save_as` through
+// SessionOptions::SetOptimizedModelFilePath, with its nodes counted by "domain:op_type"
+// ("QLinearConv", "com.microsoft:QLinearConv", ...). Shows whether a QDQ model became integer
+// kernels or still runs DequantizeLinear -> float op -> QuantizeLinear.
+struct OrtGraphSummary {
+  std::filesystem::path saved;
+  std::map<std::string, int> op_counts;  // "op" for the default domain, else "domain:op"
+  int integer_ops = 0;                   // QLinear*, ConvInteger, MatMulInteger
+  int quantize_linear = 0;
+  int dequantize_linear = 0;
+  int float_convs = 0;  // Conv / FusedConv / NCHWc Conv left in float
+};
+Result<OrtGraphSummary> ort_optimized_graph(const std::filesystem::path& model,
+                                            const std::filesystem::path& save_as, int threads);
+std::string format_op_counts(const OrtGraphSummary& s);  // "104 QLinearConv, 98 QLinearMul, ..."
 
 nlohmann::json to_json(const LatencyStats& s);
 nlohmann::json to_json(const BenchResult& r);

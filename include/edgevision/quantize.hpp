@@ -125,7 +125,8 @@ struct QuantizeOptions {
   std::filesystem::path calib_dir;
   CalibrationMethod method = CalibrationMethod::kMinMax;
   double percentile = 99.99;
-  // Node names or op types kept in float; shell-style wildcards (fnmatch) allowed.
+  // Node names, output tensor names or op types kept in float; shell-style wildcards (fnmatch)
+  // allowed; "FIRST..LAST" keeps every node from FIRST to LAST (graph order) in float.
   std::vector<std::string> exclude;
   std::filesystem::path calib_cache;  // read when present and matching, written otherwise
   int max_images = 0;                 // 0: all images in calib_dir

@@ -17,34 +17,170 @@
 namespace ev {
 namespace {
 
-const std::set<std::string> kElementwise{
-    "Add",   "Sub",   "Mul",       "Div",     "Relu",        "Sigmoid",  "Tanh",
-    "LeakyRelu", "Clip", "Exp",    "Log",     "Sqrt",        "Pow",      "HardSwish",
-    "HardSigmoid", "Softmax", "LogSoftmax", "Elu", "Selu",  "PRelu",    "Erf",
-    "Neg",   "Abs",   "Reciprocal", "Max",    "Min",         "Sum",      "Mish",
-    "Softplus", "Gelu", "Where",   "Not",     "Equal",       "Greater",  "Less",
-    "Floor", "Ceil",  "Round",     "Sin",     "Cos",         "ThresholdedRelu", "Swish"};
+const std::set<std::string> kElementwise{"Add",
+                                         "Sub",
+                                         "Mul",
+                                         "Div",
+                                         "Relu",
+                                         "Sigmoid",
+                                         "Tanh",
+                                         "LeakyRelu",
+                                         "Clip",
+                                         "Exp",
+                                         "Log",
+                                         "Sqrt",
+                                         "Pow",
+                                         "HardSwish",
+                                         "HardSigmoid",
+                                         "Softmax",
+                                         "LogSoftmax",
+                                         "Elu",
+                                         "Selu",
+                                         "PRelu",
+                                         "Erf",
+                                         "Neg",
+                                         "Abs",
+                                         "Reciprocal",
+                                         "Max",
+                                         "Min",
+                                         "Sum",
+                                         "Mish",
+                                         "Softplus",
+                                         "Gelu",
+                                         "Where",
+                                         "Not",
+                                         "Equal",
+                                         "Greater",
+                                         "Less",
+                                         "Floor",
+                                         "Ceil",
+                                         "Round",
+                                         "Sin",
+                                         "Cos",
+                                         "ThresholdedRelu",
+                                         "Swish"};
 
 // Op types OpenCV 4.6's ONNX importer dispatches (modules/dnn/src/onnx/onnx_importer.cpp,
 // 4.6.0), plus the int8 QLinear/QDQ ops it imports. A model can still fail on an op listed
 // here (unsupported attribute, dynamic shape), hence the real load in analyze_model.
-const std::set<std::string> kOpenCvOps{
-    "Abs", "Acos", "Acosh", "Add", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
-    "AveragePool", "BatchNormalization", "Cast", "Ceil", "Celu", "Clip", "Concat", "Constant",
-    "ConstantFill", "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "Cosh", "CumSum",
-    "DepthToSpace", "DequantizeLinear", "Div", "Dropout", "Einsum", "Elu", "Equal", "Erf", "Exp",
-    "Expand", "Flatten", "Floor", "GRU", "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
-    "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "ImageScaler",
-    "InstanceNormalization", "LRN", "LSTM", "LeakyRelu", "Less", "LessOrEqual", "Log",
-    "LogSoftmax", "MatMul", "Max", "MaxPool", "MaxUnpool", "Mean", "Min", "Mish", "Mul", "Neg",
-    "Pad", "Pow", "PRelu", "QGemm", "QLinearAdd", "QLinearAveragePool", "QLinearConcat",
-    "QLinearConv", "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearMatMul",
-    "QLinearMul", "QLinearSigmoid", "QLinearSoftmax", "QuantizeLinear", "Reciprocal",
-    "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
-    "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape", "Resize",
-    "Round", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Sinh", "Slice", "Softmax", "Softplus",
-    "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tan", "Tanh",
-    "ThresholdedRelu", "Tile", "Transpose", "Unsqueeze", "Upsample"};
+const std::set<std::string> kOpenCvOps{"Abs",
+                                       "Acos",
+                                       "Acosh",
+                                       "Add",
+                                       "ArgMax",
+                                       "ArgMin",
+                                       "Asin",
+                                       "Asinh",
+                                       "Atan",
+                                       "Atanh",
+                                       "AveragePool",
+                                       "BatchNormalization",
+                                       "Cast",
+                                       "Ceil",
+                                       "Celu",
+                                       "Clip",
+                                       "Concat",
+                                       "Constant",
+                                       "ConstantFill",
+                                       "ConstantOfShape",
+                                       "Conv",
+                                       "ConvTranspose",
+                                       "Cos",
+                                       "Cosh",
+                                       "CumSum",
+                                       "DepthToSpace",
+                                       "DequantizeLinear",
+                                       "Div",
+                                       "Dropout",
+                                       "Einsum",
+                                       "Elu",
+                                       "Equal",
+                                       "Erf",
+                                       "Exp",
+                                       "Expand",
+                                       "Flatten",
+                                       "Floor",
+                                       "GRU",
+                                       "Gather",
+                                       "Gemm",
+                                       "GlobalAveragePool",
+                                       "GlobalMaxPool",
+                                       "Greater",
+                                       "GreaterOrEqual",
+                                       "HardSigmoid",
+                                       "HardSwish",
+                                       "Identity",
+                                       "ImageScaler",
+                                       "InstanceNormalization",
+                                       "LRN",
+                                       "LSTM",
+                                       "LeakyRelu",
+                                       "Less",
+                                       "LessOrEqual",
+                                       "Log",
+                                       "LogSoftmax",
+                                       "MatMul",
+                                       "Max",
+                                       "MaxPool",
+                                       "MaxUnpool",
+                                       "Mean",
+                                       "Min",
+                                       "Mish",
+                                       "Mul",
+                                       "Neg",
+                                       "Pad",
+                                       "Pow",
+                                       "PRelu",
+                                       "QGemm",
+                                       "QLinearAdd",
+                                       "QLinearAveragePool",
+                                       "QLinearConcat",
+                                       "QLinearConv",
+                                       "QLinearGlobalAveragePool",
+                                       "QLinearLeakyRelu",
+                                       "QLinearMatMul",
+                                       "QLinearMul",
+                                       "QLinearSigmoid",
+                                       "QLinearSoftmax",
+                                       "QuantizeLinear",
+                                       "Reciprocal",
+                                       "ReduceL1",
+                                       "ReduceL2",
+                                       "ReduceLogSum",
+                                       "ReduceLogSumExp",
+                                       "ReduceMax",
+                                       "ReduceMean",
+                                       "ReduceMin",
+                                       "ReduceProd",
+                                       "ReduceSum",
+                                       "ReduceSumSquare",
+                                       "Relu",
+                                       "Reshape",
+                                       "Resize",
+                                       "Round",
+                                       "Selu",
+                                       "Shape",
+                                       "Sigmoid",
+                                       "Sign",
+                                       "Sin",
+                                       "Sinh",
+                                       "Slice",
+                                       "Softmax",
+                                       "Softplus",
+                                       "Softsign",
+                                       "SpaceToDepth",
+                                       "Split",
+                                       "Sqrt",
+                                       "Squeeze",
+                                       "Sub",
+                                       "Sum",
+                                       "Tan",
+                                       "Tanh",
+                                       "ThresholdedRelu",
+                                       "Tile",
+                                       "Transpose",
+                                       "Unsqueeze",
+                                       "Upsample"};
 
 // Input slots that hold shapes, indices or quantization parameters rather than weights.
 bool is_control_slot(const std::string& op, int slot) {
@@ -83,7 +219,8 @@ bool known(const std::vector<int64_t>& s) {
 
 }  // namespace
 
-Result<ModelAnalysis> analyze_model(const std::filesystem::path& path, const AnalyzeOptions& options) {
+Result<ModelAnalysis> analyze_model(const std::filesystem::path& path,
+                                    const AnalyzeOptions& options) {
   using R = Result<ModelAnalysis>;
   auto loaded = onnxu::load(path);
   if (!loaded) return loaded.status();
@@ -146,8 +283,8 @@ Result<ModelAnalysis> analyze_model(const std::filesystem::path& path, const Ana
     for (int i = 0; i < n.input_size(); ++i)
       if (inits.count(n.input(i)) && is_control_slot(n.op_type(), i)) control.insert(n.input(i));
   static const std::set<int32_t> weight_types{
-      onnx::TensorProto::FLOAT, onnx::TensorProto::FLOAT16, onnx::TensorProto::BFLOAT16,
-      onnx::TensorProto::DOUBLE, onnx::TensorProto::INT8, onnx::TensorProto::UINT8,
+      onnx::TensorProto::FLOAT,  onnx::TensorProto::FLOAT16, onnx::TensorProto::BFLOAT16,
+      onnx::TensorProto::DOUBLE, onnx::TensorProto::INT8,    onnx::TensorProto::UINT8,
       onnx::TensorProto::INT32};
   for (const auto& [name, t] : inits) {
     const int64_t n = onnxu::elements(*t);
@@ -267,15 +404,14 @@ const std::vector<DeviceProfile>& device_profiles() {
       {"rpi5", "Raspberry Pi 5: 4x Cortex-A76 2.4 GHz, NEON + dot-product, FP16 arithmetic", 4,
        25.0, 1.4, 2.0, "ONNX Runtime CPU (XNNPACK/MLAS) or ncnn",
        "A76 has SDOT: int8 QDQ runs as QLinearConv with dot-product kernels", 8192},
-      {"jetson-orin-nano", "Jetson Orin Nano: Ampere GPU 1024 CUDA / 32 tensor cores, 6x A78AE",
-       6, 400.0, 2.0, 3.0, "TensorRT (ONNX Runtime TensorRT EP or trtexec)",
-       "TensorRT builds INT8 engines from the QDQ model directly; FP16 needs no calibration",
-       8192},
+      {"jetson-orin-nano", "Jetson Orin Nano: Ampere GPU 1024 CUDA / 32 tensor cores, 6x A78AE", 6,
+       400.0, 2.0, 3.0, "TensorRT (ONNX Runtime TensorRT EP or trtexec)",
+       "TensorRT builds INT8 engines from the QDQ model directly; FP16 needs no calibration", 8192},
       {"core-i5", "Intel Core i5 (4 cores, AVX2 + FMA, no VNNI)", 4, 90.0, 1.0, 1.3,
        "ONNX Runtime CPU or OpenVINO",
        "no VNNI: u8s8 kernels saturate without reduce-range; gains are small", 16384},
-      {"x86-avx512-vnni", "x86 with AVX-512 VNNI (Ice Lake / Sapphire Rapids Xeon), per 2 cores",
-       2, 70.0, 1.0, 2.5, "ONNX Runtime CPU (QDQ -> QLinearConv, VNNI) or OpenVINO",
+      {"x86-avx512-vnni", "x86 with AVX-512 VNNI (Ice Lake / Sapphire Rapids Xeon), per 2 cores", 2,
+       70.0, 1.0, 2.5, "ONNX Runtime CPU (QDQ -> QLinearConv, VNNI) or OpenVINO",
        "VNNI (vpdpbusd) runs u8 x s8 dot products at 4x the FP32 rate", 8192},
   };
   return profiles;
@@ -314,7 +450,8 @@ Recommendation recommend(const ModelAnalysis& a, const DeviceProfile& d, double 
   } else if (fp16_gain >= 1.2) {
     r.precision = "fp16";
     speed = fp16_gain;
-    r.notes.push_back(fmt::format("FP16 (no calibration needed), est. {:.1f}x over FP32", fp16_gain));
+    r.notes.push_back(
+        fmt::format("FP16 (no calibration needed), est. {:.1f}x over FP32", fp16_gain));
   } else {
     r.precision = "fp32";
     r.notes.push_back("stay FP32: this device gains little from INT8/FP16 for this model");
@@ -342,17 +479,19 @@ Recommendation recommend(const ModelAnalysis& a, const DeviceProfile& d, double 
   }
   const double mem_mb = (a.activation_bytes_peak + a.file_bytes) / 1e6;
   if (mem_mb > d.memory_mb * 0.25)
-    r.notes.push_back(fmt::format("model + activations ~{:.0f} MB: a large share of the device's "
-                                  "{:.0f} MB",
-                                  mem_mb, d.memory_mb));
+    r.notes.push_back(
+        fmt::format("model + activations ~{:.0f} MB: a large share of the device's "
+                    "{:.0f} MB",
+                    mem_mb, d.memory_mb));
   if (dw_share > 0.2)
-    r.notes.push_back(fmt::format("{:.0f}% of FLOPs in depthwise convs: INT8 gains are smaller "
-                                  "than for dense convs",
-                                  dw_share * 100));
+    r.notes.push_back(
+        fmt::format("{:.0f}% of FLOPs in depthwise convs: INT8 gains are smaller "
+                    "than for dense convs",
+                    dw_share * 100));
   if (!a.opencv_unsupported.empty() || !a.opencv_load_error.empty())
     r.notes.push_back("use the onnxruntime backend (OpenCV DNN cannot run this graph)");
-  r.notes.push_back(fmt::format("threads: {} (one per physical core; runtime: {})", d.cores,
-                                d.runtime));
+  r.notes.push_back(
+      fmt::format("threads: {} (one per physical core; runtime: {})", d.cores, d.runtime));
   return r;
 }
 
@@ -410,8 +549,10 @@ std::string format_analysis(const ModelAnalysis& a) {
   };
   o << fmt::format("model        {} ({:.2f} MB, opset {}, {})\n", a.path, a.file_bytes / 1e6,
                    a.opset, a.producer.empty() ? "unknown producer" : a.producer);
-  for (const auto& t : a.inputs) o << fmt::format("input        {} {} {}\n", t.name, t.dtype, shape(t.shape));
-  for (const auto& t : a.outputs) o << fmt::format("output       {} {} {}\n", t.name, t.dtype, shape(t.shape));
+  for (const auto& t : a.inputs)
+    o << fmt::format("input        {} {} {}\n", t.name, t.dtype, shape(t.shape));
+  for (const auto& t : a.outputs)
+    o << fmt::format("output       {} {} {}\n", t.name, t.dtype, shape(t.shape));
   o << fmt::format("parameters   {:.3f} M\n", a.params / 1e6);
   o << fmt::format("FLOPs        {:.3f} G ({:.3f} GMACs; depthwise {:.1f}%)\n", a.flops / 1e9,
                    a.macs / 1e9, a.flops ? 100.0 * a.depthwise_flops / a.flops : 0.0);
@@ -421,7 +562,8 @@ std::string format_analysis(const ModelAnalysis& a) {
   o << fmt::format("activations  peak {:.1f} MB live, {:.1f} MB if all kept\n",
                    a.activation_bytes_peak / 1e6, a.activation_bytes_total / 1e6);
   if (a.unknown_shape_tensors)
-    o << fmt::format("             ({} tensors of unknown shape not counted)\n", a.unknown_shape_tensors);
+    o << fmt::format("             ({} tensors of unknown shape not counted)\n",
+                     a.unknown_shape_tensors);
   o << "ops         ";
   std::vector<std::pair<int, std::string>> ops;
   for (const auto& [op, n] : a.op_histogram) ops.push_back({n, op});

@@ -10,15 +10,64 @@
 #include <sstream>
 #include <thread>
 
-#include <opencv2/imgcodecs.hpp>
+#include <onnxruntime_cxx_api.h>
 #include <spdlog/spdlog.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/backend.hpp"
 #include "edgevision/benchmark.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/progress.hpp"
+#include "optimize/onnx_util.hpp"
 
 namespace ev {
+
+Result<OrtGraphSummary> ort_optimized_graph(const std::filesystem::path& model,
+                                            const std::filesystem::path& save_as, int threads) {
+  using R = Result<OrtGraphSummary>;
+  std::error_code ec;
+  if (!std::filesystem::exists(model, ec)) return R::Error("no such model " + model.string());
+  if (save_as.has_parent_path()) std::filesystem::create_directories(save_as.parent_path(), ec);
+  try {
+    // ORT keeps one environment per process: this returns the backend's when it exists.
+    static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "edgevision-ort-graph");
+    Ort::SessionOptions so;
+    if (threads > 0) so.SetIntraOpNumThreads(threads);
+    so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    so.SetLogSeverityLevel(ORT_LOGGING_LEVEL_ERROR);  // not the "hardware specific" warning
+    so.SetOptimizedModelFilePath(save_as.c_str());
+    Ort::Session session(env, model.c_str(), so);
+  } catch (const Ort::Exception& e) {
+    return R::Error("onnxruntime: cannot load " + model.string() + ": " + e.what());
+  }
+  auto saved = onnxu::load(save_as);
+  if (!saved) return saved.status();
+  OrtGraphSummary s;
+  s.saved = save_as;
+  for (const auto& n : saved->graph().node()) {
+    const bool std_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    const std::string& op = n.op_type();
+    ++s.op_counts[std_domain ? op : n.domain() + ":" + op];
+    if (op.rfind("QLinear", 0) == 0 || op == "ConvInteger" || op == "MatMulInteger" ||
+        op == "MatMulIntegerToFloat" || op == "DynamicQuantizeMatMul")
+      ++s.integer_ops;
+    if (op == "QuantizeLinear") ++s.quantize_linear;
+    if (op == "DequantizeLinear") ++s.dequantize_linear;
+    if (op == "Conv" || op == "FusedConv") ++s.float_convs;
+  }
+  return s;
+}
+
+std::string format_op_counts(const OrtGraphSummary& s) {
+  std::vector<std::pair<int, std::string>> v;
+  for (const auto& [op, n] : s.op_counts) v.emplace_back(n, op);
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::string out;
+  for (const auto& [n, op] : v) out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + op;
+  return out;
+}
 
 double percentile_of_sorted(const std::vector<double>& v, double p) {
   if (v.empty()) return 0;
@@ -101,8 +150,9 @@ Result<BenchResult> benchmark_model(const std::string& label, const std::filesys
   r.load_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   auto& be = **backend;
   r.backend = std::string(be.name());
-  r.threads = options.threads > 0 ? options.threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  r.threads = options.threads > 0
+                  ? options.threads
+                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   // Inputs: dynamic dims from the manifest size, else batch 1 and 640.
   std::vector<std::vector<float>> data(be.inputs().size());
@@ -112,10 +162,14 @@ Result<BenchResult> benchmark_model(const std::string& label, const std::filesys
     const bool nhwc = pre && pre->layout == "nhwc";
     for (size_t d = 0; d < shape.size(); ++d) {
       if (shape[d] > 0) continue;
-      if (d == 0) shape[d] = 1;
-      else if (shape.size() == 4 && d == (nhwc ? 1u : 2u)) shape[d] = pre && pre->height > 0 ? pre->height : 640;
-      else if (shape.size() == 4 && d == (nhwc ? 2u : 3u)) shape[d] = pre && pre->width > 0 ? pre->width : 640;
-      else shape[d] = shape.size() == 4 ? 3 : 1;
+      if (d == 0)
+        shape[d] = 1;
+      else if (shape.size() == 4 && d == (nhwc ? 1u : 2u))
+        shape[d] = pre && pre->height > 0 ? pre->height : 640;
+      else if (shape.size() == 4 && d == (nhwc ? 2u : 3u))
+        shape[d] = pre && pre->width > 0 ? pre->width : 640;
+      else
+        shape[d] = shape.size() == 4 ? 3 : 1;
     }
     size_t n = 1;
     for (auto d : shape) n *= static_cast<size_t>(d);
@@ -124,7 +178,8 @@ Result<BenchResult> benchmark_model(const std::string& label, const std::filesys
       if (img.empty()) return R::Error("cannot read " + options.image.string());
       make_input_tensor(img, *pre, static_cast<int>(nhwc ? shape[2] : shape[3]),
                         static_cast<int>(nhwc ? shape[1] : shape[2]), data[k]);
-      if (data[k].size() != n) return R::Error("pre-processed image does not match the input shape");
+      if (data[k].size() != n)
+        return R::Error("pre-processed image does not match the input shape");
     } else {
       // Deterministic noise in the range of pixel data; latency does not depend on the values
       // for these graphs, and the fixed seed keeps runs comparable.
@@ -156,17 +211,18 @@ Result<BenchResult> benchmark_model(const std::string& label, const std::filesys
   r.cpu_percent = wall > 0 ? 100.0 * cpu / wall : 0;
   r.peak_rss_mb = peak_rss_mb();
   r.stats = compute_latency_stats(r.samples_ms);
-  spdlog::info("bench {}: median {:.2f} ms, p95 {:.2f} ms, {:.1f} FPS, load {:.0f} ms, peak RSS "
-               "{:.0f} MB, CPU {:.0f}%",
-               label, r.stats.median_ms, r.stats.p95_ms, r.stats.fps, r.load_ms, r.peak_rss_mb,
-               r.cpu_percent);
+  spdlog::info(
+      "bench {}: median {:.2f} ms, p95 {:.2f} ms, {:.1f} FPS, load {:.0f} ms, peak RSS "
+      "{:.0f} MB, CPU {:.0f}%",
+      label, r.stats.median_ms, r.stats.p95_ms, r.stats.fps, r.load_ms, r.peak_rss_mb,
+      r.cpu_percent);
   return r;
 }
 
 nlohmann::json to_json(const LatencyStats& s) {
-  return {{"runs", s.runs},         {"mean_ms", s.mean_ms}, {"median_ms", s.median_ms},
-          {"p90_ms", s.p90_ms},     {"p95_ms", s.p95_ms},   {"p99_ms", s.p99_ms},
-          {"min_ms", s.min_ms},     {"max_ms", s.max_ms},   {"stddev_ms", s.stddev_ms},
+  return {{"runs", s.runs},     {"mean_ms", s.mean_ms}, {"median_ms", s.median_ms},
+          {"p90_ms", s.p90_ms}, {"p95_ms", s.p95_ms},   {"p99_ms", s.p99_ms},
+          {"min_ms", s.min_ms}, {"max_ms", s.max_ms},   {"stddev_ms", s.stddev_ms},
           {"fps", s.fps}};
 }
 

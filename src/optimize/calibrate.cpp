@@ -7,8 +7,8 @@
 
 #include <unistd.h>
 
-#include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/backend.hpp"
 #include "edgevision/preprocess.hpp"
@@ -123,8 +123,9 @@ Result<CalibrationTable> calibrate(const std::filesystem::path& model,
   int used = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (int pass = 0; pass < passes; ++pass) {
-    ProgressBar bar(passes == 1 ? "calibrating" : (pass == 0 ? "calibration ranges" : "calibration histograms"),
-                    static_cast<int64_t>(images.size()), "img");
+    ProgressBar bar(
+        passes == 1 ? "calibrating" : (pass == 0 ? "calibration ranges" : "calibration histograms"),
+        static_cast<int64_t>(images.size()), "img");
     if (!options.progress) bar.force_enabled(false);
     used = 0;
     for (const auto& path : images) {

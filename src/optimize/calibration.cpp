@@ -74,7 +74,8 @@ QuantizedWeights quantize_weights(const std::vector<float>& w, const std::vector
   return q;
 }
 
-std::vector<float> dequantize_weights(const QuantizedWeights& q, const std::vector<int64_t>& shape) {
+std::vector<float> dequantize_weights(const QuantizedWeights& q,
+                                      const std::vector<int64_t>& shape) {
   std::vector<float> w(q.data.size());
   if (q.scales.size() == 1) {
     for (size_t i = 0; i < w.size(); ++i) w[i] = q.data[i] * q.scales[0];
@@ -98,9 +99,12 @@ Result<CalibrationMethod> parse_calibration_method(std::string_view name) {
 
 const char* to_string(CalibrationMethod m) {
   switch (m) {
-    case CalibrationMethod::kMinMax: return "minmax";
-    case CalibrationMethod::kPercentile: return "percentile";
-    case CalibrationMethod::kEntropy: return "entropy";
+    case CalibrationMethod::kMinMax:
+      return "minmax";
+    case CalibrationMethod::kPercentile:
+      return "percentile";
+    case CalibrationMethod::kEntropy:
+      return "entropy";
   }
   return "?";
 }
@@ -120,7 +124,9 @@ void TensorStats::observe_range(const float* x, size_t n) {
   count_ += static_cast<int64_t>(n);
 }
 
-float TensorStats::max_abs() const { return std::max(std::fabs(min_), std::fabs(max_)); }
+float TensorStats::max_abs() const {
+  return std::max(std::fabs(min_), std::fabs(max_));
+}
 
 void TensorStats::observe_histogram(const float* x, size_t n) {
   if (!has_range()) return;
@@ -232,7 +238,8 @@ float entropy_threshold(const std::vector<double>& hist, float max_abs, int quan
 TensorRange TensorStats::range(CalibrationMethod method, double percentile) const {
   TensorRange r{min_, max_};
   if (method == CalibrationMethod::kMinMax || signed_.empty()) return r;
-  if (method == CalibrationMethod::kPercentile) return percentile_range(signed_, min_, max_, percentile);
+  if (method == CalibrationMethod::kPercentile)
+    return percentile_range(signed_, min_, max_, percentile);
   // Entropy: the threshold applies to the magnitude; a mostly non-negative tensor (post
   // Sigmoid/SiLU/ReLU) gets all 255 uint8 levels on its positive side, a signed one about half.
   const float amax = max_abs();

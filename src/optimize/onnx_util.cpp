@@ -75,21 +75,36 @@ void set_default_opset(onnx::ModelProto& model, int version) {
 
 const char* dtype_name(int32_t t) {
   switch (t) {
-    case onnx::TensorProto::FLOAT: return "float32";
-    case onnx::TensorProto::UINT8: return "uint8";
-    case onnx::TensorProto::INT8: return "int8";
-    case onnx::TensorProto::UINT16: return "uint16";
-    case onnx::TensorProto::INT16: return "int16";
-    case onnx::TensorProto::INT32: return "int32";
-    case onnx::TensorProto::INT64: return "int64";
-    case onnx::TensorProto::STRING: return "string";
-    case onnx::TensorProto::BOOL: return "bool";
-    case onnx::TensorProto::FLOAT16: return "float16";
-    case onnx::TensorProto::DOUBLE: return "float64";
-    case onnx::TensorProto::UINT32: return "uint32";
-    case onnx::TensorProto::UINT64: return "uint64";
-    case onnx::TensorProto::BFLOAT16: return "bfloat16";
-    default: return "unknown";
+    case onnx::TensorProto::FLOAT:
+      return "float32";
+    case onnx::TensorProto::UINT8:
+      return "uint8";
+    case onnx::TensorProto::INT8:
+      return "int8";
+    case onnx::TensorProto::UINT16:
+      return "uint16";
+    case onnx::TensorProto::INT16:
+      return "int16";
+    case onnx::TensorProto::INT32:
+      return "int32";
+    case onnx::TensorProto::INT64:
+      return "int64";
+    case onnx::TensorProto::STRING:
+      return "string";
+    case onnx::TensorProto::BOOL:
+      return "bool";
+    case onnx::TensorProto::FLOAT16:
+      return "float16";
+    case onnx::TensorProto::DOUBLE:
+      return "float64";
+    case onnx::TensorProto::UINT32:
+      return "uint32";
+    case onnx::TensorProto::UINT64:
+      return "uint64";
+    case onnx::TensorProto::BFLOAT16:
+      return "bfloat16";
+    default:
+      return "unknown";
   }
 }
 
@@ -97,18 +112,23 @@ size_t dtype_size(int32_t t) {
   switch (t) {
     case onnx::TensorProto::UINT8:
     case onnx::TensorProto::INT8:
-    case onnx::TensorProto::BOOL: return 1;
+    case onnx::TensorProto::BOOL:
+      return 1;
     case onnx::TensorProto::UINT16:
     case onnx::TensorProto::INT16:
     case onnx::TensorProto::FLOAT16:
-    case onnx::TensorProto::BFLOAT16: return 2;
+    case onnx::TensorProto::BFLOAT16:
+      return 2;
     case onnx::TensorProto::FLOAT:
     case onnx::TensorProto::INT32:
-    case onnx::TensorProto::UINT32: return 4;
+    case onnx::TensorProto::UINT32:
+      return 4;
     case onnx::TensorProto::DOUBLE:
     case onnx::TensorProto::INT64:
-    case onnx::TensorProto::UINT64: return 8;
-    default: return 0;
+    case onnx::TensorProto::UINT64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -134,8 +154,8 @@ std::vector<float> to_floats(const onnx::TensorProto& t) {
 void set_floats(onnx::TensorProto& t, const std::vector<float>& values) {
   t.set_data_type(onnx::TensorProto::FLOAT);
   t.clear_float_data();
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()),
-                             values.size() * sizeof(float)));
+  t.set_raw_data(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
 }
 
 void constants_to_initializers(onnx::GraphProto& graph) {

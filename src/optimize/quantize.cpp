@@ -11,8 +11,8 @@
 #include <map>
 #include <set>
 
-#include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/backend.hpp"
 #include "edgevision/preprocess.hpp"
@@ -26,18 +26,18 @@ namespace {
 const std::set<std::string> kWeightOps{"Conv", "Gemm", "MatMul"};
 // Data-movement ops: the output keeps the input's scale and zero point, so ONNX Runtime can drop
 // the DQ/Q around them and run them on the 8-bit data.
-const std::set<std::string> kPassThroughOps{"MaxPool",   "Reshape", "Transpose", "Resize",
-                                            "Slice",     "Squeeze", "Unsqueeze", "Flatten",
-                                            "Gather",    "Expand",  "Tile",      "DepthToSpace",
-                                            "SpaceToDepth"};
+const std::set<std::string> kPassThroughOps{
+    "MaxPool", "Reshape", "Transpose", "Resize", "Slice",        "Squeeze",     "Unsqueeze",
+    "Flatten", "Gather",  "Expand",    "Tile",   "DepthToSpace", "SpaceToDepth"};
 // All float inputs quantized.
 const std::set<std::string> kMultiInputOps{"Add", "Mul", "Concat"};
 // Input 0 quantized.
-const std::set<std::string> kUnaryOps{"Sigmoid", "AveragePool", "GlobalAveragePool", "LeakyRelu",
-                                      "Relu", "Clip", "Softmax", "HardSigmoid", "HardSwish"};
+const std::set<std::string> kUnaryOps{"Sigmoid",   "AveragePool", "GlobalAveragePool",
+                                      "LeakyRelu", "Relu",        "Clip",
+                                      "Softmax",   "HardSigmoid", "HardSwish"};
 // Ops whose definition changed between opset 11/12 and 13 (inputs vs attributes, semantics):
 // the opset bump that per-channel DequantizeLinear needs would silently change them.
-const std::set<std::string> kChangedIn13{"Squeeze", "Unsqueeze", "Split", "ReduceSum",
+const std::set<std::string> kChangedIn13{"Squeeze", "Unsqueeze",  "Split",  "ReduceSum",
                                          "Softmax", "LogSoftmax", "Hardmax"};
 
 bool is_quantizable_op(const onnx::NodeProto& n) {
@@ -57,6 +57,31 @@ bool matches(const std::vector<std::string>& patterns, const onnx::NodeProto& n)
   return false;
 }
 
+// "FIRST..LAST" patterns: every node from the one named FIRST to the one named LAST, in graph
+// (topological) order, inclusive. Returns a flag per node.
+Result<std::vector<bool>> excluded_ranges(const onnx::GraphProto& g,
+                                          const std::vector<std::string>& patterns) {
+  using R = Result<std::vector<bool>>;
+  std::vector<bool> flags(g.node_size(), false);
+  for (const auto& p : patterns) {
+    const auto dots = p.find("..");
+    if (dots == std::string::npos) continue;
+    const std::string first = p.substr(0, dots), last = p.substr(dots + 2);
+    int lo = -1, hi = -1;
+    for (int i = 0; i < g.node_size(); ++i) {
+      if (g.node(i).name() == first && lo < 0) lo = i;
+      if (g.node(i).name() == last) hi = i;
+    }
+    if (lo < 0 || hi < 0)
+      return R::Error("--exclude " + p + ": no node named '" + (lo < 0 ? first : last) + "'");
+    if (hi < lo)
+      return R::Error("--exclude " + p + ": '" + last + "' comes before '" + first +
+                      "' in the graph");
+    for (int i = lo; i <= hi; ++i) flags[i] = true;
+  }
+  return flags;
+}
+
 // Input slots of `n` that carry activations/constants to quantize (bias handled separately).
 std::vector<int> quantized_slots(const onnx::NodeProto& n) {
   const auto& op = n.op_type();
@@ -70,6 +95,9 @@ std::vector<int> quantized_slots(const onnx::NodeProto& n) {
 struct Plan {
   std::vector<bool> quantize_node;
   std::set<std::string> activations;  // non-initializer tensors that get a Q/DQ pair
+  // Outputs of quantized Conv/Gemm: always given a Q/DQ pair (ONNX Runtime only fuses
+  // DQ -> Conv -> Q into QLinearConv), and every consumer, float or not, reads the DQ.
+  std::set<std::string> weighted_outputs;
   std::vector<std::string> excluded;
   std::map<std::string, const onnx::TensorProto*> inits;
   std::map<std::string, onnxu::ValueType> types;
@@ -86,17 +114,26 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
     auto it = plan.types.find(name);
     return it != plan.types.end() && it->second.elem_type == onnx::TensorProto::FLOAT;
   };
+  std::set<std::string> graph_outputs;
+  for (const auto& o : g.output()) graph_outputs.insert(o.name());
+  auto in_range = excluded_ranges(g, options.exclude);
+  if (!in_range) return in_range.status();
   plan.quantize_node.assign(g.node_size(), false);
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (!is_quantizable_op(n)) continue;
-    if (matches(options.exclude, n)) {
+    if ((*in_range)[i] || matches(options.exclude, n)) {
       plan.excluded.push_back(onnxu::node_label(n, i));
       continue;
     }
     if (n.input_size() == 0 || !is_float(n.input(0))) continue;
     if (kWeightOps.count(n.op_type()) && (n.input_size() < 2 || !is_float(n.input(1)))) continue;
     plan.quantize_node[i] = true;
+    if ((n.op_type() == "Conv" || n.op_type() == "Gemm") && n.output_size() > 0 &&
+        is_float(n.output(0)) && !graph_outputs.count(n.output(0))) {
+      plan.weighted_outputs.insert(n.output(0));
+      plan.activations.insert(n.output(0));
+    }
     for (int slot : quantized_slots(n)) {
       if (slot >= n.input_size() || n.input(slot).empty()) continue;
       const auto& name = n.input(slot);
@@ -107,8 +144,8 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
   return plan;
 }
 
-onnx::TensorProto make_tensor(const std::string& name, int32_t type, const std::vector<int64_t>& dims,
-                              const void* data, size_t bytes) {
+onnx::TensorProto make_tensor(const std::string& name, int32_t type,
+                              const std::vector<int64_t>& dims, const void* data, size_t bytes) {
   onnx::TensorProto t;
   t.set_name(name);
   t.set_data_type(type);
@@ -161,8 +198,9 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
 
   const int opset = onnxu::default_opset(model);
   if (opset < 10)
-    return R::Error("model opset " + std::to_string(opset) +
-                    " is older than 10, which has no QuantizeLinear; re-export it with opset >= 13");
+    return R::Error(
+        "model opset " + std::to_string(opset) +
+        " is older than 10, which has no QuantizeLinear; re-export it with opset >= 13");
   int target_opset = opset;
   if (options.per_channel && opset < 13) {
     if (opset < 11)
@@ -170,8 +208,8 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
                       std::to_string(opset) + "; re-export with opset >= 13 or use --per-tensor");
     for (const auto& n : model.graph().node())
       if ((n.domain().empty() || n.domain() == "ai.onnx") && kChangedIn13.count(n.op_type()))
-        return R::Error("per-channel weights need opset 13, but this opset-" + std::to_string(opset) +
-                        " model uses " + n.op_type() +
+        return R::Error("per-channel weights need opset 13, but this opset-" +
+                        std::to_string(opset) + " model uses " + n.op_type() +
                         ", whose definition changed in opset 13; re-export with opset >= 13 or use "
                         "--per-tensor");
     target_opset = 13;
@@ -212,6 +250,13 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
     const auto& n = g.node(i);
     for (int slot : quantized_slots(n))
       if (slot < n.input_size() && plan.activations.count(n.input(slot))) qdq.insert(n.input(slot));
+    if (n.output_size() > 0 && plan.weighted_outputs.count(n.output(0))) {
+      if (ranges.count(n.output(0)))
+        qdq.insert(n.output(0));
+      else
+        spdlog::warn("quantize: no calibration range for '{}'; {} keeps a float output",
+                     n.output(0), onnxu::node_label(n, i));
+    }
   }
 
   std::vector<onnx::NodeProto> head;  // DQ of weights/constants and Q/DQ of graph inputs
@@ -340,8 +385,8 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
           for (size_t c = 0; c < ws.size(); ++c) scales[c] = xs * ws[c];
           for (size_t c = 0; c < values.size(); ++c) {
             const float s = scales[ws.size() == 1 ? 0 : c];
-            q[c] = static_cast<int32_t>(std::clamp<double>(std::round(values[c] / s), -2147483647.0,
-                                                           2147483647.0));
+            q[c] = static_cast<int32_t>(
+                std::clamp<double>(std::round(values[c] / s), -2147483647.0, 2147483647.0));
           }
           const std::string base = b + "_quantized_" + std::to_string(bias_count++);
           std::vector<int32_t> zps(scales.size(), 0);
@@ -361,6 +406,9 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
         }
       }
     }
+    for (int slot = 0; slot < n.input_size(); ++slot)
+      if (plan.weighted_outputs.count(n.input(slot)) && qdq.count(n.input(slot)))
+        n.set_input(slot, n.input(slot) + "_dequantized");
     body.push_back(std::move(n));
     for (const auto& o : g.node(i).output())
       if (qdq.count(o)) emit_qdq(o, body);
@@ -397,7 +445,8 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
   }
   report.opset = target_opset;
   model.set_producer_name("edgevision-quantize");
-  if (auto st = onnxu::check(model); !st) return R::Error("quantized graph is invalid: " + st.message());
+  if (auto st = onnxu::check(model); !st)
+    return R::Error("quantized graph is invalid: " + st.message());
   if (auto st = onnxu::save(model, output); !st) return st;
   report.output_bytes = static_cast<int64_t>(std::filesystem::file_size(output, ec));
   return report;
@@ -422,9 +471,10 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     } else if (cached->model_sha256 != *sha || cached->method != to_string(options.method) ||
                (options.method == CalibrationMethod::kPercentile &&
                 cached->percentile != options.percentile)) {
-      spdlog::warn("quantize: calibration cache {} is for another model or method ({}); "
-                   "calibrating again",
-                   options.calib_cache.string(), cached->method);
+      spdlog::warn(
+          "quantize: calibration cache {} is for another model or method ({}); "
+          "calibrating again",
+          options.calib_cache.string(), cached->method);
     } else {
       bool complete = true;
       for (const auto& t : *needed) complete = complete && cached->ranges.count(t);
@@ -472,7 +522,8 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   bo.threads = options.threads;
   auto be = create_backend("onnxruntime", options.output, bo);
   if (!be)
-    return R::Error("the quantized model was written but ONNX Runtime cannot load it: " + be.error());
+    return R::Error("the quantized model was written but ONNX Runtime cannot load it: " +
+                    be.error());
   return report;
 }
 

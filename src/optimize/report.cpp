@@ -14,11 +14,20 @@ std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '&':
+        o += "&amp;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -45,20 +54,24 @@ std::string histogram_svg(const BenchResult& r, const char* color) {
   auto xpos = [&](double v) { return L + (v - lo) / (hi - lo) * (W - L - 10); };
   for (auto [v, name] : {std::pair{r.stats.median_ms, "median"}, std::pair{r.stats.p95_ms, "p95"},
                          std::pair{r.stats.p99_ms, "p99"}}) {
-    s += fmt::format("<line x1='{0:.1f}' x2='{0:.1f}' y1='10' y2='{1}' stroke='#333' "
-                     "stroke-dasharray='3,3'/><text x='{0:.1f}' y='9' text-anchor='middle'>{2}</text>",
-                     xpos(v), H - B, name);
+    s += fmt::format(
+        "<line x1='{0:.1f}' x2='{0:.1f}' y1='10' y2='{1}' stroke='#333' "
+        "stroke-dasharray='3,3'/><text x='{0:.1f}' y='9' text-anchor='middle'>{2}</text>",
+        xpos(v), H - B, name);
   }
-  s += fmt::format("<line x1='{}' x2='{}' y1='{}' y2='{}' stroke='#333'/>", L, W - 10, H - B, H - B);
+  s +=
+      fmt::format("<line x1='{}' x2='{}' y1='{}' y2='{}' stroke='#333'/>", L, W - 10, H - B, H - B);
   for (int t = 0; t <= 4; ++t) {
     const double v = lo + (hi - lo) * t / 4;
     s += fmt::format("<text x='{:.1f}' y='{}' text-anchor='middle'>{:.2f}</text>", xpos(v),
                      H - B + 14, v);
   }
-  s += fmt::format("<text x='{}' y='{}' text-anchor='middle'>latency (ms)</text>", (W + L) / 2, H - 2);
-  s += fmt::format("<text x='12' y='{}' transform='rotate(-90 12 {})' text-anchor='middle'>runs "
-                   "(max {})</text>",
-                   H / 2, H / 2, hmax);
+  s += fmt::format("<text x='{}' y='{}' text-anchor='middle'>latency (ms)</text>", (W + L) / 2,
+                   H - 2);
+  s += fmt::format(
+      "<text x='12' y='{}' transform='rotate(-90 12 {})' text-anchor='middle'>runs "
+      "(max {})</text>",
+      H / 2, H / 2, hmax);
   return s + "</svg>";
 }
 
@@ -78,15 +91,16 @@ std::string bars_svg(const std::vector<std::string>& labels,
       "<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg' font-size='11'>", W, H);
   int y = 10;
   for (int gi = 0; gi < groups; ++gi) {
-    s += fmt::format("<text x='{}' y='{}' text-anchor='end'>{}</text>", L - 6, y + per * row / 2 + 4,
-                     esc(labels[gi]));
+    s += fmt::format("<text x='{}' y='{}' text-anchor='end'>{}</text>", L - 6,
+                     y + per * row / 2 + 4, esc(labels[gi]));
     for (int si = 0; si < per; ++si) {
       const double v = series[si].second[gi];
       const double w = (W - L - 90) * v / vmax;
-      s += fmt::format("<rect x='{}' y='{}' width='{:.1f}' height='{}' fill='{}'/>"
-                       "<text x='{:.1f}' y='{}'>{} {:.2f} {}</text>",
-                       L, y, w, row - 3, kColors[si % 6], L + w + 4, y + row - 6,
-                       esc(series[si].first), v, unit);
+      s += fmt::format(
+          "<rect x='{}' y='{}' width='{:.1f}' height='{}' fill='{}'/>"
+          "<text x='{:.1f}' y='{}'>{} {:.2f} {}</text>",
+          L, y, w, row - 3, kColors[si % 6], L + w + 4, y + row - 6, esc(series[si].first), v,
+          unit);
       y += row;
     }
     y += 10;
@@ -116,9 +130,9 @@ std::string render_bench_report(const std::vector<BenchResult>& models,
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.2f}</td>"
           "<td>{:.2f}</td><td>{:.2f}</td><td>{:.2f}</td><td>{:.2f}</td><td>{:.1f}</td>"
           "<td>{:.0f}</td><td>{:.0f}</td><td>{:.0f}</td><td>{:.2f}x</td></tr>",
-          esc(r.label), esc(r.backend), r.threads, r.stats.runs, r.stats.mean_ms,
-          r.stats.median_ms, r.stats.p95_ms, r.stats.p99_ms, r.stats.min_ms, r.stats.max_ms,
-          r.stats.fps, r.load_ms, r.peak_rss_mb, r.cpu_percent, rel);
+          esc(r.label), esc(r.backend), r.threads, r.stats.runs, r.stats.mean_ms, r.stats.median_ms,
+          r.stats.p95_ms, r.stats.p99_ms, r.stats.min_ms, r.stats.max_ms, r.stats.fps, r.load_ms,
+          r.peak_rss_mb, r.cpu_percent, rel);
     }
     h += "</table>";
     std::vector<std::string> labels;
@@ -145,10 +159,11 @@ std::string render_bench_report(const std::vector<BenchResult>& models,
       p95.push_back(s.stats.p95_ms);
     }
     h += bars_svg(labels, {{"median", med}, {"p95", p95}}, "ms");
-    h += fmt::format("<p>total per frame: median {:.2f} ms, p95 {:.2f} ms, {:.1f} FPS; peak RSS "
-                     "{:.0f} MB; CPU {:.0f}%</p>",
-                     pipeline->total.median_ms, pipeline->total.p95_ms, pipeline->total.fps,
-                     pipeline->peak_rss_mb, pipeline->cpu_percent);
+    h += fmt::format(
+        "<p>total per frame: median {:.2f} ms, p95 {:.2f} ms, {:.1f} FPS; peak RSS "
+        "{:.0f} MB; CPU {:.0f}%</p>",
+        pipeline->total.median_ms, pipeline->total.p95_ms, pipeline->total.fps,
+        pipeline->peak_rss_mb, pipeline->cpu_percent);
   }
   return h + "</body></html>\n";
 }

@@ -409,6 +409,7 @@ void CameraPipeline::stop() {
   m.q_anon.close();
   m.q_detect.close();
   m.q_track.close();
+  if (m.threads.empty()) return;  // never started or already stopped
   for (auto& t : m.threads) {
     if (t.joinable()) t.join();
   }

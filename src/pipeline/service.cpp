@@ -31,6 +31,9 @@ Result<std::unique_ptr<Service>> Service::create(const Config& config) {
 
 Service::~Service() {
   stop(0);
+  // Pipelines hold handles into the metric families: they must go before metrics_ does.
+  std::lock_guard lock(mutex_);
+  cameras_.clear();
 }
 
 std::unique_ptr<ModelManager> Service::make_models() const {
@@ -170,7 +173,7 @@ Status Service::reload(const Config& config) {
       continue;
     }
     if (it != cameras_.end()) {
-      if (it->second->pipeline) it->second->pipeline->stop();
+      it->second->pipeline.reset();  // stops it; before its metric handles are removed
       if (it->second->metrics) metrics_->remove_camera(*it->second->metrics);
       ++restarted;
     } else {
@@ -183,7 +186,7 @@ Status Service::reload(const Config& config) {
       ++it;
       continue;
     }
-    if (it->second->pipeline) it->second->pipeline->stop();
+    it->second->pipeline.reset();
     if (it->second->metrics) metrics_->remove_camera(*it->second->metrics);
     it = cameras_.erase(it);
     ++removed;

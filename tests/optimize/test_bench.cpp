@@ -72,9 +72,9 @@ TEST(Bench, CliJson) {
   auto dir = test::temp_dir("optimize_bench_cli");
   auto model = dir / "tiny.onnx";
   ASSERT_TRUE(test::save_model(test::tiny_model(), model));
-  auto res = test::run_command(bin.string() + " --offline bench --model " + model.string() +
-                               " --compare " + model.string() + " --runs 30 --warmup 3 --json --report " +
-                               (dir / "r.html").string());
+  auto res = test::run_command(
+      bin.string() + " --offline bench --model " + model.string() + " --compare " + model.string() +
+      " --runs 30 --warmup 3 --json --report " + (dir / "r.html").string());
   ASSERT_EQ(res.exit_code, 0) << res.err;
   auto j = nlohmann::json::parse(res.out);
   expect_consistent(j);

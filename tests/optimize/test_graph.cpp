@@ -7,6 +7,7 @@
 
 #include "edgevision/analyze.hpp"
 #include "edgevision/backend.hpp"
+#include "edgevision/benchmark.hpp"
 #include "edgevision/quantize.hpp"
 #include "optimize/onnx_util.hpp"
 #include "support/test_support.hpp"
@@ -157,6 +158,51 @@ TEST_F(TinyFixture, AllMethodsAndExclusions) {
   o.per_channel = false;
   auto r = quantize_model(o);
   ASSERT_TRUE(r.ok()) << r.error();
+}
+
+TEST_F(TinyFixture, RangeExclusionKeepsConvOutputQuantized) {
+  auto o = qopts("tiny_range.onnx");
+  o.exclude = {"relu1..pool"};  // relu1, dwconv, pool in graph order
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->excluded_nodes.size(), 3u);
+  EXPECT_EQ(r->nodes_quantized, 4);
+  auto q = onnxu::load(o.output);
+  ASSERT_TRUE(q.ok());
+  // conv1 stays quantized, so its output gets Q/DQ (QLinearConv needs a Q after the Conv) and
+  // the float Relu reads the dequantized tensor instead of the raw Conv output.
+  bool c1_quantized = false, relu_reads_dq = false;
+  for (const auto& n : q->graph().node()) {
+    if (n.op_type() == "QuantizeLinear" && n.input(0) == "c1") c1_quantized = true;
+    if (n.name() == "relu1") relu_reads_dq = n.input(0) == "c1_dequantized";
+  }
+  EXPECT_TRUE(c1_quantized);
+  EXPECT_TRUE(relu_reads_dq);
+  EXPECT_EQ(run(o.output).size(), 5u);
+
+  o.exclude = {"pool..conv1"};
+  auto backwards = quantize_model(o);
+  ASSERT_FALSE(backwards.ok());
+  EXPECT_NE(backwards.error().find("comes before"), std::string::npos) << backwards.error();
+  o.exclude = {"nope..pool"};
+  auto unknown = quantize_model(o);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("no node named 'nope'"), std::string::npos) << unknown.error();
+}
+
+TEST_F(TinyFixture, OrtFusesQdqIntoIntegerKernels) {
+  auto o = qopts("tiny_fused.onnx");
+  ASSERT_TRUE(quantize_model(o).ok());
+  auto g = ort_optimized_graph(o.output, dir / "ort" / "tiny_fused_opt.onnx", 1);
+  ASSERT_TRUE(g.ok()) << g.error();
+  EXPECT_TRUE(std::filesystem::exists(g->saved));
+  EXPECT_GE(g->integer_ops, 2);  // both Convs as QLinearConv
+  EXPECT_EQ(g->float_convs, 0);
+  EXPECT_FALSE(format_op_counts(*g).empty());
+  auto f = ort_optimized_graph(model, dir / "ort" / "tiny_fp32_opt.onnx", 1);
+  ASSERT_TRUE(f.ok()) << f.error();
+  EXPECT_EQ(f->integer_ops, 0);
+  EXPECT_FALSE(ort_optimized_graph(dir / "missing.onnx", dir / "ort" / "m.onnx", 1).ok());
 }
 
 TEST_F(TinyFixture, ClearErrors) {

@@ -14,7 +14,8 @@ TEST(QuantMath, Uint8RoundTripWithinHalfStep) {
   auto p = asymmetric_uint8_params(-1.f, 3.f);
   EXPECT_NEAR(p.scale, 4.f / 255.f, 1e-7);
   EXPECT_EQ(p.zero_point, 64);  // round(1 / (4/255)) = round(63.75)
-  for (float v : x) EXPECT_LE(std::fabs(dequantize(quantize_uint8(v, p), p) - v), p.scale / 2 + 1e-6);
+  for (float v : x)
+    EXPECT_LE(std::fabs(dequantize(quantize_uint8(v, p), p) - v), p.scale / 2 + 1e-6);
   EXPECT_EQ(dequantize(quantize_uint8(0.f, p), p), 0.f);  // zero is exact (padding)
   // Out of range saturates.
   EXPECT_EQ(quantize_uint8(10.f, p), 255);
@@ -39,7 +40,8 @@ TEST(QuantMath, Int8SymmetricPerTensor) {
   EXPECT_EQ(q.data.front(), -127);
   EXPECT_EQ(q.data.back(), 127);
   auto back = dequantize_weights(q, {5});
-  for (size_t i = 0; i < w.size(); ++i) EXPECT_LE(std::fabs(back[i] - w[i]), q.scales[0] / 2 + 1e-7);
+  for (size_t i = 0; i < w.size(); ++i)
+    EXPECT_LE(std::fabs(back[i] - w[i]), q.scales[0] / 2 + 1e-7);
 }
 
 TEST(QuantMath, Int8PerChannelBeatsPerTensorOnUnevenChannels) {

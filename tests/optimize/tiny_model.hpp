@@ -31,8 +31,8 @@ inline void add_float_init(onnx::GraphProto& g, const std::string& name,
   for (int64_t i = 0; i < n; ++i) t->add_float_data(0.5f * std::sin(seed + 0.7f * i));
 }
 
-inline onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& op, const std::string& name,
-                                 const std::vector<std::string>& in,
+inline onnx::NodeProto* add_node(onnx::GraphProto& g, const std::string& op,
+                                 const std::string& name, const std::vector<std::string>& in,
                                  const std::vector<std::string>& out) {
   auto* n = g.add_node();
   n->set_op_type(op);
@@ -56,7 +56,8 @@ inline void add_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
   a->set_i(v);
 }
 
-inline void set_io(onnx::ValueInfoProto* v, const std::string& name, const std::vector<int64_t>& dims) {
+inline void set_io(onnx::ValueInfoProto* v, const std::string& name,
+                   const std::vector<int64_t>& dims) {
   v->set_name(name);
   auto* tt = v->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(onnx::TensorProto::FLOAT);

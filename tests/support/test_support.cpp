@@ -1,5 +1,7 @@
 #include "support/test_support.hpp"
 
+#include <unistd.h>
+
 namespace ev::test {
 namespace fs = std::filesystem;
 
@@ -9,7 +11,8 @@ fs::path data(const std::string& rel) { return shared_dir() / "data" / rel; }
 fs::path edgevision_binary() { return fs::path(EV_BINARY_DIR) / "bin" / "edgevision"; }
 
 fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::path(EV_BINARY_DIR) / "test-tmp" / name;
+  // CTest runs test cases of one suite in parallel processes: the pid keeps them apart.
+  fs::path dir = fs::path(EV_BINARY_DIR) / "test-tmp" / (name + "-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
