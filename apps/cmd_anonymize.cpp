@@ -5,14 +5,15 @@
 #include <chrono>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
 #include "edgevision/io.hpp"
 #include "edgevision/progress.hpp"
+#include "frame_loop.hpp"
 
 namespace ev::cli {
 namespace {
@@ -34,11 +35,11 @@ struct AnonymizeArgs {
 };
 
 struct Counters {
-  int64_t frames = 0;          // frames read and decoded
+  int64_t frames = 0;  // frames read and decoded
   int64_t written = 0;
-  int64_t faces = 0;           // detections
-  int64_t masks = 0;           // masks drawn (detections + held tracks)
-  int64_t dropped = 0;         // fail-closed frames (detection failed)
+  int64_t faces = 0;                // detections
+  int64_t masks = 0;                // masks drawn (detections + held tracks)
+  int64_t dropped = 0;              // fail-closed frames (detection failed)
   std::atomic<int64_t> corrupt{0};  // undecodable input frames/files (reader thread)
   int64_t write_errors = 0;
 };
@@ -86,8 +87,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   Anonymizer& anon = **anonymizer;
-  spdlog::info("anonymizing {} ({}) -> {} with {} / {} / {}", args.input, to_string(info.kind), args.output,
-               anon.detector_name(), args.method, args.level);
+  spdlog::info("anonymizing {} ({}) -> {} with {} / {} / {}", args.input, to_string(info.kind),
+               args.output, anon.detector_name(), args.method, args.level);
 
   const bool per_image = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
   // Fail closed: a frame whose detection failed is blacked out; video keeps the black frame so
@@ -142,7 +143,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   });
 
   ProgressBar bar("anonymize", info.frame_count > 0 ? info.frame_count : 0, "frames");
-  if (args.max_frames > 0 && (info.frame_count <= 0 || info.frame_count > args.max_frames)) bar.set_total(args.max_frames);
+  if (args.max_frames > 0 && (info.frame_count <= 0 || info.frame_count > args.max_frames))
+    bar.set_total(args.max_frames);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t processed = 0;
   while (auto item = to_process.pop()) {
@@ -150,8 +152,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     item->result = anon.process(item->frame.image);
     if (!item->result.emitted) {
       ++c.dropped;
-      spdlog::warn("frame {}{}: face detection failed ({}); frame withheld (fail closed)", item->frame.index,
-                   item->frame.name.empty() ? "" : " (" + item->frame.name.string() + ")", item->result.error);
+      spdlog::warn("frame {}{}: face detection failed ({}); frame withheld (fail closed)",
+                   item->frame.index,
+                   item->frame.name.empty() ? "" : " (" + item->frame.name.string() + ")",
+                   item->result.error);
     }
     c.faces += item->result.faces_detected;
     c.masks += item->result.masks_applied;
@@ -166,7 +170,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   writer.join();
   bar.finish();
   (*sink)->close();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double fps = seconds > 0 ? processed / seconds : 0.0;
 
   nlohmann::json summary = {
@@ -191,34 +196,39 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   if (args.json) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
-    spdlog::info("done: {} frames, {} written, {} faces, {} dropped (fail closed), {} corrupt, {:.1f} fps", c.frames,
-                 c.written, c.faces, c.dropped, c.corrupt.load(), fps);
+    spdlog::info(
+        "done: {} frames, {} written, {} faces, {} dropped (fail closed), {} corrupt, {:.1f} fps",
+        c.frames, c.written, c.faces, c.dropped, c.corrupt.load(), fps);
   }
-  if (c.write_errors > 0) return 1;
-  if (c.frames == 0) {
-    spdlog::error("{}: no frame could be read", args.input);
-    return 1;
-  }
-  return 0;
+  return final_exit_code(c.frames, c.write_errors > 0 ? 1 : 0, args.input);
 }
 
 }  // namespace
 
 void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<AnonymizeArgs>();
-  CLI::App* cmd = app.add_subcommand("anonymize", "cover every face in an image, folder, video, camera or stream");
-  cmd->add_option("input", args->input, "image, folder, video file, /dev/videoN or rtsp:// URL")->required();
+  CLI::App* cmd = app.add_subcommand(
+      "anonymize", "cover every face in an image, folder, video, camera or stream");
+  cmd->add_option("input", args->input, "image, folder, video file, /dev/videoN or rtsp:// URL")
+      ->required();
   cmd->add_option("-o,--output", args->output, "output of the same kind as the input")->required();
-  cmd->add_option("--detector", args->detector, "face detector: " + [] {
-    std::string s;
-    for (const auto& n : face_detector_names()) s += (s.empty() ? "" : ", ") + n;
-    return s;
-  }())->capture_default_str();
-  cmd->add_option("--mode", args->mode, "fast | balanced | accurate")->capture_default_str();
-  cmd->add_option("--method", args->method, "blur | pixelate | blackbox | emoji")->capture_default_str();
-  cmd->add_option("--level", args->level, "privacy level: low | medium | high | maximum (mask padding and hold)")
+  cmd->add_option(
+         "--detector", args->detector,
+         "face detector: " +
+             [] {
+               std::string s;
+               for (const auto& n : face_detector_names()) s += (s.empty() ? "" : ", ") + n;
+               return s;
+             }())
       ->capture_default_str();
-  cmd->add_option("--model", args->model, "face model (manifest name or file) overriding the detector's default");
+  cmd->add_option("--mode", args->mode, "fast | balanced | accurate")->capture_default_str();
+  cmd->add_option("--method", args->method, "blur | pixelate | blackbox | emoji")
+      ->capture_default_str();
+  cmd->add_option("--level", args->level,
+                  "privacy level: low | medium | high | maximum (mask padding and hold)")
+      ->capture_default_str();
+  cmd->add_option("--model", args->model,
+                  "face model (manifest name or file) overriding the detector's default");
   cmd->add_option("--score", args->score, "detection score threshold (0 = detector default)");
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
   cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");

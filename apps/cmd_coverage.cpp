@@ -1,7 +1,7 @@
 // `edgevision coverage DATA_DIR`: how many labelled faces the anonymizer covers, at full,
 // half and third size, and how much else of the picture it touches.
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "edgevision/face_coverage.hpp"
@@ -44,9 +44,9 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
     spdlog::error("{}", report.error());
     return 1;
   }
-  nlohmann::json j = {{"detector", report->detector}, {"mode", args.mode}, {"level", args.level},
-                      {"faces", report->faces},       {"covered", report->covered},
-                      {"coverage", report->coverage()}};
+  nlohmann::json j = {{"detector", report->detector}, {"mode", args.mode},
+                      {"level", args.level},          {"faces", report->faces},
+                      {"covered", report->covered},   {"coverage", report->coverage()}};
   for (const auto& s : report->scales) {
     j["scales"].push_back({{"scale", s.scale},
                            {"faces", s.faces},
@@ -61,17 +61,18 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   if (args.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("face coverage, detector %s (%s), level %s\n", report->detector.c_str(), args.mode.c_str(),
-                args.level.c_str());
-    std::printf("%-7s %6s %8s %9s %6s %10s %14s %9s\n", "scale", "faces", "covered", "coverage", "masks",
-                "off-label", "masked-else", "ms/img");
+    std::printf("face coverage, detector %s (%s), level %s\n", report->detector.c_str(),
+                args.mode.c_str(), args.level.c_str());
+    std::printf("%-7s %6s %8s %9s %6s %10s %14s %9s\n", "scale", "faces", "covered", "coverage",
+                "masks", "off-label", "masked-else", "ms/img");
     for (const auto& s : report->scales) {
       std::printf("%-7.3f %6d %8d %8.1f%% %6d %10d %13.2f%% %9.1f\n", s.scale, s.faces, s.covered,
                   100 * s.coverage(), s.masks, s.masks_off_labels, 100 * s.masked_outside_fraction,
                   s.ms_per_image);
       for (const auto& m : s.missed) std::printf("        missed %s\n", m.c_str());
     }
-    std::printf("total   %6d %8d %8.1f%%\n", report->faces, report->covered, 100 * report->coverage());
+    std::printf("total   %6d %8d %8.1f%%\n", report->faces, report->covered,
+                100 * report->coverage());
   }
   return report->coverage() + 1e-12 >= args.min_coverage ? 0 : 3;
 }
@@ -80,13 +81,17 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
 
 void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<CoverageArgs>();
-  CLI::App* cmd = app.add_subcommand("coverage", "measure face coverage of the anonymizer on labelled photos");
-  cmd->add_option("data_dir", args->data_dir, "folder with labels.csv (image,x,y,w,h) and its images")->required();
+  CLI::App* cmd =
+      app.add_subcommand("coverage", "measure face coverage of the anonymizer on labelled photos");
+  cmd->add_option("data_dir", args->data_dir,
+                  "folder with labels.csv (image,x,y,w,h) and its images")
+      ->required();
   cmd->add_option("--detector", args->detector, "face detector")->capture_default_str();
   cmd->add_option("--mode", args->mode, "fast | balanced | accurate")->capture_default_str();
   cmd->add_option("--level", args->level, "privacy level")->capture_default_str();
   cmd->add_option("--scales", args->scales, "image scales to test")->delimiter(',');
-  cmd->add_option("--min-coverage", args->min_coverage, "exit 3 when total coverage is below this fraction");
+  cmd->add_option("--min-coverage", args->min_coverage,
+                  "exit 3 when total coverage is below this fraction");
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->callback([args, &global] { global.exit_code = run_coverage(*args, global); });
 }

@@ -13,6 +13,7 @@
 #include "edgevision/detect.hpp"
 #include "edgevision/io.hpp"
 #include "edgevision/progress.hpp"
+#include "frame_loop.hpp"
 
 namespace ev::cli {
 namespace {
@@ -67,14 +68,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   }
   const SourceInfo& info = (*source)->info();
   std::unique_ptr<FrameSink> sink;
-  if (!args.output.empty()) {
-    auto s = open_sink(args.output, info);
-    if (!s) {
-      spdlog::error("{}", s.error());
-      return 1;
-    }
-    sink = std::move(s.value());
-  }
+  if (!open_optional_sink(args.output, info, sink)) return 1;
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
@@ -108,19 +102,12 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   double detect_ms = 0;
   int rc = 0;
   Frame frame;
-  std::string message;
   std::vector<Detection> dets;
   for (;;) {
     if (args.max_frames > 0 && frames >= args.max_frames) break;
-    const ReadStatus st = (*source)->read(frame, message);
-    if (st == ReadStatus::kEnd) break;
-    if (st == ReadStatus::kError) {
-      spdlog::error("{}", message);
-      rc = 1;
-      break;
-    }
-    if (st == ReadStatus::kCorrupt) {
-      spdlog::warn("{}", message);
+    const NextFrame next = read_next_frame(**source, frame, rc);
+    if (next == NextFrame::kDone) break;
+    if (next == NextFrame::kCorrupt) {
       ++corrupt;
       continue;
     }
@@ -164,11 +151,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   spdlog::info("detect: {} frames, {} detections, {} withheld, {} corrupt, {:.1f} ms/frame ({})",
                frames, total_dets, withheld, corrupt, frames ? detect_ms / frames : 0.0,
                detector.decoder_name());
-  if (frames == 0 && rc == 0) {
-    spdlog::error("{}: no frame could be read", args.input);
-    rc = 1;
-  }
-  return rc;
+  return final_exit_code(frames, rc, args.input);
 }
 
 }  // namespace

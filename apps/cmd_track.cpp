@@ -13,6 +13,7 @@
 #include "edgevision/io.hpp"
 #include "edgevision/progress.hpp"
 #include "edgevision/track.hpp"
+#include "frame_loop.hpp"
 
 namespace ev::cli {
 namespace {
@@ -101,14 +102,7 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     return 2;
   }
   std::unique_ptr<FrameSink> sink;
-  if (!args.output.empty()) {
-    auto s = open_sink(args.output, info);
-    if (!s) {
-      spdlog::error("{}", s.error());
-      return 1;
-    }
-    sink = std::move(s.value());
-  }
+  if (!open_optional_sink(args.output, info, sink)) return 1;
 
   ModelManager models(global.model_manager_options());
   DetectorParams params;
@@ -132,20 +126,13 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
   double detect_ms = 0;
   int rc = 0;
   Frame frame;
-  std::string message;
   std::vector<Detection> dets;
   for (;;) {
     if (args.max_frames > 0 && frames + corrupt >= args.max_frames) break;
-    const ReadStatus st = (*source)->read(frame, message);
-    if (st == ReadStatus::kEnd) break;
-    if (st == ReadStatus::kError) {
-      spdlog::error("{}", message);
-      rc = 1;
-      break;
-    }
-    if (st == ReadStatus::kCorrupt) {
+    const NextFrame next = read_next_frame(**source, frame, rc);
+    if (next == NextFrame::kDone) break;
+    if (next == NextFrame::kCorrupt) {
       // The frame keeps its slot in time: the tracker coasts through it.
-      spdlog::warn("{}", message);
       ++corrupt;
       tracker.update({});
       continue;
@@ -189,11 +176,7 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
   const TrackerStats ts = tracker.stats();
   spdlog::info("track: {} frames, {} detections, {} track ids, {} corrupt, {:.1f} ms/frame detect",
                frames, detections, ts.next_id - 1, corrupt, frames ? detect_ms / frames : 0.0);
-  if (frames == 0 && rc == 0) {
-    spdlog::error("{}: no frame could be read", args.input);
-    rc = 1;
-  }
-  return rc;
+  return final_exit_code(frames, rc, args.input);
 }
 
 }  // namespace

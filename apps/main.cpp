@@ -22,13 +22,16 @@ int main(int argc, char** argv) {
   ev::cli::GlobalOptions global;
   CLI::App app{"edgevision: privacy-first video analytics for edge devices"};
   app.require_subcommand(1);
-  app.add_option("--models-dir", global.models_dirs,
-                 "folder where model files are looked up by file name (repeatable; also $EDGEVISION_MODELS)");
-  app.add_option("--cache-dir", global.cache_dir, "model cache (default $EDGEVISION_CACHE or ~/.cache/edgevision/models)");
+  app.add_option(
+      "--models-dir", global.models_dirs,
+      "folder where model files are looked up by file name (repeatable; also $EDGEVISION_MODELS)");
+  app.add_option("--cache-dir", global.cache_dir,
+                 "model cache (default $EDGEVISION_CACHE or ~/.cache/edgevision/models)");
   app.add_flag("--offline", global.offline, "never download models");
   app.add_option("--log-level", global.log_level, "trace|debug|info|warn|error|off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(global.log_level)); });
+  app.parse_complete_callback(
+      [&] { spdlog::set_level(spdlog::level::from_str(global.log_level)); });
 
   ev::cli::add_anonymize_command(app, global);
   ev::cli::add_models_command(app, global);

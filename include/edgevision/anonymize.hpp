@@ -22,8 +22,8 @@ Result<PrivacyLevel> parse_privacy_level(const std::string& text);
 const char* to_string(PrivacyLevel level);
 
 struct PrivacyParams {
-  float padding = 0.25f;   // fraction of the face size added on every side
-  int hold_frames = 10;    // frames a mask is kept (moving with the track) after the face is lost
+  float padding = 0.25f;  // fraction of the face size added on every side
+  int hold_frames = 10;   // frames a mask is kept (moving with the track) after the face is lost
   float blur_strength = 1.f;
 };
 PrivacyParams privacy_params(PrivacyLevel level);
@@ -54,8 +54,8 @@ class FaceTracker {
 
 // Expands each box by the padding, clips it to the frame and applies `method` in place.
 // Returns the pixel rectangles that were masked.
-std::vector<cv::Rect> apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>& boxes, AnonymizeMethod method,
-                 const PrivacyParams& params);
+std::vector<cv::Rect> apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>& boxes,
+                                  AnonymizeMethod method, const PrivacyParams& params);
 
 struct AnonymizerOptions {
   FaceDetectorOptions detector;
@@ -64,7 +64,7 @@ struct AnonymizerOptions {
 };
 
 struct FrameResult {
-  bool emitted = false;       // false: detection failed, the frame must not leave (fail closed)
+  bool emitted = false;  // false: detection failed, the frame must not leave (fail closed)
   int faces_detected = 0;
   int masks_applied = 0;
   std::vector<cv::Rect> masks;  // pixel areas that were masked

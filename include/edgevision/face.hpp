@@ -13,7 +13,7 @@
 namespace ev {
 
 struct Face {
-  cv::Rect2f box;                    // frame pixels
+  cv::Rect2f box;  // frame pixels
   float score = 1.f;
   std::vector<cv::Point2f> landmarks;  // may be empty
 };
@@ -28,10 +28,10 @@ const char* to_string(DetectMode mode);
 struct FaceDetectorOptions {
   std::string detector = "yunet";  // yunet | yunet2022 | ssd | blazeface | blazeface128 | haar
   DetectMode mode = DetectMode::kBalanced;
-  float score_threshold = 0.f;     // 0 = detector default
-  int min_face = 0;                // pixels; 0 = detector default (Haar: 30)
+  float score_threshold = 0.f;  // 0 = detector default
+  int min_face = 0;             // pixels; 0 = detector default (Haar: 30)
   int threads = 0;
-  std::string model;               // manifest name or path overriding the detector's default model
+  std::string model;  // manifest name or path overriding the detector's default model
 };
 
 class FaceDetector {

@@ -23,9 +23,9 @@ Result<std::vector<LabelledFace>> load_face_labels(const std::filesystem::path& 
 
 struct CoverageOptions {
   std::vector<double> scales{1.0, 0.5, 1.0 / 3.0};
-  float central_fraction = 0.5f;   // the central w/2 x h/2 of a labelled face must be masked
-  float covered_threshold = 0.95f; // fraction of that central region that must be masked
-  float face_zone_padding = 0.5f;  // labelled face + this margin counts as "face", not "else"
+  float central_fraction = 0.5f;    // the central w/2 x h/2 of a labelled face must be masked
+  float covered_threshold = 0.95f;  // fraction of that central region that must be masked
+  float face_zone_padding = 0.5f;   // labelled face + this margin counts as "face", not "else"
 };
 
 struct ScaleCoverage {
@@ -33,10 +33,10 @@ struct ScaleCoverage {
   int faces = 0;
   int covered = 0;
   int masks = 0;
-  int masks_off_labels = 0;           // masks touching no labelled face (FP or unlabelled face)
-  double masked_outside_fraction = 0; // masked pixels outside face zones / all pixels
+  int masks_off_labels = 0;            // masks touching no labelled face (FP or unlabelled face)
+  double masked_outside_fraction = 0;  // masked pixels outside face zones / all pixels
   double ms_per_image = 0;
-  std::vector<std::string> missed;    // "image#k (w x h)"
+  std::vector<std::string> missed;  // "image#k (w x h)"
   double coverage() const { return faces > 0 ? static_cast<double>(covered) / faces : 0.0; }
 };
 
@@ -49,7 +49,8 @@ struct CoverageReport {
 };
 
 // `data_dir` holds labels.csv and the images it names.
-Result<CoverageReport> evaluate_face_coverage(const std::filesystem::path& data_dir, Anonymizer& anonymizer,
+Result<CoverageReport> evaluate_face_coverage(const std::filesystem::path& data_dir,
+                                              Anonymizer& anonymizer,
                                               const CoverageOptions& options = {});
 
 }  // namespace ev

@@ -27,10 +27,10 @@ struct SourceInfo {
 };
 
 struct Frame {
-  cv::Mat image;              // BGR 8-bit
-  int64_t index = 0;          // 0-based position in the source (corrupt frames keep their slot)
-  double timestamp_ms = 0.0;  // source time
-  std::filesystem::path name; // image/folder: path relative to the input root; else empty
+  cv::Mat image;               // BGR 8-bit
+  int64_t index = 0;           // 0-based position in the source (corrupt frames keep their slot)
+  double timestamp_ms = 0.0;   // source time
+  std::filesystem::path name;  // image/folder: path relative to the input root; else empty
 };
 
 enum class ReadStatus {
@@ -49,12 +49,13 @@ class FrameSource {
 };
 
 struct SourceOptions {
-  bool loop = false;          // restart files at the end (demo cameras)
-  int max_corrupt_run = 25;   // consecutive undecodable video frames before giving up
+  bool loop = false;         // restart files at the end (demo cameras)
+  int max_corrupt_run = 25;  // consecutive undecodable video frames before giving up
 };
 
 // uri: a file, a folder, "/dev/videoN" or a camera index, rtsp://, http(s)://.
-Result<std::unique_ptr<FrameSource>> open_source(const std::string& uri, const SourceOptions& options = {});
+Result<std::unique_ptr<FrameSource>> open_source(const std::string& uri,
+                                                 const SourceOptions& options = {});
 
 class FrameSink {
  public:
@@ -70,7 +71,8 @@ struct SinkOptions {
 };
 
 // Output of the same kind as `input`: image file, folder, or video with input fps and size.
-Result<std::unique_ptr<FrameSink>> open_sink(const std::filesystem::path& output, const SourceInfo& input,
+Result<std::unique_ptr<FrameSink>> open_sink(const std::filesystem::path& output,
+                                             const SourceInfo& input,
                                              const SinkOptions& options = {});
 
 bool is_image_file(const std::filesystem::path& path);

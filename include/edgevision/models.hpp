@@ -24,26 +24,28 @@ struct ModelFile {
 };
 
 struct Preprocess {
-  int width = 0;   // network input size; 0 = dynamic (taken from the frame)
+  int width = 0;  // network input size; 0 = dynamic (taken from the frame)
   int height = 0;
-  std::string color = "bgr";            // bgr | rgb | gray
-  std::string layout = "nchw";          // nchw | nhwc
-  std::string resize = "letterbox";     // letterbox (top-left) | letterbox_center | stretch | pad32
+  std::string color = "bgr";         // bgr | rgb | gray
+  std::string layout = "nchw";       // nchw | nhwc
+  std::string resize = "letterbox";  // letterbox (top-left) | letterbox_center | stretch | pad32
   float pad_value = 114.f;
-  float scale = 1.f;                    // x' = (x * scale - mean) / std
-  std::array<float, 3> mean{0, 0, 0};   // in the colour order above
+  float scale = 1.f;                   // x' = (x * scale - mean) / std
+  std::array<float, 3> mean{0, 0, 0};  // in the colour order above
   std::array<float, 3> std{1, 1, 1};
 };
 
 struct ModelSpec {
   std::string name;
   std::string version;
-  std::string task;       // face | detect | plate | ocr
+  std::string task;  // face | detect | plate | ocr
   std::string backend = "auto";
-  std::string decoder;    // e.g. yunet2023, blazeface, ssd_face, haar, yolox, yolov5, yolov8, yolo_e2e, darknet
+  std::string decoder;  // e.g. yunet2023, blazeface, ssd_face, haar, yolox, yolov5, yolov8,
+                        // yolo_e2e, darknet
   std::string license;
   std::string description;
-  std::vector<ModelFile> files;  // files[0] is the model; the rest are companions (pbtxt, cfg, names)
+  std::vector<ModelFile>
+      files;  // files[0] is the model; the rest are companions (pbtxt, cfg, names)
   Preprocess preprocess;
   std::vector<std::string> labels;  // class names; empty = task default
   double conf_threshold = 0.f;      // 0 = stage default
@@ -61,8 +63,8 @@ Result<Manifest> parse_manifest(const std::string& yaml_text, const std::string&
 const Manifest& builtin_manifest();
 
 struct ResolvedModel {
-  const ModelSpec* spec = nullptr;              // null when the model was given as a bare path
-  std::vector<std::filesystem::path> paths;     // same order as spec->files
+  const ModelSpec* spec = nullptr;           // null when the model was given as a bare path
+  std::vector<std::filesystem::path> paths;  // same order as spec->files
   const std::filesystem::path& primary() const { return paths.front(); }
 };
 
@@ -83,9 +85,9 @@ const char* to_string(ModelFileStatus::State state);  // "present" | "missing" |
 
 struct ModelManagerOptions {
   std::vector<std::filesystem::path> model_dirs;  // searched by file name, recursively
-  std::filesystem::path cache_dir;                // empty: $EDGEVISION_CACHE or ~/.cache/edgevision/models
+  std::filesystem::path cache_dir;  // empty: $EDGEVISION_CACHE or ~/.cache/edgevision/models
   bool allow_download = true;
-  bool use_env = true;                            // add $EDGEVISION_MODELS (':'-separated)
+  bool use_env = true;  // add $EDGEVISION_MODELS (':'-separated)
 };
 
 class ModelManager {

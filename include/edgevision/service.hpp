@@ -20,17 +20,17 @@ namespace ev {
 struct CameraStatus {
   std::string id;
   std::string source;
-  std::string state;  // starting | running | reconnecting | stopped | failed
-  std::string error;  // last error, empty if none
-  double fps_in = 0;  // frames read per second (recent)
-  double fps_out = 0; // frames fully processed per second (recent)
+  std::string state;   // starting | running | reconnecting | stopped | failed
+  std::string error;   // last error, empty if none
+  double fps_in = 0;   // frames read per second (recent)
+  double fps_out = 0;  // frames fully processed per second (recent)
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
-  uint64_t frames_dropped = 0;   // back-pressure drops
-  uint64_t frames_failed = 0;    // fail-closed (face detection failed)
-  uint64_t motion_skipped = 0;   // detector skipped: no motion
+  uint64_t frames_dropped = 0;  // back-pressure drops
+  uint64_t frames_failed = 0;   // fail-closed (face detection failed)
+  uint64_t motion_skipped = 0;  // detector skipped: no motion
   uint64_t faces_anonymized = 0;
-  double latency_ms = 0;         // recent end-to-end per-frame latency
+  double latency_ms = 0;  // recent end-to-end per-frame latency
   int active_tracks = 0;
 };
 

@@ -27,7 +27,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Status error) : error_(std::move(error)) {  // NOLINT(google-explicit-constructor)
     if (error_.ok()) error_ = Status::Error("Result constructed from an OK status without value");
   }

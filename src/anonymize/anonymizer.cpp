@@ -15,10 +15,14 @@ Result<AnonymizeMethod> parse_anonymize_method(const std::string& text) {
 
 const char* to_string(AnonymizeMethod method) {
   switch (method) {
-    case AnonymizeMethod::kBlur: return "blur";
-    case AnonymizeMethod::kPixelate: return "pixelate";
-    case AnonymizeMethod::kBlackBox: return "blackbox";
-    case AnonymizeMethod::kEmoji: return "emoji";
+    case AnonymizeMethod::kBlur:
+      return "blur";
+    case AnonymizeMethod::kPixelate:
+      return "pixelate";
+    case AnonymizeMethod::kBlackBox:
+      return "blackbox";
+    case AnonymizeMethod::kEmoji:
+      return "emoji";
   }
   return "unknown";
 }
@@ -28,15 +32,20 @@ Result<PrivacyLevel> parse_privacy_level(const std::string& text) {
   if (text == "medium") return PrivacyLevel::kMedium;
   if (text == "high") return PrivacyLevel::kHigh;
   if (text == "maximum" || text == "max") return PrivacyLevel::kMaximum;
-  return Result<PrivacyLevel>::Error("unknown privacy level '" + text + "' (expected low, medium, high, maximum)");
+  return Result<PrivacyLevel>::Error("unknown privacy level '" + text +
+                                     "' (expected low, medium, high, maximum)");
 }
 
 const char* to_string(PrivacyLevel level) {
   switch (level) {
-    case PrivacyLevel::kLow: return "low";
-    case PrivacyLevel::kMedium: return "medium";
-    case PrivacyLevel::kHigh: return "high";
-    case PrivacyLevel::kMaximum: return "maximum";
+    case PrivacyLevel::kLow:
+      return "low";
+    case PrivacyLevel::kMedium:
+      return "medium";
+    case PrivacyLevel::kHigh:
+      return "high";
+    case PrivacyLevel::kMaximum:
+      return "maximum";
   }
   return "unknown";
 }
@@ -45,30 +54,36 @@ PrivacyParams privacy_params(PrivacyLevel level) {
   // Padding covers hair and ears, which identify people too; hold bridges detector misses
   // (frames at 25-30 fps: medium holds ~1/3 s).
   switch (level) {
-    case PrivacyLevel::kLow: return {0.10f, 5, 0.8f};
-    case PrivacyLevel::kMedium: return {0.20f, 10, 1.0f};
-    case PrivacyLevel::kHigh: return {0.35f, 20, 1.5f};
-    case PrivacyLevel::kMaximum: return {0.50f, 30, 2.0f};
+    case PrivacyLevel::kLow:
+      return {0.10f, 5, 0.8f};
+    case PrivacyLevel::kMedium:
+      return {0.20f, 10, 1.0f};
+    case PrivacyLevel::kHigh:
+      return {0.35f, 20, 1.5f};
+    case PrivacyLevel::kMaximum:
+      return {0.50f, 30, 2.0f};
   }
   return {};
 }
 
-Anonymizer::Anonymizer(AnonymizerOptions options, std::unique_ptr<FaceDetector> detector, std::string fallback_note)
+Anonymizer::Anonymizer(AnonymizerOptions options, std::unique_ptr<FaceDetector> detector,
+                       std::string fallback_note)
     : options_(std::move(options)),
       params_(privacy_params(options_.level)),
       detector_(std::move(detector)),
       tracker_(params_.hold_frames),
       fallback_note_(std::move(fallback_note)) {}
 
-Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& options, ModelManager& models) {
+Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& options,
+                                                       ModelManager& models) {
   std::string note;
   auto detector = create_face_detector(options.detector, models, &note);
   if (!detector) return Result<std::unique_ptr<Anonymizer>>(detector.status());
   return std::unique_ptr<Anonymizer>(new Anonymizer(options, std::move(*detector), note));
 }
 
-std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(const AnonymizerOptions& options,
-                                                             std::unique_ptr<FaceDetector> detector) {
+std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
+    const AnonymizerOptions& options, std::unique_ptr<FaceDetector> detector) {
   return std::unique_ptr<Anonymizer>(new Anonymizer(options, std::move(detector), ""));
 }
 

@@ -73,7 +73,8 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
     double total_ms = 0, outside_sum = 0;
     for (const auto& [image_name, boxes] : by_image) {
       cv::Mat original = cv::imread((data_dir / image_name).string(), cv::IMREAD_COLOR);
-      if (original.empty()) return Result<CoverageReport>::Error("cannot read " + (data_dir / image_name).string());
+      if (original.empty())
+        return Result<CoverageReport>::Error("cannot read " + (data_dir / image_name).string());
       cv::Mat img;
       if (s == 1.0)
         img = original.clone();
@@ -82,8 +83,11 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
       anonymizer.reset_tracking();
       const auto t0 = std::chrono::steady_clock::now();
       FrameResult r = anonymizer.process(img);
-      total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (!r.emitted) return Result<CoverageReport>::Error("face detection failed on " + image_name + ": " + r.error);
+      total_ms +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (!r.emitted)
+        return Result<CoverageReport>::Error("face detection failed on " + image_name + ": " +
+                                             r.error);
 
       const cv::Rect bounds(0, 0, img.cols, img.rows);
       cv::Mat masked = cv::Mat::zeros(img.size(), CV_8U), zone = cv::Mat::zeros(img.size(), CV_8U);
@@ -96,16 +100,20 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
       for (size_t k = 0; k < label_boxes.size(); ++k) {
         const cv::Rect& lb = label_boxes[k];
         const float cf = options.central_fraction;
-        cv::Rect centre(lb.x + static_cast<int>(lb.width * (1 - cf) / 2), lb.y + static_cast<int>(lb.height * (1 - cf) / 2),
-                        std::max(1, static_cast<int>(lb.width * cf)), std::max(1, static_cast<int>(lb.height * cf)));
+        cv::Rect centre(lb.x + static_cast<int>(lb.width * (1 - cf) / 2),
+                        lb.y + static_cast<int>(lb.height * (1 - cf) / 2),
+                        std::max(1, static_cast<int>(lb.width * cf)),
+                        std::max(1, static_cast<int>(lb.height * cf)));
         centre &= bounds;
-        const double frac = centre.area() > 0 ? cv::countNonZero(masked(centre)) / static_cast<double>(centre.area()) : 0;
+        const double frac = centre.area() > 0 ? cv::countNonZero(masked(centre)) /
+                                                    static_cast<double>(centre.area())
+                                              : 0;
         ++sc.faces;
         if (frac >= options.covered_threshold) {
           ++sc.covered;
         } else {
-          sc.missed.push_back(image_name + "#" + std::to_string(k) + " (" + std::to_string(lb.width) + "x" +
-                              std::to_string(lb.height) + ")");
+          sc.missed.push_back(image_name + "#" + std::to_string(k) + " (" +
+                              std::to_string(lb.width) + "x" + std::to_string(lb.height) + ")");
         }
       }
       sc.masks += static_cast<int>(r.masks.size());

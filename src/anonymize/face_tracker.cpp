@@ -11,7 +11,9 @@
 namespace ev {
 namespace {
 
-cv::Point2f centre(const cv::Rect2f& r) { return {r.x + r.width / 2, r.y + r.height / 2}; }
+cv::Point2f centre(const cv::Rect2f& r) {
+  return {r.x + r.width / 2, r.y + r.height / 2};
+}
 
 // Association score: IoU, or for small fast faces that no longer overlap, closeness of centres
 // relative to the face size.
@@ -46,7 +48,8 @@ std::vector<cv::Rect2f> FaceTracker::update(const std::vector<Face>& detections)
       const float s = match_score(tracks_[i].box, detections[j].box);
       if (s > 0.02f) pairs.push_back({s, i, j});
     }
-  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.score > b.score; });
+  std::sort(pairs.begin(), pairs.end(),
+            [](const Pair& a, const Pair& b) { return a.score > b.score; });
   std::vector<bool> track_used(tracks_.size(), false), det_used(detections.size(), false);
   for (const auto& p : pairs) {
     if (track_used[p.track] || det_used[p.det]) continue;

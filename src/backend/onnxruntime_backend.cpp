@@ -19,10 +19,12 @@ std::vector<TensorInfo> describe(Ort::Session& session, bool inputs) {
   const size_t n = inputs ? session.GetInputCount() : session.GetOutputCount();
   std::vector<TensorInfo> infos(n);
   for (size_t i = 0; i < n; ++i) {
-    auto name = inputs ? session.GetInputNameAllocated(i, alloc) : session.GetOutputNameAllocated(i, alloc);
+    auto name =
+        inputs ? session.GetInputNameAllocated(i, alloc) : session.GetOutputNameAllocated(i, alloc);
     infos[i].name = name.get();
     auto type = inputs ? session.GetInputTypeInfo(i) : session.GetOutputTypeInfo(i);
-    if (type.GetONNXType() == ONNX_TYPE_TENSOR) infos[i].shape = type.GetTensorTypeAndShapeInfo().GetShape();
+    if (type.GetONNXType() == ONNX_TYPE_TENSOR)
+      infos[i].shape = type.GetTensorTypeAndShapeInfo().GetShape();
   }
   return infos;
 }
@@ -50,8 +52,8 @@ class OnnxRuntimeBackend final : public InferenceBackend {
       for (const auto& t : in) {
         size_t count = 1;
         for (auto d : t.shape) count *= static_cast<size_t>(d);
-        values.push_back(Ort::Value::CreateTensor<float>(memory_info_, const_cast<float*>(t.data), count,
-                                                         t.shape.data(), t.shape.size()));
+        values.push_back(Ort::Value::CreateTensor<float>(memory_info_, const_cast<float*>(t.data),
+                                                         count, t.shape.data(), t.shape.size()));
       }
       auto results = session_.Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
                                   values.size(), output_names_.data(), output_names_.size());
@@ -80,8 +82,8 @@ class OnnxRuntimeBackend final : public InferenceBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(const std::filesystem::path& model,
-                                                                     const BackendOptions& options) {
+Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
+    const std::filesystem::path& model, const BackendOptions& options) {
   try {
     Ort::SessionOptions so;
     if (options.threads > 0) so.SetIntraOpNumThreads(options.threads);
@@ -89,15 +91,18 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(const std::
     so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
     if (options.device != "cpu")
-      spdlog::warn("onnxruntime: device '{}' is not available in this build, using CPU", options.device);
+      spdlog::warn("onnxruntime: device '{}' is not available in this build, using CPU",
+                   options.device);
     Ort::Session session(ort_env(), model.c_str(), so);
     return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(session)));
   } catch (const Ort::Exception& e) {
-    return Result<std::unique_ptr<InferenceBackend>>::Error("onnxruntime: cannot load " + model.string() +
-                                                            ": " + e.what());
+    return Result<std::unique_ptr<InferenceBackend>>::Error("onnxruntime: cannot load " +
+                                                            model.string() + ": " + e.what());
   }
 }
 
-std::string onnxruntime_version() { return Ort::GetVersionString(); }
+std::string onnxruntime_version() {
+  return Ort::GetVersionString();
+}
 
 }  // namespace ev

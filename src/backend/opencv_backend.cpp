@@ -53,14 +53,16 @@ Result<std::unique_ptr<InferenceBackend>> create_opencv_backend(const std::files
                                                                 const BackendOptions& options) {
   try {
     cv::dnn::Net net = cv::dnn::readNet(model.string(), options.config.string());
-    if (net.empty()) return Result<std::unique_ptr<InferenceBackend>>::Error("opencv dnn: empty network from " + model.string());
+    if (net.empty())
+      return Result<std::unique_ptr<InferenceBackend>>::Error("opencv dnn: empty network from " +
+                                                              model.string());
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
     if (options.threads > 0) cv::setNumThreads(options.threads);
     return std::unique_ptr<InferenceBackend>(new OpenCvBackend(std::move(net)));
   } catch (const cv::Exception& e) {
-    return Result<std::unique_ptr<InferenceBackend>>::Error("opencv dnn: cannot load " + model.string() + ": " +
-                                                            e.what());
+    return Result<std::unique_ptr<InferenceBackend>>::Error("opencv dnn: cannot load " +
+                                                            model.string() + ": " + e.what());
   }
 }
 

@@ -26,7 +26,8 @@ const std::vector<BackendEntry>& registry() {
 std::string default_backend_for(const std::filesystem::path& model) {
   const std::string ext = model.extension().string();
   for (const auto& e : registry())
-    if (std::find(e.extensions.begin(), e.extensions.end(), ext) != e.extensions.end()) return e.name;
+    if (std::find(e.extensions.begin(), e.extensions.end(), ext) != e.extensions.end())
+      return e.name;
   return "onnxruntime";
 }
 
@@ -41,8 +42,10 @@ Result<std::unique_ptr<InferenceBackend>> create_backend(std::string_view kind,
                                                          const BackendOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(model, ec))
-    return Result<std::unique_ptr<InferenceBackend>>::Error("model file not found: " + model.string());
-  const std::string wanted = kind.empty() || kind == "auto" ? default_backend_for(model) : std::string(kind);
+    return Result<std::unique_ptr<InferenceBackend>>::Error("model file not found: " +
+                                                            model.string());
+  const std::string wanted =
+      kind.empty() || kind == "auto" ? default_backend_for(model) : std::string(kind);
   for (const auto& e : registry())
     if (wanted == e.name) return e.factory(model, options);
   return Result<std::unique_ptr<InferenceBackend>>::Error("unknown backend '" + wanted + "'");

@@ -37,7 +37,8 @@ cv::Mat fit_to_canvas(const cv::Mat& bgr, const Preprocess& p, int width, int he
   if (rw == bgr.cols && rh == bgr.rows) {
     bgr.copyTo(roi);
   } else {
-    // Bilinear, as the YOLO/YuNet reference pre-processing does; INTER_AREA is several times slower.
+    // Bilinear, as the YOLO/YuNet reference pre-processing does; INTER_AREA is several times
+    // slower.
     cv::resize(bgr, roi, roi.size(), 0, 0, cv::INTER_LINEAR);
   }
   return canvas;

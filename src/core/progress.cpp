@@ -26,7 +26,9 @@ std::string format_bytes(double bytes) {
   return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
 }
 
-bool ProgressBar::stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
+bool ProgressBar::stderr_is_tty() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
 ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)),
@@ -35,14 +37,17 @@ ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
       enabled_(stderr_is_tty()),
       start_(std::chrono::steady_clock::now()) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 std::string ProgressBar::render(double elapsed) const {
   const double rate = elapsed > 0 ? done_ / elapsed : 0.0;
   const bool bytes = unit_ == "B";
   auto amount = [&](double v) { return bytes ? format_bytes(v) : fmt::format("{:.0f}", v); };
   const std::string rate_text =
-      bytes ? format_bytes(rate) + "/s" : fmt::format("{:.1f} {}/s", rate, unit_.empty() ? "it" : unit_);
+      bytes ? format_bytes(rate) + "/s"
+            : fmt::format("{:.1f} {}/s", rate, unit_.empty() ? "it" : unit_);
   if (total_ <= 0) {
     return fmt::format("{} {} {} [{}]", label_, amount(done_), rate_text, format_duration(elapsed));
   }
@@ -71,7 +76,8 @@ void ProgressBar::update(int64_t done) {
 void ProgressBar::finish() {
   if (finished_) return;
   if (enabled_) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     std::fprintf(stderr, "\r\033[K%s\n", render(elapsed).c_str());
   }
   finished_ = true;

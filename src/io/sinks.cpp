@@ -1,7 +1,7 @@
+#include <spdlog/spdlog.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
-#include <spdlog/spdlog.h>
 
 #include "edgevision/io.hpp"
 
@@ -33,7 +33,8 @@ Status write_image(const fs::path& path, const cv::Mat& image, int jpeg_quality)
   return Status::Ok();
 }
 
-// image -> one file (OUTPUT may be a file name or an existing folder); folder -> OUTPUT/<relative name>.
+// image -> one file (OUTPUT may be a file name or an existing folder); folder -> OUTPUT/<relative
+// name>.
 class ImageSink final : public FrameSink {
  public:
   ImageSink(fs::path output, bool output_is_dir, SinkOptions options)
@@ -97,15 +98,19 @@ class VideoSink final : public FrameSink {
     std::error_code ec;
     if (output_.has_parent_path()) fs::create_directories(output_.parent_path(), ec);
     try {
-      writer_.open(output_.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]),
-                   fps, size, true);
-      if (writer_.isOpened() && fourcc == "MJPG") writer_.set(cv::VIDEOWRITER_PROP_QUALITY, options_.jpeg_quality);
+      writer_.open(output_.string(), cv::CAP_FFMPEG,
+                   cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]), fps, size,
+                   true);
+      if (writer_.isOpened() && fourcc == "MJPG")
+        writer_.set(cv::VIDEOWRITER_PROP_QUALITY, options_.jpeg_quality);
     } catch (const cv::Exception& e) {
       return Status::Error("cannot open video writer " + output_.string() + ": " + e.what());
     }
     if (!writer_.isOpened())
-      return Status::Error("cannot open video writer " + output_.string() + " (codec " + fourcc + ")");
-    spdlog::debug("writing {} ({}x{} @ {:.3f} fps, {})", output_.string(), size.width, size.height, fps, fourcc);
+      return Status::Error("cannot open video writer " + output_.string() + " (codec " + fourcc +
+                           ")");
+    spdlog::debug("writing {} ({}x{} @ {:.3f} fps, {})", output_.string(), size.width, size.height,
+                  fps, fourcc);
     return Status::Ok();
   }
 
@@ -128,7 +133,8 @@ Result<std::unique_ptr<FrameSink>> open_sink(const fs::path& output, const Sourc
     case SourceKind::kImage: {
       const bool dir = fs::is_directory(output, ec) || (!output.has_extension());
       if (!dir && !is_image_file(output))
-        return R::Error("output " + output.string() + " must be an image file or a folder for an image input");
+        return R::Error("output " + output.string() +
+                        " must be an image file or a folder for an image input");
       return std::unique_ptr<FrameSink>(new ImageSink(output, dir, options));
     }
     case SourceKind::kFolder:
@@ -139,7 +145,8 @@ Result<std::unique_ptr<FrameSink>> open_sink(const fs::path& output, const Sourc
       return std::unique_ptr<FrameSink>(new ImageSink(output, true, options));
     default:
       if (is_image_file(output) || !output.has_extension())
-        return R::Error("output " + output.string() + " must be a video file (.avi, .mp4, .mkv) for a video input");
+        return R::Error("output " + output.string() +
+                        " must be a video file (.avi, .mp4, .mkv) for a video input");
       return std::unique_ptr<FrameSink>(new VideoSink(output, input, options));
   }
 }

@@ -2,9 +2,9 @@
 #include <cctype>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
-#include <spdlog/spdlog.h>
 
 #include "edgevision/io.hpp"
 
@@ -13,11 +13,16 @@ namespace fs = std::filesystem;
 
 const char* to_string(SourceKind kind) {
   switch (kind) {
-    case SourceKind::kImage: return "image";
-    case SourceKind::kFolder: return "folder";
-    case SourceKind::kVideo: return "video";
-    case SourceKind::kCamera: return "camera";
-    case SourceKind::kStream: return "stream";
+    case SourceKind::kImage:
+      return "image";
+    case SourceKind::kFolder:
+      return "folder";
+    case SourceKind::kVideo:
+      return "video";
+    case SourceKind::kCamera:
+      return "camera";
+    case SourceKind::kStream:
+      return "stream";
   }
   return "unknown";
 }
@@ -39,8 +44,9 @@ bool is_image_file(const fs::path& path) {
 }
 
 bool is_video_file(const fs::path& path) {
-  static const std::vector<std::string> kExt = {".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm",
-                                                ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mjpeg", ".h264"};
+  static const std::vector<std::string> kExt = {".avi",  ".mp4",   ".mkv",  ".mov", ".m4v",
+                                                ".webm", ".mpg",   ".mpeg", ".wmv", ".flv",
+                                                ".ts",   ".mjpeg", ".h264"};
   return std::find(kExt.begin(), kExt.end(), lower_ext(path)) != kExt.end();
 }
 
@@ -104,7 +110,8 @@ class CaptureSource final : public FrameSource {
       }
       if (ok && !frame.image.empty()) {
         frame.index = index_++;
-        frame.timestamp_ms = info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
+        frame.timestamp_ms =
+            info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
         corrupt_run_ = 0;
         return ReadStatus::kFrame;
       }
@@ -186,19 +193,24 @@ Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, Source
 
 }  // namespace
 
-Result<std::unique_ptr<FrameSource>> open_source(const std::string& uri, const SourceOptions& options) {
+Result<std::unique_ptr<FrameSource>> open_source(const std::string& uri,
+                                                 const SourceOptions& options) {
   using R = Result<std::unique_ptr<FrameSource>>;
-  if (uri.rfind("rtsp://", 0) == 0 || uri.rfind("rtsps://", 0) == 0 || uri.rfind("http://", 0) == 0 ||
-      uri.rfind("https://", 0) == 0 || uri.rfind("udp://", 0) == 0 || uri.rfind("tcp://", 0) == 0)
+  if (uri.rfind("rtsp://", 0) == 0 || uri.rfind("rtsps://", 0) == 0 ||
+      uri.rfind("http://", 0) == 0 || uri.rfind("https://", 0) == 0 ||
+      uri.rfind("udp://", 0) == 0 || uri.rfind("tcp://", 0) == 0)
     return open_capture(uri, SourceKind::kStream, options);
-  if (uri.rfind("/dev/video", 0) == 0 || (!uri.empty() && std::all_of(uri.begin(), uri.end(), ::isdigit)))
+  if (uri.rfind("/dev/video", 0) == 0 ||
+      (!uri.empty() && std::all_of(uri.begin(), uri.end(), ::isdigit)))
     return open_capture(uri, SourceKind::kCamera, options);
 
   std::error_code ec;
   const fs::path path(uri);
   if (fs::is_directory(path, ec)) {
     std::vector<fs::path> files;
-    for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+    for (fs::recursive_directory_iterator
+             it(path, fs::directory_options::skip_permission_denied, ec),
+         end;
          !ec && it != end; it.increment(ec)) {
       if (it->is_regular_file(ec) && is_image_file(it->path())) files.push_back(it->path());
     }

@@ -5,7 +5,9 @@
 namespace ev {
 namespace {
 
-Face face_at(float x, float y, float s = 40) { return Face{cv::Rect2f(x, y, s, s), 0.9f, {}}; }
+Face face_at(float x, float y, float s = 40) {
+  return Face{cv::Rect2f(x, y, s, s), 0.9f, {}};
+}
 
 TEST(FaceTracker, HoldsMaskForHoldFramesThenDrops) {
   FaceTracker tracker(3);
@@ -42,7 +44,8 @@ TEST(FaceTracker, TrackCountIsBoundedButEveryDetectionIsMasked) {
   FaceTracker tracker(1000, 16);
   for (int frame = 0; frame < 200; ++frame) {
     std::vector<Face> faces;
-    for (int k = 0; k < 8; ++k) faces.push_back(face_at(static_cast<float>((frame * 97 + k * 331) % 2000), 5.f * k, 10));
+    for (int k = 0; k < 8; ++k)
+      faces.push_back(face_at(static_cast<float>((frame * 97 + k * 331) % 2000), 5.f * k, 10));
     auto boxes = tracker.update(faces);
     EXPECT_LE(tracker.tracks().size(), 16u);
     // Every detection of this frame is among the masked boxes.

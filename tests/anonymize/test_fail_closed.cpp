@@ -30,7 +30,8 @@ class ThrowingDetector : public FaceDetector {
 
 TEST(FailClosed, FailedDetectionBlacksOutWholeFrame) {
   AnonymizerOptions opts;
-  auto anon = Anonymizer::create_with_detector(opts, std::make_unique<ScriptedDetector>(std::vector<bool>{false, true}));
+  auto anon = Anonymizer::create_with_detector(
+      opts, std::make_unique<ScriptedDetector>(std::vector<bool>{false, true}));
   cv::Mat frame(200, 200, CV_8UC3, cv::Scalar(200, 150, 100));
   FrameResult ok = anon->process(frame);
   EXPECT_TRUE(ok.emitted);
@@ -41,7 +42,8 @@ TEST(FailClosed, FailedDetectionBlacksOutWholeFrame) {
   FrameResult failed = anon->process(second);
   EXPECT_FALSE(failed.emitted);
   EXPECT_NE(failed.error.find("inference failed"), std::string::npos);
-  EXPECT_EQ(cv::countNonZero(second.reshape(1)), 0) << "a frame whose detection failed must carry no pixels";
+  EXPECT_EQ(cv::countNonZero(second.reshape(1)), 0)
+      << "a frame whose detection failed must carry no pixels";
 }
 
 TEST(FailClosed, ExceptionInDetectorIsContainedAndFailsClosed) {
@@ -53,7 +55,8 @@ TEST(FailClosed, ExceptionInDetectorIsContainedAndFailsClosed) {
 }
 
 TEST(FailClosed, EmptyFrameIsNotEmitted) {
-  auto anon = Anonymizer::create_with_detector({}, std::make_unique<ScriptedDetector>(std::vector<bool>{}));
+  auto anon =
+      Anonymizer::create_with_detector({}, std::make_unique<ScriptedDetector>(std::vector<bool>{}));
   cv::Mat empty;
   EXPECT_FALSE(anon->process(empty).emitted);
 }

@@ -48,7 +48,8 @@ INSTANTIATE_TEST_SUITE_P(All, MaskMethod,
 
 TEST(Masks, BlackBoxIsZeroAndClippedAtFrameEdge) {
   cv::Mat frame = noise_frame();
-  auto applied = apply_masks(frame, {cv::Rect2f(-20, -10, 60, 50)}, AnonymizeMethod::kBlackBox, {0.f, 0, 1.f});
+  auto applied =
+      apply_masks(frame, {cv::Rect2f(-20, -10, 60, 50)}, AnonymizeMethod::kBlackBox, {0.f, 0, 1.f});
   ASSERT_EQ(applied.size(), 1u);
   EXPECT_EQ(applied[0], cv::Rect(0, 0, 40, 40));
   EXPECT_EQ(cv::countNonZero(frame(applied[0]).reshape(1)), 0);
@@ -66,8 +67,10 @@ TEST(Masks, ParsersRejectUnknownNames) {
   EXPECT_NE(parse_anonymize_method("sparkles").error().find("blur"), std::string::npos);
   EXPECT_TRUE(parse_privacy_level("high").ok());
   EXPECT_FALSE(parse_privacy_level("extreme").ok());
-  EXPECT_GT(privacy_params(PrivacyLevel::kHigh).padding, privacy_params(PrivacyLevel::kLow).padding);
-  EXPECT_GT(privacy_params(PrivacyLevel::kMaximum).hold_frames, privacy_params(PrivacyLevel::kMedium).hold_frames);
+  EXPECT_GT(privacy_params(PrivacyLevel::kHigh).padding,
+            privacy_params(PrivacyLevel::kLow).padding);
+  EXPECT_GT(privacy_params(PrivacyLevel::kMaximum).hold_frames,
+            privacy_params(PrivacyLevel::kMedium).hold_frames);
 }
 
 }  // namespace

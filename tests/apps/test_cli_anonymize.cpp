@@ -13,8 +13,12 @@ namespace ev {
 namespace {
 namespace fs = std::filesystem;
 
-std::string bin() { return test::edgevision_binary().string(); }
-std::string shared_models() { return "--models-dir " + test::shared_models_dir().string(); }
+std::string bin() {
+  return test::edgevision_binary().string();
+}
+std::string shared_models() {
+  return "--models-dir " + test::shared_models_dir().string();
+}
 
 nlohmann::json parse_summary(const test::CommandResult& r) {
   EXPECT_FALSE(r.out.empty()) << "stderr: " << r.err;
@@ -30,8 +34,8 @@ TEST(CliAnonymize, ImageWithDefaultDetector) {
   const fs::path dir = test::temp_dir("cli_image");
   const fs::path in = test::data("faces/images/2008_002079.jpg");
   ASSERT_TRUE(fs::exists(in)) << in;
-  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " + in.string() + " -o " +
-                             (dir / "out.jpg").string() + " --json");
+  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " + in.string() +
+                             " -o " + (dir / "out.jpg").string() + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_EQ(j["frames"], 1);
@@ -39,7 +43,8 @@ TEST(CliAnonymize, ImageWithDefaultDetector) {
   EXPECT_GE(j["faces"].get<int>(), 1);
   EXPECT_EQ(j["dropped_frames"], 0);
   EXPECT_FALSE(j.contains("fallback")) << j.dump();
-  for (const char* key : {"fps", "detector", "method", "level", "corrupt_frames"}) EXPECT_TRUE(j.contains(key)) << key;
+  for (const char* key : {"fps", "detector", "method", "level", "corrupt_frames"})
+    EXPECT_TRUE(j.contains(key)) << key;
   const cv::Mat a = cv::imread(in.string()), b = cv::imread((dir / "out.jpg").string());
   ASSERT_FALSE(b.empty());
   EXPECT_EQ(a.size(), b.size());
@@ -51,13 +56,15 @@ TEST(CliAnonymize, FolderKeepsRelativeNames) {
   fs::copy_file(test::data("faces/images/2008_002079.jpg"), dir / "in" / "nested" / "a.jpg");
   fs::copy_file(test::data("images/person.jpg"), dir / "in" / "b.jpg");
   std::ofstream(dir / "in" / "corrupt.jpg") << "garbage bytes";
-  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " + (dir / "in").string() +
-                             " -o " + (dir / "out").string() + " --method pixelate --json");
+  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " +
+                             (dir / "in").string() + " -o " + (dir / "out").string() +
+                             " --method pixelate --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_EQ(j["frames"], 2);
   EXPECT_EQ(j["corrupt_frames"], 1);
-  EXPECT_NE(r.err.find("corrupt.jpg"), std::string::npos) << "warning names the bad file: " << r.err;
+  EXPECT_NE(r.err.find("corrupt.jpg"), std::string::npos)
+      << "warning names the bad file: " << r.err;
   EXPECT_TRUE(fs::exists(dir / "out" / "nested" / "a.jpg"));
   EXPECT_TRUE(fs::exists(dir / "out" / "b.jpg"));
 }
@@ -65,8 +72,9 @@ TEST(CliAnonymize, FolderKeepsRelativeNames) {
 TEST(CliAnonymize, VideoKeepsFrameCountSizeAndFps) {
   const fs::path dir = test::temp_dir("cli_video");
   const fs::path in = test::data("video/otb_crossing/crossing.avi");
-  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " + in.string() + " -o " +
-                             (dir / "out.avi").string() + " --method emoji --level high --json");
+  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " + in.string() +
+                             " -o " + (dir / "out.avi").string() +
+                             " --method emoji --level high --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   cv::VideoCapture src(in.string()), out((dir / "out.avi").string());
@@ -82,8 +90,9 @@ TEST(CliAnonymize, TruncatedVideoWarnsAndFinishes) {
   const fs::path dir = test::temp_dir("cli_truncated");
   fs::copy_file(test::data("video/otb_crossing/crossing.avi"), dir / "cut.avi");
   fs::resize_file(dir / "cut.avi", fs::file_size(dir / "cut.avi") / 2);
-  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " + (dir / "cut.avi").string() +
-                             " -o " + (dir / "out.avi").string() + " --json");
+  auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " +
+                             (dir / "cut.avi").string() + " -o " + (dir / "out.avi").string() +
+                             " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_GT(j["frames"].get<int>(), 10);
@@ -93,15 +102,16 @@ TEST(CliAnonymize, TruncatedVideoWarnsAndFinishes) {
 
 TEST(CliAnonymize, MissingInputNamesTheFile) {
   const fs::path dir = test::temp_dir("cli_missing");
-  auto r = test::run_command(bin() + " anonymize /nonexistent/clip.mp4 -o " + (dir / "o.mp4").string());
+  auto r =
+      test::run_command(bin() + " anonymize /nonexistent/clip.mp4 -o " + (dir / "o.mp4").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("/nonexistent/clip.mp4"), std::string::npos) << r.err;
 }
 
 TEST(CliAnonymize, BadOptionValueIsRefused) {
   const fs::path dir = test::temp_dir("cli_badopt");
-  auto r = test::run_command(bin() + " anonymize " + test::data("images/person.jpg").string() + " -o " +
-                             (dir / "o.jpg").string() + " --method sparkles");
+  auto r = test::run_command(bin() + " anonymize " + test::data("images/person.jpg").string() +
+                             " -o " + (dir / "o.jpg").string() + " --method sparkles");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("sparkles"), std::string::npos) << r.err;
 }
@@ -109,10 +119,11 @@ TEST(CliAnonymize, BadOptionValueIsRefused) {
 TEST(CliAnonymize, MissingModelFallsBackAndSaysSo) {
   const fs::path dir = test::temp_dir("cli_fallback");
   fs::create_directories(dir / "empty_models");
-  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() + " " + bin() +
-                             " --offline --models-dir " + (dir / "empty_models").string() + " anonymize " +
-                             test::data("faces/images/2008_002079.jpg").string() + " -o " + (dir / "o.jpg").string() +
-                             " --detector yunet --json");
+  auto r =
+      test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() + " " +
+                        bin() + " --offline --models-dir " + (dir / "empty_models").string() +
+                        " anonymize " + test::data("faces/images/2008_002079.jpg").string() +
+                        " -o " + (dir / "o.jpg").string() + " --detector yunet --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   ASSERT_TRUE(j.contains("fallback")) << j.dump();
@@ -124,20 +135,23 @@ TEST(CliAnonymize, MissingModelFallsBackAndSaysSo) {
 TEST(CliAnonymize, WrongHashModelIsNotUsed) {
   const fs::path dir = test::temp_dir("cli_badhash");
   fs::create_directories(dir / "models");
-  fs::copy_file(test::shared_models_dir() / "face" / "yunet_s_640_640.onnx", dir / "models" / "yunet_s_640_640.onnx");
+  fs::copy_file(test::shared_models_dir() / "face" / "yunet_s_640_640.onnx",
+                dir / "models" / "yunet_s_640_640.onnx");
   {
-    std::fstream f(dir / "models" / "yunet_s_640_640.onnx", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(dir / "models" / "yunet_s_640_640.onnx",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(1000);
     f.put('\x42');
   }
-  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() + " " + bin() +
-                             " --offline --models-dir " + (dir / "models").string() + " anonymize " +
-                             test::data("faces/images/2008_002079.jpg").string() + " -o " + (dir / "o.jpg").string() +
-                             " --detector yunet --json");
+  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+                             " " + bin() + " --offline --models-dir " + (dir / "models").string() +
+                             " anonymize " + test::data("faces/images/2008_002079.jpg").string() +
+                             " -o " + (dir / "o.jpg").string() + " --detector yunet --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_TRUE(j.contains("fallback")) << j.dump();
-  EXPECT_NE(r.err.find("sha256"), std::string::npos) << "the log says why the file was rejected: " << r.err;
+  EXPECT_NE(r.err.find("sha256"), std::string::npos)
+      << "the log says why the file was rejected: " << r.err;
 }
 
 }  // namespace

@@ -12,8 +12,8 @@ namespace {
 
 nlohmann::json coverage(const std::string& extra) {
   auto r = test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
-                             test::shared_models_dir().string() + " coverage " + test::data("faces").string() +
-                             " --json " + extra);
+                             test::shared_models_dir().string() + " coverage " +
+                             test::data("faces").string() + " --json " + extra);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   try {
     return nlohmann::json::parse(r.out);
@@ -42,8 +42,8 @@ TEST(CliCoverage, DefaultBeatsThePythonRecipeDetector) {
 
 TEST(CliCoverage, MinCoverageFailsTheRunWhenNotMet) {
   auto r = test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
-                             test::shared_models_dir().string() + " coverage " + test::data("faces").string() +
-                             " --detector haar --min-coverage 0.99");
+                             test::shared_models_dir().string() + " coverage " +
+                             test::data("faces").string() + " --detector haar --min-coverage 0.99");
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
 }
 

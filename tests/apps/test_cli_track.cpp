@@ -15,15 +15,16 @@ namespace fs = std::filesystem;
 TEST(CliTrack, PetsFirst69FramesScoresAgainstGroundTruth) {
   const fs::path dir = test::temp_dir("cli_track");
   const std::string bin = test::edgevision_binary().string();
-  auto track = test::run_command(bin + " --offline --models-dir " + test::shared_models_dir().string() + " track " +
-                                 test::data("video/pets09_s2l1/vtest.avi").string() +
-                                 " --model yolox-nano --classes person --max-frames 69 --mot " +
-                                 (dir / "pred.txt").string());
+  auto track = test::run_command(
+      bin + " --offline --models-dir " + test::shared_models_dir().string() + " track " +
+      test::data("video/pets09_s2l1/vtest.avi").string() +
+      " --model yolox-nano --classes person --max-frames 69 --mot " + (dir / "pred.txt").string());
   ASSERT_EQ(track.exit_code, 0) << track.err;
   ASSERT_TRUE(fs::exists(dir / "pred.txt"));
-  auto eval = test::run_command(bin + " mot-eval --gt " +
-                                test::data("video/pets09_s2l1/gt_mot15_frames0001-0069.txt").string() + " --pred " +
-                                (dir / "pred.txt").string() + " --frames 1-69 --json");
+  auto eval =
+      test::run_command(bin + " mot-eval --gt " +
+                        test::data("video/pets09_s2l1/gt_mot15_frames0001-0069.txt").string() +
+                        " --pred " + (dir / "pred.txt").string() + " --frames 1-69 --json");
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   const auto j = nlohmann::json::parse(eval.out);
   EXPECT_GT(j["mota"].get<double>(), 0.65) << j.dump();
@@ -34,8 +35,9 @@ TEST(CliTrack, PetsFirst69FramesScoresAgainstGroundTruth) {
 TEST(CliTrack, MotEvalRejectsMalformedFile) {
   const fs::path dir = test::temp_dir("cli_mot_bad");
   { std::ofstream(dir / "bad.txt") << "1,2,three,4\n"; }
-  auto eval = test::run_command(test::edgevision_binary().string() + " mot-eval --gt " + (dir / "bad.txt").string() +
-                                " --pred " + (dir / "bad.txt").string());
+  auto eval =
+      test::run_command(test::edgevision_binary().string() + " mot-eval --gt " +
+                        (dir / "bad.txt").string() + " --pred " + (dir / "bad.txt").string());
   EXPECT_NE(eval.exit_code, 0);
   EXPECT_NE(eval.err.find("bad.txt"), std::string::npos) << eval.err;
 }

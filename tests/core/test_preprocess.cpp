@@ -15,9 +15,9 @@ TEST(Preprocess, LetterboxTopLeftKeepsRatioAndPads) {
   EXPECT_FLOAT_EQ(t.scale_x, 64.f / 200.f);
   EXPECT_FLOAT_EQ(t.pad_x, 0.f);
   EXPECT_FLOAT_EQ(t.pad_y, 0.f);
-  EXPECT_FLOAT_EQ(out[0], 10.f);             // B plane, top-left pixel
-  EXPECT_FLOAT_EQ(out[64 * 64], 20.f);       // G plane
-  EXPECT_FLOAT_EQ(out[63 * 64], 114.f);      // bottom row is padding
+  EXPECT_FLOAT_EQ(out[0], 10.f);         // B plane, top-left pixel
+  EXPECT_FLOAT_EQ(out[64 * 64], 20.f);   // G plane
+  EXPECT_FLOAT_EQ(out[63 * 64], 114.f);  // bottom row is padding
   cv::Rect2f back = t.to_frame(cv::Rect2f(0, 0, 64, 32));
   EXPECT_NEAR(back.width, 200.f, 1e-3);
   EXPECT_NEAR(back.height, 100.f, 1e-3);
@@ -36,10 +36,10 @@ TEST(Preprocess, CentredRgbNhwcNormalized) {
   InputTransform t = make_input_tensor(img, p, 100, 100, out);
   EXPECT_FLOAT_EQ(t.pad_y, 25.f);
   const float* px = &out[(50 * 100 + 50) * 3];  // centre pixel, inside the image
-  EXPECT_NEAR(px[0], 1.f, 1e-5);    // R = 255
-  EXPECT_NEAR(px[1], 0.f, 1e-2);    // G = 127 or 128
-  EXPECT_NEAR(px[2], -1.f, 1e-5);   // B = 0
-  EXPECT_NEAR(out[0], -1.f, 1e-5);  // padding 0 -> -1
+  EXPECT_NEAR(px[0], 1.f, 1e-5);                // R = 255
+  EXPECT_NEAR(px[1], 0.f, 1e-2);                // G = 127 or 128
+  EXPECT_NEAR(px[2], -1.f, 1e-5);               // B = 0
+  EXPECT_NEAR(out[0], -1.f, 1e-5);              // padding 0 -> -1
   EXPECT_NEAR(t.to_frame(cv::Point2f(50, 50)).y, 25.f, 1e-4);
 }
 

@@ -15,12 +15,14 @@ namespace fs = std::filesystem;
 
 cv::Mat numbered_frame(int i, cv::Size size = {160, 120}) {
   cv::Mat m(size, CV_8UC3, cv::Scalar(30 + i, 60, 90));
-  cv::putText(m, std::to_string(i), {20, 80}, cv::FONT_HERSHEY_SIMPLEX, 2.0, cv::Scalar(255, 255, 255), 3);
+  cv::putText(m, std::to_string(i), {20, 80}, cv::FONT_HERSHEY_SIMPLEX, 2.0,
+              cv::Scalar(255, 255, 255), 3);
   return m;
 }
 
 fs::path write_test_video(const fs::path& path, int frames, double fps = 12.5) {
-  cv::VideoWriter w(path.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, {160, 120});
+  cv::VideoWriter w(path.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,
+                    {160, 120});
   EXPECT_TRUE(w.isOpened());
   for (int i = 0; i < frames; ++i) w.write(numbered_frame(i));
   w.release();

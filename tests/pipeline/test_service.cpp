@@ -1,8 +1,8 @@
 // The service on real clips with real models and a real mosquitto broker on 127.0.0.1.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <unistd.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>

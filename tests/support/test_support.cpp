@@ -5,10 +5,18 @@
 namespace ev::test {
 namespace fs = std::filesystem;
 
-fs::path shared_dir() { return fs::path(EV_SHARED_DIR); }
-fs::path shared_models_dir() { return shared_dir() / "models"; }
-fs::path data(const std::string& rel) { return shared_dir() / "data" / rel; }
-fs::path edgevision_binary() { return fs::path(EV_BINARY_DIR) / "bin" / "edgevision"; }
+fs::path shared_dir() {
+  return fs::path(EV_SHARED_DIR);
+}
+fs::path shared_models_dir() {
+  return shared_dir() / "models";
+}
+fs::path data(const std::string& rel) {
+  return shared_dir() / "data" / rel;
+}
+fs::path edgevision_binary() {
+  return fs::path(EV_BINARY_DIR) / "bin" / "edgevision";
+}
 
 fs::path temp_dir(const std::string& name) {
   // CTest runs test cases of one suite in parallel processes: the pid keeps them apart.
@@ -28,8 +36,9 @@ fs::path temp_dir(const std::string& name) {
 namespace ev::test {
 CommandResult run_command(const std::string& command) {
   static int counter = 0;
-  const fs::path err_file = fs::path(EV_BINARY_DIR) / "test-tmp" / ("stderr-" + std::to_string(getpid()) + "-" +
-                                                                     std::to_string(counter++) + ".txt");
+  const fs::path err_file =
+      fs::path(EV_BINARY_DIR) / "test-tmp" /
+      ("stderr-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".txt");
   fs::create_directories(err_file.parent_path());
   CommandResult r;
   FILE* pipe = popen((command + " 2>" + err_file.string()).c_str(), "r");

@@ -5,10 +5,10 @@
 #include <string>
 
 namespace ev::test {
-std::filesystem::path shared_dir();           // EV_SHARED_DIR
-std::filesystem::path shared_models_dir();    // <shared>/models
+std::filesystem::path shared_dir();                  // EV_SHARED_DIR
+std::filesystem::path shared_models_dir();           // <shared>/models
 std::filesystem::path data(const std::string& rel);  // <shared>/data/<rel>
-std::filesystem::path edgevision_binary();    // <build>/bin/edgevision
+std::filesystem::path edgevision_binary();           // <build>/bin/edgevision
 // A fresh empty directory under the build tree for one test.
 std::filesystem::path temp_dir(const std::string& name);
 }  // namespace ev::test

@@ -1,0 +1,57 @@
+// Pieces shared by the CLI commands that walk a source frame by frame (detect, track).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "edgevision/io.hpp"
+
+namespace ev::cli {
+
+enum class NextFrame { kFrame, kCorrupt, kDone };
+
+// Reads one frame. Corrupt frames are logged as warnings (the caller counts them); a failed
+// source is logged as an error and sets rc to 1.
+inline NextFrame read_next_frame(FrameSource& source, Frame& frame, int& rc) {
+  std::string message;
+  switch (source.read(frame, message)) {
+    case ReadStatus::kFrame:
+      return NextFrame::kFrame;
+    case ReadStatus::kCorrupt:
+      spdlog::warn("{}", message);
+      return NextFrame::kCorrupt;
+    case ReadStatus::kError:
+      spdlog::error("{}", message);
+      rc = 1;
+      return NextFrame::kDone;
+    case ReadStatus::kEnd:
+      break;
+  }
+  return NextFrame::kDone;
+}
+
+// `-o` is optional: an empty path gives no sink. Returns false (logged) if it cannot be opened.
+inline bool open_optional_sink(const std::string& output, const SourceInfo& info,
+                               std::unique_ptr<FrameSink>& sink) {
+  if (output.empty()) return true;
+  auto s = open_sink(output, info);
+  if (!s) {
+    spdlog::error("{}", s.error());
+    return false;
+  }
+  sink = std::move(s.value());
+  return true;
+}
+
+// A run that read nothing at all is an error even if no single step failed.
+inline int final_exit_code(int64_t frames, int rc, const std::string& input) {
+  if (frames == 0 && rc == 0) {
+    spdlog::error("{}: no frame could be read", input);
+    return 1;
+  }
+  return rc;
+}
+
+}  // namespace ev::cli
