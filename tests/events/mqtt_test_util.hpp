@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +76,8 @@ class MosquittoBroker {
     if (pid_ > 0) return true;
     pid_ = ::fork();
     if (pid_ == 0) {
+      // If the test process dies (CTest timeout, crash), the broker must not outlive it.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       ::execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir_ / "mosquitto.conf").c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);
