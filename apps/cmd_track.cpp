@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "commands.hpp"
+#include "edgevision/anonymize.hpp"
 #include "edgevision/detect.hpp"
 #include "edgevision/io.hpp"
 #include "edgevision/progress.hpp"
@@ -29,6 +30,7 @@ struct TrackArgs {
   int threads = 0;
   int64_t max_frames = 0;
   bool json = false;
+  bool anonymize = false;
   TrackerParams tracker;
 };
 
@@ -105,6 +107,15 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
   if (!open_optional_sink(args.output, info, sink)) return 1;
 
   ModelManager models(global.model_manager_options());
+  std::unique_ptr<Anonymizer> anonymizer;
+  if (args.anonymize) {
+    auto a = Anonymizer::create(AnonymizerOptions{}, models);
+    if (!a) {
+      spdlog::error("--anonymize: no face detector can run: {}", a.error());
+      return 1;
+    }
+    anonymizer = std::move(a.value());
+  }
   DetectorParams params;
   params.model = args.model;
   // ByteTrack's second association needs the low-score boxes, so by default the detector
@@ -139,6 +150,12 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     }
     ++frames;
     bar.update(frames + corrupt);
+    if (anonymizer && !anonymizer->process(frame.image).emitted) {
+      // Fail closed: the frame is withheld; the tracker coasts through it like a corrupt one.
+      spdlog::warn("frame {}: face detection failed; frame withheld", frame.index);
+      tracker.update({});
+      continue;
+    }
     Status s = detector.detect(frame.image, dets);
     if (!s.ok()) {
       spdlog::error("frame {}: {}", frame.index, s.message());
@@ -199,6 +216,7 @@ void add_track_command(CLI::App& app, GlobalOptions& global) {
                   "write tracks as MOTChallenge text (frame,id,x,y,w,h,conf,-1,-1,-1)");
   cmd->add_option("-o,--output", args->output, "annotated video (or folder for a folder input)");
   cmd->add_flag("--json", args->json, "one JSON object per frame on stdout");
+  cmd->add_flag("--anonymize", args->anonymize, "cover faces before detecting and writing");
   TrackerParams& p = args->tracker;
   cmd->add_option("--track-thresh", p.track_thresh, "high-score detection threshold")
       ->capture_default_str();

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/videoio.hpp>
 
 #include "support/test_support.hpp"
 
@@ -30,6 +31,20 @@ TEST(CliTrack, PetsFirst69FramesScoresAgainstGroundTruth) {
   EXPECT_GT(j["mota"].get<double>(), 0.65) << j.dump();
   EXPECT_GT(j["idf1"].get<double>(), 0.70) << j.dump();
   EXPECT_LE(j["id_switches"].get<int>(), 10) << j.dump();
+}
+
+TEST(CliTrack, AnonymizedAnnotatedVideoKeepsEveryFrame) {
+  const fs::path dir = test::temp_dir("cli_track_anon");
+  auto r =
+      test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
+                        test::shared_models_dir().string() + " track " +
+                        test::data("video/otb_crossing/crossing.avi").string() +
+                        " --model yolox-nano --classes person --max-frames 20 --anonymize -o " +
+                        (dir / "out.avi").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  cv::VideoCapture out((dir / "out.avi").string());
+  ASSERT_TRUE(out.isOpened());
+  EXPECT_EQ(static_cast<int>(out.get(cv::CAP_PROP_FRAME_COUNT)), 20);
 }
 
 TEST(CliTrack, MotEvalRejectsMalformedFile) {
