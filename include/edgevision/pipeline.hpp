@@ -24,6 +24,7 @@
 #include "edgevision/detect.hpp"
 #include "edgevision/events.hpp"
 #include "edgevision/models.hpp"
+#include "edgevision/ota.hpp"
 #include "edgevision/service.hpp"
 #include "edgevision/track.hpp"
 
@@ -85,6 +86,9 @@ class CameraPipeline {
   // Latest frame that passed the anonymizer (JPEG, re-encoded at most 5 times per second).
   std::optional<std::vector<uint8_t>> snapshot_jpeg() const;
   void update_rates();  // once per second: recomputes fps_in / fps_out
+  // Hot model switch (OTA): loads the new detector now and swaps it in between two frames.
+  // On error the old detector keeps serving.
+  Status switch_model(const ota::InstalledModel& model);
   const PipelineSettings& settings() const { return settings_; }
 
   struct Impl;
@@ -172,6 +176,9 @@ class Service final : public ServiceView, public EventFeed {
   std::unique_ptr<EventRouter> router_;
   std::atomic<bool> log_events_{true};
   std::vector<AnalyticsHookFactory> hooks_;
+  // Watches the OTA `current` link of the detection model; switches cameras without a restart.
+  std::unique_ptr<ota::UpdateWatcher> ota_watcher_;
+  void on_model_update(const ota::InstalledModel& model);
   std::unique_ptr<ServiceMetrics> metrics_;
   bool started_ = false;
 

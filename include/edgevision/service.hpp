@@ -32,6 +32,7 @@ struct CameraStatus {
   uint64_t faces_anonymized = 0;
   double latency_ms = 0;  // recent end-to-end per-frame latency
   int active_tracks = 0;
+  std::string model_version;  // object detector version being served (OTA or manifest)
 };
 
 // Bounded fan-out of events (JSON objects with a "schema" field) to in-process subscribers

@@ -14,6 +14,7 @@
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
 #include "edgevision/io.hpp"
+#include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
 #include "pipeline/metrics.hpp"
 
@@ -44,6 +45,16 @@ bool is_live(const std::string& uri) {
   if (uri.find("://") != std::string::npos) return true;
   if (uri.rfind("/dev/video", 0) == 0) return true;
   return !uri.empty() && std::all_of(uri.begin(), uri.end(), ::isdigit);
+}
+
+DetectorParams detector_params(const PipelineSettings& settings) {
+  DetectorParams dp;
+  dp.model = settings.detection.model;
+  dp.conf = settings.detection.conf;
+  dp.nms = settings.detection.nms;
+  dp.classes = settings.detection.classes;
+  dp.threads = settings.detection.threads;
+  return dp;
 }
 
 }  // namespace
@@ -78,6 +89,11 @@ struct CameraPipeline::Impl {
   std::shared_ptr<CameraMetrics> metrics;
   std::unique_ptr<Anonymizer> anonymizer;
   std::unique_ptr<ObjectDetector> detector;
+  // A new detector (OTA model update) waits here until the detect thread is between frames.
+  std::mutex detector_swap_mutex;
+  std::unique_ptr<ObjectDetector> pending_detector;
+  std::string pending_version;
+  std::string model_version;  // version being served, guarded by status_mutex
   Tracker tracker;
   std::vector<std::unique_ptr<AnalyticsHook>> hooks;
   bool live = false;
@@ -229,10 +245,27 @@ struct CameraPipeline::Impl {
     snapshot = std::move(shared);
   }
 
+  // Swaps in a detector handed over by switch_model(); the old one is destroyed here, on the
+  // detect thread, between two frames, so no frame ever sees a half-switched model.
+  void take_pending_detector() {
+    std::unique_ptr<ObjectDetector> next;
+    std::string version;
+    {
+      std::lock_guard lock(detector_swap_mutex);
+      if (!pending_detector) return;
+      next = std::move(pending_detector);
+      version = std::move(pending_version);
+    }
+    detector = std::move(next);
+    std::lock_guard lock(status_mutex);
+    model_version = std::move(version);
+  }
+
   void detect_loop() {
     MotionDetector motion(s.detection.motion_threshold);
     int64_t n = 0;
     while (auto p = q_detect.pop()) {
+      take_pending_detector();
       const auto t0 = Clock::now();
       if (detector && (n++ % s.detection.every_n) == 0) {
         if (s.detection.motion_gating && !motion.update(p->image)) {
@@ -357,15 +390,14 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
   }
 
   if (settings.camera.detect) {
-    DetectorParams dp;
-    dp.model = settings.detection.model;
-    dp.conf = settings.detection.conf;
-    dp.nms = settings.detection.nms;
-    dp.classes = settings.detection.classes;
-    dp.threads = settings.detection.threads;
-    auto detector = ObjectDetector::create(dp, models);
+    // The OTA-installed current version wins over the manifest's (see ota.hpp).
+    auto serving = ota::resolve_serving(models, settings.detection.model);
+    if (!serving) return R::Error("object detector: " + serving.error());
+    auto detector =
+        ObjectDetector::create(detector_params(settings), serving->paths, &serving->spec);
     if (!detector) return R::Error("object detector: " + detector.error());
     impl->detector = std::move(*detector);
+    impl->model_version = serving->version;
 
     TrackerParams tp;
     tp.track_thresh = settings.tracking.track_thresh;
@@ -437,7 +469,20 @@ CameraStatus CameraPipeline::status() const {
   s.error = m.error;
   s.fps_in = m.fps_in;
   s.fps_out = m.fps_out;
+  s.model_version = m.model_version;
   return s;
+}
+
+Status CameraPipeline::switch_model(const ota::InstalledModel& model) {
+  if (!settings_.camera.detect) return Status::Ok();
+  // Built on the caller's thread while the old detector keeps serving; a model that does not
+  // load leaves the old one in place.
+  auto detector = ObjectDetector::create(detector_params(settings_), model.paths, &model.spec);
+  if (!detector) return Status::Error("camera " + settings_.camera.id + ": " + detector.error());
+  std::lock_guard lock(impl_->detector_swap_mutex);
+  impl_->pending_detector = std::move(*detector);
+  impl_->pending_version = model.version;
+  return Status::Ok();
 }
 
 void CameraPipeline::update_rates() {

@@ -82,6 +82,12 @@ Status Service::start() {
     log_events_ = config_.events.log;
     for (const auto& c : config_.cameras) cameras_[c.id] = make_camera(c);
     started_ = true;
+    if (!config_.detection.model.empty()) {
+      ota_watcher_ = std::make_unique<ota::UpdateWatcher>(
+          ota::ModelStore(models_->cache_dir() / "ota"),
+          std::vector<std::string>{config_.detection.model},
+          [this](const ota::InstalledModel& m) { on_model_update(m); });
+    }
   }
   stats_stop_ = false;
   stats_thread_ = std::thread([this] { stats_loop(); });
@@ -93,7 +99,26 @@ Status Service::start() {
   return Status::Ok();
 }
 
+void Service::on_model_update(const ota::InstalledModel& model) {
+  std::lock_guard lock(mutex_);
+  if (!started_ || model.name != config_.detection.model) return;
+  int switched = 0;
+  for (auto& [id, e] : cameras_) {
+    if (!e->pipeline) continue;
+    if (Status st = e->pipeline->switch_model(model); st) {
+      ++switched;
+    } else {
+      spdlog::error("model update {} {}: {}; camera keeps the previous model", model.name,
+                    model.version, st.message());
+    }
+  }
+  spdlog::info("model update: {} version {} now serving on {} cameras", model.name, model.version,
+               switched);
+}
+
 void Service::stop(int drain_ms) {
+  // First: the watcher's callback takes mutex_, so it must be gone before stop() holds it.
+  ota_watcher_.reset();
   {
     std::lock_guard lock(stats_mutex_);
     stats_stop_ = true;

@@ -58,7 +58,8 @@ json to_json(const CameraStatus& c) {
               {"motion_skipped", c.motion_skipped},
               {"faces_anonymized", c.faces_anonymized},
               {"latency_ms", c.latency_ms},
-              {"active_tracks", c.active_tracks}};
+              {"active_tracks", c.active_tracks},
+              {"model_version", c.model_version}};
 }
 
 // Media type without parameters, lower-case.

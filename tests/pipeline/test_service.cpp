@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
 #include "events/mqtt_test_util.hpp"
 #include "support/test_support.hpp"
@@ -243,6 +244,42 @@ TEST(Service, ReloadRestartsOnlyChangedCameras) {
   ASSERT_TRUE((*service)->reload(same));
   EXPECT_GE(status("pets2")->frames_in, pets2_before);
   EXPECT_EQ(status("crossing")->state, "stopped");
+  (*service)->stop(500);
+}
+
+TEST(Service, OtaModelUpdateSwitchesCamerasWithoutStopping) {
+  const fs::path dir = test::temp_dir("service_ota");
+  Config cfg = service_config(dir, 1, 20);
+  cfg.events.mqtt.enabled = false;
+  cfg.models.cache_dir = dir / "cache";
+  cfg.cameras.resize(1);
+  cfg.cameras[0].loop = true;
+  cfg.cameras[0].fps = 20;
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  ASSERT_TRUE((*service)->start());
+  auto camera = [&] { return (*service)->cameras().at(0); };
+  ASSERT_TRUE(wait_until([&] { return camera().frames_out >= 5; }, 30));
+  const std::string before = camera().model_version;
+  EXPECT_FALSE(before.empty());
+
+  // `edgevision models update` from another process does exactly this.
+  ota::ModelStore store(dir / "cache" / "ota");
+  ota::UpdateRequest req;
+  req.name = cfg.detection.model;
+  req.version = "ota-test-2";
+  req.file_source = "file://" + (test::shared_models_dir() / "detect" / "yolox_nano.onnx").string();
+  req.sha256 = "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14";
+  req.size = 3660092;
+  auto installed = store.update(req, builtin_manifest());
+  ASSERT_TRUE(installed) << installed.error();
+
+  ASSERT_TRUE(wait_until([&] { return camera().model_version == "ota-test-2"; }, 20));
+  // The camera never stopped: it keeps processing frames with the new model.
+  const uint64_t out_after_switch = camera().frames_out;
+  ASSERT_TRUE(wait_until([&] { return camera().frames_out >= out_after_switch + 5; }, 20));
+  EXPECT_EQ(camera().state, "running");
+  EXPECT_EQ(camera().frames_failed, 0u);
   (*service)->stop(500);
 }
 
