@@ -72,14 +72,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
-  if (args.anonymize) {
-    auto a = Anonymizer::create(AnonymizerOptions{}, models);
-    if (!a) {
-      spdlog::error("--anonymize: no face detector can run: {}", a.error());
-      return 1;
-    }
-    anonymizer = std::move(a.value());
-  }
+  if (!make_optional_anonymizer(args.anonymize, models, anonymizer)) return 1;
   DetectorParams params;
   params.model = args.model;
   params.conf = args.conf;

@@ -67,13 +67,7 @@ DetectHandlers detect_handlers(const Config& cfg) {
     spdlog::warn("POST /detect disabled: {}", anonymizer.error());
     return {};
   }
-  DetectorParams dp;
-  dp.model = cfg.detection.model;
-  dp.conf = cfg.detection.conf;
-  dp.nms = cfg.detection.nms;
-  dp.classes = cfg.detection.classes;
-  dp.threads = cfg.detection.threads;
-  auto detector = ObjectDetector::create(dp, models);
+  auto detector = ObjectDetector::create(detector_params(cfg.detection), models);
   std::shared_ptr<ObjectDetector> det;
   if (detector) {
     det = std::move(*detector);

@@ -108,14 +108,7 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
-  if (args.anonymize) {
-    auto a = Anonymizer::create(AnonymizerOptions{}, models);
-    if (!a) {
-      spdlog::error("--anonymize: no face detector can run: {}", a.error());
-      return 1;
-    }
-    anonymizer = std::move(a.value());
-  }
+  if (!make_optional_anonymizer(args.anonymize, models, anonymizer)) return 1;
   DetectorParams params;
   params.model = args.model;
   // ByteTrack's second association needs the low-score boxes, so by default the detector

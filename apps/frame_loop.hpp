@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "edgevision/anonymize.hpp"
 #include "edgevision/io.hpp"
 
 namespace ev::cli {
@@ -42,6 +43,20 @@ inline bool open_optional_sink(const std::string& output, const SourceInfo& info
     return false;
   }
   sink = std::move(s.value());
+  return true;
+}
+
+// --anonymize: an anonymizer with default options, or none when not asked for. Returns false
+// (logged) when it was asked for and no face detector can run.
+inline bool make_optional_anonymizer(bool wanted, ModelManager& models,
+                                     std::unique_ptr<Anonymizer>& anonymizer) {
+  if (!wanted) return true;
+  auto a = Anonymizer::create(AnonymizerOptions{}, models);
+  if (!a) {
+    spdlog::error("--anonymize: no face detector can run: {}", a.error());
+    return false;
+  }
+  anonymizer = std::move(a.value());
   return true;
 }
 

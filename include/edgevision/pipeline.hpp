@@ -68,6 +68,9 @@ struct PipelineSettings {
   bool operator==(const PipelineSettings&) const = default;
 };
 
+// The object detector parameters a `detection:` config section asks for.
+DetectorParams detector_params(const DetectionConfig& detection);
+
 class CameraPipeline {
  public:
   // Loads the models (may take a while). `emit` receives events from the tracking thread.

@@ -47,17 +47,17 @@ bool is_live(const std::string& uri) {
   return !uri.empty() && std::all_of(uri.begin(), uri.end(), ::isdigit);
 }
 
-DetectorParams detector_params(const PipelineSettings& settings) {
+}  // namespace
+
+DetectorParams detector_params(const DetectionConfig& detection) {
   DetectorParams dp;
-  dp.model = settings.detection.model;
-  dp.conf = settings.detection.conf;
-  dp.nms = settings.detection.nms;
-  dp.classes = settings.detection.classes;
-  dp.threads = settings.detection.threads;
+  dp.model = detection.model;
+  dp.conf = detection.conf;
+  dp.nms = detection.nms;
+  dp.classes = detection.classes;
+  dp.threads = detection.threads;
   return dp;
 }
-
-}  // namespace
 
 bool MotionDetector::update(const cv::Mat& bgr) {
   if (bgr.empty()) return false;
@@ -394,7 +394,7 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
     auto serving = ota::resolve_serving(models, settings.detection.model);
     if (!serving) return R::Error("object detector: " + serving.error());
     auto detector =
-        ObjectDetector::create(detector_params(settings), serving->paths, &serving->spec);
+        ObjectDetector::create(detector_params(settings.detection), serving->paths, &serving->spec);
     if (!detector) return R::Error("object detector: " + detector.error());
     impl->detector = std::move(*detector);
     impl->model_version = serving->version;
@@ -477,7 +477,8 @@ Status CameraPipeline::switch_model(const ota::InstalledModel& model) {
   if (!settings_.camera.detect) return Status::Ok();
   // Built on the caller's thread while the old detector keeps serving; a model that does not
   // load leaves the old one in place.
-  auto detector = ObjectDetector::create(detector_params(settings_), model.paths, &model.spec);
+  auto detector =
+      ObjectDetector::create(detector_params(settings_.detection), model.paths, &model.spec);
   if (!detector) return Status::Error("camera " + settings_.camera.id + ": " + detector.error());
   std::lock_guard lock(impl_->detector_swap_mutex);
   impl_->pending_detector = std::move(*detector);
