@@ -33,11 +33,6 @@ struct DetectArgs {
   bool anonymize = false;
 };
 
-// Multiply-then-divide keeps the nearest double to the decimal (206.6, not 206.60000000000002).
-double round_to(double v, double scale) {
-  return std::round(v * scale) / scale;
-}
-
 nlohmann::ordered_json detections_json(const std::string& source, int64_t frame,
                                        const std::vector<Detection>& dets) {
   nlohmann::ordered_json j;

@@ -34,10 +34,6 @@ struct TrackArgs {
   TrackerParams tracker;
 };
 
-double round_to(double v, double unit) {
-  return std::round(v / unit) * unit;
-}
-
 nlohmann::ordered_json tracks_json(const std::string& source, int64_t frame,
                                    const std::vector<Track>& tracks) {
   nlohmann::ordered_json j;
@@ -48,10 +44,10 @@ nlohmann::ordered_json tracks_json(const std::string& source, int64_t frame,
     list.push_back({{"id", t.id},
                     {"class", t.label},
                     {"class_id", t.class_id},
-                    {"score", round_to(t.score, 1e-4)},
+                    {"score", round_to(t.score, 1e4)},
                     {"box",
-                     {round_to(t.box.x, 0.1), round_to(t.box.y, 0.1), round_to(t.box.width, 0.1),
-                      round_to(t.box.height, 0.1)}},
+                     {round_to(t.box.x, 10), round_to(t.box.y, 10), round_to(t.box.width, 10),
+                      round_to(t.box.height, 10)}},
                     {"state", to_string(t.state)},
                     {"age", t.age},
                     {"hits", t.hits}});

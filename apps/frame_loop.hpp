@@ -1,6 +1,7 @@
 // Pieces shared by the CLI commands that walk a source frame by frame (detect, track).
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -58,6 +59,12 @@ inline bool make_optional_anonymizer(bool wanted, ModelManager& models,
   }
   anonymizer = std::move(a.value());
   return true;
+}
+
+// Rounds for JSON output: round_to(206.5871, 10) == 206.6. Multiply-then-divide keeps the
+// nearest double to the decimal (206.6, not 206.60000000000002).
+inline double round_to(double v, double scale) {
+  return std::round(v * scale) / scale;
 }
 
 // A run that read nothing at all is an error even if no single step failed.
