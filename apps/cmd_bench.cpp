@@ -1,5 +1,6 @@
 // `edgevision bench --model M [--compare M2 ...]`: latency percentiles, FPS, peak RSS, CPU%,
 // load time; --json for machines, --report for people.
+// `edgevision bench --video FILE | --pipeline CONFIG`: the same for each pipeline stage.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -8,12 +9,17 @@
 
 #include "commands.hpp"
 #include "edgevision/benchmark.hpp"
+#include "edgevision/pipeline.hpp"
 
 namespace ev::cli {
 namespace {
 
 struct BenchArgs {
   std::string model;
+  std::string pipeline;  // service config file
+  std::string video;
+  std::string camera;  // camera id in the config (default: the first enabled one)
+  int frames = 300;
   std::vector<std::string> compare;
   BenchOptions options;
   std::string image;
@@ -22,7 +28,118 @@ struct BenchArgs {
   bool json = false;
 };
 
+// The camera to benchmark: from the config file (--pipeline), else the built-in defaults with
+// --video as the source; --video / --model / --threads override the config.
+Result<PipelineSettings> pipeline_settings(const BenchArgs& args, const GlobalOptions& global,
+                                           ModelsConfig& models) {
+  using R = Result<PipelineSettings>;
+  PipelineSettings s;
+  if (!args.pipeline.empty()) {
+    auto cfg = global.load_config(args.pipeline);
+    if (!cfg) return R::Error(cfg.error());
+    const CameraConfig* camera = nullptr;
+    for (const auto& c : cfg->cameras) {
+      if (args.camera.empty() ? c.enabled : c.id == args.camera) {
+        camera = &c;
+        break;
+      }
+    }
+    if (!camera) {
+      return R::Error(args.camera.empty()
+                          ? args.pipeline + ": no enabled camera"
+                          : args.pipeline + ": no camera with id '" + args.camera + "'");
+    }
+    s = {*camera, cfg->privacy, cfg->detection, cfg->tracking};
+    models = cfg->models;
+  } else {
+    s.camera.id = "bench";
+    const ModelManagerOptions mo = global.model_manager_options();
+    models.dirs = mo.model_dirs;
+    models.cache_dir = mo.cache_dir;
+    models.allow_download = mo.allow_download;
+  }
+  if (!args.video.empty()) s.camera.source = args.video;
+  if (!args.model.empty()) s.detection.model = args.model;
+  if (args.options.threads > 0) s.detection.threads = args.options.threads;
+  if (s.camera.source.empty()) return R::Error("no source: give --video FILE");
+  return s;
+}
+
+void print_pipeline_table(const PipelineBenchResult& r) {
+  std::printf("pipeline %s: %d frames, face detector %s, detector %s, models loaded in %.0f ms\n",
+              r.source.c_str(), r.frames, r.face_detector.c_str(),
+              r.detector.empty() ? "off" : r.detector.c_str(), r.load_ms);
+  std::printf("%-20s %-10s %6s %8s %8s %8s %8s %8s %7s\n", "stage", "thread", "runs", "mean",
+              "median", "p95", "p99", "max", "share");
+  double sum_total = r.total.mean_ms * r.frames;
+  for (const auto& s : r.stages) {
+    const auto& t = s.stats;
+    const double share = sum_total > 0 ? t.mean_ms * t.runs / sum_total * 100.0 : 0.0;
+    std::printf("%-20s %-10s %6d %8.2f %8.2f %8.2f %8.2f %8.2f %6.1f%%\n", s.name.c_str(),
+                s.thread.c_str(), t.runs, t.mean_ms, t.median_ms, t.p95_ms, t.p99_ms, t.max_ms,
+                share);
+  }
+  const auto& t = r.total;
+  std::printf("%-20s %-10s %6d %8.2f %8.2f %8.2f %8.2f %8.2f\n", "total per frame", "", t.runs,
+              t.mean_ms, t.median_ms, t.p95_ms, t.p99_ms, t.max_ms);
+  std::printf(
+      "%.1f FPS one stage after another; bottleneck: the %s thread at %.2f ms per frame "
+      "(at most %.1f FPS with a core per stage thread)\n",
+      t.fps, r.bottleneck.c_str(), r.bottleneck_ms,
+      r.bottleneck_ms > 0 ? 1000.0 / r.bottleneck_ms : 0.0);
+  std::printf(
+      "peak RSS %.0f MB, CPU %.0f%%, %lld faces masked, %lld detections, %d frames "
+      "withheld (face detection failed)\n",
+      r.peak_rss_mb, r.cpu_percent, static_cast<long long>(r.faces),
+      static_cast<long long>(r.detections), r.frames_failed);
+}
+
+int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
+  ModelsConfig models_config;
+  auto settings = pipeline_settings(args, global, models_config);
+  if (!settings) {
+    spdlog::error("bench: {}", settings.error());
+    return 2;
+  }
+  ModelManager models(model_manager_options(models_config));
+  PipelineBenchOptions opts;
+  opts.max_frames = args.frames;
+  opts.warmup = args.options.warmup;
+  opts.progress = args.options.progress;
+  auto r = benchmark_pipeline(*settings, models, opts);
+  if (!r) {
+    spdlog::error("bench: {}", r.error());
+    return 1;
+  }
+  if (!args.report.empty()) {
+    if (auto st = write_text_file(args.report, render_bench_report({}, &*r)); !st) {
+      spdlog::error("{}", st.message());
+      return 1;
+    }
+    spdlog::info("report written to {}", args.report);
+  }
+  if (args.json) {
+    std::cout << to_json(*r).dump(2) << std::endl;
+  } else {
+    print_pipeline_table(*r);
+  }
+  return 0;
+}
+
 int run_bench(const BenchArgs& args, const GlobalOptions& global) {
+  if (!args.pipeline.empty() || !args.video.empty()) {
+    if (!args.compare.empty() || !args.ort_graph.empty() || !args.image.empty()) {
+      spdlog::error(
+          "bench: --compare, --ort-graph and --image are for --model benchmarks, not "
+          "--pipeline/--video");
+      return 2;
+    }
+    return run_pipeline_bench(args, global);
+  }
+  if (args.model.empty()) {
+    spdlog::error("bench: give --model M (one model) or --video FILE / --pipeline CONFIG (stages)");
+    return 2;
+  }
   ModelManager models(global.model_manager_options());
   std::vector<std::string> names{args.model};
   names.insert(names.end(), args.compare.begin(), args.compare.end());
@@ -94,14 +211,25 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
 
 void add_bench_command(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<BenchArgs>();
-  auto* cmd = app.add_subcommand("bench", "latency, FPS, memory and CPU of models");
-  cmd->add_option("--model,-m", args->model, "manifest name or model file")->required();
+  auto* cmd = app.add_subcommand(
+      "bench", "latency, FPS, memory and CPU of models, or of the pipeline stage by stage");
+  cmd->add_option("--model,-m", args->model,
+                  "manifest name or model file (with --video/--pipeline: the detection model)");
+  cmd->add_option("--video", args->video,
+                  "time the pipeline stages on this video (or image folder, stream)");
+  cmd->add_option("--pipeline", args->pipeline,
+                  "time the stages of a camera of this service config (edgevision run --config)");
+  cmd->add_option("--camera", args->camera, "camera id in the --pipeline config");
+  cmd->add_option("--frames", args->frames,
+                  "--video/--pipeline: timed frames (0: all; default 300)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--compare", args->compare, "more models benchmarked in the same run");
   cmd->add_option("--runs", args->options.runs, "timed runs (default 100)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", args->options.warmup, "untimed runs first (default 10)")
+  cmd->add_option("--warmup", args->options.warmup, "untimed runs (frames) first (default 10)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", args->options.threads, "inference threads (0: backend default)");
+  cmd->add_option("--threads", args->options.threads,
+                  "inference threads (0: backend default; pipeline: the config's)");
   cmd->add_option("--backend", args->options.backend, "auto | onnxruntime | opencv");
   cmd->add_option("--image", args->image, "real input image instead of synthetic noise");
   cmd->add_option("--report", args->report, "write a self-contained HTML report with plots");

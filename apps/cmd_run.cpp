@@ -28,15 +28,6 @@ struct RunArgs {
   int drain_ms = 3000;
 };
 
-Result<Config> load_with_globals(const std::string& file, const GlobalOptions& global) {
-  auto cfg = load_config(file);
-  if (!cfg) return cfg;
-  for (const auto& d : global.models_dirs) cfg->models.dirs.emplace_back(d);
-  if (!global.cache_dir.empty()) cfg->models.cache_dir = global.cache_dir;
-  if (global.offline) cfg->models.allow_download = false;
-  return cfg;
-}
-
 fs::path default_web_dir() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -52,17 +43,10 @@ fs::path default_web_dir() {
 // The /detect endpoint gets its own anonymizer + detector (the cameras' are busy on their
 // threads); built from the same privacy/detection sections.
 DetectHandlers detect_handlers(const Config& cfg) {
-  ModelManagerOptions mo;
-  mo.model_dirs = cfg.models.dirs;
-  mo.cache_dir = cfg.models.cache_dir;
-  mo.allow_download = cfg.models.allow_download;
-  ModelManager models(mo);
-  AnonymizerOptions ao;
-  ao.detector.detector = cfg.privacy.detector;
-  if (auto m = parse_detect_mode(cfg.privacy.mode)) ao.detector.mode = *m;
-  if (auto m = parse_anonymize_method(cfg.privacy.method)) ao.method = *m;
-  if (auto l = parse_privacy_level(cfg.privacy.level)) ao.level = *l;
-  auto anonymizer = Anonymizer::create(ao, models);
+  ModelManager models(model_manager_options(cfg.models));
+  auto ao = anonymizer_options(cfg.privacy);
+  auto anonymizer =
+      ao ? Anonymizer::create(*ao, models) : Result<std::unique_ptr<Anonymizer>>::Error(ao.error());
   if (!anonymizer) {
     spdlog::warn("POST /detect disabled: {}", anonymizer.error());
     return {};
@@ -78,7 +62,7 @@ DetectHandlers detect_handlers(const Config& cfg) {
 }
 
 int run_service(const RunArgs& args, const GlobalOptions& global) {
-  auto cfg = load_with_globals(args.config, global);
+  auto cfg = global.load_config(args.config);
   if (!cfg) {
     spdlog::error("{}", cfg.error());
     return 1;
@@ -130,7 +114,7 @@ int run_service(const RunArgs& args, const GlobalOptions& global) {
     }
     if (sig == SIGHUP) {
       spdlog::info("SIGHUP received, reloading {}", args.config);
-      auto next = load_with_globals(args.config, global);
+      auto next = global.load_config(args.config);
       if (!next) {
         spdlog::error("reload refused, keeping the running configuration: {}", next.error());
       } else {

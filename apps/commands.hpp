@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "edgevision/config.hpp"
 #include "edgevision/models.hpp"
 
 namespace ev::cli {
@@ -18,6 +19,8 @@ struct GlobalOptions {
   std::string log_level = "info";
   int exit_code = 0;
   ModelManagerOptions model_manager_options() const;
+  // A service config file with the --models-dir / --cache-dir / --offline flags applied.
+  Result<Config> load_config(const std::string& file) const;
 };
 
 void add_anonymize_command(CLI::App& app, GlobalOptions& global);

@@ -12,6 +12,15 @@ ModelManagerOptions GlobalOptions::model_manager_options() const {
   o.allow_download = !offline;
   return o;
 }
+
+Result<Config> GlobalOptions::load_config(const std::string& file) const {
+  auto cfg = ev::load_config(file);
+  if (!cfg) return cfg;
+  for (const auto& d : models_dirs) cfg->models.dirs.emplace_back(d);
+  if (!cache_dir.empty()) cfg->models.cache_dir = cache_dir;
+  if (offline) cfg->models.allow_download = false;
+  return cfg;
+}
 }  // namespace ev::cli
 
 int main(int argc, char** argv) {

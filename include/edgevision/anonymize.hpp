@@ -69,6 +69,8 @@ struct FrameResult {
   int masks_applied = 0;
   std::vector<cv::Rect> masks;  // pixel areas that were masked
   std::string error;
+  double detect_ms = 0;  // face detection
+  double mask_ms = 0;    // face tracking + masking
 };
 
 // Per-stream anonymizer: detector + tracker + masking. Fails closed: when detection fails the

@@ -52,17 +52,29 @@ struct BenchResult {
 Result<BenchResult> benchmark_model(const std::string& label, const std::filesystem::path& model,
                                     const Preprocess* pre, const BenchOptions& options);
 
-// One pipeline stage timed per frame (decode, face+anonymize, detect, ...).
+// One pipeline stage timed per frame (decode, face_detect, anonymize, detect_*, track).
 struct StageResult {
   std::string name;
-  LatencyStats stats;
+  std::string thread;  // the service thread that runs it: source, anonymize, detect, track
+  LatencyStats stats;  // over the frames it ran on (stats.runs)
   std::vector<double> samples_ms;
 };
 struct PipelineBenchResult {
   std::string source;
-  int frames = 0;
+  std::string face_detector;  // the one actually used (after fallbacks)
+  std::string detector;       // object detection model; empty when detection is off
+  int frames = 0;             // timed frames
+  int frames_failed = 0;      // withheld by the fail-closed privacy path
+  int64_t faces = 0;          // face masks applied over the timed frames
+  int64_t detections = 0;
+  double load_ms = 0;  // creating the stages (model loading)
   std::vector<StageResult> stages;
-  LatencyStats total;
+  LatencyStats total;  // per frame, all stages one after the other
+  std::vector<double> total_samples_ms;
+  // Service thread with the highest mean time per frame: with a core per thread, the
+  // pipelined frame rate is at most 1000 / bottleneck_ms.
+  std::string bottleneck;
+  double bottleneck_ms = 0;
   double peak_rss_mb = 0;
   double cpu_percent = 0;
 };

@@ -20,6 +20,8 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include "edgevision/anonymize.hpp"
+#include "edgevision/benchmark.hpp"
 #include "edgevision/config.hpp"
 #include "edgevision/detect.hpp"
 #include "edgevision/events.hpp"
@@ -68,8 +70,25 @@ struct PipelineSettings {
   bool operator==(const PipelineSettings&) const = default;
 };
 
-// The object detector parameters a `detection:` config section asks for.
+// What the config sections ask for, in the parameter structs of the stages.
 DetectorParams detector_params(const DetectionConfig& detection);
+Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy);
+TrackerParams tracker_params(const TrackingConfig& tracking);
+ModelManagerOptions model_manager_options(const ModelsConfig& models);
+
+// `edgevision bench --pipeline/--video`: one camera's stages run one after the other on this
+// thread, each timed per frame (decode, face_detect, anonymize, detect_preprocess,
+// detect_inference, detect_postprocess, track). Sequential on purpose: the service runs the
+// stages on their own threads, so these per-stage times add up to the frame latency and the
+// slowest stage bounds the throughput (`bottleneck`).
+struct PipelineBenchOptions {
+  int max_frames = 300;  // timed frames; 0: the whole source
+  int warmup = 5;        // frames processed first, not timed
+  bool progress = true;
+};
+Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
+                                               ModelManager& models,
+                                               const PipelineBenchOptions& options = {});
 
 class CameraPipeline {
  public:

@@ -1,4 +1,5 @@
 #include <spdlog/spdlog.h>
+#include <chrono>
 
 #include "edgevision/anonymize.hpp"
 
@@ -93,12 +94,19 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     result.error = "empty frame";
     return result;
   }
+  using Clock = std::chrono::steady_clock;
+  const auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  const auto t_detect = Clock::now();
   Result<std::vector<Face>> faces = Result<std::vector<Face>>::Error("detector did not run");
   try {
     faces = detector_->detect(frame);
   } catch (const std::exception& e) {
     faces = Result<std::vector<Face>>::Error(std::string("detector threw: ") + e.what());
   }
+  result.detect_ms = ms_since(t_detect);
+  const auto t_mask = Clock::now();
   if (!faces) {
     // Fail closed: nothing of this frame may leave un-anonymized.
     frame.setTo(cv::Scalar::all(0));
@@ -111,6 +119,7 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   result.masks = apply_masks(frame, boxes, options_.method, params_);
   result.masks_applied = static_cast<int>(result.masks.size());
   result.emitted = true;
+  result.mask_ms = ms_since(t_mask);
   return result;
 }
 

@@ -243,12 +243,23 @@ nlohmann::json to_json(const BenchResult& r) {
 nlohmann::json to_json(const PipelineBenchResult& r) {
   nlohmann::json j = to_json(r.total);
   j["source"] = r.source;
+  j["face_detector"] = r.face_detector;
+  j["detector"] = r.detector;
   j["frames"] = r.frames;
+  j["frames_failed"] = r.frames_failed;
+  j["faces"] = r.faces;
+  j["detections"] = r.detections;
+  j["load_ms"] = r.load_ms;
+  j["bottleneck"] = r.bottleneck;
+  j["bottleneck_ms"] = r.bottleneck_ms;
+  j["pipelined_fps_max"] = r.bottleneck_ms > 0 ? 1000.0 / r.bottleneck_ms : 0.0;
   j["peak_rss_mb"] = r.peak_rss_mb;
   j["cpu_percent"] = r.cpu_percent;
+  j["stages"] = nlohmann::json::array();
   for (const auto& s : r.stages) {
     auto sj = to_json(s.stats);
     sj["stage"] = s.name;
+    sj["thread"] = s.thread;
     j["stages"].push_back(sj);
   }
   return j;

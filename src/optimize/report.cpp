@@ -35,12 +35,13 @@ std::string esc(const std::string& s) {
 
 const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
 
-std::string histogram_svg(const BenchResult& r, const char* color) {
+std::string histogram_svg(const std::vector<double>& samples_ms, const LatencyStats& stats,
+                          const char* color) {
   const int W = 560, H = 220, L = 50, B = 30, bins = 30;
-  if (r.samples_ms.empty()) return "";
-  const double lo = r.stats.min_ms, hi = std::max(r.stats.max_ms, lo + 1e-6);
+  if (samples_ms.empty()) return "";
+  const double lo = stats.min_ms, hi = std::max(stats.max_ms, lo + 1e-6);
   std::vector<int> h(bins, 0);
-  for (double x : r.samples_ms)
+  for (double x : samples_ms)
     h[std::min(bins - 1, static_cast<int>((x - lo) / (hi - lo) * bins))]++;
   const int hmax = *std::max_element(h.begin(), h.end());
   std::string s = fmt::format(
@@ -52,8 +53,8 @@ std::string histogram_svg(const BenchResult& r, const char* color) {
                      L + i * bw, H - B - bh, bw - 1, bh, color);
   }
   auto xpos = [&](double v) { return L + (v - lo) / (hi - lo) * (W - L - 10); };
-  for (auto [v, name] : {std::pair{r.stats.median_ms, "median"}, std::pair{r.stats.p95_ms, "p95"},
-                         std::pair{r.stats.p99_ms, "p99"}}) {
+  for (auto [v, name] : {std::pair{stats.median_ms, "median"}, std::pair{stats.p95_ms, "p95"},
+                         std::pair{stats.p99_ms, "p99"}}) {
     s += fmt::format(
         "<line x1='{0:.1f}' x2='{0:.1f}' y1='10' y2='{1}' stroke='#333' "
         "stroke-dasharray='3,3'/><text x='{0:.1f}' y='9' text-anchor='middle'>{2}</text>",
@@ -73,6 +74,34 @@ std::string histogram_svg(const BenchResult& r, const char* color) {
       "(max {})</text>",
       H / 2, H / 2, hmax);
   return s + "</svg>";
+}
+
+// Latency of every frame in order: shows warm-up effects, periodic stalls and drift.
+std::string timeline_svg(const std::vector<double>& samples_ms, const char* color) {
+  const int W = 560, H = 200, L = 50, B = 30;
+  if (samples_ms.size() < 2) return "";
+  const double hi = std::max(1e-6, *std::max_element(samples_ms.begin(), samples_ms.end()));
+  const double n = static_cast<double>(samples_ms.size() - 1);
+  auto x = [&](size_t i) { return L + static_cast<double>(i) / n * (W - L - 10); };
+  auto y = [&](double v) { return H - B - v / hi * (H - B - 10); };
+  std::string points;
+  for (size_t i = 0; i < samples_ms.size(); ++i)
+    points += fmt::format("{:.1f},{:.1f} ", x(i), y(samples_ms[i]));
+  std::string s = fmt::format(
+      "<svg width='{}' height='{}' xmlns='http://www.w3.org/2000/svg' font-size='11'>"
+      "<polyline fill='none' stroke='{}' stroke-width='1' points='{}'/>"
+      "<line x1='{}' x2='{}' y1='{}' y2='{}' stroke='#333'/>"
+      "<line x1='{}' x2='{}' y1='10' y2='{}' stroke='#333'/>",
+      W, H, color, points, L, W - 10, H - B, H - B, L, L, H - B);
+  for (int t = 0; t <= 4; ++t) {
+    s += fmt::format("<text x='{}' y='{:.1f}' text-anchor='end'>{:.1f}</text>", L - 4,
+                     y(hi * t / 4) + 4, hi * t / 4);
+  }
+  s += fmt::format(
+      "<text x='{}' y='{}' text-anchor='middle'>frame (1 .. {})</text>"
+      "<text x='12' y='{}' transform='rotate(-90 12 {})' text-anchor='middle'>ms</text></svg>",
+      (W + L) / 2, H - 4, samples_ms.size(), H / 2, H / 2);
+  return s;
 }
 
 // Horizontal bars: one group per label, one bar per series.
@@ -147,23 +176,51 @@ std::string render_bench_report(const std::vector<BenchResult>& models,
          bars_svg(labels, {{"median", med}, {"p95", p95}, {"p99", p99}}, "ms");
     h += "<h2>Latency histograms</h2>";
     for (size_t i = 0; i < models.size(); ++i)
-      h += "<h3>" + esc(models[i].label) + "</h3>" + histogram_svg(models[i], kColors[i % 6]);
+      h += "<h3>" + esc(models[i].label) + "</h3>" +
+           histogram_svg(models[i].samples_ms, models[i].stats, kColors[i % 6]);
   }
   if (pipeline) {
-    h += fmt::format("<h2>Pipeline: {} ({} frames)</h2>", esc(pipeline->source), pipeline->frames);
-    std::vector<std::string> labels;
-    std::vector<double> med, p95;
-    for (const auto& s : pipeline->stages) {
-      labels.push_back(s.name);
-      med.push_back(s.stats.median_ms);
-      p95.push_back(s.stats.p95_ms);
-    }
-    h += bars_svg(labels, {{"median", med}, {"p95", p95}}, "ms");
+    const PipelineBenchResult& p = *pipeline;
     h += fmt::format(
-        "<p>total per frame: median {:.2f} ms, p95 {:.2f} ms, {:.1f} FPS; peak RSS "
-        "{:.0f} MB; CPU {:.0f}%</p>",
-        pipeline->total.median_ms, pipeline->total.p95_ms, pipeline->total.fps,
-        pipeline->peak_rss_mb, pipeline->cpu_percent);
+        "<h2>Pipeline: {} ({} frames)</h2><p>face detector {}, object detector {}; models "
+        "loaded in {:.0f} ms. Stages run one after the other on one thread; in the service each "
+        "thread runs on its own.</p>",
+        esc(p.source), p.frames, esc(p.face_detector), p.detector.empty() ? "off" : esc(p.detector),
+        p.load_ms);
+    h += "<table><tr><th>stage</th><th>thread</th><th>runs</th><th>mean ms</th>"
+         "<th>median ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>share</th></tr>";
+    const double sum_total = p.total.mean_ms * p.frames;
+    std::vector<std::string> labels;
+    std::vector<double> mean, med, p95;
+    for (const auto& s : p.stages) {
+      const auto& t = s.stats;
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.2f}</td><td>{:.2f}</td>"
+          "<td>{:.2f}</td><td>{:.2f}</td><td>{:.1f}%</td></tr>",
+          esc(s.name), esc(s.thread), t.runs, t.mean_ms, t.median_ms, t.p95_ms, t.p99_ms, t.max_ms,
+          sum_total > 0 ? t.mean_ms * t.runs / sum_total * 100.0 : 0.0);
+      labels.push_back(s.name);
+      mean.push_back(t.mean_ms);
+      med.push_back(t.median_ms);
+      p95.push_back(t.p95_ms);
+    }
+    h += fmt::format(
+        "<tr><th>total per frame</th><th></th><th>{}</th><th>{:.2f}</th><th>{:.2f}</th>"
+        "<th>{:.2f}</th><th>{:.2f}</th><th>{:.2f}</th><th></th></tr></table>",
+        p.total.runs, p.total.mean_ms, p.total.median_ms, p.total.p95_ms, p.total.p99_ms,
+        p.total.max_ms);
+    h += fmt::format(
+        "<p>{:.1f} FPS one stage after another; bottleneck: the <b>{}</b> thread, {:.2f} ms per "
+        "frame (at most {:.1f} FPS with a core per stage thread). Peak RSS {:.0f} MB; CPU "
+        "{:.0f}%; {} faces masked; {} detections; {} frames withheld.</p>",
+        p.total.fps, esc(p.bottleneck), p.bottleneck_ms,
+        p.bottleneck_ms > 0 ? 1000.0 / p.bottleneck_ms : 0.0, p.peak_rss_mb, p.cpu_percent, p.faces,
+        p.detections, p.frames_failed);
+    h += "<h3>Per stage</h3>" +
+         bars_svg(labels, {{"mean", mean}, {"median", med}, {"p95", p95}}, "ms");
+    h += "<h3>Per-frame latency histogram</h3>" +
+         histogram_svg(p.total_samples_ms, p.total, kColors[0]);
+    h += "<h3>Per-frame latency over the run</h3>" + timeline_svg(p.total_samples_ms, kColors[1]);
   }
   return h + "</body></html>\n";
 }

@@ -59,6 +59,41 @@ DetectorParams detector_params(const DetectionConfig& detection) {
   return dp;
 }
 
+Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy) {
+  using R = Result<AnonymizerOptions>;
+  AnonymizerOptions ao;
+  ao.detector.detector = privacy.detector;
+  auto mode = parse_detect_mode(privacy.mode);
+  if (!mode) return R::Error(mode.error());
+  ao.detector.mode = *mode;
+  auto method = parse_anonymize_method(privacy.method);
+  if (!method) return R::Error(method.error());
+  ao.method = *method;
+  auto level = parse_privacy_level(privacy.level);
+  if (!level) return R::Error(level.error());
+  ao.level = *level;
+  return ao;
+}
+
+TrackerParams tracker_params(const TrackingConfig& tracking) {
+  TrackerParams tp;
+  tp.track_thresh = tracking.track_thresh;
+  tp.match_thresh = tracking.match_thresh;
+  tp.new_track_thresh = tracking.new_track_thresh;
+  tp.max_lost = tracking.max_lost;
+  tp.min_hits = tracking.min_hits;
+  tp.max_tracks = tracking.max_tracks;
+  return tp;
+}
+
+ModelManagerOptions model_manager_options(const ModelsConfig& models) {
+  ModelManagerOptions mo;
+  mo.model_dirs = models.dirs;
+  mo.cache_dir = models.cache_dir;
+  mo.allow_download = models.allow_download;
+  return mo;
+}
+
 bool MotionDetector::update(const cv::Mat& bgr) {
   if (bgr.empty()) return false;
   cv::Mat gray, small;
@@ -371,18 +406,9 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
   impl->metrics = std::move(metrics);
   impl->live = is_live(settings.camera.source);
 
-  AnonymizerOptions ao;
-  ao.detector.detector = settings.privacy.detector;
-  auto mode = parse_detect_mode(settings.privacy.mode);
-  if (!mode) return R::Error(mode.error());
-  ao.detector.mode = *mode;
-  auto method = parse_anonymize_method(settings.privacy.method);
-  if (!method) return R::Error(method.error());
-  ao.method = *method;
-  auto level = parse_privacy_level(settings.privacy.level);
-  if (!level) return R::Error(level.error());
-  ao.level = *level;
-  auto anonymizer = Anonymizer::create(ao, models);
+  auto ao = anonymizer_options(settings.privacy);
+  if (!ao) return R::Error(ao.error());
+  auto anonymizer = Anonymizer::create(*ao, models);
   if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
   impl->anonymizer = std::move(*anonymizer);
   if (!impl->anonymizer->fallback_note().empty()) {
@@ -399,14 +425,7 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
     impl->detector = std::move(*detector);
     impl->model_version = serving->version;
 
-    TrackerParams tp;
-    tp.track_thresh = settings.tracking.track_thresh;
-    tp.match_thresh = settings.tracking.match_thresh;
-    tp.new_track_thresh = settings.tracking.new_track_thresh;
-    tp.max_lost = settings.tracking.max_lost;
-    tp.min_hits = settings.tracking.min_hits;
-    tp.max_tracks = settings.tracking.max_tracks;
-    auto tracker = Tracker::create(tp);
+    auto tracker = Tracker::create(tracker_params(settings.tracking));
     if (!tracker) return R::Error("tracking: " + tracker.error());
     impl->tracker = std::move(*tracker);
   }

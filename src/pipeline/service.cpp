@@ -37,11 +37,7 @@ Service::~Service() {
 }
 
 std::unique_ptr<ModelManager> Service::make_models() const {
-  ModelManagerOptions mo;
-  mo.model_dirs = config_.models.dirs;
-  mo.cache_dir = config_.models.cache_dir;
-  mo.allow_download = config_.models.allow_download;
-  return std::make_unique<ModelManager>(mo);
+  return std::make_unique<ModelManager>(model_manager_options(config_.models));
 }
 
 void Service::add_analytics_hook(AnalyticsHookFactory factory) {

@@ -192,7 +192,7 @@ TEST(ConfigErrors, InvalidYamlAndFiles) {
 
 TEST(ConfigCli, CheckExitCodes) {
   const auto bin = test::edgevision_binary();
-  if (!std::filesystem::exists(bin)) GTEST_SKIP() << "edgevision binary not built";
+  ASSERT_TRUE(std::filesystem::exists(bin)) << "edgevision binary not built";
   const auto dir = test::temp_dir("config_cli");
   {
     std::ofstream(dir / "bad.yaml") << "cameras:\n  - id: a\n    source: x.avi\n    colour: red\n";

@@ -96,7 +96,7 @@ INSTANTIATE_TEST_SUITE_P(All, FaceDetectorTest, ::testing::ValuesIn(kFloors),
 TEST(FaceDetectorExtra, Messi) {
   const fs::path messi = "/usr/share/doc/opencv-doc/examples/data/messi5.jpg";
   cv::Mat img = cv::imread(messi.string());
-  if (img.empty()) GTEST_SKIP() << messi << " missing (Debian opencv-doc)";
+  ASSERT_FALSE(img.empty()) << messi << " missing (Debian opencv-doc, scripts/install_deps.sh)";
   for (const char* name : {"yunet", "yunet2022", "ssd", "blazeface"}) {
     auto det = make(name);
     ASSERT_TRUE(det);

@@ -37,7 +37,7 @@ json parse(const test::CommandResult& r) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(test::edgevision_binary())) GTEST_SKIP() << "edgevision binary not built";
+    ASSERT_TRUE(fs::exists(test::edgevision_binary())) << "edgevision binary not built";
   }
   std::string bin() const { return test::edgevision_binary().string(); }
 };

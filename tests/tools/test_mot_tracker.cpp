@@ -25,7 +25,7 @@ MotMetrics score(const std::vector<MotRecord>& gt, uint32_t seed, const test::No
 
 TEST(MotTracker, NoisyPetsGtDetections) {
   const auto path = test::data("video/pets09_s2l1/gt_mot15_frames0001-0069.txt");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "pets09 gt not available";
+  ASSERT_TRUE(std::filesystem::exists(path)) << "pets09 gt not available";
   const auto gt = read_mot_file(path);
   ASSERT_TRUE(gt.ok()) << gt.error();
   test::NoiseModel nm;

@@ -71,7 +71,7 @@ IdentityCheck run_noisy(const std::vector<MotRecord>& gt, uint32_t seed,
 
 TEST(TrackerGt, NoisyPetsDetectionsKeepIdentities) {
   const auto gt = pets_gt();
-  if (gt.empty()) GTEST_SKIP() << "pets09 gt not available";
+  ASSERT_FALSE(gt.empty()) << "pets09 gt not available";
   test::NoiseModel nm;  // 3% box noise, 5% missed, 10% low score, clutter
   nm.pos_sigma = nm.size_sigma = 0.03;
   nm.drop = 0.05;

@@ -1,0 +1,145 @@
+// benchmark_pipeline(): the service's stages timed one after the other on real video.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "edgevision/pipeline.hpp"
+#include "support/test_support.hpp"
+
+namespace ev {
+namespace {
+
+PipelineSettings crossing_settings() {
+  PipelineSettings s;
+  s.camera.id = "bench";
+  s.camera.source = test::data("video/otb_crossing/crossing.avi").string();
+  s.detection.classes = {"person"};
+  return s;
+}
+
+ModelManager shared_models() {
+  ModelManagerOptions mo;
+  mo.model_dirs = {test::shared_models_dir()};
+  mo.allow_download = false;
+  return ModelManager(mo);
+}
+
+PipelineBenchOptions short_run(int frames) {
+  PipelineBenchOptions o;
+  o.max_frames = frames;
+  o.warmup = 2;
+  o.progress = false;
+  return o;
+}
+
+const StageResult* stage(const PipelineBenchResult& r, const std::string& name) {
+  for (const auto& s : r.stages)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+void expect_ordered(const LatencyStats& s, const std::string& what) {
+  EXPECT_GE(s.min_ms, 0) << what;
+  EXPECT_LE(s.min_ms, s.median_ms) << what;
+  EXPECT_LE(s.median_ms, s.p95_ms) << what;
+  EXPECT_LE(s.p95_ms, s.p99_ms) << what;
+  EXPECT_LE(s.p99_ms, s.max_ms) << what;
+  EXPECT_LE(s.min_ms, s.mean_ms) << what;
+  EXPECT_LE(s.mean_ms, s.max_ms) << what;
+}
+
+TEST(PipelineBench, EveryStageTimedOnEveryFrameAndTheyAddUpToTheFrame) {
+  ModelManager models = shared_models();
+  auto r = benchmark_pipeline(crossing_settings(), models, short_run(8));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->frames, 8);
+  EXPECT_EQ(r->total.runs, 8);
+  EXPECT_EQ(r->total_samples_ms.size(), 8u);
+  EXPECT_EQ(r->detector, "yolox-nano");
+  EXPECT_FALSE(r->face_detector.empty());
+  EXPECT_EQ(r->frames_failed, 0);
+  EXPECT_GT(r->load_ms, 0);
+  EXPECT_GT(r->detections, 0) << "crossing.avi shows people in every frame";
+
+  std::vector<std::string> names;
+  double stage_sum_ms = 0;
+  for (const auto& s : r->stages) {
+    names.push_back(s.name);
+    EXPECT_EQ(s.stats.runs, 8) << s.name;
+    EXPECT_EQ(s.samples_ms.size(), 8u) << s.name;
+    expect_ordered(s.stats, s.name);
+    stage_sum_ms += s.stats.mean_ms;
+  }
+  const std::vector<std::string> expected{
+      "decode",           "face_detect",        "anonymize", "detect_preprocess",
+      "detect_inference", "detect_postprocess", "track"};
+  EXPECT_EQ(names, expected);
+  expect_ordered(r->total, "total");
+  // The stages are disjoint intervals inside each frame's interval.
+  EXPECT_GE(r->total.mean_ms * (1 + 1e-9), stage_sum_ms);
+  EXPECT_GT(stage(*r, "detect_inference")->stats.median_ms, 0);
+  EXPECT_GT(stage(*r, "face_detect")->stats.median_ms, 0);
+
+  const std::set<std::string> threads{"source", "anonymize", "detect", "track"};
+  EXPECT_TRUE(threads.count(r->bottleneck)) << r->bottleneck;
+  EXPECT_GT(r->bottleneck_ms, 0);
+  EXPECT_LE(r->bottleneck_ms, r->total.mean_ms * (1 + 1e-9));
+  EXPECT_GT(r->peak_rss_mb, 0);
+  EXPECT_GT(r->cpu_percent, 0);
+
+  const auto j = to_json(*r);
+  for (const char* k : {"median_ms", "mean_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "fps",
+                        "peak_rss_mb", "cpu_percent", "bottleneck", "load_ms"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  ASSERT_EQ(j["stages"].size(), expected.size());
+  EXPECT_EQ(j["stages"][4]["stage"], "detect_inference");
+  EXPECT_EQ(j["stages"][4]["thread"], "detect");
+}
+
+TEST(PipelineBench, DetectorEveryNthFrameAndAnonymizeOnly) {
+  ModelManager models = shared_models();
+  PipelineSettings s = crossing_settings();
+  s.detection.every_n = 2;
+  auto r = benchmark_pipeline(s, models, short_run(8));
+  ASSERT_TRUE(r) << r.error();
+  ASSERT_NE(stage(*r, "face_detect"), nullptr);
+  EXPECT_EQ(stage(*r, "face_detect")->stats.runs, 8);
+  ASSERT_NE(stage(*r, "detect_inference"), nullptr);
+  EXPECT_EQ(stage(*r, "detect_inference")->stats.runs, 4);
+  EXPECT_EQ(stage(*r, "track")->stats.runs, 4);
+
+  s.camera.detect = false;
+  auto a = benchmark_pipeline(s, models, short_run(4));
+  ASSERT_TRUE(a) << a.error();
+  EXPECT_TRUE(a->detector.empty());
+  EXPECT_EQ(stage(*a, "detect_inference"), nullptr);
+  EXPECT_EQ(stage(*a, "track"), nullptr);
+  EXPECT_EQ(a->bottleneck, "anonymize");
+}
+
+TEST(PipelineBench, BadSourceOrModelIsAnErrorValue) {
+  ModelManager models = shared_models();
+  PipelineSettings s = crossing_settings();
+  s.camera.source = (test::temp_dir("pipeline_bench_bad") / "missing.avi").string();
+  auto r = benchmark_pipeline(s, models, short_run(4));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("missing.avi"), std::string::npos) << r.error();
+
+  s = crossing_settings();
+  s.detection.model = "no-such-model";
+  auto m = benchmark_pipeline(s, models, short_run(4));
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().find("object detector"), std::string::npos) << m.error();
+
+  // Fewer frames than the warm-up: nothing to time, said plainly.
+  s = crossing_settings();
+  s.camera.detect = false;
+  PipelineBenchOptions o = short_run(4);
+  o.warmup = 100000;
+  auto w = benchmark_pipeline(s, models, o);
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().find("warm-up"), std::string::npos) << w.error();
+}
+
+}  // namespace
+}  // namespace ev
