@@ -123,13 +123,11 @@ class BlazeFaceDetector final : public TiledFaceDetector {
 
 DetectorResult create_blazeface(const std::string& name, const std::string& default_model,
                                 const FaceDetectorOptions& options, ModelManager& models) {
-  auto model = resolve_model(options, models, default_model);
-  if (!model) return model.status();
-  BackendOptions bo;
-  bo.threads = options.threads;
-  auto backend = create_backend("onnxruntime", model->primary(), bo);
-  if (!backend) return backend.status();
-  const auto& ins = (*backend)->inputs();
+  auto opened = open_onnx_model(options, models, default_model);
+  if (!opened) return opened.status();
+  const ResolvedModel* model = &opened->model;
+  auto& backend = opened->backend;
+  const auto& ins = backend->inputs();
   if (ins.size() != 1 || ins[0].shape.size() != 4 || ins[0].shape[1] != ins[0].shape[2] ||
       ins[0].shape[1] <= 0 || ins[0].shape[3] != 3)
     return DetectorResult::Error(name + ": expected one NHWC [1,S,S,3] input in " +
@@ -141,12 +139,9 @@ DetectorResult create_blazeface(const std::string& name, const std::string& defa
     pre.scale = 1.f / 127.5f;
     pre.mean = {1, 1, 1};
   }
-  const float nms = model->spec && model->spec->nms_threshold > 0
-                        ? static_cast<float>(model->spec->nms_threshold)
-                        : 0.3f;
-  auto det = std::make_unique<BlazeFaceDetector>(name, std::move(*backend), pre, size,
-                                                 pick_threshold(options, *model, 0.5f), nms,
-                                                 options.mode, options.min_face);
+  auto det = std::make_unique<BlazeFaceDetector>(
+      name, std::move(backend), pre, size, pick_threshold(options, *model, 0.5f),
+      pick_nms(*model, 0.3f), options.mode, options.min_face);
   if (Status s = det->init(); !s.ok()) return s;
   return std::unique_ptr<FaceDetector>(std::move(det));
 }

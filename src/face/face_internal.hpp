@@ -8,6 +8,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "edgevision/backend.hpp"
 #include "edgevision/face.hpp"
 #include "edgevision/models.hpp"
 
@@ -85,8 +86,17 @@ DetectorResult create_blazeface_front(const FaceDetectorOptions& options, ModelM
 // Resolves options.model (if set) or `default_model`; the error says which model and why.
 Result<ResolvedModel> resolve_model(const FaceDetectorOptions& options, ModelManager& models,
                                     const std::string& default_model);
+// resolve_model() and an ONNX Runtime backend on it with the options' thread count.
+struct OnnxFaceModel {
+  ResolvedModel model;
+  std::unique_ptr<InferenceBackend> backend;
+};
+Result<OnnxFaceModel> open_onnx_model(const FaceDetectorOptions& options, ModelManager& models,
+                                      const std::string& default_model);
 // Threshold from options, else the manifest, else `fallback`.
 float pick_threshold(const FaceDetectorOptions& options, const ResolvedModel& model,
                      float fallback);
+// NMS IoU threshold from the manifest, else `fallback`.
+float pick_nms(const ResolvedModel& model, float fallback);
 
 }  // namespace ev::face

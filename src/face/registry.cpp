@@ -89,6 +89,22 @@ Result<ResolvedModel> resolve_model(const FaceDetectorOptions& options, ModelMan
   return resolved;
 }
 
+Result<OnnxFaceModel> open_onnx_model(const FaceDetectorOptions& options, ModelManager& models,
+                                      const std::string& default_model) {
+  auto model = resolve_model(options, models, default_model);
+  if (!model) return model.status();
+  BackendOptions bo;
+  bo.threads = options.threads;
+  auto backend = create_backend("onnxruntime", model->primary(), bo);
+  if (!backend) return backend.status();
+  return OnnxFaceModel{std::move(*model), std::move(*backend)};
+}
+
+float pick_nms(const ResolvedModel& model, float fallback) {
+  return model.spec && model.spec->nms_threshold > 0 ? static_cast<float>(model.spec->nms_threshold)
+                                                     : fallback;
+}
+
 float pick_threshold(const FaceDetectorOptions& options, const ResolvedModel& model,
                      float fallback) {
   if (options.score_threshold > 0.f) return options.score_threshold;

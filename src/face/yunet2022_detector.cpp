@@ -67,9 +67,7 @@ DetectorResult create_yunet2022(const FaceDetectorOptions& options, ModelManager
   auto model = resolve_model(options, models, "yunet2022");
   if (!model) return model.status();
   const float threshold = pick_threshold(options, *model, 0.6f);
-  const float nms = model->spec && model->spec->nms_threshold > 0
-                        ? static_cast<float>(model->spec->nms_threshold)
-                        : 0.3f;
+  const float nms = pick_nms(*model, 0.3f);
   try {
     if (options.threads > 0) cv::setNumThreads(options.threads);
     auto net = cv::FaceDetectorYN::create(model->primary().string(), "", cv::Size(320, 320),

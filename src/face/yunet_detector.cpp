@@ -126,13 +126,11 @@ class YuNetDetector final : public TiledFaceDetector {
 }  // namespace
 
 DetectorResult create_yunet(const FaceDetectorOptions& options, ModelManager& models) {
-  auto model = resolve_model(options, models, "yunet");
-  if (!model) return model.status();
-  BackendOptions bo;
-  bo.threads = options.threads;
-  auto backend = create_backend("onnxruntime", model->primary(), bo);
-  if (!backend) return backend.status();
-  const auto& ins = (*backend)->inputs();
+  auto opened = open_onnx_model(options, models, "yunet");
+  if (!opened) return opened.status();
+  const ResolvedModel* model = &opened->model;
+  auto& backend = opened->backend;
+  const auto& ins = backend->inputs();
   if (ins.size() != 1 || ins[0].shape.size() != 4)
     return DetectorResult::Error("yunet: expected one NCHW input in " + model->primary().string());
   cv::Size net(static_cast<int>(ins[0].shape[3]), static_cast<int>(ins[0].shape[2]));
@@ -145,12 +143,9 @@ DetectorResult create_yunet(const FaceDetectorOptions& options, ModelManager& mo
   Preprocess pre = model->spec ? model->spec->preprocess : Preprocess{};
   pre.color = "bgr";
   pre.layout = "nchw";
-  const float nms = model->spec && model->spec->nms_threshold > 0
-                        ? static_cast<float>(model->spec->nms_threshold)
-                        : 0.3f;
-  auto det = std::make_unique<YuNetDetector>(std::move(*backend), pre, net,
-                                             pick_threshold(options, *model, 0.6f), nms,
-                                             options.mode, options.min_face);
+  auto det = std::make_unique<YuNetDetector>(
+      std::move(backend), pre, net, pick_threshold(options, *model, 0.6f), pick_nms(*model, 0.3f),
+      options.mode, options.min_face);
   if (Status s = det->init(); !s.ok()) return s;
   spdlog::debug("face: yunet ready ({} input {}x{})", model->primary().string(), net.width,
                 net.height);
