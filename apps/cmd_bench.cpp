@@ -20,6 +20,7 @@ struct BenchArgs {
   std::string video;
   std::string camera;  // camera id in the config (default: the first enabled one)
   int frames = 300;
+  bool threaded = false;
   std::vector<std::string> compare;
   BenchOptions options;
   std::string image;
@@ -92,6 +93,12 @@ void print_pipeline_table(const PipelineBenchResult& r) {
       "withheld (face detection failed)\n",
       r.peak_rss_mb, r.cpu_percent, static_cast<long long>(r.faces),
       static_cast<long long>(r.detections), r.frames_failed);
+  if (r.threaded.frames > 0) {
+    std::printf(
+        "threaded service pipeline (a thread per stage): %.1f FPS over %d frames, CPU "
+        "%.0f%%, last frame %.1f ms from read to tracked\n",
+        r.threaded.fps, r.threaded.frames, r.threaded.cpu_percent, r.threaded.latency_ms);
+  }
 }
 
 int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
@@ -106,6 +113,7 @@ int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
   opts.max_frames = args.frames;
   opts.warmup = args.options.warmup;
   opts.progress = args.options.progress;
+  opts.threaded = args.threaded;
   auto r = benchmark_pipeline(*settings, models, opts);
   if (!r) {
     spdlog::error("bench: {}", r.error());
@@ -223,6 +231,9 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--frames", args->frames,
                   "--video/--pipeline: timed frames (0: all; default 300)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--threaded", args->threaded,
+                "--video/--pipeline: then run the real threaded pipeline on the same frames and "
+                "report the FPS it sustains");
   cmd->add_option("--compare", args->compare, "more models benchmarked in the same run");
   cmd->add_option("--runs", args->options.runs, "timed runs (default 100)")
       ->check(CLI::PositiveNumber);

@@ -1,4 +1,5 @@
-// `edgevision quantize MODEL -o OUT.onnx --calib DIR`: static INT8 QDQ model, or --fp16.
+// `edgevision quantize MODEL -o OUT.onnx --calib DIR`: static INT8 QDQ model, or --fp16 /
+// --fp16-weights-only.
 #include <cmath>
 #include <iostream>
 
@@ -26,6 +27,8 @@ struct QuantizeArgs {
   bool per_channel = false;
   bool per_tensor = false;
   bool fp16 = false;
+  bool fp16_weights_only = false;
+  bool fp16_io = false;
   std::string preprocess;
   int threads = 0;
   bool json = false;
@@ -79,19 +82,59 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
     spdlog::error("quantize works on ONNX models; {} is not an .onnx file", path.string());
     return 2;
   }
-  if (args.fp16) {
-    auto r = convert_fp16(path, args.output);
+  if (args.fp16 || args.fp16_weights_only || args.fp16_io) {
+    Fp16Options fo;
+    fo.mode = args.fp16_weights_only ? Fp16Mode::kWeightsOnly : Fp16Mode::kFull;
+    fo.fp16_io = args.fp16_io;
+    fo.exclude = args.exclude;
+    if (args.fp16_weights_only && args.fp16_io) {
+      spdlog::error("--fp16-io needs the full FP16 graph (--fp16), not --fp16-weights-only");
+      return 2;
+    }
+    auto r = convert_fp16(path, args.output, fo);
     if (!r) {
       spdlog::error("{}", r.error());
       return 1;
     }
-    nlohmann::json j{
-        {"model", path.string()},        {"output", args.output},
-        {"precision", "fp16-weights"},   {"initializers_converted", r->initializers_converted},
-        {"input_bytes", r->input_bytes}, {"output_bytes", r->output_bytes}};
-    spdlog::info("fp16: {} initializers, {:.2f} MB -> {:.2f} MB, written to {}",
-                 r->initializers_converted, r->input_bytes / 1e6, r->output_bytes / 1e6,
-                 args.output);
+    nlohmann::json j{{"model", path.string()},
+                     {"output", args.output},
+                     {"precision", r->mode},
+                     {"fp16_io", r->fp16_io},
+                     {"opset", r->opset},
+                     {"nodes", r->nodes_total},
+                     {"nodes_fp16", r->nodes_fp16},
+                     {"kept_fp32", r->kept_fp32},
+                     {"excluded_nodes", r->excluded_nodes},
+                     {"initializers_converted", r->initializers_converted},
+                     {"initializers_kept_fp32", r->initializers_kept_fp32},
+                     {"casts_inserted", r->casts_inserted},
+                     {"values_clamped", r->values_clamped},
+                     {"values_flushed", r->values_flushed},
+                     {"input_bytes", r->input_bytes},
+                     {"output_bytes", r->output_bytes}};
+    if (fo.mode == Fp16Mode::kFull)
+      spdlog::info(
+          "fp16: {} of {} nodes compute in float16 ({} kept float32), {} initializers converted, "
+          "{} Casts, {} values clamped; {:.2f} MB -> {:.2f} MB, written to {}",
+          r->nodes_fp16, r->nodes_total, r->kept_fp32.size(), r->initializers_converted,
+          r->casts_inserted, r->values_clamped, r->input_bytes / 1e6, r->output_bytes / 1e6,
+          args.output);
+    else
+      spdlog::info("fp16 weights: {} initializers, {:.2f} MB -> {:.2f} MB, written to {}",
+                   r->initializers_converted, r->input_bytes / 1e6, r->output_bytes / 1e6,
+                   args.output);
+    for (const auto& k : r->kept_fp32) spdlog::debug("fp16: kept float32: {}", k);
+    if (!args.calib.empty() && !args.fp16_io) {
+      Preprocess pre;
+      if (!args.preprocess.empty()) {
+        auto p = preprocess_preset(args.preprocess);
+        if (p) pre = *p;
+      } else if (resolved->spec) {
+        pre = resolved->spec->preprocess;
+      }
+      auto images = list_calibration_images(args.calib, 1);
+      if (images) compare_on_image(path, args.output, images->front(), pre, j);
+    }
     if (args.json) std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -167,7 +210,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
 
 void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<QuantizeArgs>();
-  auto* cmd = app.add_subcommand("quantize", "INT8 static quantization (QDQ ONNX) or FP16 weights");
+  auto* cmd = app.add_subcommand("quantize", "INT8 static quantization (QDQ ONNX) or FP16");
   cmd->add_option("model", args->model, "manifest name or .onnx file")->required();
   cmd->add_option("-o,--output", args->output, "output .onnx")->required();
   cmd->add_option("--calib", args->calib, "folder of calibration images");
@@ -183,7 +226,13 @@ void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--max-images", args->max_images, "use at most N calibration images");
   cmd->add_flag("--per-channel", args->per_channel, "per-output-channel weight scales (default)");
   cmd->add_flag("--per-tensor", args->per_tensor, "one weight scale per tensor");
-  cmd->add_flag("--fp16", args->fp16, "store weights as FP16 instead (no calibration)");
+  cmd->add_flag("--fp16", args->fp16,
+                "FP16 graph instead of INT8 (no calibration): weights and compute in float16, "
+                "inputs/outputs float32 behind Casts; for GPU EPs and FP16-capable CPUs");
+  cmd->add_flag("--fp16-weights-only", args->fp16_weights_only,
+                "FP16 storage only: weights float16 + Cast, compute stays float32 (CPU EPs)");
+  cmd->add_flag("--fp16-io", args->fp16_io,
+                "with --fp16: graph inputs and outputs become float16 too");
   cmd->add_option("--preprocess", args->preprocess,
                   "yolo | raw | imagenet, for models without a manifest entry");
   cmd->add_option("--threads", args->threads, "inference threads during calibration");

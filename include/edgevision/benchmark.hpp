@@ -75,6 +75,14 @@ struct PipelineBenchResult {
   // pipelined frame rate is at most 1000 / bottleneck_ms.
   std::string bottleneck;
   double bottleneck_ms = 0;
+  // The real CameraPipeline (a thread per stage) on the same source, when asked for: the
+  // throughput the service sustains on this machine, all stages competing for its cores.
+  struct Threaded {
+    int frames = 0;  // 0: not run
+    double fps = 0;
+    double cpu_percent = 0;
+    double latency_ms = 0;  // end-to-end latency of the last frame (read -> tracked)
+  } threaded;
   double peak_rss_mb = 0;
   double cpu_percent = 0;
 };

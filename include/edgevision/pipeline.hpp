@@ -85,6 +85,9 @@ struct PipelineBenchOptions {
   int max_frames = 300;  // timed frames; 0: the whole source
   int warmup = 5;        // frames processed first, not timed
   bool progress = true;
+  // Afterwards, also run the threaded CameraPipeline for warmup + max_frames frames (fps cap
+  // off) and measure its throughput.
+  bool threaded = false;
 };
 Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
                                                ModelManager& models,

@@ -1,4 +1,4 @@
-// INT8 post-training quantization (static, QDQ format) and FP16 weight conversion.
+// INT8 post-training quantization (static, QDQ format) and FP16 conversion.
 //
 // The writer produces the standard ONNX QDQ form (QuantizeLinear/DequantizeLinear pairs) that
 // ONNX Runtime, TensorRT and OpenVINO read: activations asymmetric uint8 with a zero point,
@@ -162,16 +162,53 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model,
 Result<std::vector<std::string>> tensors_to_calibrate(const std::filesystem::path& model,
                                                       const QuantizeOptions& options);
 
+// ---------------------------------------------------------------- FP16
+enum class Fp16Mode {
+  // The graph computes in float16: every float32 initializer, Constant, intermediate tensor and
+  // Cast(to=FLOAT) becomes FLOAT16. Ops or inputs that have no float16 form in the ONNX schema
+  // of the model's opset (Resize scales, for one), unknown ops and --exclude'd nodes stay
+  // float32 behind Casts. For GPU execution providers and CPUs with FP16 arithmetic.
+  kFull,
+  // Float16 storage, float32 compute: initializers of 16+ elements become FLOAT16 followed by a
+  // Cast back to FLOAT. Halves the file; every runtime runs it at FP32 speed.
+  kWeightsOnly,
+};
+
+struct Fp16Options {
+  Fp16Mode mode = Fp16Mode::kFull;
+  // kFull: graph inputs/outputs become float16 too. Default: they stay float32 with one Cast
+  // after each input and one before each output, under the original tensor names.
+  bool fp16_io = false;
+  // Same syntax as QuantizeOptions::exclude; those nodes stay float32 with Casts around them.
+  std::vector<std::string> exclude;
+  bool check_runtime = true;  // load the result in ONNX Runtime (CPU EP) before reporting success
+};
+
 struct Fp16Report {
+  std::string mode;  // "fp16" or "fp16-weights"
+  bool fp16_io = false;
+  int opset = 0;
+  int nodes_total = 0;
+  int nodes_fp16 = 0;                       // nodes with float tensors that now compute in float16
+  std::vector<std::string> excluded_nodes;  // by --exclude
+  // Nodes with float tensors left in float32, as "label: reason" (--exclude'd ones included).
+  std::vector<std::string> kept_fp32;
   int initializers_converted = 0;
+  int initializers_kept_fp32 = 0;  // read only by float32 inputs (or < 16 elements, weights-only)
+  int casts_inserted = 0;
+  int64_t values_clamped = 0;  // finite values with |x| > 65504 clamped to +-65504
+  int64_t values_flushed = 0;  // non-zero values that round to (signed) zero in float16
   int64_t input_bytes = 0;
   int64_t output_bytes = 0;
 };
-// Stores every float32 initializer as float16 followed by a Cast back to float32, so the
-// graph's inputs, outputs and arithmetic stay float32 (every runtime can run it; runtimes with
-// FP16 kernels fold the Casts). Halves the weight size.
 Result<Fp16Report> convert_fp16(const std::filesystem::path& model,
-                                const std::filesystem::path& output);
+                                const std::filesystem::path& output,
+                                const Fp16Options& options = {});
+
+// IEEE 754 binary16 bits of `x`, round to nearest even; values beyond the float16 range become
+// +-inf (callers that want clamping clamp first).
+uint16_t float_to_half(float x);
+float half_to_float(uint16_t h);
 
 // Pre-processing for a bare model file with no manifest entry: "yolo" (RGB, /255, letterbox),
 // "raw" (BGR 0..255, letterbox), "imagenet" (RGB, mean/std, stretch). Size from the model input.

@@ -253,6 +253,12 @@ nlohmann::json to_json(const PipelineBenchResult& r) {
   j["bottleneck"] = r.bottleneck;
   j["bottleneck_ms"] = r.bottleneck_ms;
   j["pipelined_fps_max"] = r.bottleneck_ms > 0 ? 1000.0 / r.bottleneck_ms : 0.0;
+  if (r.threaded.frames > 0) {
+    j["threaded"] = {{"frames", r.threaded.frames},
+                     {"fps", r.threaded.fps},
+                     {"cpu_percent", r.threaded.cpu_percent},
+                     {"latency_ms", r.threaded.latency_ms}};
+  }
   j["peak_rss_mb"] = r.peak_rss_mb;
   j["cpu_percent"] = r.cpu_percent;
   j["stages"] = nlohmann::json::array();

@@ -1,5 +1,7 @@
 #include "optimize/onnx_util.hpp"
 
+#include <fnmatch.h>
+
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -247,6 +249,57 @@ Result<std::map<std::string, ValueType>> infer_types(
 std::string node_label(const onnx::NodeProto& node, int index) {
   if (!node.name().empty()) return node.name();
   return node.op_type() + "#" + std::to_string(index);
+}
+
+bool matches_pattern(const std::vector<std::string>& patterns, const onnx::NodeProto& n) {
+  for (const auto& p : patterns) {
+    if (p == n.op_type()) return true;
+    if (!n.name().empty() && fnmatch(p.c_str(), n.name().c_str(), 0) == 0) return true;
+    for (const auto& o : n.output())
+      if (fnmatch(p.c_str(), o.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+Result<std::vector<bool>> excluded_ranges(const onnx::GraphProto& g,
+                                          const std::vector<std::string>& patterns) {
+  using R = Result<std::vector<bool>>;
+  std::vector<bool> flags(g.node_size(), false);
+  for (const auto& p : patterns) {
+    const auto dots = p.find("..");
+    if (dots == std::string::npos) continue;
+    const std::string first = p.substr(0, dots), last = p.substr(dots + 2);
+    int lo = -1, hi = -1;
+    for (int i = 0; i < g.node_size(); ++i) {
+      if (g.node(i).name() == first && lo < 0) lo = i;
+      if (g.node(i).name() == last) hi = i;
+    }
+    if (lo < 0 || hi < 0)
+      return R::Error("--exclude " + p + ": no node named '" + (lo < 0 ? first : last) + "'");
+    if (hi < lo)
+      return R::Error("--exclude " + p + ": '" + last + "' comes before '" + first +
+                      "' in the graph");
+    for (int i = lo; i <= hi; ++i) flags[i] = true;
+  }
+  return flags;
+}
+
+Result<std::vector<bool>> excluded_nodes(const onnx::GraphProto& g,
+                                         const std::vector<std::string>& patterns) {
+  // A pattern that matches nothing is a typo; going on would hide it.
+  for (const auto& p : patterns) {
+    if (p.find("..") != std::string::npos) continue;
+    bool any = false;
+    for (const auto& n : g.node()) any = any || matches_pattern({p}, n);
+    if (!any)
+      return Status::Error("--exclude " + p +
+                           ": matches no node name, output name or op type in the graph");
+  }
+  auto flags = excluded_ranges(g, patterns);
+  if (!flags) return flags;
+  for (int i = 0; i < g.node_size(); ++i)
+    if (!(*flags)[i] && matches_pattern(patterns, g.node(i))) (*flags)[i] = true;
+  return flags;
 }
 
 }  // namespace ev::onnxu

@@ -48,4 +48,17 @@ std::vector<const onnx::ValueInfoProto*> real_inputs(const onnx::GraphProto& gra
 
 std::string node_label(const onnx::NodeProto& node, int index);  // name, or op_type#index
 
+// The --exclude syntax shared by quantize and fp16: a pattern matches a node by op type (exact),
+// node name or output tensor name (shell wildcards, fnmatch).
+bool matches_pattern(const std::vector<std::string>& patterns, const onnx::NodeProto& node);
+// "FIRST..LAST" patterns: every node from the one named FIRST to the one named LAST, in graph
+// (topological) order, inclusive. Returns a flag per node; an unknown name or a reversed range
+// is an error.
+Result<std::vector<bool>> excluded_ranges(const onnx::GraphProto& graph,
+                                          const std::vector<std::string>& patterns);
+// Both forms together: a flag per node excluded by a range or a pattern; a pattern that matches
+// no node is an error too.
+Result<std::vector<bool>> excluded_nodes(const onnx::GraphProto& graph,
+                                         const std::vector<std::string>& patterns);
+
 }  // namespace ev::onnxu

@@ -3,8 +3,6 @@
 // by DequantizeLinear. The layout follows what ONNX Runtime's QDQ transformers fuse into
 // QLinearConv/QLinearMatMul/QLinearAdd/QLinearMul/QLinearSigmoid/QLinearConcat (and drop around
 // MaxPool/Reshape/Transpose/Resize), which is also what TensorRT and OpenVINO expect.
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -47,41 +45,6 @@ bool is_quantizable_op(const onnx::NodeProto& n) {
          kUnaryOps.count(op);
 }
 
-bool matches(const std::vector<std::string>& patterns, const onnx::NodeProto& n) {
-  for (const auto& p : patterns) {
-    if (p == n.op_type()) return true;
-    if (!n.name().empty() && fnmatch(p.c_str(), n.name().c_str(), 0) == 0) return true;
-    for (const auto& o : n.output())
-      if (fnmatch(p.c_str(), o.c_str(), 0) == 0) return true;
-  }
-  return false;
-}
-
-// "FIRST..LAST" patterns: every node from the one named FIRST to the one named LAST, in graph
-// (topological) order, inclusive. Returns a flag per node.
-Result<std::vector<bool>> excluded_ranges(const onnx::GraphProto& g,
-                                          const std::vector<std::string>& patterns) {
-  using R = Result<std::vector<bool>>;
-  std::vector<bool> flags(g.node_size(), false);
-  for (const auto& p : patterns) {
-    const auto dots = p.find("..");
-    if (dots == std::string::npos) continue;
-    const std::string first = p.substr(0, dots), last = p.substr(dots + 2);
-    int lo = -1, hi = -1;
-    for (int i = 0; i < g.node_size(); ++i) {
-      if (g.node(i).name() == first && lo < 0) lo = i;
-      if (g.node(i).name() == last) hi = i;
-    }
-    if (lo < 0 || hi < 0)
-      return R::Error("--exclude " + p + ": no node named '" + (lo < 0 ? first : last) + "'");
-    if (hi < lo)
-      return R::Error("--exclude " + p + ": '" + last + "' comes before '" + first +
-                      "' in the graph");
-    for (int i = lo; i <= hi; ++i) flags[i] = true;
-  }
-  return flags;
-}
-
 // Input slots of `n` that carry activations/constants to quantize (bias handled separately).
 std::vector<int> quantized_slots(const onnx::NodeProto& n) {
   const auto& op = n.op_type();
@@ -116,13 +79,20 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
   };
   std::set<std::string> graph_outputs;
   for (const auto& o : g.output()) graph_outputs.insert(o.name());
-  auto in_range = excluded_ranges(g, options.exclude);
-  if (!in_range) return in_range.status();
+  for (const auto& n : g.node()) {
+    const auto& op = n.op_type();
+    if (op == "QuantizeLinear" || op == "DequantizeLinear" || op.rfind("QLinear", 0) == 0 ||
+        op == "ConvInteger" || op == "MatMulInteger")
+      return Status::Error("the model is already quantized (it has " + op + " nodes, e.g. '" +
+                           n.name() + "'): quantize the float32 model instead");
+  }
+  auto excluded = onnxu::excluded_nodes(g, options.exclude);
+  if (!excluded) return excluded.status();
   plan.quantize_node.assign(g.node_size(), false);
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (!is_quantizable_op(n)) continue;
-    if ((*in_range)[i] || matches(options.exclude, n)) {
+    if ((*excluded)[i]) {
       plan.excluded.push_back(onnxu::node_label(n, i));
       continue;
     }

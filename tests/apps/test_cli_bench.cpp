@@ -28,7 +28,7 @@ TEST(CliBench, VideoStagesAsJsonWithReport) {
   const fs::path dir = test::temp_dir("cli_bench_video");
   const auto r = test::run_command(
       cli() + "--video " + test::data("video/otb_crossing/crossing.avi").string() +
-      " --frames 6 --warmup 1 --json --report " + (dir / "pipeline.html").string());
+      " --frames 6 --warmup 1 --threaded --json --report " + (dir / "pipeline.html").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   for (const char* k : {"median_ms", "mean_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "fps",
@@ -41,6 +41,9 @@ TEST(CliBench, VideoStagesAsJsonWithReport) {
   EXPECT_LE(j["p95_ms"].get<double>(), j["p99_ms"].get<double>());
   EXPECT_LE(j["p99_ms"].get<double>(), j["max_ms"].get<double>());
   EXPECT_NEAR(j["fps"].get<double>(), 1000.0 / j["mean_ms"].get<double>(), 1e-6);
+  ASSERT_TRUE(j.contains("threaded")) << r.out;
+  EXPECT_GE(j["threaded"]["frames"].get<int>(), 6);
+  EXPECT_GT(j["threaded"]["fps"].get<double>(), 0);
   std::vector<std::string> stages;
   for (const auto& s : j["stages"]) stages.push_back(s["stage"]);
   EXPECT_EQ(stages.front(), "decode");

@@ -188,6 +188,23 @@ TEST_F(TinyFixture, RangeExclusionKeepsConvOutputQuantized) {
   auto unknown = quantize_model(o);
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.error().find("no node named 'nope'"), std::string::npos) << unknown.error();
+  // A single name that matches nothing is a typo, not a silent no-op.
+  o.exclude = {"Conv_999"};
+  auto typo = quantize_model(o);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().find("--exclude Conv_999: matches no node"), std::string::npos)
+      << typo.error();
+}
+
+TEST_F(TinyFixture, AlreadyQuantizedModelIsRefused) {
+  auto o = qopts("tiny_once.onnx");
+  ASSERT_TRUE(quantize_model(o).ok());
+  auto again = qopts("tiny_twice.onnx");
+  again.model = o.output;
+  auto r = quantize_model(again);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("already quantized"), std::string::npos) << r.error();
+  EXPECT_FALSE(std::filesystem::exists(again.output));
 }
 
 TEST_F(TinyFixture, OrtFusesQdqIntoIntegerKernels) {
@@ -236,7 +253,9 @@ TEST_F(TinyFixture, ClearErrors) {
 
 TEST_F(TinyFixture, Fp16WeightsRunCloseToFp32) {
   auto out = dir / "tiny_fp16.onnx";
-  auto r = convert_fp16(model, out);
+  Fp16Options o;
+  o.mode = Fp16Mode::kWeightsOnly;
+  auto r = convert_fp16(model, out, o);
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->initializers_converted, 3);  // tensors >= 16 elements: w1, w2, w3
   auto a = analyze_model(out, {});
