@@ -1,11 +1,16 @@
-// `edgevision analyze MODEL [--device D] [--json]`: parameters, FLOPs, memory, op histogram,
-// OpenCV DNN compatibility and per-device recommendations.
+// `edgevision analyze MODEL [--device D] [--json] [--measure]`: parameters, FLOPs, memory, op
+// histogram, OpenCV DNN compatibility, per-device recommendations and, with --measure, the
+// model timed on this host next to the estimates of the profiles that describe it.
 #include <iostream>
+#include <optional>
+
+#include <fmt/format.h>
 
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
 #include "edgevision/analyze.hpp"
+#include "edgevision/benchmark.hpp"
 
 namespace ev::cli {
 namespace {
@@ -17,7 +22,34 @@ struct AnalyzeArgs {
   double target_ms = 33.0;
   bool json = false;
   bool no_opencv = false;
+  bool measure = false;
+  int threads = 0;
+  int runs = 30;
+  int warmup = 5;
 };
+
+void print_host(const HostMeasurement& m) {
+  std::cout << fmt::format(
+      "\nhost (measured): {} [{}], {} threads, load avg {:.2f}\n  {} median {:.2f} ms (min "
+      "{:.2f}, p95 {:.2f}; {} runs after {} warm-up, CPU {:.0f}%), implied {:.1f} GFLOPS "
+      "sustained\n",
+      m.cpu.model_name.empty() ? "unknown CPU" : m.cpu.model_name, m.cpu.kind, m.threads,
+      m.load_avg_1m, m.precision, m.median_ms, m.min_ms, m.p95_ms, m.runs, m.warmup, m.cpu_percent,
+      m.implied_gflops);
+  if (m.cpu_percent < 80.0 * m.threads)
+    std::cout << fmt::format(
+        "  WARNING: CPU {:.0f}% with {} threads: another process held the cores during the runs; "
+        "this measurement is not comparable (check the load, run again)\n",
+        m.cpu_percent, m.threads);
+  if (m.profiles.empty()) std::cout << "  no device profile describes this CPU\n";
+  for (const auto& p : m.profiles)
+    std::cout << fmt::format("  {} estimate {:.2f} ms: error {:+.0f}% ({}{})\n", p.device, p.est_ms,
+                             p.error_pct,
+                             p.calibrated ? "calibrated profile" : "NOT calibrated by measurement",
+                             p.profile_threads != m.threads
+                                 ? fmt::format("; profile assumes {} threads", p.profile_threads)
+                                 : "");
+}
 
 int run_analyze(const AnalyzeArgs& args, const GlobalOptions& global) {
   ModelManager models(global.model_manager_options());
@@ -55,8 +87,24 @@ int run_analyze(const AnalyzeArgs& args, const GlobalOptions& global) {
       devices.push_back(*p);
     }
   }
+  std::optional<HostMeasurement> host;
+  if (args.measure) {
+    MeasureOptions mo;
+    mo.threads = args.threads;
+    mo.runs = args.runs;
+    mo.warmup = args.warmup;
+    mo.progress = true;
+    const Preprocess* pre = resolved->spec ? &resolved->spec->preprocess : nullptr;
+    auto m = measure_on_host(*a, resolved->primary(), pre, mo);
+    if (!m) {
+      spdlog::error("analyze --measure: {}", m.error());
+      return 1;
+    }
+    host = std::move(*m);
+  }
   if (args.json) {
     auto j = to_json(*a);
+    if (host) j["host"] = to_json(*host);
     for (const auto& d : devices)
       j["recommendations"].push_back(to_json(recommend(*a, d, args.target_ms)));
     std::cout << j.dump(2) << std::endl;
@@ -70,6 +118,7 @@ int run_analyze(const AnalyzeArgs& args, const GlobalOptions& global) {
               << r.input_size << "px\n";
     for (const auto& n : r.notes) std::cout << "  - " << n << "\n";
   }
+  if (host) print_host(*host);
   return 0;
 }
 
@@ -90,6 +139,14 @@ void add_analyze_command(CLI::App& app, GlobalOptions& global) {
                   "frame budget for the input-size advice (33 = 30 FPS)");
   cmd->add_flag("--json", args->json, "one JSON object on stdout");
   cmd->add_flag("--no-opencv-check", args->no_opencv, "skip the OpenCV DNN load test");
+  cmd->add_flag("--measure", args->measure,
+                "also time the model on this host with ONNX Runtime and show the error of the "
+                "matching profiles' estimates");
+  cmd->add_option("--threads", args->threads, "threads for --measure (default: hardware cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--runs", args->runs, "timed runs for --measure")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", args->warmup, "warm-up runs for --measure")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([args, &global] { global.exit_code = run_analyze(*args, global); });
 }
 
