@@ -39,21 +39,24 @@ struct QuantizeArgs {
 void compare_on_image(const std::filesystem::path& fp32, const std::filesystem::path& int8,
                       const std::filesystem::path& image, const Preprocess& pre,
                       nlohmann::json& out) {
+  const auto skip = [&](const std::string& why) {
+    spdlog::warn("quantize: no FP32 comparison on {}: {}", image.filename().string(), why);
+  };
   auto a = create_backend("onnxruntime", fp32);
   auto b = create_backend("onnxruntime", int8);
-  if (!a || !b) return;
-  auto shape = (*a)->inputs().front().shape;
-  if (shape.size() != 4) return;
-  if (shape[0] <= 0) shape[0] = 1;
-  if (shape[2] <= 0) shape[2] = pre.height > 0 ? pre.height : 640;
-  if (shape[3] <= 0) shape[3] = pre.width > 0 ? pre.width : 640;
+  if (!a || !b) return skip(!a ? a.error() : b.error());
+  const std::vector<int64_t> shape = image_input_shape((*a)->inputs().front().shape, pre);
+  if (shape.empty()) return skip("the input is not a 4-D image");
   cv::Mat img = cv::imread(image.string());
-  if (img.empty()) return;
+  if (img.empty()) return skip("unreadable image");
   std::vector<float> input;
-  make_input_tensor(img, pre, static_cast<int>(shape[3]), static_cast<int>(shape[2]), input);
+  const cv::Size size = image_input_size(shape, pre);
+  make_input_tensor(img, pre, size.width, size.height, input);
   std::vector<Tensor> oa, ob;
-  if (!(*a)->run({{input.data(), shape}}, oa) || !(*b)->run({{input.data(), shape}}, ob)) return;
-  if (oa.empty() || ob.empty() || oa[0].data.size() != ob[0].data.size()) return;
+  if (Status st = (*a)->run({{input.data(), shape}}, oa); !st) return skip(st.message());
+  if (Status st = (*b)->run({{input.data(), shape}}, ob); !st) return skip(st.message());
+  if (oa.empty() || ob.empty() || oa[0].data.size() != ob[0].data.size())
+    return skip("the outputs differ in size");
   double dot = 0, na = 0, nb = 0, maxd = 0;
   for (size_t i = 0; i < oa[0].data.size(); ++i) {
     const double x = oa[0].data[i], y = ob[0].data[i];

@@ -29,6 +29,18 @@ struct InputTransform {
 InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int width, int height,
                                  std::vector<float>& out);
 
+// The concrete shape of one image for a model whose 4-D image input is declared `declared`
+// (NCHW, or NHWC when p.layout says so): batch 1, dynamic sizes from `p` (else 640), dynamic
+// channels 3 (1 for gray). Empty when the input is not 4-D.
+std::vector<int64_t> image_input_shape(std::vector<int64_t> declared, const Preprocess& p);
+// Width and height of such a shape.
+inline cv::Size image_input_size(const std::vector<int64_t>& shape, const Preprocess& p) {
+  if (shape.size() != 4) return {};
+  const bool nhwc = p.layout == "nhwc";
+  return {static_cast<int>(nhwc ? shape[2] : shape[3]),
+          static_cast<int>(nhwc ? shape[1] : shape[2])};
+}
+
 // Class-aware NMS (OpenCV 4.6 has no NMSBoxesBatched). Returns kept indices, best first.
 std::vector<int> nms_boxes(const std::vector<cv::Rect2f>& boxes, const std::vector<float>& scores,
                            const std::vector<int>& class_ids, float score_threshold,

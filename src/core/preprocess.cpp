@@ -130,4 +130,19 @@ std::vector<int> nms_boxes(const std::vector<cv::Rect2f>& boxes, const std::vect
   return keep;
 }
 
+std::vector<int64_t> image_input_shape(std::vector<int64_t> shape, const Preprocess& p) {
+  if (shape.size() != 4) return {};
+  const bool nhwc = p.layout == "nhwc";
+  int64_t& h = nhwc ? shape[1] : shape[2];
+  int64_t& w = nhwc ? shape[2] : shape[3];
+  if (p.width > 0) w = p.width;
+  if (p.height > 0) h = p.height;
+  if (w <= 0) w = 640;
+  if (h <= 0) h = 640;
+  shape[0] = 1;
+  int64_t& c = nhwc ? shape[3] : shape[1];
+  if (c <= 0) c = p.color == "gray" ? 1 : 3;
+  return shape;
+}
+
 }  // namespace ev

@@ -95,18 +95,9 @@ Result<CalibrationTable> calibrate(const std::filesystem::path& model,
   auto& be = **backend;
 
   const auto& in_info = be.inputs().front();
-  std::vector<int64_t> shape = in_info.shape;
-  if (shape.size() != 4) return R::Error("calibration needs a 4-D image input (NCHW or NHWC)");
-  const bool nhwc = pre.layout == "nhwc";
-  int64_t& H = nhwc ? shape[1] : shape[2];
-  int64_t& W = nhwc ? shape[2] : shape[3];
-  if (pre.width > 0) W = pre.width;
-  if (pre.height > 0) H = pre.height;
-  if (W <= 0) W = 640;
-  if (H <= 0) H = 640;
-  shape[0] = 1;
-  if (nhwc && shape[3] <= 0) shape[3] = pre.color == "gray" ? 1 : 3;
-  if (!nhwc && shape[1] <= 0) shape[1] = pre.color == "gray" ? 1 : 3;
+  const std::vector<int64_t> shape = image_input_shape(in_info.shape, pre);
+  if (shape.empty()) return R::Error("calibration needs a 4-D image input (NCHW or NHWC)");
+  const cv::Size size = image_input_size(shape, pre);
 
   std::map<std::string, TensorStats> stats;
   std::map<std::string, size_t> out_index;
@@ -135,7 +126,7 @@ Result<CalibrationTable> calibrate(const std::filesystem::path& model,
         bar.add();
         continue;
       }
-      make_input_tensor(img, pre, static_cast<int>(W), static_cast<int>(H), input);
+      make_input_tensor(img, pre, size.width, size.height, input);
       if (auto st = be.run({TensorView{input.data(), shape}}, outs); !st)
         return R::Error("calibration inference failed on " + path.string() + ": " + st.message());
       for (auto& [name, s] : stats) {
