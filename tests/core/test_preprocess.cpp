@@ -43,6 +43,25 @@ TEST(Preprocess, CentredRgbNhwcNormalized) {
   EXPECT_NEAR(t.to_frame(cv::Point2f(50, 50)).y, 25.f, 1e-4);
 }
 
+TEST(Preprocess, ImageInputShapeFillsDynamicSizesPerLayout) {
+  Preprocess nhwc;
+  nhwc.layout = "nhwc";
+  nhwc.width = nhwc.height = 256;
+  const std::vector<int64_t> a = image_input_shape({-1, -1, -1, 3}, nhwc);
+  EXPECT_EQ(a, (std::vector<int64_t>{1, 256, 256, 3}));
+  EXPECT_EQ(image_input_size(a, nhwc), cv::Size(256, 256));
+
+  Preprocess nchw;  // sizes from the model when the manifest has none
+  const std::vector<int64_t> b = image_input_shape({1, 3, 416, 320}, nchw);
+  EXPECT_EQ(b, (std::vector<int64_t>{1, 3, 416, 320}));
+  EXPECT_EQ(image_input_size(b, nchw), cv::Size(320, 416));
+
+  nchw.color = "gray";
+  EXPECT_EQ(image_input_shape({-1, -1, -1, -1}, nchw), (std::vector<int64_t>{1, 1, 640, 640}));
+  EXPECT_TRUE(image_input_shape({1, 3, 224}, nchw).empty());
+  EXPECT_EQ(image_input_size({1, 3, 224}, nchw), cv::Size());
+}
+
 TEST(Preprocess, NmsIsClassAware) {
   std::vector<cv::Rect2f> boxes = {{0, 0, 10, 10}, {1, 1, 10, 10}, {1, 1, 10, 10}, {50, 50, 5, 5}};
   std::vector<float> scores = {0.9f, 0.8f, 0.7f, 0.1f};
