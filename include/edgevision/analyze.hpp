@@ -61,6 +61,11 @@ struct ModelAnalysis {
   int kernel_nodes = 0;         // nodes that run a kernel (views, Q/DQ, constants excluded)
   int64_t relu_elements = 0;    // outputs of Relu/Clip/LeakyRelu, fused into a conv or not
   int64_t relu_bytes = 0;       // bytes moved by those not fused into a conv (not in elementwise)
+  // Part of relu_bytes: Relu/Clip that are the only reader of an Add/Mul/MatMul output (and how
+  // many). A pass in float; in INT8 `quantize` makes them one unit with that op and ONNX Runtime
+  // folds them into QLinearAdd/QLinearMul/QLinearMatMul.
+  int64_t relu_unit_bytes = 0;
+  int relu_unit_nodes = 0;
   // Part of elementwise_bytes + relu_bytes: ops on 4-D tensors whose channel count is not a
   // multiple of 16. ONNX Runtime's x86 float path (NCHWc, 16-channel blocks) reorders around
   // them; its integer path (NHWC) does not.
@@ -97,8 +102,10 @@ struct PrecisionFactors {
   double elementwise = 1;  // per pass of a memory-bound op (same element count as FP32)
   bool fuses_silu = true;  // the runtime runs Sigmoid+Mul as one pass in this precision
   double stem = 1;         // dense convs reading <= 4 channels
-  // Relu/Clip cost a float DequantizeLinear + QuantizeLinear pass (what ONNX Runtime leaves of
-  // edgevision quantize's Conv -> Q/DQ -> Relu -> Q/DQ layout) instead of nothing.
+  // Relu/Clip cost a float DequantizeLinear + QuantizeLinear pass (what ONNX Runtime left of
+  // edgevision quantize's old Conv -> Q/DQ -> Relu -> Q/DQ layout) instead of nothing. quantize
+  // now writes Conv/Gemm/MatMul/Add/Mul + Relu/Clip as one unit, which ORT fuses: no profile sets
+  // it; kept for QDQ models from other quantizers with that layout.
   bool relu_as_qdq = false;
 };
 struct DeviceProfile {

@@ -141,6 +141,9 @@ struct QuantizeReport {
   int nodes_quantized = 0;
   std::vector<std::string> excluded_nodes;  // names (or op_type#index when unnamed)
   int activations_quantized = 0;            // tensors with a Q/DQ pair
+  // Relu/Clip outputs quantized together with the Conv/Gemm/MatMul/Add/Mul in front of them (no
+  // Q/DQ between the two; ONNX Runtime folds the activation into the QLinear kernel).
+  std::vector<std::string> fused_activations;
   int weights_quantized = 0;
   int images = 0;
   bool cache_used = false;

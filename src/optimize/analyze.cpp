@@ -490,9 +490,21 @@ Result<ModelAnalysis> analyze_model(const std::filesystem::path& path,
       for (const auto& o : n.output()) c.bytes += bytes_of(o);
     }
     c.silu = silu_nodes.count(i) > 0;
-    if (kConvFusedActivation.count(op))
-      a.relu_bytes += c.bytes;  // 0 when fused into the conv
-    else if (!c.silu)
+    if (kConvFusedActivation.count(op)) a.relu_bytes += c.bytes;  // 0 when fused into the conv
+    // A Relu/Clip that is the only reader of an Add/Mul/MatMul output: float runs it as a pass,
+    // but `quantize` puts no Q/DQ between the two and ORT folds it into QLinearAdd/Mul/MatMul.
+    if (!fused && (op == "Relu" || op == "Clip") && n.input_size() > 0) {
+      auto p = producer.find(source_of(n.input(0)));
+      const std::string pop = p == producer.end() ? "" : g.node(p->second).op_type();
+      std::vector<int> readers;
+      if (pop == "Add" || pop == "Mul" || pop == "MatMul" || pop == "QLinearAdd" ||
+          pop == "QLinearMul" || pop == "QLinearMatMul")
+        readers_of(source_of(n.input(0)), readers, 0);
+      if (readers.size() == 1 && !graph_outputs.count(source_of(n.input(0)))) {
+        a.relu_unit_bytes += c.bytes;
+        ++a.relu_unit_nodes;
+      }
+    } else if (!c.silu)
       a.elementwise_bytes += c.bytes;
     if (!c.silu && c.bytes > 0 && out.size() == 4 && out_known && out[1] % 16 != 0 &&
         std::any_of(n.input().begin(), n.input().end(),
@@ -579,8 +591,9 @@ const std::vector<DeviceProfile>& device_profiles() {
     p.depthwise_gflops = 6;
     p.elementwise_gbps = 5;
     p.node_overhead_us = 10;
-    // ORT: SDOT QLinearConv; SiLU stays 2 QLinear passes; Relu as DQ+Q (graph-level, as on x86)
-    p.int8 = {2.0, 1.2, 1.3, false, 0.5, true};
+    // ORT: SDOT QLinearConv; SiLU stays 2 QLinear passes; Relu fused into the QLinear op (the
+    // graph-level behaviour measured on x86)
+    p.int8 = {2.0, 1.2, 1.3, false, 0.5, false};
     p.fp16 = {1.4, 1.2, 1.3, true};
     p.fp16_kernels = true;
     p.engine = "ORT CPU";
@@ -621,7 +634,7 @@ const std::vector<DeviceProfile>& device_profiles() {
     p.elementwise_gbps = 12;
     p.node_overhead_us = 6;
     // u8s8 without VNNI: pmaddubsw, small gains; graph-level behaviour as on x86 (ORT)
-    p.int8 = {1.3, 0.5, 1.2, false, 0.5, true};
+    p.int8 = {1.3, 0.5, 1.2, false, 0.5, false};
     p.fp16 = {1.0, 1.0, 1.0, true};
     p.engine = "ORT CPU";
     p.runtime = "ONNX Runtime CPU or OpenVINO";
@@ -643,7 +656,9 @@ const std::vector<DeviceProfile>& device_profiles() {
     p.node_overhead_us = kX86NodeOverheadUs;
     p.float_reorder_passes = kX86FloatReorderPasses;
     p.stem_gflops = kX86StemGflops;
-    p.int8 = {kX86Int8Dense, kX86Int8Depthwise, kX86Int8Elementwise, false, kX86Int8Stem, true};
+    // Relu/Clip: `quantize` writes Conv/Add + Relu as one unit and ORT folds the Relu into
+    // QLinearConv/QLinearAdd (measured: no DQ/Q pair left, docs/optimization.md).
+    p.int8 = {kX86Int8Dense, kX86Int8Depthwise, kX86Int8Elementwise, false, kX86Int8Stem, false};
     p.fp16 = {1.0, 1.0, 1.0, true};  // no FP16 kernels: FP16 is a storage format here
     p.engine = "ORT CPU";
     p.runtime = "ONNX Runtime CPU (QDQ -> QLinearConv, VNNI) or OpenVINO";
@@ -693,15 +708,19 @@ LatencyEstimate estimate_latency(const ModelAnalysis& a, const DeviceProfile& d,
   // Relu/Clip as DequantizeLinear (read 1 byte, write 4) + QuantizeLinear (read 4, write 1)
   // (about 16 FP32-equivalent bytes per element at the profile's element-wise rate, measured).
   // Otherwise a Relu/Clip not fused into its conv is one ordinary element-wise pass.
+  // Since `quantize` writes Conv/Add/... + Relu as one unit (no Q/DQ between), an INT8 Relu/Clip
+  // after an Add/Mul/MatMul is folded into the QLinear kernel too and costs nothing.
+  const bool int8_units = precision == "int8" && !f.relu_as_qdq;
   if (f.relu_as_qdq)
     e.requant_ms = ms(static_cast<double>(a.relu_elements) * 16.0, d.elementwise_gbps * 1e9, 1.0);
   else
-    e.elementwise_ms +=
-        ms(static_cast<double>(a.relu_bytes), d.elementwise_gbps * 1e9, f.elementwise);
+    e.elementwise_ms += ms(static_cast<double>(a.relu_bytes - (int8_units ? a.relu_unit_bytes : 0)),
+                           d.elementwise_gbps * 1e9, f.elementwise);
   if (precision != "int8")
     e.reorder_ms = ms(static_cast<double>(a.unaligned_bytes) * d.float_reorder_passes,
                       d.elementwise_gbps * 1e9, f.elementwise);
-  const int kernels = a.kernel_nodes - (f.fuses_silu ? a.silu_patterns : 0);
+  const int kernels =
+      a.kernel_nodes - (f.fuses_silu ? a.silu_patterns : 0) - (int8_units ? a.relu_unit_nodes : 0);
   e.overhead_ms = std::max(0, kernels) * d.node_overhead_us / 1e3;
   e.total_ms = e.dense_ms + e.depthwise_ms + e.elementwise_ms + e.silu_ms + e.requant_ms +
                e.reorder_ms + e.overhead_ms;
@@ -950,6 +969,7 @@ nlohmann::json to_json(const ModelAnalysis& a) {
                    {"stem_flops", a.stem_flops},
                    {"relu_elements", a.relu_elements},
                    {"relu_bytes", a.relu_bytes},
+                   {"relu_unit_bytes", a.relu_unit_bytes},
                    {"unaligned_bytes", a.unaligned_bytes},
                    {"elementwise_bytes", a.elementwise_bytes},
                    {"silu_patterns", a.silu_patterns},

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -33,6 +35,9 @@ const std::set<std::string> kMultiInputOps{"Add", "Mul", "Concat"};
 const std::set<std::string> kUnaryOps{"Sigmoid",   "AveragePool", "GlobalAveragePool",
                                       "LeakyRelu", "Relu",        "Clip",
                                       "Softmax",   "HardSigmoid", "HardSwish"};
+// Quantized ops ONNX Runtime fuses as DQ -> op -> Q (QLinearConv, QGemm, QLinearMatMul,
+// QLinearAdd, QLinearMul): a Relu, or a Clip with min 0, that is their only reader joins the unit.
+const std::set<std::string> kFusableProducers{"Conv", "Gemm", "MatMul", "Add", "Mul"};
 // Ops whose definition changed between opset 11/12 and 13 (inputs vs attributes, semantics):
 // the opset bump that per-channel DequantizeLinear needs would silently change them.
 const std::set<std::string> kChangedIn13{"Squeeze", "Unsqueeze",  "Split",  "ReduceSum",
@@ -55,12 +60,47 @@ std::vector<int> quantized_slots(const onnx::NodeProto& n) {
   return all;
 }
 
+// Constant [min, max] of a Clip (attributes before opset 11, optional inputs since); a missing
+// bound is -inf / +inf. Nothing when a bound is not a constant scalar.
+std::optional<std::pair<float, float>> clip_bounds(
+    const onnx::NodeProto& n, const std::map<std::string, const onnx::TensorProto*>& inits,
+    int opset) {
+  std::pair<float, float> b{-std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::infinity()};
+  if (opset < 11) {
+    for (const auto& a : n.attribute()) {
+      if (a.name() == "min") b.first = a.f();
+      if (a.name() == "max") b.second = a.f();
+    }
+    return b;
+  }
+  for (int slot : {1, 2}) {
+    if (slot >= n.input_size() || n.input(slot).empty()) continue;
+    auto it = inits.find(n.input(slot));
+    if (it == inits.end()) return std::nullopt;
+    auto v = onnxu::to_floats(*it->second);
+    if (v.size() != 1) return std::nullopt;
+    (slot == 1 ? b.first : b.second) = v[0];
+  }
+  return b;
+}
+
 struct Plan {
   std::vector<bool> quantize_node;
   std::set<std::string> activations;  // non-initializer tensors that get a Q/DQ pair
-  // Outputs of quantized Conv/Gemm: always given a Q/DQ pair (ONNX Runtime only fuses
-  // DQ -> Conv -> Q into QLinearConv), and every consumer, float or not, reads the DQ.
+  // Outputs of quantized Conv/Gemm (or of the activation fused after them, below): always given
+  // a Q/DQ pair (ONNX Runtime only fuses DQ -> Conv -> Q into QLinearConv), and every consumer,
+  // float or not, reads the DQ.
   std::set<std::string> weighted_outputs;
+  // Conv/Gemm/MatMul/Add/Mul + Relu (or Clip with min 0) quantized as one unit, as ONNX Runtime's
+  // own quantizer does: no Q/DQ on the producer's output (its only reader is the activation), one
+  // Q/DQ on the activation's output, with zero point 0. ORT then drops the Relu/Clip in front of
+  // the QuantizeLinear (ReluQuantFusion / ClipQuantFusion: the uint8 range already clamps at 0)
+  // and fuses DQ -> op -> Q into one QLinear kernel. With a Q/DQ between them it would leave a
+  // float DequantizeLinear + QuantizeLinear pass per activation. producer output -> activation
+  // output.
+  std::map<std::string, std::string> fused_activations;
+  std::map<std::string, float> clip_max;  // fused Clip outputs -> the Clip's max
   std::vector<std::string> excluded;
   std::map<std::string, const onnx::TensorProto*> inits;
   std::map<std::string, onnxu::ValueType> types;
@@ -110,6 +150,38 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
       if (!is_float(name) || plan.inits.count(name)) continue;
       plan.activations.insert(name);
     }
+  }
+
+  // Producer + activation units (see Plan::fused_activations).
+  std::map<std::string, int> producer, readers;
+  for (int i = 0; i < g.node_size(); ++i) {
+    for (const auto& o : g.node(i).output()) producer[o] = i;
+    for (const auto& in : g.node(i).input()) ++readers[in];
+  }
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (!plan.quantize_node[i] || n.input_size() == 0 || n.output_size() == 0) continue;
+    float max = std::numeric_limits<float>::infinity();
+    if (n.op_type() == "Clip") {
+      auto bounds = clip_bounds(n, plan.inits, onnxu::default_opset(model));
+      if (!bounds || bounds->first != 0.f) continue;  // ORT keeps a Clip with min != 0
+      max = bounds->second;
+    } else if (n.op_type() != "Relu") {
+      continue;
+    }
+    const auto& x = n.input(0);
+    const auto& y = n.output(0);
+    auto p = producer.find(x);
+    if (p == producer.end() || !plan.quantize_node[p->second] ||
+        !kFusableProducers.count(g.node(p->second).op_type()) || readers[x] != 1 ||
+        graph_outputs.count(x) || !is_float(y) || graph_outputs.count(y))
+      continue;
+    plan.activations.erase(x);
+    plan.weighted_outputs.erase(x);
+    plan.activations.insert(y);
+    plan.weighted_outputs.insert(y);
+    plan.fused_activations[x] = y;
+    if (n.op_type() == "Clip" && std::isfinite(max)) plan.clip_max[y] = max;
   }
   return plan;
 }
@@ -200,6 +272,17 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
     auto it = ranges.find(n.input(0));
     if (it != ranges.end() && n.output_size() > 0) ranges[n.output(0)] = it->second;
   }
+  // A fused Relu/Clip output is >= 0: its range starts at 0, so the zero point is 0, which is
+  // what ORT needs to drop the activation in front of the QuantizeLinear (a slightly negative
+  // percentile/entropy bound would break the fusion), and a Clip's range ends at its max.
+  for (const auto& [x, y] : plan.fused_activations) {
+    (void)x;
+    auto it = ranges.find(y);
+    if (it == ranges.end()) continue;
+    it->second.min = 0.f;
+    if (auto c = plan.clip_max.find(y); c != plan.clip_max.end())
+      it->second.max = std::min(it->second.max, c->second);
+  }
   // A node whose activation inputs have no range stays float.
   for (int i = 0; i < g.node_size(); ++i) {
     if (!plan.quantize_node[i]) continue;
@@ -241,6 +324,12 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
   auto emit_qdq = [&](const std::string& t, std::vector<onnx::NodeProto>& into) {
     auto r = ranges.at(t);
     auto p = asymmetric_uint8_params(r.min, r.max);
+    // ORT removes a Clip before a QuantizeLinear only if scale * 255 (in float) <= the Clip's max.
+    if (auto c = plan.clip_max.find(t);
+        c != plan.clip_max.end() && c->second > 0.f && p.scale * 255.f > c->second) {
+      p.scale = c->second / 255.f;
+      while (p.scale * 255.f > c->second) p.scale = std::nextafter(p.scale, 0.f);
+    }
     act_params[t] = p;
     scalar_params(t, p);
     into.push_back(make_node("QuantizeLinear", t + "_QuantizeLinear",
@@ -384,6 +473,15 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
       if (qdq.count(o)) emit_qdq(o, body);
   }
   report.activations_quantized = static_cast<int>(qdq.size());
+  for (const auto& n : g.node()) {  // graph order
+    if (n.input_size() == 0 || n.output_size() == 0) continue;
+    auto it = plan.fused_activations.find(n.input(0));
+    if (it == plan.fused_activations.end() || it->second != n.output(0) || !qdq.count(n.output(0)))
+      continue;
+    report.fused_activations.push_back(n.output(0));
+    spdlog::debug("quantize: {} quantized with the op before it (no Q/DQ on '{}')", n.name(),
+                  n.input(0));
+  }
 
   g.clear_node();
   for (auto& n : head) *g.add_node() = std::move(n);

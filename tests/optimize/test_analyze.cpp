@@ -143,11 +143,19 @@ TEST_F(AnalyzeFixture, CostClassesOnTinyGraph) {
   EXPECT_EQ(a.kernel_nodes, 5);       // conv1, dwconv, pool, gap, fc
   EXPECT_EQ(a.stem_flops, 2 * 6912);  // conv1 reads 3 channels
   EXPECT_EQ(a.relu_elements, 256);
-  // On the ORT profile the int8 Relu costs a DQ + Q pass; in fp32 it is free (fused).
+  // The Relu after conv1 is free in fp32 and, since quantize writes Conv + Relu as one unit
+  // (ORT folds it into QLinearConv), in int8 too. Only a profile that still models the old
+  // Conv -> Q/DQ -> Relu layout (relu_as_qdq) charges it a DQ + Q pass.
   auto d = find_device_profile("x86-avx512-vnni");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(estimate_latency(a, *d, "fp32").requant_ms, 0);
-  EXPECT_GT(estimate_latency(a, *d, "int8").requant_ms, 0);
+  EXPECT_EQ(estimate_latency(a, *d, "int8").requant_ms, 0);
+  EXPECT_DOUBLE_EQ(estimate_latency(a, *d, "int8").elementwise_ms,
+                   1552 / (d->elementwise_gbps * 1e9) / d->int8.elementwise * 1e3);
+  auto old_layout = *d;
+  old_layout.int8.relu_as_qdq = true;
+  EXPECT_GT(estimate_latency(a, old_layout, "int8").requant_ms, 0);
+  EXPECT_EQ(a.relu_unit_bytes, 0);  // relu1 follows a conv: already fused, counted nowhere
   for (const auto& n : a.nodes) {
     if (n.name == "relu1") {
       EXPECT_EQ(n.bytes, 0);
@@ -156,6 +164,38 @@ TEST_F(AnalyzeFixture, CostClassesOnTinyGraph) {
       EXPECT_EQ(n.bytes, 1280);
     }
   }
+}
+
+// BlazeFace's block: Add(conv, skip) -> Relu. A pass in fp32; one QLinearAdd in int8.
+TEST_F(AnalyzeFixture, ReluAfterAddIsFreeInInt8) {
+  auto m = test::tiny_model();
+  auto& g = *m.mutable_graph();
+  std::vector<onnx::NodeProto> nodes(g.node().begin(), g.node().end());
+  g.clear_node();
+  for (auto& n : nodes) {
+    if (n.name() == "pool") {
+      test::add_node(g, "Add", "add", {"c2", "r1"}, {"a"});
+      test::add_node(g, "Relu", "relu2", {"a"}, {"r2"});
+      n.set_input(0, "r2");
+    }
+    *g.add_node() = n;
+  }
+  auto a = analyze(m, "tiny_add_relu.onnx");
+  EXPECT_EQ(a.relu_unit_bytes, 2 * 1024);  // reads and writes [1,4,8,8] float
+  EXPECT_EQ(a.relu_unit_nodes, 1);
+  EXPECT_EQ(a.relu_bytes, 2 * 1024);
+  auto d = find_device_profile("x86-avx512-vnni");
+  ASSERT_TRUE(d.ok());
+  auto base = analyze(test::tiny_model(), "tiny.onnx");
+  // fp32: the Relu pass and its kernel launch on top of the Add; int8: only the Add.
+  const auto f = estimate_latency(a, *d, "fp32"), i = estimate_latency(a, *d, "int8");
+  const auto fb = estimate_latency(base, *d, "fp32"), ib = estimate_latency(base, *d, "int8");
+  const double add_bytes = 3 * 1024, gbps = d->elementwise_gbps * 1e9;
+  EXPECT_NEAR(f.elementwise_ms - fb.elementwise_ms, (add_bytes + 2048) / gbps * 1e3, 1e-9);
+  EXPECT_NEAR(i.elementwise_ms - ib.elementwise_ms, add_bytes / gbps / d->int8.elementwise * 1e3,
+              1e-9);
+  EXPECT_NEAR(f.overhead_ms - fb.overhead_ms, 2 * d->node_overhead_us / 1e3, 1e-12);
+  EXPECT_NEAR(i.overhead_ms - ib.overhead_ms, d->node_overhead_us / 1e3, 1e-12);
 }
 
 // A YOLOX-nano-like mix: little dense work, many SiLU tensors, depthwise convs.

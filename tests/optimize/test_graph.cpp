@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -194,6 +196,181 @@ TEST_F(TinyFixture, RangeExclusionKeepsConvOutputQuantized) {
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.error().find("--exclude Conv_999: matches no node"), std::string::npos)
       << typo.error();
+}
+
+// Q/DQ and activation counts of a quantized tiny graph, as written and as ORT optimizes it.
+struct QdqCounts {
+  std::set<std::string> quantized;  // inputs of the QuantizeLinear nodes written
+  int ort_q = 0, ort_dq = 0, ort_integer = 0, ort_float_convs = 0, ort_activations = 0;
+};
+QdqCounts count_qdq(const std::filesystem::path& q, const std::filesystem::path& ort_as) {
+  QdqCounts c;
+  auto m = onnxu::load(q);
+  EXPECT_TRUE(m.ok());
+  if (!m) return c;
+  for (const auto& n : m->graph().node())
+    if (n.op_type() == "QuantizeLinear") c.quantized.insert(n.input(0));
+  auto g = ort_optimized_graph(q, ort_as, 1);
+  EXPECT_TRUE(g.ok()) << g.error();
+  if (!g) return c;
+  c.ort_q = g->quantize_linear;
+  c.ort_dq = g->dequantize_linear;
+  c.ort_integer = g->integer_ops;
+  c.ort_float_convs = g->float_convs;
+  for (const auto& [op, k] : g->op_counts)
+    if (op == "Relu" || op == "Clip" || op == "LeakyRelu") c.ort_activations += k;
+  return c;
+}
+
+// Conv + Relu are quantized as one unit (as ONNX Runtime's quantizer does): no Q/DQ between
+// them, one on the Relu output. ORT drops the Relu in front of the QuantizeLinear (zero point 0)
+// and fuses DQ -> Conv -> Q into QLinearConv, so no float DQ + Q pass is left for the Relu.
+TEST_F(TinyFixture, ConvReluQuantizedAsOneUnit) {
+  auto o = qopts("tiny_unit.onnx");
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->fused_activations, std::vector<std::string>{"r1"});
+  EXPECT_EQ(r->nodes_quantized, 7);
+  auto fused = count_qdq(o.output, dir / "ort" / "unit.onnx");
+  EXPECT_FALSE(fused.quantized.count("c1"));  // no Q between conv1 and relu1
+  EXPECT_TRUE(fused.quantized.count("r1"));   // one after relu1
+  auto q = onnxu::load(o.output);
+  ASSERT_TRUE(q.ok());
+  for (const auto& t : q->graph().initializer())
+    if (t.name() == "r1_zero_point") {
+      EXPECT_EQ(t.raw_data(), std::string(1, '\0'));
+    }
+  EXPECT_EQ(fused.ort_activations, 0);  // no float Relu left
+  EXPECT_EQ(fused.ort_float_convs, 0);
+  EXPECT_GE(fused.ort_integer, 2);
+
+  // Excluded Relu: the old layout. conv1's output keeps its Q/DQ so QLinearConv still fuses;
+  // ORT drops the Relu before the QuantizeLinear here too, but a float DequantizeLinear +
+  // QuantizeLinear pair (two passes over the tensor) is left between the two QLinearConvs.
+  auto ox = qopts("tiny_relu_float.onnx");
+  ox.exclude = {"relu1"};
+  auto rx = quantize_model(ox);
+  ASSERT_TRUE(rx.ok()) << rx.error();
+  EXPECT_TRUE(rx->fused_activations.empty());
+  auto apart = count_qdq(ox.output, dir / "ort" / "apart.onnx");
+  EXPECT_TRUE(apart.quantized.count("c1"));
+  EXPECT_TRUE(apart.quantized.count("r1"));
+  EXPECT_EQ(apart.ort_activations, 0);
+  EXPECT_EQ(apart.ort_float_convs, 0);
+  // Fused: exactly the DQ + Q pair around the Relu fewer; the boundaries are the same.
+  EXPECT_EQ(fused.ort_q, apart.ort_q - 1);
+  EXPECT_EQ(fused.ort_dq, apart.ort_dq - 1);
+
+  auto f = run(model);
+  auto i8 = run(o.output);
+  ASSERT_EQ(f.size(), 5u);
+  ASSERT_EQ(i8.size(), 5u);
+  float range = 0;
+  for (float v : f) range = std::max(range, std::fabs(v));
+  for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(i8[k], f[k], 0.05f * range + 0.02f) << k;
+
+  // Calibration asks for the Relu output, not the conv output; a cache written before (conv
+  // output there, Relu output missing: with dwconv excluded nothing quantized read r1) is
+  // incomplete and the command calibrates again.
+  auto oc = qopts("tiny_cached.onnx");
+  oc.exclude = {"dwconv"};
+  auto needed = tensors_to_calibrate(model, oc);
+  ASSERT_TRUE(needed.ok()) << needed.error();
+  EXPECT_EQ(std::count(needed->begin(), needed->end(), "r1"), 1);
+  EXPECT_EQ(std::count(needed->begin(), needed->end(), "c1"), 0);
+  oc.calib_cache = dir / "old_cache.json";
+  ASSERT_TRUE(quantize_model(oc).ok());
+  auto old_cache = load_calibration_table(oc.calib_cache);
+  ASSERT_TRUE(old_cache.ok()) << old_cache.error();
+  ASSERT_TRUE(old_cache->ranges.count("r1"));
+  old_cache->ranges["c1"] = old_cache->ranges["r1"];
+  old_cache->ranges.erase("r1");
+  ASSERT_TRUE(save_calibration_table(*old_cache, oc.calib_cache).ok());
+  auto again = quantize_model(oc);
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_FALSE(again->cache_used);
+  EXPECT_EQ(again->fused_activations, std::vector<std::string>{"r1"});
+}
+
+// relu1 replaced by `op`; with `residual`, BlazeFace's block after dwconv:
+// Add(c2, r1) -> Relu -> pool.
+onnx::ModelProto tiny_variant(const std::string& op, float clip_min, bool residual) {
+  auto m = test::tiny_model();
+  auto& g = *m.mutable_graph();
+  auto* act = g.mutable_node(1);
+  act->set_op_type(op);
+  if (op == "Clip") {
+    for (auto [name, v] : {std::pair{"clip_min", clip_min}, std::pair{"clip_max", 6.f}}) {
+      auto* t = g.add_initializer();
+      t->set_name(name);
+      t->set_data_type(onnx::TensorProto::FLOAT);
+      t->add_float_data(v);
+      act->add_input(name);
+    }
+  }
+  if (residual) {
+    std::vector<onnx::NodeProto> nodes(g.node().begin(), g.node().end());
+    g.clear_node();
+    for (auto& n : nodes) {
+      if (n.name() == "pool") {
+        test::add_node(g, "Add", "add", {"c2", "r1"}, {"a"});
+        test::add_node(g, "Relu", "relu2", {"a"}, {"r2"});
+        n.set_input(0, "r2");
+      }
+      *g.add_node() = n;
+    }
+  }
+  return m;
+}
+
+TEST_F(TinyFixture, ClipAndAddReluFuseLeakyReluDoesNot) {
+  struct Case {
+    std::string op;
+    float clip_min;
+    bool residual;
+    std::vector<std::string> fused;
+  };
+  // Clip(0, 6) is dropped by ORT in front of a QuantizeLinear whose range lies inside [0, 6];
+  // Clip(0.5, 6) is not (the uint8 range starts at 0), and ORT has no LeakyRelu -> Q fusion (it
+  // runs DQ -> LeakyRelu -> Q as QLinearLeakyRelu), so those keep the Q/DQ after the conv.
+  const std::vector<Case> cases{{"Clip", 0.f, false, {"r1"}},
+                                {"Clip", 0.5f, false, {}},
+                                {"LeakyRelu", 0.f, false, {}},
+                                {"Relu", 0.f, true, {"r1", "r2"}}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.op + " " + std::to_string(c.clip_min) + (c.residual ? " residual" : ""));
+    const std::string stem =
+        c.op + std::to_string(static_cast<int>(c.clip_min * 10)) + (c.residual ? "_res" : "");
+    auto o = qopts(stem + "_int8.onnx");
+    o.model = dir / (stem + ".onnx");
+    ASSERT_TRUE(test::save_model(tiny_variant(c.op, c.clip_min, c.residual), o.model));
+    auto r = quantize_model(o);
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r->fused_activations, c.fused);
+    auto k = count_qdq(o.output, dir / "ort" / (stem + ".onnx"));
+    EXPECT_EQ(k.quantized.count("c1"), c.fused.empty() ? 1u : 0u);
+    EXPECT_TRUE(k.quantized.count("r1"));
+    if (c.residual) {
+      EXPECT_FALSE(k.quantized.count("a"));
+      EXPECT_TRUE(k.quantized.count("r2"));
+      EXPECT_TRUE(k.quantized.count("c2"));  // dwconv -> Add: an ordinary conv output
+    }
+    EXPECT_EQ(k.ort_float_convs, 0);
+    if (!c.fused.empty()) {
+      EXPECT_EQ(k.ort_activations, 0);
+      EXPECT_EQ(k.ort_q, 1);  // the graph input only
+    }
+    if (c.op == "LeakyRelu") {
+      EXPECT_EQ(k.ort_activations, 0);  // QLinearLeakyRelu
+    }
+    auto f = run(o.model);
+    auto i8 = run(o.output);
+    ASSERT_EQ(f.size(), 5u);
+    ASSERT_EQ(i8.size(), 5u);
+    float range = 0;
+    for (float v : f) range = std::max(range, std::fabs(v));
+    for (size_t j = 0; j < f.size(); ++j) EXPECT_NEAR(i8[j], f[j], 0.05f * range + 0.02f) << j;
+  }
 }
 
 TEST_F(TinyFixture, AlreadyQuantizedModelIsRefused) {
