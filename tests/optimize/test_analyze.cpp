@@ -21,14 +21,8 @@ namespace {
 //   s4 = Sigmoid(m3); y = Add(s4, m3)       not SiLU: Add
 // Every tensor after the conv is [1,4,8,8] = 256 floats = 1024 bytes.
 onnx::ModelProto silu_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.set_producer_name("edgevision-test");
-  auto* op = m.add_opset_import();
-  op->set_domain("");
-  op->set_version(13);
+  onnx::ModelProto m = test::empty_model("silu");
   auto& g = *m.mutable_graph();
-  g.set_name("silu");
   test::set_io(g.add_input(), "x", {1, 3, 8, 8});
   test::set_io(g.add_output(), "y", {1, 4, 8, 8});
   test::add_float_init(g, "w1", {4, 3, 3, 3}, 0.1f);

@@ -33,14 +33,8 @@ using TP = onnx::TensorProto;
 // Flatten -> Gemm -> y[1,5]. value_info declares c1 and u as FLOAT.
 onnx::ModelProto fp16_model() {
   using namespace test;
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.set_producer_name("edgevision-test");
-  auto* op = m.add_opset_import();
-  op->set_domain("");
-  op->set_version(13);
+  onnx::ModelProto m = test::empty_model("fp16");
   auto& g = *m.mutable_graph();
-  g.set_name("fp16");
   set_io(g.add_input(), "x", {1, 3, 8, 8});
   set_io(g.add_output(), "y", {1, 5});
   set_io(g.add_value_info(), "c1", {1, 4, 8, 8});
@@ -353,11 +347,8 @@ TEST_F(Fp16Fixture, ExcludedNodeStaysFloat32BehindCasts) {
 }
 
 TEST_F(Fp16Fixture, OutOfRangeWeightsAreClampedAndCounted) {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
+  onnx::ModelProto m = test::empty_model("clamp");
   auto& g = *m.mutable_graph();
-  g.set_name("clamp");
   test::set_io(g.add_input(), "x", {1, 6});
   test::set_io(g.add_output(), "y", {1, 6});
   auto* w = g.add_initializer();

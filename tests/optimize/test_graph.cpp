@@ -46,6 +46,16 @@ struct TinyFixture : ::testing::Test {
     for (auto& v : x) v = u(rng);
     return x;
   }
+  // The quantized model's output stays within 5% of the FP32 output's range.
+  void expect_int8_close_to_fp32(const std::filesystem::path& quantized) const {
+    auto f = run(model);
+    auto i8 = run(quantized);
+    ASSERT_EQ(f.size(), 5u);
+    ASSERT_EQ(i8.size(), 5u);
+    float range = 0;
+    for (float v : f) range = std::max(range, std::fabs(v));
+    for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(i8[k], f[k], 0.05f * range + 0.02f) << k;
+  }
   std::vector<float> run(const std::filesystem::path& p) const {
     auto be = create_backend("onnxruntime", p);
     EXPECT_TRUE(be.ok()) << be.error();
@@ -124,13 +134,7 @@ TEST_F(TinyFixture, QdqModelIsValidRunsAndMatchesFp32) {
   EXPECT_TRUE(per_channel_w1);
   EXPECT_TRUE(int32_bias);
 
-  auto f = run(model);
-  auto i8 = run(o.output);
-  ASSERT_EQ(f.size(), 5u);
-  ASSERT_EQ(i8.size(), 5u);
-  float range = 0;
-  for (float v : f) range = std::max(range, std::fabs(v));
-  for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(i8[k], f[k], 0.05f * range + 0.02f) << k;
+  expect_int8_close_to_fp32(o.output);
 
   // Second run: the cache matches and no image is read.
   auto o2 = o;
@@ -261,13 +265,7 @@ TEST_F(TinyFixture, ConvReluQuantizedAsOneUnit) {
   EXPECT_EQ(fused.ort_q, apart.ort_q - 1);
   EXPECT_EQ(fused.ort_dq, apart.ort_dq - 1);
 
-  auto f = run(model);
-  auto i8 = run(o.output);
-  ASSERT_EQ(f.size(), 5u);
-  ASSERT_EQ(i8.size(), 5u);
-  float range = 0;
-  for (float v : f) range = std::max(range, std::fabs(v));
-  for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(i8[k], f[k], 0.05f * range + 0.02f) << k;
+  expect_int8_close_to_fp32(o.output);
 
   // Calibration asks for the Relu output, not the conv output; a cache written before (conv
   // output there, Relu output missing: with dwconv excluded nothing quantized read r1) is

@@ -64,15 +64,21 @@ inline void set_io(onnx::ValueInfoProto* v, const std::string& name,
   for (auto d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
-inline onnx::ModelProto tiny_model() {
+// An empty opset-13 model whose graph is called `name`, for the test graphs to fill.
+inline onnx::ModelProto empty_model(const std::string& name) {
   onnx::ModelProto m;
   m.set_ir_version(7);
   m.set_producer_name("edgevision-test");
   auto* op = m.add_opset_import();
   op->set_domain("");
   op->set_version(13);
+  m.mutable_graph()->set_name(name);
+  return m;
+}
+
+inline onnx::ModelProto tiny_model() {
+  onnx::ModelProto m = empty_model("tiny");
   auto& g = *m.mutable_graph();
-  g.set_name("tiny");
   set_io(g.add_input(), "x", {1, 3, 8, 8});
   set_io(g.add_output(), "y", {1, 5});
   add_float_init(g, "w1", {4, 3, 3, 3}, 0.1f);
