@@ -35,12 +35,26 @@ Status write_image(const fs::path& path, const cv::Mat& image, int jpeg_quality)
 
 // image -> one file (OUTPUT may be a file name or an existing folder); folder -> OUTPUT/<relative
 // name>.
+// Never writes outside OUTPUT and never over the input image itself: an anonymizer that
+// replaces the originals would lose the only copy.
 class ImageSink final : public FrameSink {
  public:
-  ImageSink(fs::path output, bool output_is_dir, SinkOptions options)
-      : output_(std::move(output)), output_is_dir_(output_is_dir), options_(std::move(options)) {}
+  ImageSink(fs::path output, bool output_is_dir, fs::path input_root, SinkOptions options)
+      : output_(std::move(output)),
+        output_is_dir_(output_is_dir),
+        input_root_(std::move(input_root)),
+        options_(std::move(options)) {}
   Status write(const Frame& frame) override {
-    const fs::path dest = output_is_dir_ ? output_ / frame.name : output_;
+    const fs::path name = frame.name.lexically_normal();
+    if (output_is_dir_ && (name.empty() || name.is_absolute() || *name.begin() == ".."))
+      return Status::Error("refusing to write '" + frame.name.string() + "' outside " +
+                           output_.string());
+    const fs::path dest = output_is_dir_ ? output_ / name : output_;
+    std::error_code ec;
+    if (!frame.name.empty() && fs::exists(dest, ec) &&
+        fs::equivalent(dest, input_root_ / frame.name, ec))
+      return Status::Error("refusing to overwrite the input image " + dest.string() +
+                           " (choose another output)");
     Status s = write_image(dest, frame.image, options_.jpeg_quality);
     if (s) ++written_;
     return s;
@@ -51,6 +65,7 @@ class ImageSink final : public FrameSink {
  private:
   fs::path output_;
   bool output_is_dir_;
+  fs::path input_root_;
   SinkOptions options_;
   int64_t written_ = 0;
 };
@@ -135,18 +150,21 @@ Result<std::unique_ptr<FrameSink>> open_sink(const fs::path& output, const Sourc
       if (!dir && !is_image_file(output))
         return R::Error("output " + output.string() +
                         " must be an image file or a folder for an image input");
-      return std::unique_ptr<FrameSink>(new ImageSink(output, dir, options));
+      return std::unique_ptr<FrameSink>(new ImageSink(output, dir, input.uri, options));
     }
     case SourceKind::kFolder:
       if (fs::exists(output, ec) && !fs::is_directory(output, ec))
         return R::Error("output " + output.string() + " must be a folder for a folder input");
       fs::create_directories(output, ec);
       if (ec) return R::Error("cannot create folder " + output.string() + ": " + ec.message());
-      return std::unique_ptr<FrameSink>(new ImageSink(output, true, options));
+      return std::unique_ptr<FrameSink>(new ImageSink(output, true, input.uri, options));
     default:
       if (is_image_file(output) || !output.has_extension())
         return R::Error("output " + output.string() +
                         " must be a video file (.avi, .mp4, .mkv) for a video input");
+      if (fs::exists(output, ec) && fs::equivalent(output, input.uri, ec))
+        return R::Error("refusing to overwrite the input video " + output.string() +
+                        " (choose another output)");
       return std::unique_ptr<FrameSink>(new VideoSink(output, input, options));
   }
 }

@@ -67,11 +67,14 @@ class ImageListSource final : public FrameSource {
       if (!loop_ || files_.empty()) return ReadStatus::kEnd;
       next_ = 0;
     }
+    // Names are taken as listed, never through symlinks: fs::relative() would resolve a link
+    // to its target and the sink would write OUTPUT/../<target>, i.e. over the original.
     const fs::path& file = files_[next_];
     frame.index = static_cast<int64_t>(index_++);
     ++next_;
     frame.timestamp_ms = 0;
-    frame.name = info_.kind == SourceKind::kImage ? file.filename() : fs::relative(file, root_);
+    frame.name =
+        info_.kind == SourceKind::kImage ? file.filename() : file.lexically_relative(root_);
     try {
       frame.image = cv::imread(file.string(), cv::IMREAD_COLOR);
     } catch (const cv::Exception& e) {

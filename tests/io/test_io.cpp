@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -148,6 +149,90 @@ TEST(Io, FolderKeepsRelativeNamesAndCountsUnreadableFiles) {
   EXPECT_TRUE(fs::exists(dir / "out" / "a.jpg"));
   EXPECT_TRUE(fs::exists(dir / "out" / "sub" / "b.png"));
   EXPECT_FALSE(fs::exists(dir / "out" / "broken.jpg"));
+}
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Regression: a folder of symlinks used to give names like "../orig/a.jpg" (fs::relative
+// follows links), so the anonymized image replaced the original behind the link.
+TEST(Io, SymlinkedInputsAreWrittenUnderOutputAndOriginalsStayUntouched) {
+  const fs::path dir = test::temp_dir("io_symlinks");
+  fs::create_directories(dir / "orig");
+  fs::create_directories(dir / "in" / "sub");
+  cv::imwrite((dir / "orig" / "a.png").string(), numbered_frame(1));
+  cv::imwrite((dir / "orig" / "b.png").string(), numbered_frame(2));
+  fs::create_symlink(dir / "orig" / "a.png", dir / "in" / "a.png");
+  fs::create_symlink("../../orig/b.png", dir / "in" / "sub" / "b.png");  // relative link
+  const std::string a_before = file_bytes(dir / "orig" / "a.png");
+  const std::string b_before = file_bytes(dir / "orig" / "b.png");
+
+  auto src = open_source((dir / "in").string());
+  ASSERT_TRUE(src.ok()) << src.error();
+  auto sink = open_sink(dir / "out", (*src)->info());
+  ASSERT_TRUE(sink.ok()) << sink.error();
+  Frame f;
+  std::string msg;
+  std::vector<std::string> names;
+  while ((*src)->read(f, msg) == ReadStatus::kFrame) {
+    names.push_back(f.name.string());
+    f.image.setTo(cv::Scalar::all(0));  // what an anonymizer would do, in the extreme
+    ASSERT_TRUE((*sink)->write(f).ok());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a.png", "sub/b.png"}));
+  EXPECT_TRUE(fs::is_regular_file(dir / "out" / "a.png"));
+  EXPECT_TRUE(fs::is_regular_file(dir / "out" / "sub" / "b.png"));
+  EXPECT_EQ(file_bytes(dir / "orig" / "a.png"), a_before);
+  EXPECT_EQ(file_bytes(dir / "orig" / "b.png"), b_before);
+}
+
+TEST(Io, ImageSinkRefusesToEscapeOutputOrOverwriteTheInput) {
+  const fs::path dir = test::temp_dir("io_sink_guard");
+  fs::create_directories(dir / "in");
+  cv::imwrite((dir / "in" / "a.png").string(), numbered_frame(1));
+  const std::string before = file_bytes(dir / "in" / "a.png");
+  SourceInfo folder;
+  folder.kind = SourceKind::kFolder;
+  folder.uri = (dir / "in").string();
+  Frame f;
+  f.image = numbered_frame(9);
+
+  auto out = open_sink(dir / "out", folder);
+  ASSERT_TRUE(out.ok()) << out.error();
+  f.name = "../escaped.png";
+  auto st = (*out)->write(f);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("outside"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(dir / "escaped.png"));
+  f.name = (dir / "abs.png").string();
+  EXPECT_FALSE((*out)->write(f).ok());
+
+  // OUTPUT = the input folder: the original is refused, not replaced.
+  auto same = open_sink(dir / "in", folder);
+  ASSERT_TRUE(same.ok()) << same.error();
+  f.name = "a.png";
+  st = (*same)->write(f);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("overwrite the input"), std::string::npos) << st.message();
+  EXPECT_EQ(file_bytes(dir / "in" / "a.png"), before);
+
+  // A single image onto itself.
+  SourceInfo image;
+  image.kind = SourceKind::kImage;
+  image.uri = (dir / "in").string();
+  auto self = open_sink(dir / "in" / "a.png", image);
+  ASSERT_TRUE(self.ok()) << self.error();
+  EXPECT_FALSE((*self)->write(f).ok());
+  EXPECT_EQ(file_bytes(dir / "in" / "a.png"), before);
+
+  // A video onto itself is refused when the sink is opened.
+  SourceInfo video;
+  video.kind = SourceKind::kVideo;
+  video.uri = (dir / "clip.avi").string();
+  std::ofstream(dir / "clip.avi") << "x";
+  EXPECT_FALSE(open_sink(dir / "clip.avi", video).ok());
 }
 
 TEST(Io, SinkKindMustMatchInput) {
