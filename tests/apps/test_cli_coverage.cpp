@@ -33,6 +33,25 @@ TEST(CliCoverage, DefaultDetectorCoversAlmostEveryFaceAtEveryScale) {
   }
 }
 
+// An optimized privacy model is only usable if it still covers the faces: the INT8 model that
+// `quantize` writes (Conv+Relu fused, min-max on 8 COCO images) is checked like the float one.
+TEST(CliCoverage, QuantizedFaceModelStillCoversEveryFace) {
+  const auto dir = test::temp_dir("cli_coverage_int8");
+  const auto int8 = dir / "yunet_int8.onnx";
+  auto q = test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
+                             test::shared_models_dir().string() + " quantize yunet -o " +
+                             int8.string() + " --calib " +
+                             test::data("coco/images/train2017").string() + " --max-images 8");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  auto j = coverage("--model " + int8.string());
+  ASSERT_EQ(j["scales"].size(), 3u);
+  for (const auto& s : j["scales"]) EXPECT_GE(s["coverage"].get<double>(), 0.99) << s.dump();
+  auto bad = test::run_command(test::edgevision_binary().string() + " --offline coverage " +
+                               test::data("faces").string() + " --model " +
+                               (dir / "missing.onnx").string());
+  EXPECT_NE(bad.exit_code, 0);
+}
+
 TEST(CliCoverage, DefaultBeatsThePythonRecipeDetector) {
   auto ours = coverage("");
   auto haar = coverage("--detector haar --mode balanced");
