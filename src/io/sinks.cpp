@@ -33,16 +33,33 @@ Status write_image(const fs::path& path, const cv::Mat& image, int jpeg_quality)
   return Status::Ok();
 }
 
+// True when `path` (resolved through symlinks as far as it exists) is `root` or inside it.
+bool is_within(const fs::path& path, const fs::path& root) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(path, ec);
+  if (ec) return false;
+  const fs::path r = fs::weakly_canonical(root, ec);
+  if (ec || r.empty()) return false;
+  auto pi = p.begin();
+  for (auto ri = r.begin(); ri != r.end(); ++ri, ++pi) {
+    if (ri->empty()) continue;  // trailing separator
+    if (pi == p.end() || *pi != *ri) return false;
+  }
+  return true;
+}
+
 // image -> one file (OUTPUT may be a file name or an existing folder); folder -> OUTPUT/<relative
 // name>.
 // Never writes outside OUTPUT and never over the input image itself: an anonymizer that
 // replaces the originals would lose the only copy.
 class ImageSink final : public FrameSink {
  public:
-  ImageSink(fs::path output, bool output_is_dir, fs::path input_root, SinkOptions options)
+  ImageSink(fs::path output, bool output_is_dir, fs::path input_root, bool input_is_folder,
+            SinkOptions options)
       : output_(std::move(output)),
         output_is_dir_(output_is_dir),
         input_root_(std::move(input_root)),
+        input_is_folder_(input_is_folder),
         options_(std::move(options)) {}
   Status write(const Frame& frame) override {
     const fs::path name = frame.name.lexically_normal();
@@ -55,6 +72,11 @@ class ImageSink final : public FrameSink {
         fs::equivalent(dest, input_root_ / frame.name, ec))
       return Status::Error("refusing to overwrite the input image " + dest.string() +
                            " (choose another output)");
+    // A folder input's images may sit anywhere under its root (a subfolder of OUTPUT may even
+    // be a link into it): nothing is written there.
+    if (input_is_folder_ && is_within(dest, input_root_))
+      return Status::Error("refusing to write " + dest.string() + " inside the input folder " +
+                           input_root_.string() + " (choose an output outside it)");
     Status s = write_image(dest, frame.image, options_.jpeg_quality);
     if (s) ++written_;
     return s;
@@ -66,6 +88,7 @@ class ImageSink final : public FrameSink {
   fs::path output_;
   bool output_is_dir_;
   fs::path input_root_;
+  bool input_is_folder_;
   SinkOptions options_;
   int64_t written_ = 0;
 };
@@ -150,14 +173,19 @@ Result<std::unique_ptr<FrameSink>> open_sink(const fs::path& output, const Sourc
       if (!dir && !is_image_file(output))
         return R::Error("output " + output.string() +
                         " must be an image file or a folder for an image input");
-      return std::unique_ptr<FrameSink>(new ImageSink(output, dir, input.uri, options));
+      return std::unique_ptr<FrameSink>(new ImageSink(output, dir, input.uri, false, options));
     }
     case SourceKind::kFolder:
       if (fs::exists(output, ec) && !fs::is_directory(output, ec))
         return R::Error("output " + output.string() + " must be a folder for a folder input");
+      if (is_within(output, input.uri))
+        return R::Error("output folder " + output.string() + " is inside the input folder " +
+                        input.uri +
+                        ": anonymized images would replace or mix with the "
+                        "originals; choose a folder outside it");
       fs::create_directories(output, ec);
       if (ec) return R::Error("cannot create folder " + output.string() + ": " + ec.message());
-      return std::unique_ptr<FrameSink>(new ImageSink(output, true, input.uri, options));
+      return std::unique_ptr<FrameSink>(new ImageSink(output, true, input.uri, true, options));
     default:
       if (is_image_file(output) || !output.has_extension())
         return R::Error("output " + output.string() +

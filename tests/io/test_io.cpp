@@ -209,14 +209,26 @@ TEST(Io, ImageSinkRefusesToEscapeOutputOrOverwriteTheInput) {
   f.name = (dir / "abs.png").string();
   EXPECT_FALSE((*out)->write(f).ok());
 
-  // OUTPUT = the input folder: the original is refused, not replaced.
-  auto same = open_sink(dir / "in", folder);
-  ASSERT_TRUE(same.ok()) << same.error();
-  f.name = "a.png";
-  st = (*same)->write(f);
+  // OUTPUT = the input folder, or a folder inside it (in/b/a.png would replace another input
+  // image of that name): refused before anything is written.
+  for (const fs::path& inside : {dir / "in", dir / "in" / "b", dir / "in" / ".." / "in" / "c"}) {
+    auto same = open_sink(inside, folder);
+    ASSERT_FALSE(same.ok()) << inside;
+    EXPECT_NE(same.error().find("inside the input folder"), std::string::npos) << same.error();
+  }
+  // A subfolder of OUTPUT that links into the input: the write is refused.
+  fs::create_directories(dir / "in" / "sub");
+  cv::imwrite((dir / "in" / "sub" / "s.png").string(), numbered_frame(3));
+  const std::string sub_before = file_bytes(dir / "in" / "sub" / "s.png");
+  fs::create_symlink(dir / "in" / "sub", dir / "out" / "sub");
+  f.name = "sub/s2.png";
+  st = (*out)->write(f);
   EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("overwrite the input"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("inside the input folder"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(dir / "in" / "sub" / "s2.png"));
+  EXPECT_EQ(file_bytes(dir / "in" / "sub" / "s.png"), sub_before);
   EXPECT_EQ(file_bytes(dir / "in" / "a.png"), before);
+  f.name = "a.png";
 
   // A single image onto itself.
   SourceInfo image;
