@@ -85,8 +85,9 @@ struct PipelineBenchOptions {
   int max_frames = 300;  // timed frames; 0: the whole source
   int warmup = 5;        // frames processed first, not timed
   bool progress = true;
-  // Afterwards, also run the threaded CameraPipeline for warmup + max_frames frames (fps cap
-  // off) and measure its throughput.
+  // Afterwards, also run the threaded CameraPipeline (fps cap off) over warmup + the frames
+  // the sequential run timed, and measure its throughput. Fails, never hangs, when the source
+  // stops (camera failed or reconnecting, or no frame for 30 s).
   bool threaded = false;
 };
 Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,

@@ -493,7 +493,13 @@ Result<ModelAnalysis> analyze_model(const std::filesystem::path& path,
     if (kConvFusedActivation.count(op)) a.relu_bytes += c.bytes;  // 0 when fused into the conv
     // A Relu/Clip that is the only reader of an Add/Mul/MatMul output: float runs it as a pass,
     // but `quantize` puts no Q/DQ between the two and ORT folds it into QLinearAdd/Mul/MatMul.
-    if (!fused && (op == "Relu" || op == "Clip") && n.input_size() > 0) {
+    // Only a Clip whose min is 0 is fused by `quantize` (its output range then starts at 0).
+    const bool fusable_activation = op == "Relu" || (op == "Clip" && [&] {
+                                      auto b =
+                                          onnxu::clip_bounds(n, inits, onnxu::default_opset(model));
+                                      return b && b->first == 0.f;
+                                    }());
+    if (!fused && fusable_activation && n.input_size() > 0) {
       auto p = producer.find(source_of(n.input(0)));
       const std::string pop = p == producer.end() ? "" : g.node(p->second).op_type();
       std::vector<int> readers;
@@ -504,8 +510,9 @@ Result<ModelAnalysis> analyze_model(const std::filesystem::path& path,
         a.relu_unit_bytes += c.bytes;
         ++a.relu_unit_nodes;
       }
-    } else if (!c.silu)
-      a.elementwise_bytes += c.bytes;
+    } else if (!c.silu && !kConvFusedActivation.count(op)) {
+      a.elementwise_bytes += c.bytes;  // activations are counted in relu_bytes above
+    }
     if (!c.silu && c.bytes > 0 && out.size() == 4 && out_known && out[1] % 16 != 0 &&
         std::any_of(n.input().begin(), n.input().end(),
                     [&](const std::string& in) { return is_conv(in); }))
@@ -826,9 +833,16 @@ Recommendation recommend(const ModelAnalysis& a, const DeviceProfile& d, double 
       chosen->silu_ms, chosen->requant_ms, chosen->reorder_ms, chosen->overhead_ms, r.fp32.total_ms,
       r.int8.total_ms, d.calibration_note));
   // Input size: every class but the launch overhead scales with the pixel count.
+  // The first 4-D image input; NHWC when the last dimension is the channel count.
   int side = 0;
-  for (const auto& in : a.inputs)
-    if (in.shape.size() == 4) side = static_cast<int>(std::max(in.shape[2], in.shape[3]));
+  for (const auto& in : a.inputs) {
+    if (in.shape.size() != 4) continue;
+    const bool nhwc =
+        (in.shape[3] == 1 || in.shape[3] == 3) && in.shape[1] != 1 && in.shape[1] != 3;
+    const int64_t h = in.shape[nhwc ? 1 : 2], w = in.shape[nhwc ? 2 : 3];
+    if (h > 0 && w > 0) side = static_cast<int>(std::max(h, w));
+    break;
+  }
   if (side > 0) {
     const double fixed = chosen->overhead_ms;
     const double scalable = std::max(1e-9, r.est_latency_ms - fixed);
@@ -918,7 +932,10 @@ Result<HostMeasurement> measure_on_host(const ModelAnalysis& a, const std::files
                                         const Preprocess* pre, const MeasureOptions& options) {
   HostMeasurement m;
   m.cpu = detect_host_cpu();
-  m.precision = a.quantized ? "int8" : "fp32";
+  auto fp16 = a.weight_bytes.find("float16");
+  m.precision = a.quantized                                        ? "int8"
+                : fp16 != a.weight_bytes.end() && fp16->second > 0 ? "fp16"
+                                                                   : "fp32";
   Preprocess p = pre ? *pre : Preprocess{};
   if (!a.inputs.empty() && a.inputs[0].shape.size() == 4 && known(a.inputs[0].shape)) {
     const bool nhwc = p.layout == "nhwc";

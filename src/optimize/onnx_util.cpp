@@ -302,4 +302,27 @@ Result<std::vector<bool>> excluded_nodes(const onnx::GraphProto& g,
   return flags;
 }
 
+std::optional<std::pair<float, float>> clip_bounds(
+    const onnx::NodeProto& n, const std::map<std::string, const onnx::TensorProto*>& inits,
+    int opset) {
+  std::pair<float, float> b{-std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::infinity()};
+  if (opset < 11) {
+    for (const auto& a : n.attribute()) {
+      if (a.name() == "min") b.first = a.f();
+      if (a.name() == "max") b.second = a.f();
+    }
+    return b;
+  }
+  for (int slot : {1, 2}) {
+    if (slot >= n.input_size() || n.input(slot).empty()) continue;
+    auto it = inits.find(n.input(slot));
+    if (it == inits.end()) return std::nullopt;
+    auto v = to_floats(*it->second);
+    if (v.size() != 1) return std::nullopt;
+    (slot == 1 ? b.first : b.second) = v[0];
+  }
+  return b;
+}
+
 }  // namespace ev::onnxu

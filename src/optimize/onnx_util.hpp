@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <onnx/onnx_pb.h>
@@ -47,6 +50,12 @@ Result<std::map<std::string, ValueType>> infer_types(
 std::vector<const onnx::ValueInfoProto*> real_inputs(const onnx::GraphProto& graph);
 
 std::string node_label(const onnx::NodeProto& node, int index);  // name, or op_type#index
+
+// Constant [min, max] of a Clip (attributes before opset 11, optional inputs since); a missing
+// bound is -inf / +inf. Nothing when a bound is not a constant scalar.
+std::optional<std::pair<float, float>> clip_bounds(
+    const onnx::NodeProto& n, const std::map<std::string, const onnx::TensorProto*>& inits,
+    int opset);
 
 // The --exclude syntax shared by quantize and fp16: a pattern matches a node by op type (exact),
 // node name or output tensor name (shell wildcards, fnmatch).

@@ -60,31 +60,6 @@ std::vector<int> quantized_slots(const onnx::NodeProto& n) {
   return all;
 }
 
-// Constant [min, max] of a Clip (attributes before opset 11, optional inputs since); a missing
-// bound is -inf / +inf. Nothing when a bound is not a constant scalar.
-std::optional<std::pair<float, float>> clip_bounds(
-    const onnx::NodeProto& n, const std::map<std::string, const onnx::TensorProto*>& inits,
-    int opset) {
-  std::pair<float, float> b{-std::numeric_limits<float>::infinity(),
-                            std::numeric_limits<float>::infinity()};
-  if (opset < 11) {
-    for (const auto& a : n.attribute()) {
-      if (a.name() == "min") b.first = a.f();
-      if (a.name() == "max") b.second = a.f();
-    }
-    return b;
-  }
-  for (int slot : {1, 2}) {
-    if (slot >= n.input_size() || n.input(slot).empty()) continue;
-    auto it = inits.find(n.input(slot));
-    if (it == inits.end()) return std::nullopt;
-    auto v = onnxu::to_floats(*it->second);
-    if (v.size() != 1) return std::nullopt;
-    (slot == 1 ? b.first : b.second) = v[0];
-  }
-  return b;
-}
-
 struct Plan {
   std::vector<bool> quantize_node;
   std::set<std::string> activations;  // non-initializer tensors that get a Q/DQ pair
@@ -163,7 +138,7 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
     if (!plan.quantize_node[i] || n.input_size() == 0 || n.output_size() == 0) continue;
     float max = std::numeric_limits<float>::infinity();
     if (n.op_type() == "Clip") {
-      auto bounds = clip_bounds(n, plan.inits, onnxu::default_opset(model));
+      auto bounds = onnxu::clip_bounds(n, plan.inits, onnxu::default_opset(model));
       if (!bounds || bounds->first != 0.f) continue;  // ORT keeps a Clip with min != 0
       max = bounds->second;
     } else if (n.op_type() != "Relu") {

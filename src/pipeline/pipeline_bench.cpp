@@ -75,26 +75,40 @@ class StageTimes {
   std::map<std::string, std::vector<double>> samples_;
 };
 
-// Frames per second of the real CameraPipeline, counted between the warm-up and the end.
-Status run_threaded(PipelineSettings settings, ModelManager& models,
-                    const PipelineBenchOptions& options, PipelineBenchResult::Threaded& out) {
+// Frames per second of the real CameraPipeline over `frames` frames after `warmup` frames.
+// Gives up when the camera fails, starts reconnecting (a stream that stopped) or makes no
+// progress for kStallSeconds, so a benchmark never hangs on a dead source.
+Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup, int frames,
+                    bool progress, PipelineBenchResult::Threaded& out) {
+  constexpr double kStallSeconds = 30;
   settings.camera.fps = 0;  // capacity, not the configured cap
   settings.camera.loop = false;
   auto pipeline = CameraPipeline::create(settings, models, [](nlohmann::json) {});
   if (!pipeline) return pipeline.status();
-  const uint64_t warm = static_cast<uint64_t>(std::max(0, options.warmup));
-  const uint64_t target = warm + static_cast<uint64_t>(std::max(1, options.max_frames));
+  const uint64_t warm = static_cast<uint64_t>(std::max(0, warmup));
+  const uint64_t target = warm + static_cast<uint64_t>(std::max(1, frames));
   ProgressBar bar("bench threaded pipeline", static_cast<int64_t>(target - warm), "frames");
-  if (!options.progress) bar.force_enabled(false);
+  if (!progress) bar.force_enabled(false);
   (*pipeline)->start();
-  uint64_t start_frames = 0;
+  uint64_t start_frames = 0, last_frames = 0;
   bool started = false;
-  Clock::time_point t0;
+  Clock::time_point t0, last_progress = Clock::now();
   double cpu0 = 0;
   CameraStatus st;
+  std::string failure;
   while (true) {
     st = (*pipeline)->status();
-    const bool done = (*pipeline)->finished() || st.state == "failed";
+    if (st.frames_out != last_frames) {
+      last_frames = st.frames_out;
+      last_progress = Clock::now();
+    }
+    if (st.state == "failed" || st.state == "reconnecting") {
+      failure = "threaded pipeline: camera " + st.state + (st.error.empty() ? "" : ": " + st.error);
+    } else if (std::chrono::duration<double>(Clock::now() - last_progress).count() >
+               kStallSeconds) {
+      failure = "threaded pipeline: no frame for " + std::to_string(int(kStallSeconds)) + " s";
+    }
+    const bool done = (*pipeline)->finished() || !failure.empty();
     if (!started && (st.frames_out >= warm || done)) {
       started = true;
       start_frames = st.frames_out;
@@ -109,9 +123,12 @@ Status run_threaded(PipelineSettings settings, ModelManager& models,
   const double cpu_s = process_cpu_seconds() - cpu0;
   (*pipeline)->stop();
   bar.finish();
-  if (st.state == "failed") return Status::Error("threaded pipeline failed: " + st.error);
+  if (!failure.empty()) return Status::Error(failure);
   out.frames = static_cast<int>(st.frames_out - start_frames);
   if (out.frames <= 0) return Status::Error("threaded pipeline: no frame after the warm-up");
+  if (out.frames < 10)
+    spdlog::warn("bench pipeline: the threaded run timed only {} frames; its FPS is rough",
+                 out.frames);
   out.fps = wall_s > 0 ? out.frames / wall_s : 0;
   out.cpu_percent = wall_s > 0 ? cpu_s / wall_s * 100.0 : 0;
   out.latency_ms = st.latency_ms;
@@ -154,6 +171,10 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
 
   auto source = open_source(settings.camera.source);
   if (!source) return R::Error(source.error());
+  const SourceKind kind = (*source)->info().kind;
+  if (options.max_frames <= 0 && (kind == SourceKind::kCamera || kind == SourceKind::kStream))
+    return R::Error(settings.camera.source +
+                    " is a live source: give a number of frames (--frames N > 0)");
   const int64_t known = (*source)->info().frame_count;
   int64_t planned = options.max_frames > 0 ? options.max_frames : -1;
   if (known > 0) {
@@ -168,6 +189,7 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
   std::vector<double> totals;
   int corrupt = 0;
   int64_t processed = 0;  // warm-up included
+  int64_t to_detect = 0;  // frames that passed the privacy stage
   double cpu0 = 0;
   Clock::time_point t_timed;
   while (options.max_frames <= 0 || static_cast<int>(totals.size()) < options.max_frames) {
@@ -207,7 +229,8 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
 
     // Same order and skipping rules as CameraPipeline's detect and track threads; a frame
     // withheld by the privacy path goes no further.
-    if (fr.emitted && detector && processed % settings.detection.every_n == 0) {
+    // every_n counts the frames that reach the detect thread, as CameraPipeline does.
+    if (fr.emitted && detector && (to_detect++ % settings.detection.every_n) == 0) {
       bool run = true;
       if (settings.detection.motion_gating) {
         const auto t_motion = Clock::now();
@@ -251,10 +274,14 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
   result.peak_rss_mb = peak_rss_mb();
   if (wall_s > 0) result.cpu_percent = (process_cpu_seconds() - cpu0) / wall_s * 100.0;
   if (options.threaded) {
-    // The sequential run's models go first: one set of models in memory at a time.
+    // The sequential run's models and source go first: one set of models in memory, and a
+    // camera device can only be opened once.
     anonymizer->reset();
     detector.reset();
-    if (Status st = run_threaded(settings, models, options, result.threaded); !st)
+    source->reset();
+    if (Status st = run_threaded(settings, models, options.warmup, result.frames, options.progress,
+                                 result.threaded);
+        !st)
       return R::Error(st.message());
     result.peak_rss_mb = std::max(result.peak_rss_mb, peak_rss_mb());
   }
