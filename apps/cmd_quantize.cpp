@@ -113,6 +113,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
                      {"casts_inserted", r->casts_inserted},
                      {"values_clamped", r->values_clamped},
                      {"values_flushed", r->values_flushed},
+                     {"integer_casts_to_fp16", r->integer_casts_to_fp16},
                      {"input_bytes", r->input_bytes},
                      {"output_bytes", r->output_bytes}};
     if (fo.mode == Fp16Mode::kFull)

@@ -199,8 +199,9 @@ struct Fp16Report {
   int initializers_converted = 0;
   int initializers_kept_fp32 = 0;  // read only by float32 inputs (or < 16 elements, weights-only)
   int casts_inserted = 0;
-  int64_t values_clamped = 0;  // finite values with |x| > 65504 clamped to +-65504
-  int64_t values_flushed = 0;  // non-zero values that round to (signed) zero in float16
+  int64_t values_clamped = 0;     // finite values with |x| > 65504 clamped to +-65504
+  int integer_casts_to_fp16 = 0;  // Cast(int -> float) now to float16: see the warning
+  int64_t values_flushed = 0;     // non-zero values that round to (signed) zero in float16
   int64_t input_bytes = 0;
   int64_t output_bytes = 0;
 };

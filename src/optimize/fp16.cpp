@@ -365,8 +365,19 @@ Result<Fp16Report> convert_full(onnx::ModelProto& model, const Fp16Options& opti
     if (!fp16_node[i]) continue;
     for (auto& a : *n.mutable_attribute()) {
       if ((a.name() == "to" || a.name() == "dtype") && a.type() == onnx::AttributeProto::INT &&
-          a.i() == TP::FLOAT)
+          a.i() == TP::FLOAT) {
         a.set_i(TP::FLOAT16);
+        // float16 holds integers exactly only up to 2048: shape arithmetic done in float
+        // (Shape -> Cast -> Mul -> Floor -> Cast) could round sizes. Said, not guessed at.
+        if (n.op_type() == "Cast" && n.input_size() > 0 && elem(n.input(0)) != 0 &&
+            !is_float(n.input(0))) {
+          spdlog::warn(
+              "fp16: {} casts an integer tensor to float16 (exact only up to 2048); if it "
+              "computes shapes or sizes, keep that chain in float32 with --exclude",
+              onnxu::node_label(n, i));
+          ++report.integer_casts_to_fp16;
+        }
+      }
       if (n.op_type() == "ConstantOfShape" && a.name() == "value" && a.t().data_type() == TP::FLOAT)
         tensor_to_half(*a.mutable_t(), report);
     }

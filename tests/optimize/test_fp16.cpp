@@ -183,6 +183,7 @@ TEST_F(Fp16Fixture, FullGraphIsFloat16WithFloat32IoAndMatchesFp32) {
   EXPECT_FALSE(r->fp16_io);
   EXPECT_EQ(r->opset, 13);
   EXPECT_EQ(r->values_clamped, 0);
+  EXPECT_EQ(r->integer_casts_to_fp16, 1);  // cast_one (int64 -> float16): warned about
   // DequantizeLinear-13's output is tensor(float) only: float32 island with a Cast after it.
   ASSERT_EQ(r->kept_fp32.size(), 1u);
   EXPECT_EQ(r->kept_fp32[0].rfind("dq: ", 0), 0u) << r->kept_fp32[0];
