@@ -75,7 +75,8 @@ struct Plan {
   // float DequantizeLinear + QuantizeLinear pass per activation. producer output -> activation
   // output.
   std::map<std::string, std::string> fused_activations;
-  std::map<std::string, float> clip_max;  // fused Clip outputs -> the Clip's max
+  std::map<std::string, float>
+      clip_max;  // fused Clip outputs (and what passes them through) -> the max
   std::vector<std::string> excluded;
   std::map<std::string, const onnx::TensorProto*> inits;
   std::map<std::string, onnxu::ValueType> types;
@@ -239,14 +240,10 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
   report.nodes_total = g.node_size();
   report.excluded_nodes = plan.excluded;
 
-  // Ranges: calibrated ones, then pass-through outputs inherit their input's (topological order).
+  // Ranges: calibrated ones, clamped for fused activations, then pass-through outputs inherit
+  // their input's (topological order), Clip bound included, so that a MaxPool after a fused
+  // Relu gets the very same scale and zero point and ORT needs no requantization there.
   std::map<std::string, TensorRange> ranges = table.ranges;
-  for (int i = 0; i < g.node_size(); ++i) {
-    const auto& n = g.node(i);
-    if (!plan.quantize_node[i] || !kPassThroughOps.count(n.op_type())) continue;
-    auto it = ranges.find(n.input(0));
-    if (it != ranges.end() && n.output_size() > 0) ranges[n.output(0)] = it->second;
-  }
   // A fused Relu/Clip output is >= 0: its range starts at 0, so the zero point is 0, which is
   // what ORT needs to drop the activation in front of the QuantizeLinear (a slightly negative
   // percentile/entropy bound would break the fusion), and a Clip's range ends at its max.
@@ -257,6 +254,15 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
     it->second.min = 0.f;
     if (auto c = plan.clip_max.find(y); c != plan.clip_max.end())
       it->second.max = std::min(it->second.max, c->second);
+  }
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (!plan.quantize_node[i] || !kPassThroughOps.count(n.op_type())) continue;
+    auto it = ranges.find(n.input(0));
+    if (it == ranges.end() || n.output_size() == 0) continue;
+    ranges[n.output(0)] = it->second;
+    if (auto c = plan.clip_max.find(n.input(0)); c != plan.clip_max.end())
+      plan.clip_max[n.output(0)] = c->second;
   }
   // A node whose activation inputs have no range stays float.
   for (int i = 0; i < g.node_size(); ++i) {
