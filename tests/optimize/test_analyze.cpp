@@ -163,17 +163,7 @@ TEST_F(AnalyzeFixture, CostClassesOnTinyGraph) {
 // BlazeFace's block: Add(conv, skip) -> Relu. A pass in fp32; one QLinearAdd in int8.
 TEST_F(AnalyzeFixture, ReluAfterAddIsFreeInInt8) {
   auto m = test::tiny_model();
-  auto& g = *m.mutable_graph();
-  std::vector<onnx::NodeProto> nodes(g.node().begin(), g.node().end());
-  g.clear_node();
-  for (auto& n : nodes) {
-    if (n.name() == "pool") {
-      test::add_node(g, "Add", "add", {"c2", "r1"}, {"a"});
-      test::add_node(g, "Relu", "relu2", {"a"}, {"r2"});
-      n.set_input(0, "r2");
-    }
-    *g.add_node() = n;
-  }
+  test::add_residual_relu(m);
   auto a = analyze(m, "tiny_add_relu.onnx");
   EXPECT_EQ(a.relu_unit_bytes, 2 * 1024);  // reads and writes [1,4,8,8] float
   EXPECT_EQ(a.relu_unit_nodes, 1);

@@ -306,18 +306,7 @@ onnx::ModelProto tiny_variant(const std::string& op, float clip_min, bool residu
       act->add_input(name);
     }
   }
-  if (residual) {
-    std::vector<onnx::NodeProto> nodes(g.node().begin(), g.node().end());
-    g.clear_node();
-    for (auto& n : nodes) {
-      if (n.name() == "pool") {
-        test::add_node(g, "Add", "add", {"c2", "r1"}, {"a"});
-        test::add_node(g, "Relu", "relu2", {"a"}, {"r2"});
-        n.set_input(0, "r2");
-      }
-      *g.add_node() = n;
-    }
-  }
+  if (residual) test::add_residual_relu(m);
   return m;
 }
 

@@ -105,6 +105,21 @@ inline onnx::ModelProto tiny_model() {
   return m;
 }
 
+// BlazeFace's block inserted before tiny_model()'s pool: Add(c2, r1) -> Relu -> pool.
+inline void add_residual_relu(onnx::ModelProto& m) {
+  auto& g = *m.mutable_graph();
+  std::vector<onnx::NodeProto> nodes(g.node().begin(), g.node().end());
+  g.clear_node();
+  for (auto& n : nodes) {
+    if (n.name() == "pool") {
+      add_node(g, "Add", "add", {"c2", "r1"}, {"a"});
+      add_node(g, "Relu", "relu2", {"a"}, {"r2"});
+      n.set_input(0, "r2");
+    }
+    *g.add_node() = n;
+  }
+}
+
 inline bool save_model(const onnx::ModelProto& m, const std::filesystem::path& p) {
   std::string bytes;
   if (!m.SerializeToString(&bytes)) return false;
