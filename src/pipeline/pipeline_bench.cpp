@@ -76,11 +76,11 @@ class StageTimes {
 };
 
 // Frames per second of the real CameraPipeline over `frames` frames after `warmup` frames.
-// Gives up when the camera fails, starts reconnecting (a stream that stopped) or makes no
-// progress for kStallSeconds, so a benchmark never hangs on a dead source.
+// Gives up when the camera fails, is reconnecting (a stream that stopped) with nothing left to
+// process, or makes no progress for kStallSeconds, so a benchmark never hangs on a dead source.
 Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup, int frames,
                     bool progress, PipelineBenchResult::Threaded& out) {
-  constexpr double kStallSeconds = 30;
+  constexpr double kStallSeconds = 30, kReconnectSeconds = 3;
   settings.camera.fps = 0;  // capacity, not the configured cap
   settings.camera.loop = false;
   auto pipeline = CameraPipeline::create(settings, models, [](nlohmann::json) {});
@@ -102,10 +102,11 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
       last_frames = st.frames_out;
       last_progress = Clock::now();
     }
-    if (st.state == "failed" || st.state == "reconnecting") {
+    // A reconnecting source may still have frames queued in the stages: give them a moment.
+    const double stalled_s = std::chrono::duration<double>(Clock::now() - last_progress).count();
+    if (st.state == "failed" || (st.state == "reconnecting" && stalled_s > kReconnectSeconds)) {
       failure = "threaded pipeline: camera " + st.state + (st.error.empty() ? "" : ": " + st.error);
-    } else if (std::chrono::duration<double>(Clock::now() - last_progress).count() >
-               kStallSeconds) {
+    } else if (stalled_s > kStallSeconds) {
       failure = "threaded pipeline: no frame for " + std::to_string(int(kStallSeconds)) + " s";
     }
     const bool done = (*pipeline)->finished() || !failure.empty();

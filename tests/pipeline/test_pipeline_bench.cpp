@@ -1,7 +1,13 @@
 // benchmark_pipeline(): the service's stages timed one after the other on real video.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
+#include <atomic>
+#include <chrono>
+#include <fstream>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "edgevision/pipeline.hpp"
 #include "support/test_support.hpp"
@@ -139,6 +145,82 @@ TEST(PipelineBench, BadSourceOrModelIsAnErrorValue) {
   auto w = benchmark_pipeline(s, models, o);
   ASSERT_FALSE(w);
   EXPECT_NE(w.error().find("warm-up"), std::string::npos) << w.error();
+}
+
+// A camera over HTTP that can be opened `allowed` times, then answers 503 (it went away).
+class FlakyHttpCamera {
+ public:
+  explicit FlakyHttpCamera(int allowed) : allowed_(allowed) {
+    // PETS09 (795 frames at 768x576): a live source decodes ahead and drops what the stages
+    // cannot take, so the clip must outlast the frames the bench needs by a wide margin.
+    std::ifstream in(test::data("video/pets09_s2l1/vtest.avi"), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    clip_ = ss.str();
+    server_.Get("/cam.avi", [this](const httplib::Request& req, httplib::Response& res) {
+      // FFmpeg opens with "bytes=0-" (or no Range) and then seeks with ranges: count opens.
+      const std::string range = req.get_header_value("Range");
+      if (range.empty() || range == "bytes=0-") ++opens_;
+      if (opens_ > allowed_) {
+        res.status = 503;
+        return;
+      }
+      res.set_content(clip_, "video/x-msvideo");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 500 && !server_.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ~FlakyHttpCamera() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/cam.avi"; }
+
+ private:
+  int allowed_;
+  std::atomic<int> opens_{0};
+  std::string clip_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(PipelineBench, ThreadedRunOnAStreamFailsInsteadOfHangingWhenItStops) {
+  ModelManager models = shared_models();
+  PipelineSettings s = crossing_settings();
+  s.camera.detect = false;
+  PipelineBenchOptions o = short_run(4);
+  o.threaded = true;
+  {
+    FlakyHttpCamera cam(2);  // both runs get the stream, each needs 6 of its 795 frames
+    s.camera.source = cam.url();
+    auto r = benchmark_pipeline(s, models, o);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->frames, 4);
+    EXPECT_GE(r->threaded.frames, 4);
+    EXPECT_GT(r->threaded.fps, 0);
+  }
+  {
+    FlakyHttpCamera cam(1);  // the threaded run finds the camera gone
+    s.camera.source = cam.url();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = benchmark_pipeline(s, models, o);
+    const double s_taken =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().find("threaded pipeline"), std::string::npos) << r.error();
+    EXPECT_LT(s_taken, 40.0);
+  }
+  // A live source needs a frame count.
+  FlakyHttpCamera cam(1);
+  s.camera.source = cam.url();
+  o.max_frames = 0;
+  o.threaded = false;
+  auto r = benchmark_pipeline(s, models, o);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("live source"), std::string::npos) << r.error();
 }
 
 }  // namespace
