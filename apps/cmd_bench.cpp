@@ -96,8 +96,10 @@ void print_pipeline_table(const PipelineBenchResult& r) {
   if (r.threaded.frames > 0) {
     std::printf(
         "threaded service pipeline (a thread per stage): %.1f FPS over %d frames, CPU "
-        "%.0f%%, last frame %.1f ms from read to tracked\n",
-        r.threaded.fps, r.threaded.frames, r.threaded.cpu_percent, r.threaded.latency_ms);
+        "%.0f%%, last frame %.1f ms from read to tracked, %lld frames dropped by "
+        "back-pressure\n",
+        r.threaded.fps, r.threaded.frames, r.threaded.cpu_percent, r.threaded.latency_ms,
+        static_cast<long long>(r.threaded.frames_dropped));
   }
 }
 

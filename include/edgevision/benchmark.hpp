@@ -81,7 +81,8 @@ struct PipelineBenchResult {
     int frames = 0;  // 0: not run
     double fps = 0;
     double cpu_percent = 0;
-    double latency_ms = 0;  // end-to-end latency of the last frame (read -> tracked)
+    double latency_ms = 0;       // end-to-end latency of the last frame (read -> tracked)
+    int64_t frames_dropped = 0;  // live sources: frames the stages could not take (back-pressure)
   } threaded;
   double peak_rss_mb = 0;
   double cpu_percent = 0;

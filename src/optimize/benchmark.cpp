@@ -257,7 +257,8 @@ nlohmann::json to_json(const PipelineBenchResult& r) {
     j["threaded"] = {{"frames", r.threaded.frames},
                      {"fps", r.threaded.fps},
                      {"cpu_percent", r.threaded.cpu_percent},
-                     {"latency_ms", r.threaded.latency_ms}};
+                     {"latency_ms", r.threaded.latency_ms},
+                     {"frames_dropped", r.threaded.frames_dropped}};
   }
   j["peak_rss_mb"] = r.peak_rss_mb;
   j["cpu_percent"] = r.cpu_percent;

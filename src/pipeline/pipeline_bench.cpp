@@ -90,7 +90,7 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
   ProgressBar bar("bench threaded pipeline", static_cast<int64_t>(target - warm), "frames");
   if (!progress) bar.force_enabled(false);
   (*pipeline)->start();
-  uint64_t start_frames = 0, last_frames = 0;
+  uint64_t start_frames = 0, start_dropped = 0, last_frames = 0;
   bool started = false;
   Clock::time_point t0, last_progress = Clock::now();
   double cpu0 = 0;
@@ -113,6 +113,7 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
     if (!started && (st.frames_out >= warm || done)) {
       started = true;
       start_frames = st.frames_out;
+      start_dropped = st.frames_dropped;
       t0 = Clock::now();
       cpu0 = process_cpu_seconds();
     }
@@ -133,6 +134,7 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
   out.fps = wall_s > 0 ? out.frames / wall_s : 0;
   out.cpu_percent = wall_s > 0 ? cpu_s / wall_s * 100.0 : 0;
   out.latency_ms = st.latency_ms;
+  out.frames_dropped = static_cast<int64_t>(st.frames_dropped - start_dropped);
   return Status::Ok();
 }
 

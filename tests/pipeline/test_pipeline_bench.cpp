@@ -201,6 +201,8 @@ TEST(PipelineBench, ThreadedRunOnAStreamFailsInsteadOfHangingWhenItStops) {
     EXPECT_EQ(r->frames, 4);
     EXPECT_GE(r->threaded.frames, 4);
     EXPECT_GT(r->threaded.fps, 0);
+    EXPECT_GE(r->threaded.frames_dropped, 0);
+    EXPECT_EQ(to_json(*r)["threaded"].count("frames_dropped"), 1u);
   }
   {
     FlakyHttpCamera cam(1);  // the threaded run finds the camera gone
