@@ -30,9 +30,10 @@ struct BenchArgs {
 };
 
 // The camera to benchmark: from the config file (--pipeline), else the built-in defaults with
-// --video as the source; --video / --model / --threads override the config.
+// --video as the source; --video / --model / --threads override the config. `models` gets
+// where the models come from: the config's models section, else the global flags.
 Result<PipelineSettings> pipeline_settings(const BenchArgs& args, const GlobalOptions& global,
-                                           ModelsConfig& models) {
+                                           ModelManagerOptions& models) {
   using R = Result<PipelineSettings>;
   PipelineSettings s;
   if (!args.pipeline.empty()) {
@@ -51,13 +52,10 @@ Result<PipelineSettings> pipeline_settings(const BenchArgs& args, const GlobalOp
                           : args.pipeline + ": no camera with id '" + args.camera + "'");
     }
     s = {*camera, cfg->privacy, cfg->detection, cfg->tracking};
-    models = cfg->models;
+    models = model_manager_options(cfg->models);
   } else {
     s.camera.id = "bench";
-    const ModelManagerOptions mo = global.model_manager_options();
-    models.dirs = mo.model_dirs;
-    models.cache_dir = mo.cache_dir;
-    models.allow_download = mo.allow_download;
+    models = global.model_manager_options();
   }
   if (!args.video.empty()) s.camera.source = args.video;
   if (!args.model.empty()) s.detection.model = args.model;
@@ -104,13 +102,13 @@ void print_pipeline_table(const PipelineBenchResult& r) {
 }
 
 int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
-  ModelsConfig models_config;
-  auto settings = pipeline_settings(args, global, models_config);
+  ModelManagerOptions model_options;
+  auto settings = pipeline_settings(args, global, model_options);
   if (!settings) {
     spdlog::error("bench: {}", settings.error());
     return 2;
   }
-  ModelManager models(model_manager_options(models_config));
+  ModelManager models(model_options);
   PipelineBenchOptions opts;
   opts.max_frames = args.frames;
   opts.warmup = args.options.warmup;

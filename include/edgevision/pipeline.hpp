@@ -75,6 +75,9 @@ DetectorParams detector_params(const DetectionConfig& detection);
 Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy);
 TrackerParams tracker_params(const TrackingConfig& tracking);
 ModelManagerOptions model_manager_options(const ModelsConfig& models);
+// The part of a decoded frame a camera analyses: its `roi` (clipped to the frame; a copy, so
+// the decoder's buffer can be reused), or the whole frame when the roi is empty or outside it.
+cv::Mat crop_to_roi(cv::Mat frame, const cv::Rect& roi);
 
 // `edgevision bench --pipeline/--video`: one camera's stages run one after the other on this
 // thread, each timed per frame (decode, face_detect, anonymize, detect_preprocess,

@@ -94,6 +94,11 @@ ModelManagerOptions model_manager_options(const ModelsConfig& models) {
   return mo;
 }
 
+cv::Mat crop_to_roi(cv::Mat frame, const cv::Rect& roi) {
+  const cv::Rect inside = roi & cv::Rect(0, 0, frame.cols, frame.rows);
+  return roi.area() > 0 && inside.area() > 0 ? frame(inside).clone() : frame;
+}
+
 bool MotionDetector::update(const cv::Mat& bgr) {
   if (bgr.empty()) return false;
   cv::Mat gray, small;
@@ -229,9 +234,7 @@ struct CameraPipeline::Impl {
               Clock::now() - std::chrono::milliseconds(static_cast<int64_t>(min_interval_ms)));
         }
         Packet p;
-        const cv::Rect roi = s.camera.roi & cv::Rect(0, 0, frame.image.cols, frame.image.rows);
-        p.image = s.camera.roi.area() > 0 && roi.area() > 0 ? frame.image(roi).clone()
-                                                            : std::move(frame.image);
+        p.image = crop_to_roi(std::move(frame.image), s.camera.roi);
         p.index = frame.index;
         p.time_ms = frame.timestamp_ms;
         p.t_read = t0;

@@ -217,9 +217,7 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
       spdlog::warn("bench pipeline: source stopped after {} frames: {}", processed, message);
       break;
     }
-    const cv::Rect roi = settings.camera.roi & cv::Rect(0, 0, frame.image.cols, frame.image.rows);
-    cv::Mat image = settings.camera.roi.area() > 0 && roi.area() > 0 ? frame.image(roi).clone()
-                                                                     : std::move(frame.image);
+    cv::Mat image = crop_to_roi(std::move(frame.image), settings.camera.roi);
     times.add("decode", ms_since(t_frame));
 
     const FrameResult fr = (*anonymizer)->process(image);
