@@ -4,6 +4,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/detect.hpp"
+#include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
 namespace ev {
@@ -16,12 +17,7 @@ struct Expect {
 
 std::unique_ptr<ObjectDetector> make_manager_detector(const std::string& name,
                                                       DetectorParams p = {}) {
-  ModelManagerOptions o;
-  o.model_dirs = {test::shared_models_dir()};
-  o.cache_dir = test::temp_dir("detect-cache");
-  o.allow_download = false;
-  o.use_env = false;
-  ModelManager manager(o);
+  ModelManager manager(test::shared_model_options("detect-cache"));
   p.model = name;
   p.threads = 2;
   auto det = ObjectDetector::create(p, manager);

@@ -8,20 +8,14 @@
 
 #include "face/face_eval.hpp"
 #include "face/face_internal.hpp"
+#include "support/shared_models.hpp"
 
 namespace ev {
 namespace {
 namespace fs = std::filesystem;
 
 ModelManager& shared_models() {
-  static ModelManager mm([] {
-    ModelManagerOptions o;
-    o.model_dirs = {test::shared_models_dir()};
-    o.cache_dir = test::temp_dir("face-cache");
-    o.allow_download = false;
-    o.use_env = false;
-    return o;
-  }());
+  static ModelManager mm(test::shared_model_options("face-cache"));
   return mm;
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "edgevision/pipeline.hpp"
+#include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
 namespace ev {
@@ -24,10 +25,7 @@ PipelineSettings crossing_settings() {
 }
 
 ModelManager shared_models() {
-  ModelManagerOptions mo;
-  mo.model_dirs = {test::shared_models_dir()};
-  mo.allow_download = false;
-  return ModelManager(mo);
+  return ModelManager(test::shared_model_options("pipeline-bench-cache"));
 }
 
 PipelineBenchOptions short_run(int frames) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "edgevision/validate.hpp"
+#include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
 namespace ev {
@@ -179,12 +180,7 @@ TEST(Validate, SharedCocoValSplitIsListed) {
 
 TEST(Validate, YoloxNanoOnCocoSubsetAndJson) {
   // 16 images keep the test short; the full 128-image numbers are in docs/detection.md.
-  ModelManagerOptions mo;
-  mo.model_dirs = {test::shared_models_dir()};
-  mo.cache_dir = test::temp_dir("validate-cache");
-  mo.allow_download = false;
-  mo.use_env = false;
-  ModelManager models(mo);
+  ModelManager models(test::shared_model_options("validate-cache"));
   ValidateOptions o;
   o.model = "yolox-nano";
   o.data = test::data("coco/data.yaml");
@@ -214,12 +210,7 @@ namespace {
 // The full 128-image report quoted in docs/detection.md (about a minute; not part of the suite):
 //   test_tools --gtest_also_run_disabled_tests --gtest_filter='*FullCocoReport*'
 TEST(Validate, DISABLED_FullCocoReport) {
-  ModelManagerOptions mo;
-  mo.model_dirs = {test::shared_models_dir()};
-  mo.cache_dir = test::temp_dir("validate-report-cache");
-  mo.allow_download = false;
-  mo.use_env = false;
-  ModelManager models(mo);
+  ModelManager models(test::shared_model_options("validate-report-cache"));
   ValidateOptions o;
   o.model = "yolox-nano";
   o.data = test::data("coco/data.yaml");
