@@ -60,6 +60,14 @@ struct ServerParams {
   int sse_backlog_events = 50;            // recent events sent first to a new client
   int keep_alive_seconds = 2;
   int io_timeout_seconds = 5;  // read/write timeout per socket operation
+  // Applied to every connection before authentication (see docs/api.md, "Limits"): one thread
+  // collects request heads, so idle and slow clients never hold a worker.
+  size_t max_request_line = 8192;       // 414 beyond
+  size_t max_header_bytes = 16384;      // request line + headers; 431 beyond
+  int max_headers = 64;                 // 431 beyond
+  int head_timeout_ms = 5000;           // whole request head; 408 and closed after
+  int max_connections = 256;            // open connections in all
+  int max_connections_per_client = 64;  // per client address
 };
 
 // Counters the tests and /metrics read.
@@ -71,7 +79,8 @@ struct ServerStats {
   size_t sse_buffered_max = 0;      // largest per-client queue ever seen (<= sse_buffer_events)
 };
 
-// True for 127.0.0.0/8, ::1 and "localhost".
+// True for an address literal in 127.0.0.0/8 or ::1 (parsed, not matched by prefix) and
+// "localhost"; start() decides on the address it actually bound.
 bool is_loopback_address(const std::string& address);
 
 class Server {

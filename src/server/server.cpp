@@ -8,6 +8,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -24,6 +26,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "server/http_front.hpp"
 #include "server/server_internal.hpp"
 
 namespace ev {
@@ -84,9 +87,29 @@ struct SseClient {
 
 }  // namespace
 
+// httplib parses and routes a request head that the front (http_front.hpp) has already bounded;
+// process_request() and svr_sock_ are protected, so a subclass reaches them without touching
+// httplib's own accept loop.
+class GatedHttpServer : public httplib::Server {
+ public:
+  void serve(httplib::Stream& stream) {
+    bool connection_closed = false;
+    process_request(stream, /*close_connection=*/true, connection_closed, {});
+  }
+  // httplib ends chunked responses (SSE) once this is invalid.
+  void set_serving(int fd) { svr_sock_ = fd; }
+};
+
 bool is_loopback_address(const std::string& address) {
-  if (address == "localhost" || address == "::1" || address == "[::1]") return true;
-  return address.rfind("127.", 0) == 0;
+  if (address == "localhost") return true;
+  std::string a = address;
+  if (a.size() > 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
+  in_addr v4{};
+  if (inet_pton(AF_INET, a.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, a.c_str(), &v6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  return false;
 }
 
 class Server::Impl {
@@ -123,8 +146,8 @@ class Server::Impl {
   ServiceView& view_;
   std::mutex detect_mutex_;
   std::shared_ptr<DetectHandlers> detect_;
-  httplib::Server http_;
-  std::thread thread_;
+  GatedHttpServer http_;
+  std::unique_ptr<server_internal::HttpFront> front_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
@@ -496,34 +519,30 @@ Status Server::Impl::start() {
   if (!params_.web_dir.empty() && !fs::is_directory(params_.web_dir))
     return Status::Error("api: web dir " + params_.web_dir.string() + " is not a directory");
 
-  const int threads = params_.threads;
-  http_.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
-  };
-  // httplib's default also sets SO_REUSEPORT, which would let a second process share the port
-  // silently; a busy port must be an error.
-  http_.set_socket_options([](int sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
+  server_internal::FrontLimits limits;
+  limits.max_request_line = params_.max_request_line;
+  limits.max_head_bytes = params_.max_header_bytes;
+  limits.max_headers = params_.max_headers;
+  limits.head_timeout_ms = params_.head_timeout_ms;
+  limits.max_connections = params_.max_connections;
+  limits.max_connections_per_client = params_.max_connections_per_client;
+  limits.workers = params_.threads;
+  limits.max_ready = static_cast<size_t>(std::max(16, params_.threads * 4));
+  limits.io_timeout_ms = params_.io_timeout_seconds * 1000;
+  auto front = server_internal::HttpFront::bind(params_.listen_address, params_.port, limits);
+  if (!front) return front.status();
+  // Decided on the address actually bound, not on how the name is spelt.
+  if (!(*front)->bound_to_loopback() && params_.token.empty())
+    return Status::Error("api: refusing to listen on " + params_.listen_address +
+                         " without a token (set api.token, or listen on 127.0.0.1)");
+  front_ = std::move(*front);
+  port_ = front_->port();
   http_.set_payload_max_length(params_.max_body_bytes);
-  http_.set_keep_alive_timeout(params_.keep_alive_seconds);
   http_.set_read_timeout(params_.io_timeout_seconds, 0);
   http_.set_write_timeout(params_.io_timeout_seconds, 0);
   routes();
-
-  if (params_.port == 0) {
-    port_ = http_.bind_to_any_port(params_.listen_address);
-    if (port_ < 0) port_ = 0;
-  } else if (http_.bind_to_port(params_.listen_address, params_.port)) {
-    port_ = params_.port;
-  }
-  if (port_ <= 0)
-    return Status::Error("api: cannot listen on " + params_.listen_address + ":" +
-                         std::to_string(params_.port) + " (address in use or not local?)");
-  thread_ = std::thread([this] { http_.listen_after_bind(); });
-  for (int i = 0; i < 500 && !http_.is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  http_.set_serving(front_->listen_fd());
+  front_->run([this](httplib::Stream& stream) { http_.serve(stream); });
   spdlog::info("api: listening on http://{}:{}{}{}", params_.listen_address, port_,
                params_.token.empty() ? "" : " (token required)",
                params_.web_dir.empty() ? "" : ", dashboard at /");
@@ -539,8 +558,8 @@ void Server::Impl::stop() {
     for (auto& w : clients_)
       if (auto c = w.lock()) c->cv.notify_all();
   }
-  http_.stop();
-  if (thread_.joinable()) thread_.join();
+  http_.set_serving(-1);
+  if (front_) front_->stop();
   spdlog::info("api: stopped");
 }
 
