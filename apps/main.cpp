@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "edgevision/redact.hpp"
 
 namespace ev::cli {
 ModelManagerOptions GlobalOptions::model_manager_options() const {
@@ -26,7 +27,8 @@ Result<Config> GlobalOptions::load_config(const std::string& file) const {
 int main(int argc, char** argv) {
   // Logs go to stderr so stdout stays clean for --json output.
   spdlog::set_default_logger(spdlog::stderr_color_mt("edgevision"));
-  spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  // Every line passes through the URL credential redaction, whatever logs it.
+  ev::install_log_redaction("[%H:%M:%S.%e] [%^%l%$] %v");
 
   ev::cli::GlobalOptions global;
   CLI::App app{"edgevision: privacy-first video analytics for edge devices"};

@@ -7,6 +7,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "edgevision/io.hpp"
+#include "edgevision/redact.hpp"
 
 namespace ev {
 namespace fs = std::filesystem;
@@ -176,14 +177,16 @@ Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, Source
       cap.open(uri, cv::CAP_FFMPEG);
     }
   } catch (const cv::Exception& e) {
-    return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + uri + ": " + e.what());
+    return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + redact_url(uri) + ": " +
+                                                       redact_text(e.what()));
   }
   if (!cap.isOpened())
-    return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + uri +
+    return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + redact_url(uri) +
                                                        ": not a readable video, camera or stream");
   SourceInfo info;
   info.kind = kind;
-  info.uri = uri;
+  // Stream URLs may carry credentials; everything downstream only names the source.
+  info.uri = kind == SourceKind::kStream ? redact_url(uri) : uri;
   info.fps = cap.get(cv::CAP_PROP_FPS);
   if (!(info.fps > 0 && info.fps < 1000)) info.fps = 0;
   info.size = cv::Size(static_cast<int>(cap.get(cv::CAP_PROP_FRAME_WIDTH)),

@@ -16,6 +16,7 @@
 #include "edgevision/io.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
+#include "edgevision/redact.hpp"
 #include "pipeline/metrics.hpp"
 
 namespace ev {
@@ -163,7 +164,8 @@ struct CameraPipeline::Impl {
   Impl(PipelineSettings settings, size_t queue)
       : s(std::move(settings)), q_anon(queue), q_detect(queue), q_track(queue) {}
 
-  void set_state(const std::string& st, const std::string& err = "") {
+  void set_state(const std::string& st, const std::string& raw_err = "") {
+    const std::string err = redact_text(raw_err);
     std::lock_guard lock(status_mutex);
     if (state != st)
       spdlog::info("camera {}: {}{}", s.camera.id, st, err.empty() ? "" : " (" + err + ")");
@@ -477,7 +479,7 @@ CameraStatus CameraPipeline::status() const {
   const Impl& m = *impl_;
   CameraStatus s;
   s.id = settings_.camera.id;
-  s.source = settings_.camera.source;
+  s.source = redact_url(settings_.camera.source);
   s.frames_in = m.frames_in;
   s.frames_out = m.frames_out;
   s.frames_dropped = m.q_anon.dropped() + m.q_detect.dropped() + m.q_track.dropped();

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "edgevision/pipeline.hpp"
+#include "edgevision/redact.hpp"
 #include "pipeline/metrics.hpp"
 
 namespace ev {
@@ -56,7 +57,7 @@ std::unique_ptr<Service::CameraEntry> Service::make_camera(const CameraConfig& c
       e->settings, *models_, [this](nlohmann::json ev) { publish(std::move(ev)); }, e->metrics,
       hooks_);
   if (!p) {
-    e->error = p.error();
+    e->error = redact_text(p.error());
     spdlog::error("camera {}: cannot start: {}", camera.id, e->error);
     return e;
   }
@@ -274,7 +275,7 @@ std::vector<CameraStatus> Service::cameras() const {
     }
     CameraStatus s;
     s.id = id;
-    s.source = e->config.source;
+    s.source = redact_url(e->config.source);
     s.state = e->error.empty() ? "stopped" : "failed";
     s.error = e->error;
     out.push_back(s);
@@ -305,7 +306,7 @@ nlohmann::json Service::health() const {
     sinks[s.name] = {{"connected", s.connected},
                      {"spooled", s.spool.pending},
                      {"dropped", s.spool.dropped},
-                     {"error", s.last_error}};
+                     {"error", redact_text(s.last_error)}};
     if (!s.connected) ok = false;
   }
   return {{"status", ok ? "ok" : "degraded"},

@@ -26,6 +26,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "edgevision/redact.hpp"
 #include "server/http_front.hpp"
 #include "server/server_internal.hpp"
 
@@ -49,9 +50,9 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
 
 json to_json(const CameraStatus& c) {
   return json{{"id", c.id},
-              {"source", c.source},
+              {"source", redact_url(c.source)},
               {"state", c.state},
-              {"error", c.error},
+              {"error", redact_text(c.error)},
               {"fps_in", c.fps_in},
               {"fps_out", c.fps_out},
               {"frames_in", c.frames_in},
@@ -256,6 +257,7 @@ void Server::Impl::routes() {
 
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     json h = view_.health();
+    redact_json(h);  // needs no token: nothing in it may carry a credential
     const std::string status = h.value("status", std::string("ok"));
     send_json(res, status == "ok" || status == "degraded" ? 200 : 503, h);
   });
