@@ -3,9 +3,12 @@
 // was expected.
 #include "edgevision/config.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <regex>
@@ -97,15 +100,16 @@ class Reader {
     } catch (const std::exception&) {
       fail(n, key, "expected a number, got '" + s + "'");
     }
-    if constexpr (std::is_integral_v<T>) {
-      if (v != static_cast<double>(static_cast<int64_t>(v))) {
-        fail(n, key, "expected an integer, got '" + s + "'");
-      }
-    }
+    // std::stod reads "nan" and "inf"; NaN passes every range comparison and would silently
+    // disable whatever it configures.
+    if (!std::isfinite(v)) fail(n, key, "expected a finite number, got '" + s + "'");
     if (v < lo || v > hi) {
       std::ostringstream os;
       os << "expected a number in [" << lo << ", " << hi << "], got " << s;
       fail(n, key, os.str());
+    }
+    if constexpr (std::is_integral_v<T>) {
+      if (v != std::trunc(v)) fail(n, key, "expected an integer, got '" + s + "'");
     }
     out = static_cast<T>(v);
   }
@@ -122,14 +126,24 @@ class Reader {
     if (!std::regex_match(s, m, re)) {
       fail(n, key, "expected a size such as 1048576, 512KiB, 64MiB or 1GiB, got '" + s + "'");
     }
-    uint64_t v = std::stoull(m[1].str());
     const std::string unit = m[2].str();
-    if (unit == "KiB" || unit == "k") v <<= 10;
-    if (unit == "KB") v *= 1000;
-    if (unit == "MiB" || unit == "M") v <<= 20;
-    if (unit == "MB") v *= 1000 * 1000;
-    if (unit == "GiB" || unit == "G") v <<= 30;
-    if (unit == "GB") v *= 1000ull * 1000 * 1000;
+    uint64_t scale = 1;
+    if (unit == "KiB" || unit == "k") scale = 1ull << 10;
+    if (unit == "KB") scale = 1000;
+    if (unit == "MiB" || unit == "M") scale = 1ull << 20;
+    if (unit == "MB") scale = 1000 * 1000;
+    if (unit == "GiB" || unit == "G") scale = 1ull << 30;
+    if (unit == "GB") scale = 1000ull * 1000 * 1000;
+    // Shifting silently wrapped: 17179869185GiB used to become 1 GiB.
+    constexpr uint64_t kMax = uint64_t{1} << 50;  // 1 PiB: far beyond any sane size
+    uint64_t v = 0;
+    try {
+      v = std::stoull(m[1].str());
+    } catch (const std::exception&) {
+      fail(n, key, "size '" + s + "' is too large");
+    }
+    if (v > kMax / scale) fail(n, key, "size '" + s + "' is too large (at most 1 PiB)");
+    v *= scale;
     if (v < lo) fail(n, key, "expected at least " + std::to_string(lo) + " bytes, got '" + s + "'");
     out = v;
   }
@@ -186,8 +200,34 @@ bool valid_id(const std::string& id) {
   return std::regex_match(id, re);
 }
 
+// Decided on the parsed address, never on a prefix: "127.evil.example" is a host name.
 bool is_loopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  in_addr v4{};
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, h.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+// yaml-cpp keeps the first of two equal keys and drops the second without a word; a config
+// with `conf: 0.9` twice must not silently keep either.
+void check_duplicate_keys(const Reader& r, const YAML::Node& node, const std::string& key) {
+  if (node.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string name = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      const std::string child = Reader::join(key, name);
+      if (kv.first.IsScalar() && !seen.insert(name).second)
+        r.fail(kv.first, child, "duplicate key (each key may appear once)");
+      check_duplicate_keys(r, kv.second, child);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      check_duplicate_keys(r, node[i], key + "[" + std::to_string(i) + "]");
+  }
 }
 
 void read_spool(const Reader& r, const YAML::Node& sink, const std::string& key,
@@ -400,6 +440,7 @@ Result<Config> parse_config(const std::string& yaml_text, const std::string& ori
   try {
     const YAML::Node root = YAML::Load(yaml_text);
     Reader reader(origin, base_dir);
+    check_duplicate_keys(reader, root, "");
     return read_config(reader, root);
   } catch (const ConfigError& e) {
     return Result<Config>::Error(e.message);
