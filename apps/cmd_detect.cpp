@@ -183,7 +183,8 @@ void add_detect_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--threads", args->threads, "inference threads (0: backend default)");
   cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
   cmd->add_option("-o,--output", args->output, "annotated output (same kind as the input)");
-  cmd->add_flag("--json", args->json, "one JSON object per image/frame on stdout (default: a table)");
+  cmd->add_flag("--json", args->json,
+                "one JSON object per image/frame on stdout (default: a table)");
   cmd->add_flag("--anonymize", args->anonymize, "cover faces before detecting and writing");
   cmd->callback([args, &global] { global.exit_code = run_detect(*args, global); });
 }
