@@ -51,6 +51,24 @@ nlohmann::ordered_json detections_json(const std::string& source, int64_t frame,
   return j;
 }
 
+// People read a table; `--json` is for machines. The header is printed once per run.
+void print_detections_table(const std::string& source, int64_t frame,
+                            const std::vector<Detection>& dets, bool& header_done) {
+  if (!header_done) {
+    std::printf("%-32s %6s %-14s %6s %8s %8s %8s %8s\n", "SOURCE", "FRAME", "CLASS", "SCORE", "X",
+                "Y", "W", "H");
+    header_done = true;
+  }
+  if (dets.empty()) {
+    std::printf("%-32s %6lld %-14s\n", source.c_str(), static_cast<long long>(frame), "(none)");
+    return;
+  }
+  for (const auto& d : dets)
+    std::printf("%-32s %6lld %-14s %6.3f %8.1f %8.1f %8.1f %8.1f\n", source.c_str(),
+                static_cast<long long>(frame), d.label.c_str(), d.score, d.box.x, d.box.y,
+                d.box.width, d.box.height);
+}
+
 int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   if (!args.roi.empty() && args.roi.size() != 4) {
     spdlog::error("--roi takes x,y,w,h");
@@ -91,6 +109,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   int rc = 0;
   Frame frame;
   std::vector<Detection> dets;
+  bool table_header_done = false;
   for (;;) {
     if (args.max_frames > 0 && frames >= args.max_frames) break;
     const NextFrame next = read_next_frame(**source, frame, rc);
@@ -123,7 +142,10 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     }
     detect_ms += detector.last_timings().total();
     total_dets += static_cast<int64_t>(dets.size());
-    if (args.json) std::printf("%s\n", detections_json(name, frame.index, dets).dump().c_str());
+    if (args.json)
+      std::printf("%s\n", detections_json(name, frame.index, dets).dump().c_str());
+    else
+      print_detections_table(name, frame.index, dets, table_header_done);
     if (sink) {
       draw_detections(frame.image, dets);
       Status w = sink->write(frame);
@@ -161,7 +183,8 @@ void add_detect_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--threads", args->threads, "inference threads (0: backend default)");
   cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
   cmd->add_option("-o,--output", args->output, "annotated output (same kind as the input)");
-  cmd->add_flag("--json", args->json, "one JSON object per image/frame on stdout");
+  cmd->add_flag("--json", args->json,
+                "one JSON object per image/frame on stdout (default: a table)");
   cmd->add_flag("--anonymize", args->anonymize, "cover faces before detecting and writing");
   cmd->callback([args, &global] { global.exit_code = run_detect(*args, global); });
 }

@@ -23,6 +23,9 @@ struct GlobalOptions {
   Result<Config> load_config(const std::string& file) const;
 };
 
+// Adds --models-dir, --cache-dir, --offline and --log-level to `app` and, recursively, to every
+// subcommand: call after all subcommands are added.
+void add_global_options(CLI::App& app, GlobalOptions& global);
 void add_anonymize_command(CLI::App& app, GlobalOptions& global);
 void add_models_command(CLI::App& app, GlobalOptions& global);
 void add_coverage_command(CLI::App& app, GlobalOptions& global);

@@ -74,6 +74,18 @@ struct MqttConfig {
   std::string password;
   int keepalive_s = 30;
   SpoolConfig spool;
+  // Secrets kept out of the YAML: the password is read at load time from this environment
+  // variable or file (first line) into `password`.
+  std::string password_env;
+  std::filesystem::path password_file;  // resolved
+  bool tls = false;                     // also on when ca_file is set
+  std::filesystem::path ca_file;        // resolved; empty: the system's CA store
+  std::filesystem::path cert_file;      // client certificate (with key_file)
+  std::filesystem::path key_file;
+  bool tls_insecure = false;  // skip the server host name check (self-signed test brokers)
+  int stats_interval_s = 30;  // <prefix>/stats; 0: off
+  bool ha_discovery = false;  // Home Assistant MQTT discovery entities
+  std::string ha_discovery_prefix = "homeassistant";
   bool operator==(const MqttConfig&) const = default;
 };
 
@@ -97,6 +109,7 @@ struct JsonlConfig {
 
 struct EventsConfig {
   std::filesystem::path spool_dir;  // resolved; default <config dir>/spool
+  std::string device_id;            // "device" of every event sent out; default: host name
   bool log = true;                  // one log line per event
   MqttConfig mqtt;
   WebhookConfig webhook;

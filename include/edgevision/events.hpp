@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,7 +153,70 @@ class Transport {
   virtual size_t max_in_flight() const { return 1; }
 };
 
-std::unique_ptr<Transport> make_mqtt_transport(const MqttConfig& config);
+// ---------------------------------------------------------------------------------------
+// MQTT state beside the events: latest-value messages (availability is the transport's own;
+// stats, retained per-camera counts, last event / plate, Home Assistant discovery). Written
+// from any thread, published by the MQTT sink's thread, all republished after a reconnect.
+// Bounded: one payload per topic, at most kMaxTopics topics.
+// ---------------------------------------------------------------------------------------
+class MqttState {
+ public:
+  static constexpr size_t kMaxTopics = 4096;
+  struct Message {
+    std::string topic;
+    std::string payload;
+    bool retain = true;
+  };
+  MqttState(MqttConfig config, std::string device_id);
+  const std::string& device_id() const { return device_id_; }
+  // <prefix>/available: "online" while connected, "offline" (last will) otherwise; retained.
+  std::string availability_topic() const { return config_.topic_prefix + "/available"; }
+
+  // Per-event state: <prefix>/<camera>/last_event, .../last_plate (events with a "plate"),
+  // zone occupancy (events with "zone" and a numeric "occupancy") into the camera's counts.
+  void on_event(const nlohmann::json& event);
+  // Confirmed tracks per class now; retained <prefix>/<camera>/counts when it changed.
+  void set_counts(const std::string& camera, const std::map<std::string, int>& objects);
+  // <prefix>/stats (not retained).
+  void set_stats(const nlohmann::ordered_json& stats);
+
+  // Raw latest-value store.
+  void set(const std::string& topic, std::string payload, bool retain = true);
+  // Messages set since the last call; every message when `all` (after a (re)connect).
+  std::vector<Message> take(bool all);
+
+ private:
+  void publish_counts(const std::string& camera);  // mutex_ held
+  void announce(const std::string& camera, const std::string& kind,
+                const std::string& name);  // mutex_ held
+  void set_locked(const std::string& topic, std::string payload, bool retain);
+
+  MqttConfig config_;
+  std::string device_id_;
+  std::mutex mutex_;
+  std::map<std::string, Message> latest_;
+  std::set<std::string> dirty_;
+  struct Counts {
+    std::map<std::string, int> objects;
+    std::map<std::string, double> zones;
+  };
+  std::map<std::string, Counts> counts_;
+  std::set<std::string> announced_;
+  bool full_warned_ = false;
+};
+
+// Home Assistant MQTT discovery config messages (retained) for one entity of a camera:
+// kind "count" (name: a class), "zone" (name: a zone), "last_event" or "last_plate".
+std::vector<MqttState::Message> ha_discovery_messages(const MqttConfig& config,
+                                                      const std::string& device_id,
+                                                      const std::string& camera,
+                                                      const std::string& kind,
+                                                      const std::string& name);
+// The device id used when none is configured: the host name, reduced to [A-Za-z0-9_-].
+std::string default_device_id();
+
+std::unique_ptr<Transport> make_mqtt_transport(const MqttConfig& config,
+                                               std::shared_ptr<MqttState> state = nullptr);
 std::unique_ptr<Transport> make_webhook_transport(const WebhookConfig& config);
 std::unique_ptr<Transport> make_jsonl_transport(const JsonlConfig& config);
 
@@ -207,14 +272,19 @@ class EventRouter {
  public:
   static Result<std::unique_ptr<EventRouter>> create(const EventsConfig& config);
   ~EventRouter();
+  // Adds "device" (events.device_id) and spools the event for every sink.
   void publish(const nlohmann::json& event);
   void stop(int drain_ms = 2000);
   std::vector<SinkStats> stats() const;
   const EventsConfig& config() const { return config_; }
+  // MQTT state (null when MQTT is off): per-camera counts, stats.
+  MqttState* mqtt_state() { return mqtt_state_.get(); }
 
  private:
   EventRouter() = default;
   EventsConfig config_;
+  std::string device_id_;
+  std::shared_ptr<MqttState> mqtt_state_;
   std::vector<std::unique_ptr<SpooledSink>> sinks_;
 };
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <regex>
@@ -240,6 +241,48 @@ void read_spool(const Reader& r, const YAML::Node& sink, const std::string& key,
   r.get_bytes(n, k, "max_bytes", spool.max_bytes, 64 * 1024);
 }
 
+// Password from the environment or a file (so it need not sit in the YAML), TLS, stats and
+// Home Assistant discovery.
+void read_mqtt_extras(const Reader& r, const YAML::Node& m, const std::string& mk, MqttConfig& q) {
+  r.get(m, mk, "password_env", q.password_env);
+  r.get_path(m, mk, "password_file", q.password_file);
+  const int sources = !q.password.empty() + !q.password_env.empty() + !q.password_file.empty();
+  if (sources > 1)
+    r.fail(m, mk, "give the password only one way: password, password_env or password_file");
+  if (!q.password_env.empty()) {
+    const char* v = std::getenv(q.password_env.c_str());
+    if (!v)
+      r.fail(m["password_env"], mk + ".password_env",
+             "environment variable " + q.password_env + " is not set");
+    q.password = v;
+  }
+  if (!q.password_file.empty()) {
+    std::ifstream in(q.password_file);
+    if (!in)
+      r.fail(m["password_file"], mk + ".password_file", "cannot read " + q.password_file.string());
+    std::getline(in, q.password);
+    if (!q.password.empty() && q.password.back() == '\r') q.password.pop_back();
+  }
+  if (!q.password.empty() && q.username.empty())
+    r.fail(m, mk + ".username", "a password needs a username");
+  r.get(m, mk, "tls", q.tls);
+  r.get_path(m, mk, "ca_file", q.ca_file);
+  r.get_path(m, mk, "cert_file", q.cert_file);
+  r.get_path(m, mk, "key_file", q.key_file);
+  r.get(m, mk, "tls_insecure", q.tls_insecure);
+  if (!q.ca_file.empty()) q.tls = true;
+  if (q.cert_file.empty() != q.key_file.empty())
+    r.fail(m, mk, "cert_file and key_file go together");
+  if (!q.cert_file.empty() && !q.tls) q.tls = true;
+  r.get_number(m, mk, "stats_interval_s", q.stats_interval_s, 0, 86400);
+  r.get(m, mk, "ha_discovery", q.ha_discovery);
+  r.get(m, mk, "ha_discovery_prefix", q.ha_discovery_prefix);
+  if (q.ha_discovery_prefix.empty() ||
+      q.ha_discovery_prefix.find_first_of("#+") != std::string::npos)
+    r.fail(m["ha_discovery_prefix"], mk + ".ha_discovery_prefix",
+           "expected an MQTT topic without wildcards");
+}
+
 CameraConfig read_camera(const Reader& r, const YAML::Node& n, const std::string& key) {
   CameraConfig c;
   r.check_map(n, key, {"id", "source", "fps", "roi", "loop", "enabled", "detect", "queue_size"});
@@ -343,14 +386,19 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   ev.spool_dir = r.resolve("spool");
   if (const YAML::Node n = root["events"]) {
     const std::string k = "events";
-    r.check_map(n, k, {"spool_dir", "log", "mqtt", "webhook", "jsonl"});
+    r.check_map(n, k, {"spool_dir", "log", "mqtt", "webhook", "jsonl", "device_id"});
     r.get_path(n, k, "spool_dir", ev.spool_dir);
+    r.get(n, k, "device_id", ev.device_id);
+    if (!ev.device_id.empty() && !valid_id(ev.device_id))
+      r.fail(n["device_id"], k + ".device_id", "expected 1-64 of A-Z a-z 0-9 _ -");
     r.get(n, k, "log", ev.log);
     if (const YAML::Node m = n["mqtt"]) {
       const std::string mk = "events.mqtt";
       r.check_map(m, mk,
                   {"enabled", "host", "port", "topic_prefix", "qos", "client_id", "username",
-                   "password", "keepalive_s", "spool"});
+                   "password", "keepalive_s", "spool", "password_env", "password_file", "tls",
+                   "ca_file", "cert_file", "key_file", "tls_insecure", "stats_interval_s",
+                   "ha_discovery", "ha_discovery_prefix"});
       auto& q = ev.mqtt;
       q.enabled = true;  // a present section means "on" unless it says otherwise
       r.get(m, mk, "enabled", q.enabled);
@@ -372,6 +420,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
       r.get_number(m, mk, "keepalive_s", q.keepalive_s, 5, 3600);
       read_spool(r, m, mk, q.spool);
       if (q.host.empty()) r.fail(m["host"], mk + ".host", "expected a host name or address");
+      read_mqtt_extras(r, m, mk, q);
     }
     if (const YAML::Node w = n["webhook"]) {
       const std::string wk = "events.webhook";

@@ -262,6 +262,7 @@ void SpooledSink::run() {
 Result<std::unique_ptr<EventRouter>> EventRouter::create(const EventsConfig& config) {
   std::unique_ptr<EventRouter> router(new EventRouter());
   router->config_ = config;
+  router->device_id_ = config.device_id.empty() ? default_device_id() : config.device_id;
   auto add = [&](std::unique_ptr<Transport> t, const SpoolConfig& spool) -> Status {
     auto sink = SpooledSink::create(std::move(t), SpoolOptions{spool.dir, spool.max_bytes, 0});
     if (!sink) return sink.status();
@@ -269,7 +270,10 @@ Result<std::unique_ptr<EventRouter>> EventRouter::create(const EventsConfig& con
     return Status::Ok();
   };
   if (config.mqtt.enabled) {
-    if (Status st = add(make_mqtt_transport(config.mqtt), config.mqtt.spool); !st) return st;
+    router->mqtt_state_ = std::make_shared<MqttState>(config.mqtt, router->device_id_);
+    if (Status st = add(make_mqtt_transport(config.mqtt, router->mqtt_state_), config.mqtt.spool);
+        !st)
+      return st;
   }
   if (config.webhook.enabled) {
     if (Status st = add(make_webhook_transport(config.webhook), config.webhook.spool); !st)
@@ -287,7 +291,17 @@ EventRouter::~EventRouter() {
 }
 
 void EventRouter::publish(const nlohmann::json& event) {
-  const std::string payload = event.dump();
+  std::string payload;
+  if (event.is_object() && !event.contains("device")) {
+    // Many boxes can feed one broker or collector: every event says where it came from.
+    nlohmann::json with_device = event;
+    with_device["device"] = device_id_;
+    payload = with_device.dump();
+    if (mqtt_state_) mqtt_state_->on_event(with_device);
+  } else {
+    payload = event.dump();
+    if (mqtt_state_) mqtt_state_->on_event(event);
+  }
   for (auto& s : sinks_) {
     if (Status st = s->enqueue(payload); !st) {
       spdlog::error("event sink {}: could not spool an event: {}", s->name(), st.message());

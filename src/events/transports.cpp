@@ -20,7 +20,8 @@ namespace {
 // ---------------------------------------------------------------------------------------
 class MqttTransport final : public Transport {
  public:
-  explicit MqttTransport(MqttConfig config) : config_(std::move(config)) {
+  MqttTransport(MqttConfig config, std::shared_ptr<MqttState> state)
+      : config_(std::move(config)), state_(std::move(state)) {
     static std::once_flag once;
     std::call_once(once, [] { mosquitto_lib_init(); });
   }
@@ -58,9 +59,25 @@ class MqttTransport final : public Transport {
       mosquitto_username_pw_set(mosq_, config_.username.c_str(),
                                 config_.password.empty() ? nullptr : config_.password.c_str());
     }
+    // The broker publishes "offline" (retained) for us when the connection dies without a
+    // DISCONNECT: crash, kill -9, power or network loss.
+    const std::string available = availability_topic();
+    int rc = mosquitto_will_set(mosq_, available.c_str(), 7, "offline", 1, true);
+    if (rc != MOSQ_ERR_SUCCESS)
+      return Status::Error(std::string("last will: ") + mosquitto_strerror(rc));
+    if (config_.tls) {
+      rc =
+          mosquitto_tls_set(mosq_, config_.ca_file.empty() ? nullptr : config_.ca_file.c_str(),
+                            config_.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
+                            config_.cert_file.empty() ? nullptr : config_.cert_file.c_str(),
+                            config_.key_file.empty() ? nullptr : config_.key_file.c_str(), nullptr);
+      if (rc != MOSQ_ERR_SUCCESS)
+        return Status::Error(std::string("tls: ") + mosquitto_strerror(rc));
+      if (config_.tls_insecure) mosquitto_tls_insecure_set(mosq_, true);
+    }
     connack_ = false;
     connected_ = false;
-    int rc = mosquitto_connect(mosq_, config_.host.c_str(), config_.port, config_.keepalive_s);
+    rc = mosquitto_connect(mosq_, config_.host.c_str(), config_.port, config_.keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
       return Status::Error(config_.host + ":" + std::to_string(config_.port) + ": " +
                            (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
@@ -75,12 +92,17 @@ class MqttTransport final : public Transport {
     if (connack_rc_ != 0) {
       return Status::Error(std::string("broker refused: ") + mosquitto_connack_string(connack_rc_));
     }
+    publish_raw(available, "online", true);
+    flush_state(true);
     return Status::Ok();
   }
 
   void disconnect() override {
     if (!mosq_) return;
     if (connected_) {
+      // A clean DISCONNECT discards the last will: say "offline" ourselves first.
+      publish_raw(availability_topic(), "offline", true);
+      for (int i = 0; i < 5 && mosquitto_want_write(mosq_); ++i) mosquitto_loop(mosq_, 10, 1);
       mosquitto_disconnect(mosq_);
       mosquitto_loop(mosq_, 10, 1);
     }
@@ -113,11 +135,28 @@ class MqttTransport final : public Transport {
       return Status::Error(std::string("connection lost: ") + mosquitto_strerror(rc));
     }
     if (!connected_) return Status::Error("connection lost");
+    flush_state(false);
     return Status::Ok();
   }
 
  private:
+  std::string availability_topic() const { return config_.topic_prefix + "/available"; }
+
+  // State messages are not acknowledged to the spool: their mids are not in mids_.
+  void publish_raw(const std::string& topic, const std::string& payload, bool retain) {
+    const int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(),
+                                     static_cast<int>(payload.size()), payload.data(), 1, retain);
+    if (rc != MOSQ_ERR_SUCCESS)
+      spdlog::debug("mqtt: publish {}: {}", topic, mosquitto_strerror(rc));
+  }
+
+  void flush_state(bool all) {
+    if (!state_ || !connected()) return;
+    for (const auto& m : state_->take(all)) publish_raw(m.topic, m.payload, m.retain);
+  }
+
   MqttConfig config_;
+  std::shared_ptr<MqttState> state_;
   mosquitto* mosq_ = nullptr;
   bool connected_ = false;
   bool connack_ = false;
@@ -253,8 +292,9 @@ class JsonlTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> make_mqtt_transport(const MqttConfig& config) {
-  return std::make_unique<MqttTransport>(config);
+std::unique_ptr<Transport> make_mqtt_transport(const MqttConfig& config,
+                                               std::shared_ptr<MqttState> state) {
+  return std::make_unique<MqttTransport>(config, std::move(state));
 }
 std::unique_ptr<Transport> make_webhook_transport(const WebhookConfig& config) {
   return std::make_unique<WebhookTransport>(config);

@@ -60,15 +60,21 @@ bool wait_until(Pred pred, double seconds) {
 
 class MosquittoBroker {
  public:
-  explicit MosquittoBroker(const std::filesystem::path& dir) : dir_(dir), port_(free_tcp_port()) {
+  // `listener_conf` goes right after the listener line (e.g. password_file, TLS files; then
+  // anonymous clients are refused); `extra_conf` at the end (e.g. a bridge).
+  explicit MosquittoBroker(const std::filesystem::path& dir, const std::string& listener_conf = "",
+                           const std::string& extra_conf = "")
+      : dir_(dir), port_(free_tcp_port()) {
     std::filesystem::create_directories(dir_);
     std::ofstream conf(dir_ / "mosquitto.conf");
     conf << "listener " << port_ << " 127.0.0.1\n"
-         << "allow_anonymous true\n"
+         << listener_conf
+         << (listener_conf.empty() ? "allow_anonymous true\n" : "allow_anonymous false\n")
          << "persistence true\n"
          << "persistence_location " << dir_.string() << "/\n"
          << "user root\n"
-         << "log_dest file " << (dir_ / "mosquitto.log").string() << "\n";
+         << "log_dest file " << (dir_ / "mosquitto.log").string() << "\n"
+         << extra_conf;
   }
   ~MosquittoBroker() { stop(); }
 
@@ -154,6 +160,31 @@ class Subscriber {
   size_t count() const {
     std::lock_guard lock(mutex_);
     return messages_.size();
+  }
+  // Events only: without the MQTT state beside them (<prefix>/available, <prefix>/stats,
+  // <prefix>/<camera>/counts|last_event|last_plate, discovery configs).
+  static bool is_state_topic(const std::string& topic) {
+    for (const char* suffix :
+         {"/available", "/stats", "/counts", "/last_event", "/last_plate", "/config"}) {
+      const std::string s(suffix);
+      if (topic.size() >= s.size() && topic.compare(topic.size() - s.size(), s.size(), s) == 0)
+        return true;
+    }
+    return false;
+  }
+  std::vector<Message> event_messages() const {
+    std::vector<Message> out;
+    for (auto& m : messages())
+      if (!is_state_topic(m.topic)) out.push_back(m);
+    return out;
+  }
+  size_t event_count() const { return event_messages().size(); }
+  // The last payload received on `topic` (empty if none).
+  std::string last(const std::string& topic) const {
+    std::lock_guard lock(mutex_);
+    for (auto it = messages_.rbegin(); it != messages_.rend(); ++it)
+      if (it->topic == topic) return it->payload;
+    return {};
   }
 
  private:

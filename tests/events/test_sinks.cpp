@@ -108,8 +108,8 @@ TEST(MqttSink, DeliversOnTopicsPerCameraAndType) {
   (*router)->publish(event(0, "a", "object_appeared"));
   (*router)->publish(event(1, "b", "object_appeared"));
   (*router)->publish(event(2, "a", "object_left"));
-  ASSERT_TRUE(wait_until([&] { return sub.count() >= 3; }, 10));
-  const auto msgs = sub.messages();
+  ASSERT_TRUE(wait_until([&] { return sub.event_count() >= 3; }, 10));
+  const auto msgs = sub.event_messages();
   EXPECT_EQ(msgs[0].topic, "evtest/a/object_appeared");
   EXPECT_EQ(msgs[1].topic, "evtest/b/object_appeared");
   EXPECT_EQ(msgs[2].topic, "evtest/a/object_left");
@@ -128,7 +128,7 @@ TEST(MqttSink, BrokerRestartLosesNothingAndKeepsOrder) {
   auto mqtt_stats = [&] { return (*router)->stats()[0]; };
 
   for (int i = 0; i < 50; ++i) (*router)->publish(event(i, i % 2 ? "a" : "b"));
-  ASSERT_TRUE(wait_until([&] { return sub->count() >= 50; }, 10));
+  ASSERT_TRUE(wait_until([&] { return sub->event_count() >= 50; }, 10));
   broker.stop();
   for (int i = 50; i < 150; ++i) (*router)->publish(event(i, i % 2 ? "a" : "b"));
   ASSERT_TRUE(wait_until([&] { return !mqtt_stats().connected; }, 5));
@@ -140,7 +140,7 @@ TEST(MqttSink, BrokerRestartLosesNothingAndKeepsOrder) {
       [&] {
         return first_occurrences([&] {
                  std::vector<std::string> p;
-                 for (auto& m : sub->messages()) p.push_back(m.payload);
+                 for (auto& m : sub->event_messages()) p.push_back(m.payload);
                  return p;
                }())
                    .size() >= 150;
@@ -148,7 +148,7 @@ TEST(MqttSink, BrokerRestartLosesNothingAndKeepsOrder) {
       20));
   (*router)->stop(2000);
   std::vector<std::string> received;
-  for (auto& m : sub->messages()) received.push_back(m.payload);
+  for (auto& m : sub->event_messages()) received.push_back(m.payload);
   const auto jsonl = test::read_lines(dir / "events.jsonl");
   ASSERT_EQ(first_occurrences(jsonl).size(), 150u);
   EXPECT_EQ(first_occurrences(received), first_occurrences(jsonl));
@@ -174,9 +174,9 @@ TEST(MqttSink, SpoolSurvivesEdgevisionRestart) {
   ASSERT_TRUE(sub.wait_subscribed(5));
   auto router = EventRouter::create(events_config(dir, broker.port()));
   ASSERT_TRUE(router) << router.error();
-  ASSERT_TRUE(wait_until([&] { return sub.count() >= 40; }, 20));
+  ASSERT_TRUE(wait_until([&] { return sub.event_count() >= 40; }, 20));
   std::vector<std::string> received;
-  for (auto& m : sub.messages()) received.push_back(m.payload);
+  for (auto& m : sub.event_messages()) received.push_back(m.payload);
   std::vector<int> expected(40);
   for (int i = 0; i < 40; ++i) expected[i] = i;
   EXPECT_EQ(first_occurrences(received), expected);
