@@ -18,6 +18,14 @@ struct CoverageArgs {
   std::vector<double> scales{1.0, 0.5, 1.0 / 3.0};
   double min_coverage = 0.0;
   bool json = false;
+  std::string tags;
+  float score = 0.f;
+  int min_face = 0;
+  bool flip = false;
+  std::vector<std::string> ensemble;
+  float upscale = 0.f;
+  bool upscale_everywhere = false;
+  int threads = 0;
 };
 
 int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
@@ -31,6 +39,13 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.detector.detector = args.detector;
   options.detector.model = args.model;
   options.detector.mode = *mode;
+  options.detector.score_threshold = args.score;
+  options.detector.min_face = args.min_face;
+  options.detector.flip = args.flip;
+  options.detector.ensemble = args.ensemble;
+  options.detector.upscale = args.upscale;
+  options.detector.upscale_everywhere = args.upscale_everywhere;
+  options.detector.threads = args.threads;
   options.level = *level;
   options.method = AnonymizeMethod::kBlackBox;
   ModelManager models(global.model_manager_options());
@@ -48,6 +63,7 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   }
   CoverageOptions copts;
   copts.scales = args.scales;
+  copts.tags_csv = args.tags;
   auto report = evaluate_face_coverage(args.data_dir, **anonymizer, copts);
   if (!report) {
     spdlog::error("{}", report.error());
@@ -64,21 +80,31 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
                            {"masks", s.masks},
                            {"masks_off_labels", s.masks_off_labels},
                            {"masked_outside_fraction", s.masked_outside_fraction},
+                           {"collateral", s.collateral},
                            {"ms_per_image", s.ms_per_image},
                            {"missed", s.missed}});
+    nlohmann::json tags = nlohmann::json::object();
+    for (const auto& t : s.tags)
+      tags[t.tag] = {{"faces", t.faces}, {"covered", t.covered}, {"coverage", t.coverage()}};
+    if (!s.tags.empty()) j["scales"].back()["tags"] = tags;
   }
   if (args.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("face coverage, detector %s (%s), level %s\n", report->detector.c_str(),
                 args.mode.c_str(), args.level.c_str());
-    std::printf("%-7s %6s %8s %9s %6s %10s %14s %9s\n", "scale", "faces", "covered", "coverage",
-                "masks", "off-label", "masked-else", "ms/img");
+    std::printf("%-7s %6s %8s %9s %6s %10s %14s %11s %9s\n", "scale", "faces", "covered",
+                "coverage", "masks", "off-label", "masked-else", "collateral", "ms/img");
     for (const auto& s : report->scales) {
-      std::printf("%-7.3f %6d %8d %8.1f%% %6d %10d %13.2f%% %9.1f\n", s.scale, s.faces, s.covered,
-                  100 * s.coverage(), s.masks, s.masks_off_labels, 100 * s.masked_outside_fraction,
-                  s.ms_per_image);
-      for (const auto& m : s.missed) std::printf("        missed %s\n", m.c_str());
+      std::printf("%-7.3f %6d %8d %8.1f%% %6d %10d %13.2f%% %10.2f%% %9.1f\n", s.scale, s.faces,
+                  s.covered, 100 * s.coverage(), s.masks, s.masks_off_labels,
+                  100 * s.masked_outside_fraction, 100 * s.collateral, s.ms_per_image);
+      // With tags the per-tag table replaces the (long) list of missed faces.
+      if (s.tags.empty())
+        for (const auto& m : s.missed) std::printf("        missed %s\n", m.c_str());
+      for (const auto& t : s.tags)
+        std::printf("        %-28s %5d %6d %8.1f%%\n", t.tag.c_str(), t.faces, t.covered,
+                    100 * t.coverage());
     }
     std::printf("total   %6d %8d %8.1f%%\n", report->faces, report->covered,
                 100 * report->coverage());
@@ -105,6 +131,19 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--min-coverage", args->min_coverage,
                   "exit 3 when total coverage is below this fraction");
   cmd->add_flag("--json", args->json, "print JSON");
+  cmd->add_option("--tags", args->tags,
+                  "image,x,y,w,h,tag file (e.g. faces_wider/tags.csv): coverage per tag");
+  cmd->add_option("--score", args->score, "detection score threshold (0 = detector default)");
+  cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
+  cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
+  cmd->add_flag("--flip", args->flip, "also detect on the mirrored image (test-time augmentation)");
+  cmd->add_option("--ensemble", args->ensemble,
+                  "extra face detectors merged with --detector by NMS, e.g. yunet2022,blazeface")
+      ->delimiter(',');
+  cmd->add_option("--upscale", args->upscale,
+                  "small-face pass at this scale (e.g. 2), on tiles where small faces were found");
+  cmd->add_flag("--upscale-everywhere", args->upscale_everywhere,
+                "run the --upscale pass on every tile");
   cmd->callback([args, &global] { global.exit_code = run_coverage(*args, global); });
 }
 

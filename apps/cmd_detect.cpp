@@ -1,6 +1,7 @@
 // `edgevision detect INPUT --model M`: YOLO detections on an image, folder or video, as JSON
-// lines and/or annotated output of the same kind as the input. With --anonymize, faces are
-// covered before detection runs and before anything is written (the SPEC pipeline order).
+// lines and/or annotated output of the same kind as the input. Objects are detected on the
+// original frame (a mask over a face costs the detector people); faces are covered before
+// any image is written, unless --no-anonymize.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -30,7 +31,7 @@ struct DetectArgs {
   int threads = 0;
   int64_t max_frames = 0;
   bool json = false;
-  bool anonymize = false;
+  bool anonymize = true;  // private by default; --no-anonymize opts out
 };
 
 nlohmann::ordered_json detections_json(const std::string& source, int64_t frame,
@@ -85,7 +86,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
-  if (!make_optional_anonymizer(args.anonymize, models, anonymizer)) return 1;
+  if (!make_output_anonymizer(args.anonymize, sink != nullptr, models, anonymizer)) return 1;
   DetectorParams params;
   params.model = args.model;
   params.conf = args.conf;
@@ -123,17 +124,6 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     const std::string name = per_image && !frame.name.empty() && info.kind == SourceKind::kFolder
                                  ? (std::filesystem::path(args.input) / frame.name).string()
                                  : args.input;
-    if (anonymizer) {
-      if (per_image) anonymizer->reset_tracking();
-      const FrameResult fr = anonymizer->process(frame.image);
-      if (!fr.emitted) {
-        // Fail closed: neither the frame nor anything derived from it leaves.
-        ++withheld;
-        spdlog::warn("frame {} ({}): face detection failed ({}); withheld", frame.index, name,
-                     fr.error);
-        continue;
-      }
-    }
     Status s = detector.detect(frame.image, dets);
     if (!s.ok()) {
       spdlog::error("frame {} ({}): {}", frame.index, name, s.message());
@@ -147,6 +137,17 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     else
       print_detections_table(name, frame.index, dets, table_header_done);
     if (sink) {
+      if (anonymizer) {
+        if (per_image) anonymizer->reset_tracking();
+        const FrameResult fr = anonymizer->process(frame.image);
+        if (!fr.emitted) {
+          // Fail closed: the image does not leave.
+          ++withheld;
+          spdlog::warn("frame {} ({}): face detection failed ({}); image withheld", frame.index,
+                       name, fr.error);
+          continue;
+        }
+      }
       draw_detections(frame.image, dets);
       Status w = sink->write(frame);
       if (!w.ok()) {
@@ -185,7 +186,8 @@ void add_detect_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("-o,--output", args->output, "annotated output (same kind as the input)");
   cmd->add_flag("--json", args->json,
                 "one JSON object per image/frame on stdout (default: a table)");
-  cmd->add_flag("--anonymize", args->anonymize, "cover faces before detecting and writing");
+  cmd->add_flag("--anonymize,!--no-anonymize", args->anonymize,
+                "cover faces in written images (default; --no-anonymize writes clear faces)");
   cmd->callback([args, &global] { global.exit_code = run_detect(*args, global); });
 }
 

@@ -30,7 +30,7 @@ struct TrackArgs {
   int threads = 0;
   int64_t max_frames = 0;
   bool json = false;
-  bool anonymize = false;
+  bool anonymize = true;  // private by default; --no-anonymize opts out
   TrackerParams tracker;
 };
 
@@ -104,7 +104,7 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
-  if (!make_optional_anonymizer(args.anonymize, models, anonymizer)) return 1;
+  if (!make_output_anonymizer(args.anonymize, sink != nullptr, models, anonymizer)) return 1;
   DetectorParams params;
   params.model = args.model;
   // ByteTrack's second association needs the low-score boxes, so by default the detector
@@ -139,12 +139,6 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     }
     ++frames;
     bar.update(frames + corrupt);
-    if (anonymizer && !anonymizer->process(frame.image).emitted) {
-      // Fail closed: the frame is withheld; the tracker coasts through it like a corrupt one.
-      spdlog::warn("frame {}: face detection failed; frame withheld", frame.index);
-      tracker.update({});
-      continue;
-    }
     Status s = detector.detect(frame.image, dets);
     if (!s.ok()) {
       spdlog::error("frame {}: {}", frame.index, s.message());
@@ -161,6 +155,12 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     }
     if (args.json) std::printf("%s\n", tracks_json(args.input, frame_no, tracks).dump().c_str());
     if (sink) {
+      // Objects were found on the original frame; the written one has its faces covered.
+      if (anonymizer && !anonymizer->process(frame.image).emitted) {
+        // Fail closed: this frame is not written (tracking above has already used it).
+        spdlog::warn("frame {}: face detection failed; frame withheld", frame.index);
+        continue;
+      }
       draw_tracks(frame.image, tracks);
       Status w = sink->write(frame);
       if (!w.ok()) {
@@ -205,7 +205,8 @@ void add_track_command(CLI::App& app, GlobalOptions& global) {
                   "write tracks as MOTChallenge text (frame,id,x,y,w,h,conf,-1,-1,-1)");
   cmd->add_option("-o,--output", args->output, "annotated video (or folder for a folder input)");
   cmd->add_flag("--json", args->json, "one JSON object per frame on stdout");
-  cmd->add_flag("--anonymize", args->anonymize, "cover faces before detecting and writing");
+  cmd->add_flag("--anonymize,!--no-anonymize", args->anonymize,
+                "cover faces in the written video (default; --no-anonymize writes clear faces)");
   TrackerParams& p = args->tracker;
   cmd->add_option("--track-thresh", p.track_thresh, "high-score detection threshold")
       ->capture_default_str();

@@ -61,6 +61,28 @@ inline bool make_optional_anonymizer(bool wanted, ModelManager& models,
   return true;
 }
 
+// Private by default: when a command writes images (`-o`), faces are anonymized unless the
+// user opted out with --no-anonymize, which is logged as a warning. Without an output no image
+// leaves the process, so no anonymizer is needed. Returns false (logged) when one is needed
+// and no face detector can run: clear faces are never written as a fallback.
+inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelManager& models,
+                                   std::unique_ptr<Anonymizer>& anonymizer) {
+  if (!writes_images) return true;
+  if (!anonymize) {
+    spdlog::warn("--no-anonymize: output images will show identifiable faces");
+    return true;
+  }
+  auto a = Anonymizer::create(AnonymizerOptions{}, models);
+  if (!a) {
+    spdlog::error("no face detector can run, refusing to write images with clear faces "
+                  "(--no-anonymize writes them anyway): {}",
+                  a.error());
+    return false;
+  }
+  anonymizer = std::move(a.value());
+  return true;
+}
+
 // Rounds for JSON output: round_to(206.5871, 10) == 206.6. Multiply-then-divide keeps the
 // nearest double to the decimal (206.6, not 206.60000000000002).
 inline double round_to(double v, double scale) {

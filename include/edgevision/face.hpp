@@ -32,6 +32,15 @@ struct FaceDetectorOptions {
   int min_face = 0;             // pixels; 0 = detector default (Haar: 30)
   int threads = 0;
   std::string model;  // manifest name or path overriding the detector's default model
+  // Recall levers for hard faces (docs/face-detectors.md, "Hard faces"); each costs time.
+  bool flip = false;  // also run on the mirrored frame and merge (test-time augmentation)
+  // Extra detectors run on the same frame, merged with the main one by NMS (an ensemble).
+  std::vector<std::string> ensemble;
+  // > 1: a second, tiled pass at this scale of the frame for faces too small for the first
+  // pass; run only on tiles where the first pass found a small face (crowds, CCTV distance)
+  // unless upscale_everywhere. 0 = off. Tiled DNN detectors only.
+  float upscale = 0.f;
+  bool upscale_everywhere = false;
 };
 
 class FaceDetector {

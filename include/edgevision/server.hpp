@@ -31,13 +31,14 @@ namespace ev {
 
 class Anonymizer;
 
-// What POST /detect runs. The server calls anonymize() first, then detect() on the anonymized
-// image, so no identifiable face can reach a returned image or a detector log.
+// What POST /detect runs. The server calls detect() on the original image in memory (masks
+// would cost the detector people), then anonymize() before anything is answered, so no
+// identifiable face can reach a returned image.
 struct DetectHandlers {
   // Masks faces in place; returns the number of faces masked. Must fail closed: an error means
   // faces could not be looked for, and the server then returns 503 and no image.
   std::function<Result<int>(cv::Mat& bgr)> anonymize;
-  // Objects in the (already anonymized) image. May be empty: /detect then only anonymizes.
+  // Objects in the original image. May be empty: /detect then only anonymizes.
   std::function<Result<std::vector<Detection>>(const cv::Mat& bgr)> detect;
   bool valid() const { return static_cast<bool>(anonymize); }
 };

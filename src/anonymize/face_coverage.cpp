@@ -1,5 +1,6 @@
 #include "edgevision/face_coverage.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -10,6 +11,14 @@
 
 namespace ev {
 namespace fs = std::filesystem;
+namespace {
+
+std::string face_key(const std::string& image, const cv::Rect& box) {
+  return image + "," + std::to_string(box.x) + "," + std::to_string(box.y) + "," +
+         std::to_string(box.width) + "," + std::to_string(box.height);
+}
+
+}  // namespace
 
 Result<std::vector<LabelledFace>> load_face_labels(const fs::path& csv) {
   using R = Result<std::vector<LabelledFace>>;
@@ -43,6 +52,28 @@ Result<std::vector<LabelledFace>> load_face_labels(const fs::path& csv) {
   return faces;
 }
 
+Result<std::map<std::string, std::vector<std::string>>> load_face_tags(const fs::path& csv) {
+  using R = Result<std::map<std::string, std::vector<std::string>>>;
+  std::ifstream in(csv);
+  if (!in) return R::Error("cannot open " + csv.string());
+  std::map<std::string, std::vector<std::string>> tags;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (line_no == 1 && line.rfind("image", 0) == 0)) continue;
+    const size_t last = line.rfind(',');
+    // image,x,y,w,h,tag: the key is everything before the last comma.
+    if (last == std::string::npos || last + 1 >= line.size() ||
+        std::count(line.begin(), line.begin() + static_cast<long>(last), ',') != 4)
+      return R::Error(csv.string() + ":" + std::to_string(line_no) + ": expected image,x,y,w,h,tag");
+    tags[line.substr(0, last)].push_back(line.substr(last + 1));
+  }
+  if (tags.empty()) return R::Error(csv.string() + ": no tags");
+  return tags;
+}
+
 namespace {
 
 cv::Rect scaled(const cv::Rect& r, double s) {
@@ -62,6 +93,12 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
                                               const CoverageOptions& options) {
   auto labels = load_face_labels(data_dir / "labels.csv");
   if (!labels) return Result<CoverageReport>(labels.status());
+  std::map<std::string, std::vector<std::string>> tags;
+  if (!options.tags_csv.empty()) {
+    auto loaded = load_face_tags(options.tags_csv);
+    if (!loaded) return Result<CoverageReport>(loaded.status());
+    tags = std::move(*loaded);
+  }
   std::map<std::string, std::vector<cv::Rect>> by_image;
   for (const auto& f : *labels) by_image[f.image].push_back(f.box);
 
@@ -70,16 +107,18 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
   for (double s : options.scales) {
     ScaleCoverage sc;
     sc.scale = s;
-    double total_ms = 0, outside_sum = 0;
+    std::map<std::string, TagCoverage> by_tag;
+    double total_ms = 0, outside_sum = 0, collateral_sum = 0;
     for (const auto& [image_name, boxes] : by_image) {
       cv::Mat original = cv::imread((data_dir / image_name).string(), cv::IMREAD_COLOR);
       if (original.empty())
         return Result<CoverageReport>::Error("cannot read " + (data_dir / image_name).string());
-      cv::Mat img;
+      cv::Mat input;
       if (s == 1.0)
-        img = original.clone();
+        input = original;
       else
-        cv::resize(original, img, cv::Size(), s, s, cv::INTER_AREA);
+        cv::resize(original, input, cv::Size(), s, s, cv::INTER_AREA);
+      cv::Mat img = input.clone();
       anonymizer.reset_tracking();
       const auto t0 = std::chrono::steady_clock::now();
       FrameResult r = anonymizer.process(img);
@@ -88,6 +127,16 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
       if (!r.emitted)
         return Result<CoverageReport>::Error("face detection failed on " + image_name + ": " +
                                              r.error);
+
+      // Per pixel: the largest change over the colour channels.
+      cv::Mat diff, change;
+      cv::absdiff(input, img, diff);
+      cv::Mat channels[3];
+      cv::split(diff, channels);
+      cv::max(channels[0], channels[1], change);
+      cv::max(change, channels[2], change);
+      const cv::Mat changed = change > options.changed_level;
+      const cv::Mat strongly_changed = change > options.collateral_level;
 
       const cv::Rect bounds(0, 0, img.cols, img.rows);
       cv::Mat masked = cv::Mat::zeros(img.size(), CV_8U), zone = cv::Mat::zeros(img.size(), CV_8U);
@@ -105,15 +154,28 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
                         std::max(1, static_cast<int>(lb.width * cf)),
                         std::max(1, static_cast<int>(lb.height * cf)));
         centre &= bounds;
-        const double frac = centre.area() > 0 ? cv::countNonZero(masked(centre)) /
+        const double frac = centre.area() > 0 ? cv::countNonZero(changed(centre)) /
                                                     static_cast<double>(centre.area())
                                               : 0;
+        const bool covered = frac >= options.covered_threshold;
         ++sc.faces;
-        if (frac >= options.covered_threshold) {
+        if (covered) {
           ++sc.covered;
         } else {
           sc.missed.push_back(image_name + "#" + std::to_string(k) + " (" +
                               std::to_string(lb.width) + "x" + std::to_string(lb.height) + ")");
+        }
+        if (!tags.empty()) {
+          auto it = tags.find(face_key(image_name, boxes[k]));
+          if (it == tags.end())
+            return Result<CoverageReport>::Error(options.tags_csv.string() + " has no tags for " +
+                                                 face_key(image_name, boxes[k]));
+          for (const auto& tag : it->second) {
+            TagCoverage& tc = by_tag[tag];
+            tc.tag = tag;
+            ++tc.faces;
+            tc.covered += covered ? 1 : 0;
+          }
         }
       }
       sc.masks += static_cast<int>(r.masks.size());
@@ -125,9 +187,16 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
       cv::Mat outside;
       cv::bitwise_and(masked, ~zone, outside);
       outside_sum += cv::countNonZero(outside) / static_cast<double>(img.total());
+      const int outside_zone = static_cast<int>(img.total()) - cv::countNonZero(zone);
+      cv::Mat collateral;
+      cv::bitwise_and(strongly_changed, ~zone, collateral);
+      if (outside_zone > 0)
+        collateral_sum += cv::countNonZero(collateral) / static_cast<double>(outside_zone);
     }
     sc.ms_per_image = by_image.empty() ? 0 : total_ms / by_image.size();
     sc.masked_outside_fraction = by_image.empty() ? 0 : outside_sum / by_image.size();
+    sc.collateral = by_image.empty() ? 0 : collateral_sum / by_image.size();
+    for (auto& [tag, tc] : by_tag) sc.tags.push_back(std::move(tc));
     report.faces += sc.faces;
     report.covered += sc.covered;
     report.scales.push_back(std::move(sc));

@@ -35,6 +35,11 @@ std::vector<Face> merge_faces(std::vector<Face> faces, float iou_threshold);
 class TiledFaceDetector : public FaceDetector {
  public:
   Result<std::vector<Face>> detect(const cv::Mat& bgr) override;
+  // See FaceDetectorOptions::upscale.
+  void set_upscale(float scale, bool everywhere) {
+    upscale_ = scale;
+    upscale_everywhere_ = everywhere;
+  }
 
  protected:
   TiledFaceDetector(DetectMode mode, int min_face) : mode_(mode), min_face_(min_face) {}
@@ -46,7 +51,20 @@ class TiledFaceDetector : public FaceDetector {
 
   DetectMode mode_;
   int min_face_;
+  float upscale_ = 0.f;
+  bool upscale_everywhere_ = false;
+
+ private:
+  // Runs one pass and appends its faces (frame coordinates) to `all`.
+  Status run_pass(const cv::Mat& bgr, const Pass& pass, std::vector<Face>& all);
 };
+
+// Tiles of the frame for the upscaled small-face pass: net-sized at `scale`, overlapping.
+std::vector<Pass> plan_upscaled_passes(cv::Size frame, cv::Size net, float scale);
+
+// Runs several detectors (and/or each on the mirrored frame) and merges by NMS.
+std::unique_ptr<FaceDetector> make_ensemble(std::vector<std::unique_ptr<FaceDetector>> members,
+                                            bool flip);
 
 // Converts gray/BGRA/16-bit input to 8-bit BGR; empty result for unusable input.
 cv::Mat to_bgr8(const cv::Mat& image);

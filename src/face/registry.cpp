@@ -141,9 +141,10 @@ std::vector<std::string> face_detector_names() {
   return names;
 }
 
-Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOptions& options,
-                                                           ModelManager& models,
-                                                           std::string* fallback_note) {
+namespace {
+
+Result<std::unique_ptr<FaceDetector>> create_one(const FaceDetectorOptions& options,
+                                                 ModelManager& models, std::string* fallback_note) {
   if (fallback_note) fallback_note->clear();
   const auto& entries = face::registry();
   auto requested = std::find_if(entries.begin(), entries.end(),
@@ -189,6 +190,48 @@ Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOpt
     failures += std::string(failures.empty() ? "" : "; ") + e->name + ": " + det.error();
   }
   return face::DetectorResult::Error("no face detector could be created: " + failures);
+}
+
+void apply_upscale(FaceDetector& detector, const FaceDetectorOptions& options) {
+  if (options.upscale <= 0.f) return;
+  if (auto* tiled = dynamic_cast<face::TiledFaceDetector*>(&detector)) {
+    tiled->set_upscale(options.upscale, options.upscale_everywhere);
+  } else {
+    spdlog::warn("face: detector '{}' has no upscaled pass; upscale {} ignored", detector.name(),
+                 options.upscale);
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOptions& options,
+                                                           ModelManager& models,
+                                                           std::string* fallback_note) {
+  auto main = create_one(options, models, fallback_note);
+  if (!main) return main;
+  apply_upscale(**main, options);
+  if (!options.flip && options.ensemble.empty()) return main;
+  std::vector<std::unique_ptr<FaceDetector>> members;
+  members.push_back(std::move(*main));
+  for (const auto& name : options.ensemble) {
+    if (name == options.detector) continue;
+    FaceDetectorOptions opts = options;
+    opts.detector = name;
+    opts.model.clear();
+    opts.score_threshold = 0.f;  // each member's own calibrated threshold
+    opts.ensemble.clear();
+    std::string note;
+    // A member that falls back would duplicate another member; use it only as itself.
+    auto member = create_one(opts, models, &note);
+    if (!member || !note.empty()) {
+      const std::string why = member ? note : member.error();
+      return Result<std::unique_ptr<FaceDetector>>::Error("face ensemble member '" + name +
+                                                          "' is unavailable: " + why);
+    }
+    apply_upscale(**member, options);
+    members.push_back(std::move(*member));
+  }
+  return face::make_ensemble(std::move(members), options.flip);
 }
 
 }  // namespace ev

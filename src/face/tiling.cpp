@@ -128,6 +128,52 @@ cv::Mat to_bgr8(const cv::Mat& image) {
   }
 }
 
+std::vector<Pass> plan_upscaled_passes(cv::Size frame, cv::Size net, float scale) {
+  std::vector<Pass> passes;
+  if (frame.width <= 0 || frame.height <= 0 || scale <= 0.f) return passes;
+  // Dynamic networks: tiles of 640 network pixels keep the cost per run bounded.
+  if (net.width <= 0 || net.height <= 0) net = {640, 640};
+  const cv::Rect whole(0, 0, frame.width, frame.height);
+  const int rw = std::min(frame.width, static_cast<int>(std::floor(net.width / scale)));
+  const int rh = std::min(frame.height, static_cast<int>(std::floor(net.height / scale)));
+  // Faces this pass is for are small, so a small overlap keeps each whole in one tile.
+  const int overlap = static_cast<int>(std::lround(64.f / scale));
+  for (int y : tile_origins(frame.height, rh, overlap))
+    for (int x : tile_origins(frame.width, rw, overlap))
+      passes.push_back({cv::Rect(x, y, rw, rh) & whole, scale});
+  return passes;
+}
+
+Status TiledFaceDetector::run_pass(const cv::Mat& bgr, const Pass& pass, std::vector<Face>& all) {
+  const cv::Size net = net_size();
+  const cv::Rect2f frame_box(0.f, 0.f, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
+  const cv::Mat crop = bgr(pass.region);
+  cv::Size size(std::max(1, static_cast<int>(std::lround(crop.cols * pass.scale))),
+                std::max(1, static_cast<int>(std::lround(crop.rows * pass.scale))));
+  if (net.width > 0) size = {std::min(size.width, net.width), std::min(size.height, net.height)};
+  cv::Mat scaled;
+  if (size == crop.size()) {
+    scaled = crop;
+  } else {
+    cv::resize(crop, scaled, size, 0, 0, pass.scale < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
+  }
+  const float sx = static_cast<float>(size.width) / crop.cols;
+  const float sy = static_cast<float>(size.height) / crop.rows;
+  std::vector<Face> local;
+  if (Status s = detect_scaled(scaled, local); !s.ok()) return s;
+  for (auto& f : local) {
+    f.box = cv::Rect2f(f.box.x / sx + pass.region.x, f.box.y / sy + pass.region.y,
+                       f.box.width / sx, f.box.height / sy) &
+            frame_box;
+    for (auto& p : f.landmarks) p = {p.x / sx + pass.region.x, p.y / sy + pass.region.y};
+    if (f.box.width < 1.f || f.box.height < 1.f) continue;
+    if (min_face_ > 0 && std::max(f.box.width, f.box.height) < static_cast<float>(min_face_))
+      continue;
+    all.push_back(std::move(f));
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
   std::vector<Face> all;
   if (input.empty()) return all;
@@ -136,35 +182,27 @@ Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
     if (bgr.empty())
       return Result<std::vector<Face>>::Error(name() + ": unsupported image (" +
                                               std::to_string(input.channels()) + " channels)");
-    const cv::Size net = net_size();
-    const cv::Rect2f frame_box(0.f, 0.f, static_cast<float>(bgr.cols),
-                               static_cast<float>(bgr.rows));
-    std::vector<Face> local;
-    cv::Mat scaled;
-    for (const Pass& pass : plan_passes(bgr.size(), net, mode_)) {
-      const cv::Mat crop = bgr(pass.region);
-      cv::Size size(std::max(1, static_cast<int>(std::lround(crop.cols * pass.scale))),
-                    std::max(1, static_cast<int>(std::lround(crop.rows * pass.scale))));
-      if (net.width > 0)
-        size = {std::min(size.width, net.width), std::min(size.height, net.height)};
-      if (size == crop.size()) {
-        scaled = crop;
-      } else {
-        cv::resize(crop, scaled, size, 0, 0, pass.scale < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
-      }
-      const float sx = static_cast<float>(size.width) / crop.cols;
-      const float sy = static_cast<float>(size.height) / crop.rows;
-      local.clear();
-      if (Status s = detect_scaled(scaled, local); !s.ok()) return s;
-      for (auto& f : local) {
-        f.box = cv::Rect2f(f.box.x / sx + pass.region.x, f.box.y / sy + pass.region.y,
-                           f.box.width / sx, f.box.height / sy) &
-                frame_box;
-        for (auto& p : f.landmarks) p = {p.x / sx + pass.region.x, p.y / sy + pass.region.y};
-        if (f.box.width < 1.f || f.box.height < 1.f) continue;
-        if (min_face_ > 0 && std::max(f.box.width, f.box.height) < static_cast<float>(min_face_))
-          continue;
-        all.push_back(std::move(f));
+    const std::vector<Pass> passes = plan_passes(bgr.size(), net_size(), mode_);
+    float first_scale = 0.f;  // the finest scale the first pass used
+    for (const Pass& pass : passes) {
+      first_scale = std::max(first_scale, pass.scale);
+      if (Status s = run_pass(bgr, pass, all); !s.ok()) return s;
+    }
+    if (upscale_ > first_scale) {
+      // Small faces come in groups (crowds, a far-away queue): a tile is worth the upscaled
+      // run when the first pass found a face there that was near its size limit.
+      const float small = 32.f / first_scale;
+      const size_t first_count = all.size();
+      for (const Pass& pass : plan_upscaled_passes(bgr.size(), net_size(), upscale_)) {
+        bool needed = upscale_everywhere_;
+        for (size_t i = 0; i < first_count && !needed; ++i) {
+          const cv::Rect2f& b = all[i].box;
+          needed = b.height < small &&
+                   pass.region.contains(cv::Point(static_cast<int>(b.x + b.width / 2),
+                                                  static_cast<int>(b.y + b.height / 2)));
+        }
+        if (!needed) continue;
+        if (Status s = run_pass(bgr, pass, all); !s.ok()) return s;
       }
     }
   } catch (const cv::Exception& e) {

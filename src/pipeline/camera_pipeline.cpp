@@ -34,7 +34,10 @@ void observe(prometheus::Histogram* h, double seconds) {
 }
 
 struct Packet {
-  cv::Mat image;
+  cv::Mat image;  // anonymized once past the anonymize stage
+  // The frame before anonymization, for the object detector only (masks over faces cost it
+  // people); released by the detect stage, so nothing downstream can emit it.
+  cv::Mat original;
   int64_t index = 0;
   double time_ms = 0;
   Clock::time_point t_read;
@@ -255,6 +258,7 @@ struct CameraPipeline::Impl {
   void anonymize_loop() {
     while (auto p = q_anon.pop()) {
       const auto t0 = Clock::now();
+      if (s.camera.detect) p->original = p->image.clone();
       const FrameResult r = anonymizer->process(p->image);
       if (!r.emitted) {
         // Fail closed: this frame never leaves the stage, not even as a snapshot.
@@ -308,9 +312,10 @@ struct CameraPipeline::Impl {
       take_pending_detector();
       const auto t0 = Clock::now();
       if (detector && (n++ % s.detection.every_n) == 0) {
-        if (s.detection.motion_gating && !motion.update(p->image)) {
+        const cv::Mat& input = p->original.empty() ? p->image : p->original;
+        if (s.detection.motion_gating && !motion.update(input)) {
           ++motion_skipped;
-        } else if (Status st = detector->detect(p->image, p->detections); st) {
+        } else if (Status st = detector->detect(input, p->detections); st) {
           p->detector_ran = true;
           observe(metrics ? metrics->inference : nullptr,
                   detector->last_timings().inference_ms / 1000.0);
@@ -319,6 +324,7 @@ struct CameraPipeline::Impl {
                        st.message());
         }
       }
+      p->original.release();
       observe(metrics ? metrics->stage_detect : nullptr, seconds_since(t0));
       if (!forward(q_track, std::move(*p))) break;
     }
