@@ -1,0 +1,469 @@
+// `edgevision alpr INPUT`: licence plates read from an image, folder, video or stream (one
+// JSON line per image/frame with --json, a summary line at the end); `edgevision alpr-eval
+// --labels labels.csv IMAGES`: exact-match rate and character error rate per region.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "commands.hpp"
+#include "edgevision/alpr.hpp"
+#include "edgevision/io.hpp"
+#include "edgevision/progress.hpp"
+#include "frame_loop.hpp"
+
+namespace ev::cli {
+namespace {
+
+struct AlprArgs {
+  std::string input;
+  std::string output;
+  std::string vehicle_model = "yolox-nano";
+  std::string plate_model = "plate-yolov5";
+  std::string ocr = "cct";
+  std::string region;
+  bool no_throttle = false;
+  bool json = false;
+  bool no_mask = false;
+  int64_t max_frames = 0;
+  int threads = 0;
+  float min_plate_area = 1000.f;
+};
+
+AlprParams make_params(const AlprArgs& a) {
+  AlprParams p;
+  p.plate.model = a.plate_model;
+  p.plate.threads = a.threads;
+  p.ocr.engine = a.ocr;
+  p.ocr.threads = a.threads;
+  p.region = a.region;
+  p.throttle.enabled = !a.no_throttle;
+  p.throttle.min_plate_area = a.min_plate_area;
+  return p;
+}
+
+nlohmann::ordered_json box_json(const cv::Rect2f& b) {
+  return {round_to(b.x, 10), round_to(b.y, 10), round_to(b.width, 10), round_to(b.height, 10)};
+}
+
+int run_alpr(const AlprArgs& args, const GlobalOptions& global) {
+  auto source = open_source(args.input);
+  if (!source) {
+    spdlog::error("{}", source.error());
+    return 1;
+  }
+  const SourceInfo& info = (*source)->info();
+  const bool per_image = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
+  std::unique_ptr<FrameSink> sink;
+  if (!open_optional_sink(args.output, info, sink)) return 1;
+  if (sink && args.no_mask) spdlog::warn("alpr: --no-mask: plates are written unmasked");
+  ModelManager models(global.model_manager_options());
+  auto engine_or = AlprEngine::create(make_params(args), models,
+                                      args.vehicle_model == "none" ? "" : args.vehicle_model);
+  if (!engine_or) {
+    spdlog::error("{}", engine_or.error());
+    return 1;
+  }
+  AlprEngine& engine = **engine_or;
+  spdlog::info("alpr: vehicles {}, plates {}, ocr {}, throttle {}", args.vehicle_model,
+               engine.plate_detector().name(), engine.ocr().name(),
+               args.no_throttle || per_image ? "off" : "on");
+
+  ProgressBar bar("alpr", info.frame_count > 0 ? info.frame_count : 0, "frames");
+  int64_t frames = 0, plates_read = 0;
+  double vehicle_ms = 0, plate_ms = 0, ocr_ms = 0;
+  int rc = 0;
+  Frame frame;
+  std::vector<PlateRead> reads;
+  std::vector<nlohmann::ordered_json> table;
+  for (;;) {
+    if (args.max_frames > 0 && frames >= args.max_frames) break;
+    const NextFrame next = read_next_frame(**source, frame, rc);
+    if (next == NextFrame::kDone) break;
+    if (next == NextFrame::kCorrupt) continue;
+    ++frames;
+    bar.update(frames);
+    Status s = per_image ? engine.process_image(frame.image, reads)
+                         : engine.process_frame(frame.image, reads);
+    if (!s.ok()) {
+      // Fail closed: a frame whose plates could not be located is not written.
+      spdlog::error("frame {}: {}", frame.index, s.message());
+      rc = 1;
+      continue;
+    }
+    vehicle_ms += engine.last_timings().vehicle_ms;
+    plate_ms += engine.last_timings().plate_ms;
+    ocr_ms += engine.last_timings().ocr_ms;
+    nlohmann::ordered_json j;
+    if (per_image)
+      j["image"] = info.kind == SourceKind::kFolder ? frame.name.string() : args.input;
+    else
+      j["frame_index"] = frame.index;
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    std::vector<cv::Rect2f> boxes;
+    for (const auto& r : reads) {
+      boxes.push_back(r.box);
+      if (r.voted.text.empty()) continue;
+      ++plates_read;
+      nlohmann::ordered_json p{{"text", r.voted.text},
+                               {"confidence", round_to(r.voted.confidence, 1e4)},
+                               {"box", box_json(r.box)}};
+      if (!per_image) {
+        p["track_id"] = r.track_id;
+        p["reads"] = r.voted.reads;
+        p["read_now"] = r.read_now;
+      }
+      p["vehicle"] = r.vehicle;
+      list.push_back(p);
+      if (per_image)
+        table.push_back(
+            {{"name", j["image"]}, {"text", r.voted.text}, {"confidence", r.voted.confidence}});
+    }
+    j["plates"] = list;
+    if (args.json) std::printf("%s\n", j.dump().c_str());
+    if (sink) {
+      if (!args.no_mask) mask_plates(frame.image, boxes);
+      Status w = sink->write(frame);
+      if (!w.ok()) {
+        spdlog::error("{}", w.message());
+        rc = 1;
+        break;
+      }
+    }
+  }
+  bar.finish();
+  if (sink) sink->close();
+  const AlprStats& st = engine.stats();
+  nlohmann::ordered_json summary{{"frames", frames}, {"ocr_calls", st.ocr_calls}};
+  nlohmann::ordered_json voted = nlohmann::ordered_json::array();
+  if (per_image) {
+    summary["plates"] = plates_read;
+  } else {
+    const auto plates = engine.plate_summaries();
+    summary["plates"] = plates.size();
+    for (const auto& p : plates) {
+      voted.push_back({{"track_id", p.track_id},
+                       {"text", p.voted.text},
+                       {"confidence", round_to(p.voted.confidence, 1e4)},
+                       {"reads", p.voted.reads},
+                       {"agreeing", p.voted.agreeing},
+                       {"ocr_calls", p.ocr_calls},
+                       {"vehicle", p.vehicle}});
+      table.push_back({{"name", "track " + std::to_string(p.track_id)},
+                       {"text", p.voted.text},
+                       {"confidence", p.voted.confidence}});
+    }
+    summary["voted"] = voted;
+    summary["skipped"] = {{"too_small", st.skipped_small},
+                          {"settled", st.skipped_settled},
+                          {"still", st.skipped_still},
+                          {"capped", st.skipped_capped}};
+  }
+  const double n = frames ? static_cast<double>(frames) : 1.0;
+  summary["ms_per_frame"] = {{"vehicle", round_to(vehicle_ms / n, 100)},
+                             {"plate", round_to(plate_ms / n, 100)},
+                             {"ocr", round_to(ocr_ms / n, 100)}};
+  if (args.json) {
+    std::printf("%s\n", nlohmann::ordered_json{{"summary", summary}}.dump().c_str());
+  } else {
+    std::printf("%-40s %-12s %s\n", "image / track", "plate", "confidence");
+    for (const auto& t : table)
+      std::printf("%-40s %-12s %.2f\n", t["name"].get<std::string>().c_str(),
+                  t["text"].get<std::string>().c_str(), t["confidence"].get<double>());
+    std::printf(
+        "%lld frames, %lld OCR calls, %s plates; ms/frame: vehicle %.1f, plate %.1f, ocr %.1f\n",
+        static_cast<long long>(frames), static_cast<long long>(st.ocr_calls),
+        summary["plates"].dump().c_str(), vehicle_ms / n, plate_ms / n, ocr_ms / n);
+  }
+  return final_exit_code(frames, rc, args.input);
+}
+
+// ---------------------------------------------------------------------------------------
+// alpr-eval
+// ---------------------------------------------------------------------------------------
+
+struct EvalArgs {
+  std::string labels;
+  std::string images;
+  std::string vehicle_model = "yolox-nano";
+  std::string plate_model = "plate-yolov5";
+  std::string ocr = "cct";
+  std::string region = "labels";  // labels: each image's own region from the CSV; none; or a name
+  bool gt_crops = false;
+  bool json = false;
+  double min_exact = 0;
+  int threads = 0;
+};
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct LabelRow {
+  std::string image, text, region;
+  cv::Rect2f box;
+};
+
+Result<std::vector<LabelRow>> read_labels(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Result<std::vector<LabelRow>>::Error(path + ": cannot open");
+  std::vector<LabelRow> rows;
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (n == 1 && line.rfind("image,", 0) == 0)) continue;
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) c.push_back(cell);
+    if (c.size() != 7)
+      return Result<std::vector<LabelRow>>::Error(path + ":" + std::to_string(n) +
+                                                  ": expected image,text,x,y,w,h,region");
+    try {
+      rows.push_back(
+          {c[0], c[1], c[6],
+           cv::Rect2f(std::stof(c[2]), std::stof(c[3]), std::stof(c[4]), std::stof(c[5]))});
+    } catch (const std::exception&) {
+      return Result<std::vector<LabelRow>>::Error(path + ":" + std::to_string(n) +
+                                                  ": x,y,w,h must be numbers");
+    }
+  }
+  if (rows.empty()) return Result<std::vector<LabelRow>>::Error(path + ": no label rows");
+  return rows;
+}
+
+struct Tally {
+  int images = 0, detected = 0, exact = 0;
+  int64_t edits = 0, chars = 0;
+  void add(bool det, const std::string& read, const std::string& truth) {
+    ++images;
+    detected += det;
+    exact += read == truth;
+    edits += edit_distance(read, truth);
+    chars += static_cast<int64_t>(truth.size());
+  }
+  nlohmann::ordered_json json() const {
+    return {{"images", images},
+            {"detected", detected},
+            {"exact", exact},
+            {"exact_rate", round_to(images ? static_cast<double>(exact) / images : 0, 1e4)},
+            {"cer", round_to(chars ? static_cast<double>(edits) / chars : 0, 1e4)}};
+  }
+};
+
+int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
+  auto labels = read_labels(args.labels);
+  if (!labels) {
+    spdlog::error("{}", labels.error());
+    return 2;
+  }
+  if (args.region != "labels" && args.region != "none" && region_patterns(args.region).empty()) {
+    spdlog::error("--region: unknown region '{}' (labels, none, or one of the known regions)",
+                  args.region);
+    return 2;
+  }
+  ModelManager models(global.model_manager_options());
+  AlprArgs a;
+  a.vehicle_model = args.vehicle_model;
+  a.plate_model = args.plate_model;
+  a.ocr = args.ocr;
+  a.threads = args.threads;
+  AlprParams params = make_params(a);
+  auto engine_or = AlprEngine::create(
+      params, models, args.gt_crops || args.vehicle_model == "none" ? "" : args.vehicle_model);
+  if (!engine_or) {
+    spdlog::error("{}", engine_or.error());
+    return 1;
+  }
+  AlprEngine& engine = **engine_or;
+  spdlog::info("alpr-eval: {} images, plates {}, ocr {}, {}", labels->size(),
+               args.gt_crops ? "ground-truth boxes" : engine.plate_detector().name(),
+               engine.ocr().name(), args.region == "labels" ? "region from labels" : args.region);
+  const std::filesystem::path root = args.images;
+  std::map<std::string, Tally> per_region;
+  Tally all;
+  ProgressBar bar("alpr-eval", static_cast<int64_t>(labels->size()), "images");
+  int rc = 0;
+  double vehicle_ms = 0, plate_ms = 0, ocr_ms = 0;
+  for (const auto& row : *labels) {
+    bar.add();
+    std::filesystem::path p = root / row.image;
+    if (!std::filesystem::exists(p))
+      p = std::filesystem::path(args.labels).parent_path() / row.image;
+    const cv::Mat img = cv::imread(p.string(), cv::IMREAD_COLOR);
+    if (img.empty()) {
+      spdlog::error("{}: cannot read image", p.string());
+      rc = 1;
+      continue;
+    }
+    const std::string region = args.region == "labels" ? row.region
+                               : args.region == "none" ? ""
+                                                       : args.region;
+    std::string read;
+    bool detected = false;
+    float score = 0.f;
+    auto format = [&](const OcrResult& r) {
+      return region.empty() ? r.text : apply_region_format(r.text, r.char_conf, region).text;
+    };
+    if (args.gt_crops) {
+      PlateDetection d;
+      d.box = row.box;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = engine.read_plate(img, d);
+      if (!r) {
+        spdlog::error("{}: {}", row.image, r.error());
+        rc = 1;
+        continue;
+      }
+      ocr_ms += ms_since(t0);
+      read = format(*r);
+      detected = true;
+    } else {
+      std::vector<PlateDetection> plates;
+      Status s = engine.detect_plates(img, plates);
+      if (!s.ok()) {
+        spdlog::error("{}: {}", row.image, s.message());
+        rc = 1;
+        continue;
+      }
+      vehicle_ms += engine.last_timings().vehicle_ms;
+      plate_ms += engine.last_timings().plate_ms;
+      // The labelled plate is the detection that overlaps its box most (the box is used only
+      // to tell which detection is meant, never to find or crop the plate).
+      const PlateDetection* best = nullptr;
+      float best_iou = 0.05f;
+      for (const auto& pl : plates) {
+        const float o = iou(pl.box, row.box);
+        if (o > best_iou) {
+          best_iou = o;
+          best = &pl;
+        }
+      }
+      if (best) {
+        detected = true;
+        score = best->score;
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = engine.read_plate(img, *best);
+        if (!r) {
+          spdlog::error("{}: {}", row.image, r.error());
+          rc = 1;
+          continue;
+        }
+        ocr_ms += ms_since(t0);
+        read = format(*r);
+      }
+    }
+    per_region[row.region].add(detected, read, row.text);
+    all.add(detected, read, row.text);
+    if (args.json)
+      std::printf("%s\n", nlohmann::ordered_json{{"image", row.image},
+                                                 {"label", row.text},
+                                                 {"read", read},
+                                                 {"detected", detected},
+                                                 {"detect_score", round_to(score, 1e3)},
+                                                 {"correct", read == row.text}}
+                              .dump()
+                              .c_str());
+  }
+  bar.finish();
+  const double n = all.images ? all.images : 1;
+  if (args.json) {
+    nlohmann::ordered_json regions;
+    for (const auto& [k, t] : per_region) regions[k] = t.json();
+    std::printf("%s\n",
+                nlohmann::ordered_json{
+                    {"summary",
+                     {{"ocr", engine.ocr().name()},
+                      {"plates", args.gt_crops ? "ground-truth" : engine.plate_detector().name()},
+                      {"all", all.json()},
+                      {"regions", regions},
+                      {"ms_per_image",
+                       {{"vehicle", round_to(vehicle_ms / n, 100)},
+                        {"plate", round_to(plate_ms / n, 100)},
+                        {"ocr", round_to(ocr_ms / n, 100)}}}}}}
+                    .dump()
+                    .c_str());
+  } else {
+    std::printf("%-8s %7s %9s %7s %8s %7s\n", "region", "images", "detected", "exact", "exact%",
+                "CER");
+    auto row = [](const std::string& name, const Tally& t) {
+      std::printf("%-8s %7d %9d %7d %7.1f%% %7.3f\n", name.c_str(), t.images, t.detected, t.exact,
+                  t.images ? 100.0 * t.exact / t.images : 0.0,
+                  t.chars ? static_cast<double>(t.edits) / t.chars : 0.0);
+    };
+    for (const auto& [k, t] : per_region) row(k, t);
+    row("all", all);
+  }
+  const double exact_rate = all.images ? static_cast<double>(all.exact) / all.images : 0.0;
+  if (args.min_exact > 0 && exact_rate < args.min_exact) {
+    spdlog::error("alpr-eval: exact match {:.1f}% is below --min-exact {:.1f}%", 100 * exact_rate,
+                  100 * args.min_exact);
+    return 1;
+  }
+  return rc;
+}
+
+}  // namespace
+
+void add_alpr_command(CLI::App& app, GlobalOptions& global) {
+  auto args = std::make_shared<AlprArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("alpr", "read licence plates in an image, folder, video or stream");
+  cmd->add_option("input", args->input, "image, folder, video file, camera or stream URL")
+      ->required();
+  cmd->add_option("-o,--output", args->output,
+                  "write frames with plates masked (same kind as input)");
+  cmd->add_option("--vehicle-model", args->vehicle_model,
+                  "vehicle detector (manifest name or file; 'none' searches whole frames)")
+      ->capture_default_str();
+  cmd->add_option("--plate-model", args->plate_model,
+                  "plate detector: manifest name, file or 'haar'")
+      ->capture_default_str();
+  cmd->add_option("--ocr", args->ocr, "cct | tesseract")
+      ->check(CLI::IsMember({"cct", "tesseract"}))
+      ->capture_default_str();
+  cmd->add_option("--region", args->region, "plate format rules: br, eu, nl, us (default none)")
+      ->check(CLI::IsMember({"", "br", "eu", "nl", "us"}));
+  cmd->add_option("--min-plate-area", args->min_plate_area,
+                  "plates smaller than this (px^2) are not read")
+      ->capture_default_str();
+  cmd->add_flag("--no-throttle", args->no_throttle, "read every plate in every frame (to compare)");
+  cmd->add_flag("--no-mask", args->no_mask, "write -o frames without masking plates");
+  cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
+  cmd->add_option("--threads", args->threads, "inference threads (0: default)");
+  cmd->add_flag("--json", args->json, "one JSON line per image/frame and a summary line");
+  cmd->callback([args, &global] { global.exit_code = run_alpr(*args, global); });
+
+  auto eargs = std::make_shared<EvalArgs>();
+  CLI::App* ev =
+      app.add_subcommand("alpr-eval", "exact-match rate and CER of plate reads vs labels");
+  ev->add_option("--labels", eargs->labels, "CSV image,text,x,y,w,h,region")->required();
+  ev->add_option("images", eargs->images, "folder the label image paths are relative to")
+      ->required();
+  ev->add_option("--vehicle-model", eargs->vehicle_model, "vehicle detector or 'none'")
+      ->capture_default_str();
+  ev->add_option("--plate-model", eargs->plate_model,
+                 "plate detector: manifest name, file or 'haar'")
+      ->capture_default_str();
+  ev->add_option("--ocr", eargs->ocr, "cct | tesseract")
+      ->check(CLI::IsMember({"cct", "tesseract"}))
+      ->capture_default_str();
+  ev->add_option("--region", eargs->region, "labels (each row's region), none, br, eu, nl, us")
+      ->capture_default_str();
+  ev->add_flag("--gt-crops", eargs->gt_crops, "read the labelled boxes (OCR alone, no detector)");
+  ev->add_option("--min-exact", eargs->min_exact,
+                 "exit 1 when the exact-match rate is below this (0..1)");
+  ev->add_option("--threads", eargs->threads, "inference threads (0: default)");
+  ev->add_flag("--json", eargs->json, "one JSON line per image and a summary line");
+  ev->callback([eargs, &global] { global.exit_code = run_alpr_eval(*eargs, global); });
+}
+
+}  // namespace ev::cli

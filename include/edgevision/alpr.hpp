@@ -1,0 +1,292 @@
+// Licence-plate recognition: vehicles (object detector) -> plate localisation inside each
+// vehicle -> rectification from the plate corners -> OCR -> per-region format rules ->
+// per-track voting with throttling. Plates are anonymized like faces. See docs/alpr.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "edgevision/bounded_queue.hpp"
+#include "edgevision/detect.hpp"
+#include "edgevision/models.hpp"
+#include "edgevision/status.hpp"
+#include "edgevision/track.hpp"
+
+namespace ev {
+
+// ---------------------------------------------------------------------------------------
+// Plate detection
+// ---------------------------------------------------------------------------------------
+
+struct PlateDetection {
+  cv::Rect2f box;                        // frame pixels
+  std::array<cv::Point2f, 4> corners{};  // tl, tr, br, bl (frame pixels) when has_corners
+  bool has_corners = false;
+  float score = 0.f;
+  int rows = 1;  // 1: single-line plate, 2: two-line plate (as told by the model)
+};
+
+struct PlateDetectorParams {
+  std::string model = "plate-yolov5";  // manifest name, a file path, or "haar"
+  float conf = 0.3f;
+  float nms = 0.5f;
+  int threads = 0;
+  bool fallback_to_haar = true;  // when the model cannot be loaded (announced in one line)
+};
+
+class PlateDetector {
+ public:
+  virtual ~PlateDetector() = default;
+  virtual std::string name() const = 0;
+  // Plates inside `roi` of `bgr` (the whole image when roi is empty), in frame pixels.
+  virtual Status detect(const cv::Mat& bgr, const cv::Rect& roi,
+                        std::vector<PlateDetection>& out) = 0;
+};
+
+Result<std::unique_ptr<PlateDetector>> create_plate_detector(const PlateDetectorParams& params,
+                                                             ModelManager& models);
+
+// Decodes the YOLOv5 plate head [N,15] (cx,cy,w,h, obj, 8 corner coords, 2 class scores) in
+// network-input pixels; `ratio`/`pad` undo a centred letterbox. Exposed for tests.
+std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int stride, float conf,
+                                                 float nms, float ratio, cv::Point2f pad);
+
+// Perspective-warps the plate to `size` using its corners (axis-aligned crop without
+// corners). A two-line plate is split into its rows, placed side by side.
+cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size);
+
+// ---------------------------------------------------------------------------------------
+// OCR
+// ---------------------------------------------------------------------------------------
+
+struct OcrResult {
+  std::string text;              // [0-9A-Z] only
+  std::vector<float> char_conf;  // one per character of text
+  float confidence = 0.f;        // mean of char_conf (0 for an empty read)
+};
+
+struct CctConfig {
+  int max_plate_slots = 9;
+  std::string alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+  char pad_char = '_';
+  int img_height = 64;
+  int img_width = 128;
+};
+// Parses fast-plate-ocr's plate config YAML.
+Result<CctConfig> parse_cct_config(const std::string& yaml_text);
+
+// fast-plate-ocr output: `slots` rows of `alphabet.size()` probabilities; argmax per slot,
+// pad characters dropped.
+OcrResult decode_cct(const float* probs, int slots, const CctConfig& config);
+// CTC: `steps` x `classes` scores, argmax per step, repeats collapsed, `blank` dropped;
+// characters outside [0-9A-Z] are dropped. charset[i] is the UTF-8 string of class i.
+OcrResult decode_ctc(const float* scores, int steps, int classes,
+                     const std::vector<std::string>& charset, int blank = 0);
+
+struct OcrParams {
+  std::string engine = "cct";  // cct | tesseract
+  std::string model = "cct-xs-global";
+  int threads = 0;
+};
+
+class PlateOcr {
+ public:
+  virtual ~PlateOcr() = default;
+  virtual std::string name() const = 0;
+  virtual cv::Size input_size() const = 0;  // preferred rectified plate size
+  virtual Result<OcrResult> read(const cv::Mat& plate_bgr) = 0;
+};
+
+Result<std::unique_ptr<PlateOcr>> create_plate_ocr(const OcrParams& params, ModelManager& models);
+
+// ---------------------------------------------------------------------------------------
+// Per-region format rules
+// ---------------------------------------------------------------------------------------
+
+// Patterns: 'A' a letter, '9' a digit, '*' either. A read that matches none of its region's
+// patterns is moved to the nearest one by swapping confusable characters (0/O, 1/I, 2/Z,
+// 5/S, 8/B, also 4/A, 6/G, 7/T) -- the least confident characters first.
+const std::vector<std::string>& region_patterns(const std::string& region);
+std::vector<std::string> known_regions();
+struct FormatResult {
+  std::string text;
+  bool matched = false;  // matches a pattern (after corrections)
+  int corrections = 0;
+};
+FormatResult apply_region_format(const std::string& text, const std::vector<float>& char_conf,
+                                 const std::string& region);
+
+// ---------------------------------------------------------------------------------------
+// Voting and throttling (per track)
+// ---------------------------------------------------------------------------------------
+
+// 1 - Levenshtein distance / max length.
+double string_similarity(const std::string& a, const std::string& b);
+int edit_distance(const std::string& a, const std::string& b);
+
+struct VoteParams {
+  int history = 10;                 // last N reads kept per track
+  double similarity = 0.7;          // reads at least this similar share a group
+  int agree_k = 3;                  // K agreeing reads settle the plate
+  float confidence_target = 0.97f;  // ... or one read at least this confident
+};
+
+struct VotedPlate {
+  std::string text;
+  float confidence = 0.f;  // weighted agreement of the winning characters
+  int reads = 0;           // reads in the winning group
+  int agreeing = 0;        // reads in the group equal to the voted text
+};
+
+// Frigate-style: the reads are grouped by similarity, the largest group (ties: more total
+// confidence) wins, and inside it each character position is voted, weighted by the
+// character confidences, among the reads of the group's most common length.
+class PlateVote {
+ public:
+  explicit PlateVote(VoteParams params = {}) : params_(params) {}
+  void add(const OcrResult& read);
+  VotedPlate result() const;
+  bool settled() const;  // K agreeing reads or a read above the confidence target
+  size_t size() const { return reads_.size(); }
+
+ private:
+  VoteParams params_;
+  std::deque<OcrResult> reads_;
+  bool confident_read_ = false;
+};
+
+struct ThrottleParams {
+  bool enabled = true;
+  float min_plate_area = 1000.f;  // px^2; smaller plates are never read (still masked)
+  float regrow = 1.5f;            // a settled plate is read again once its area grew this much
+  bool moving_only = true;        // a vehicle that stands still is not read again once read
+  float still_px = 0.02f;         // "still": centre moved < this x frame diagonal since last read
+  int max_reads = 30;             // hard cap per track
+};
+
+struct TrackReadState {
+  TrackReadState() = default;
+  explicit TrackReadState(const VoteParams& p) : vote(p) {}
+  PlateVote vote;
+  int ocr_calls = 0;
+  float area_at_settle = 0.f;
+  cv::Point2f last_read_centre{-1.f, -1.f};
+  std::string last_reported;  // text of the last plate_read/plate_updated event
+};
+
+enum class ReadDecision { kRead, kTooSmall, kSettled, kStill, kCapped };
+const char* to_string(ReadDecision d);
+// Whether the plate of a track should be read now (see ThrottleParams).
+ReadDecision should_read(const TrackReadState& state, const ThrottleParams& params, float area,
+                         cv::Point2f centre, float frame_diagonal);
+
+// ---------------------------------------------------------------------------------------
+// Known plates
+// ---------------------------------------------------------------------------------------
+
+struct KnownPlates {
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+};
+// "allow" / "deny" when `text` equals a listed plate or is within one character (edit
+// distance 1) of it; deny wins; "" otherwise.
+std::string match_known_plate(const KnownPlates& known, const std::string& text);
+
+// ---------------------------------------------------------------------------------------
+// Engine: one frame at a time
+// ---------------------------------------------------------------------------------------
+
+struct AlprParams {
+  std::vector<std::string> vehicle_classes{"car", "truck", "bus", "motorcycle"};
+  bool whole_image_fallback = true;  // no vehicle found: search the whole frame for plates
+  std::string region;                // format rules ("" = none); see known_regions()
+  PlateDetectorParams plate;
+  OcrParams ocr;
+  VoteParams vote;
+  ThrottleParams throttle;
+  TrackerParams tracker;  // plate tracks (video); defaults tuned in AlprEngine
+};
+
+struct PlateRead {
+  int64_t track_id = 0;  // 0 for still images
+  cv::Rect2f box;
+  std::string vehicle;  // vehicle class, "" when found by the whole-image search
+  float detect_score = 0.f;
+  bool read_now = false;  // OCR ran on this plate in this frame
+  ReadDecision decision = ReadDecision::kRead;
+  OcrResult ocr;     // this frame's read (when read_now)
+  VotedPlate voted;  // the track's vote (== this read for still images)
+};
+
+struct AlprTimings {
+  double vehicle_ms = 0, plate_ms = 0, ocr_ms = 0;
+};
+
+// A plate track's final (or current) vote.
+struct PlateSummary {
+  int64_t track_id = 0;
+  VotedPlate voted;
+  int ocr_calls = 0;
+  std::string vehicle;
+};
+
+struct AlprStats {
+  int64_t frames = 0;
+  int64_t ocr_calls = 0;
+  int64_t plates_seen = 0;  // plate detections
+  int64_t skipped_small = 0, skipped_settled = 0, skipped_still = 0, skipped_capped = 0;
+};
+
+class AlprEngine {
+ public:
+  // `vehicles` may be null: plates are then searched in the whole frame.
+  AlprEngine(AlprParams params, std::unique_ptr<ObjectDetector> vehicles,
+             std::unique_ptr<PlateDetector> plates, std::unique_ptr<PlateOcr> ocr);
+  static Result<std::unique_ptr<AlprEngine>> create(const AlprParams& params, ModelManager& models,
+                                                    const std::string& vehicle_model);
+
+  // A still image: every plate is read (no tracking, no throttling).
+  Status process_image(const cv::Mat& bgr, std::vector<PlateRead>& out);
+  // One video frame: plates are tracked and read under the throttle rules.
+  Status process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out);
+  // Plate boxes only (masking): vehicle + plate detection, no OCR.
+  Status detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>& out,
+                       std::vector<std::string>* vehicle_of = nullptr);
+
+  const AlprTimings& last_timings() const { return timings_; }
+  const AlprStats& stats() const { return stats_; }
+  const std::map<int64_t, TrackReadState>& track_states() const { return states_; }
+  // Votes of the tracks that ended (last 1024) and of the live ones, by track id.
+  std::vector<PlateSummary> plate_summaries() const;
+  const AlprParams& params() const { return params_; }
+  PlateDetector& plate_detector() { return *plates_; }
+  PlateOcr& ocr() { return *ocr_; }
+  // Reads one located plate (rectify + OCR + format rules).
+  Result<OcrResult> read_plate(const cv::Mat& bgr, const PlateDetection& plate);
+
+ private:
+  AlprParams params_;
+  std::unique_ptr<ObjectDetector> vehicles_;
+  std::unique_ptr<PlateDetector> plates_;
+  std::unique_ptr<PlateOcr> ocr_;
+  Tracker tracker_;
+  std::map<int64_t, TrackReadState> states_;
+  std::map<int64_t, std::string> vehicle_of_track_;
+  std::deque<PlateSummary> finished_;
+  AlprTimings timings_;
+  AlprStats stats_;
+};
+
+// Covers each plate box (grown by `margin` of its size) with a coarse pixelation. Fails
+// closed: a box that cannot be pixelated is filled black.
+void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float margin = 0.1f);
+
+}  // namespace ev

@@ -1,0 +1,262 @@
+// AlprEngine: vehicle detection -> plate detection inside each vehicle -> rectification ->
+// OCR -> region format -> per-track vote under the throttle rules.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "edgevision/alpr.hpp"
+#include "edgevision/anonymize.hpp"
+#include "edgevision/preprocess.hpp"
+
+namespace ev {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TrackerParams plate_tracker_params(TrackerParams p, float conf) {
+  // Plates are few and detected with modest scores: every detection may start a track and a
+  // track is reported from its first frame, so the first read is not delayed.
+  p.track_thresh = std::min(p.track_thresh, conf);
+  p.new_track_thresh = std::min(p.new_track_thresh, conf);
+  p.low_thresh = std::min(p.low_thresh, conf * 0.5f);
+  p.min_hits = 1;
+  p.max_tracks = std::min(p.max_tracks, 64);
+  return p;
+}
+
+}  // namespace
+
+AlprEngine::AlprEngine(AlprParams params, std::unique_ptr<ObjectDetector> vehicles,
+                       std::unique_ptr<PlateDetector> plates, std::unique_ptr<PlateOcr> ocr)
+    : params_(std::move(params)),
+      vehicles_(std::move(vehicles)),
+      plates_(std::move(plates)),
+      ocr_(std::move(ocr)),
+      tracker_(plate_tracker_params(params_.tracker, params_.plate.conf)) {}
+
+Result<std::unique_ptr<AlprEngine>> AlprEngine::create(const AlprParams& params,
+                                                       ModelManager& models,
+                                                       const std::string& vehicle_model) {
+  std::unique_ptr<ObjectDetector> vehicles;
+  if (!vehicle_model.empty()) {
+    DetectorParams dp;
+    dp.model = vehicle_model;
+    dp.classes = params.vehicle_classes;
+    auto v = ObjectDetector::create(dp, models);
+    if (!v)
+      return Result<std::unique_ptr<AlprEngine>>::Error("alpr: vehicle detector: " + v.error());
+    vehicles = std::move(*v);
+  }
+  auto plates = create_plate_detector(params.plate, models);
+  if (!plates) return Result<std::unique_ptr<AlprEngine>>::Error("alpr: " + plates.error());
+  auto ocr = create_plate_ocr(params.ocr, models);
+  if (!ocr) return Result<std::unique_ptr<AlprEngine>>::Error("alpr: " + ocr.error());
+  if (!params.region.empty() && region_patterns(params.region).empty())
+    return Result<std::unique_ptr<AlprEngine>>::Error("alpr: unknown region '" + params.region +
+                                                      "'");
+  return std::make_unique<AlprEngine>(params, std::move(vehicles), std::move(*plates),
+                                      std::move(*ocr));
+}
+
+Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>& out,
+                                 std::vector<std::string>* vehicle_of) {
+  out.clear();
+  if (vehicle_of) vehicle_of->clear();
+  timings_ = {};
+  if (bgr.empty() || bgr.type() != CV_8UC3)
+    return Status::Error("alpr: expected an 8-bit BGR image");
+  const cv::Rect frame(0, 0, bgr.cols, bgr.rows);
+  std::vector<PlateDetection> found;
+  std::vector<std::string> owners;
+  if (vehicles_) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<Detection> cars;
+    Status s = vehicles_->detect(bgr, cars);
+    timings_.vehicle_ms = ms_since(t0);
+    if (!s.ok()) return s;
+    t0 = std::chrono::steady_clock::now();
+    for (const auto& c : cars) {
+      // A little margin: plates sit at the very bottom edge of tight vehicle boxes.
+      const float mx = c.box.width * 0.05f, my = c.box.height * 0.08f;
+      const cv::Rect roi = cv::Rect(cv::Rect2f(c.box.x - mx, c.box.y - my, c.box.width + 2 * mx,
+                                               c.box.height + 2 * my)) &
+                           frame;
+      std::vector<PlateDetection> in_car;
+      s = plates_->detect(bgr, roi, in_car);
+      if (!s.ok()) return s;
+      for (auto& p : in_car) {
+        found.push_back(p);
+        owners.push_back(c.label);
+      }
+    }
+    timings_.plate_ms = ms_since(t0);
+  }
+  if (found.empty() && (params_.whole_image_fallback || !vehicles_)) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = plates_->detect(bgr, {}, found);
+    timings_.plate_ms += ms_since(t0);
+    if (!s.ok()) return s;
+    owners.assign(found.size(), "");
+  }
+  // Overlapping vehicles find the same plate twice: keep the best of each.
+  std::vector<cv::Rect2f> boxes;
+  std::vector<float> scores;
+  for (const auto& p : found) {
+    boxes.push_back(p.box);
+    scores.push_back(p.score);
+  }
+  for (int k : nms_boxes(boxes, scores, std::vector<int>(boxes.size(), 0), 0.f, 0.5f)) {
+    out.push_back(found[k]);
+    if (vehicle_of) vehicle_of->push_back(owners[k]);
+  }
+  return Status::Ok();
+}
+
+Result<OcrResult> AlprEngine::read_plate(const cv::Mat& bgr, const PlateDetection& plate) {
+  const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size());
+  if (crop.empty()) return Result<OcrResult>::Error("alpr: empty plate crop");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = ocr_->read(crop);
+  timings_.ocr_ms += ms_since(t0);
+  ++stats_.ocr_calls;
+  if (!r) return r;
+  if (!params_.region.empty()) {
+    const FormatResult f = apply_region_format(r->text, r->char_conf, params_.region);
+    r->text = f.text;
+  }
+  return r;
+}
+
+Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out) {
+  out.clear();
+  std::vector<PlateDetection> plates;
+  std::vector<std::string> owners;
+  Status s = detect_plates(bgr, plates, &owners);
+  if (!s.ok()) return s;
+  ++stats_.frames;
+  stats_.plates_seen += static_cast<int64_t>(plates.size());
+  for (size_t i = 0; i < plates.size(); ++i) {
+    PlateRead pr;
+    pr.box = plates[i].box;
+    pr.vehicle = owners[i];
+    pr.detect_score = plates[i].score;
+    auto r = read_plate(bgr, plates[i]);
+    if (!r) return r.status();
+    pr.read_now = true;
+    pr.ocr = *r;
+    pr.voted = {r->text, r->confidence, 1, 1};
+    out.push_back(std::move(pr));
+  }
+  return Status::Ok();
+}
+
+Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out) {
+  out.clear();
+  std::vector<PlateDetection> plates;
+  std::vector<std::string> owners;
+  Status s = detect_plates(bgr, plates, &owners);
+  if (!s.ok()) return s;
+  ++stats_.frames;
+  stats_.plates_seen += static_cast<int64_t>(plates.size());
+  std::vector<Detection> dets;
+  for (const auto& p : plates) dets.push_back({p.box, p.score, 0, "plate"});
+  const std::vector<Track> tracks = tracker_.update(dets);
+  const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
+  for (size_t i = 0; i < plates.size(); ++i) {
+    PlateRead pr;
+    pr.box = plates[i].box;
+    pr.vehicle = owners[i];
+    pr.detect_score = plates[i].score;
+    // The tracker does not say which detection fed which track: the best-overlapping one.
+    float best = 0.3f;
+    for (const auto& t : tracks) {
+      const float o = iou(t.box, plates[i].box);
+      if (o > best) {
+        best = o;
+        pr.track_id = t.id;
+      }
+    }
+    if (pr.track_id == 0) {
+      out.push_back(std::move(pr));  // not tracked yet: masked, not read
+      continue;
+    }
+    TrackReadState& st = states_.try_emplace(pr.track_id, params_.vote).first->second;
+    if (!pr.vehicle.empty()) vehicle_of_track_[pr.track_id] = pr.vehicle;
+    const float area = plates[i].box.area();
+    const cv::Point2f centre(plates[i].box.x + plates[i].box.width / 2,
+                             plates[i].box.y + plates[i].box.height / 2);
+    pr.decision = should_read(st, params_.throttle, area, centre, diag);
+    switch (pr.decision) {
+      case ReadDecision::kTooSmall:
+        ++stats_.skipped_small;
+        break;
+      case ReadDecision::kSettled:
+        ++stats_.skipped_settled;
+        break;
+      case ReadDecision::kStill:
+        ++stats_.skipped_still;
+        break;
+      case ReadDecision::kCapped:
+        ++stats_.skipped_capped;
+        break;
+      case ReadDecision::kRead:
+        break;
+    }
+    if (pr.decision == ReadDecision::kRead) {
+      const bool was_settled = st.vote.settled();
+      auto r = read_plate(bgr, plates[i]);
+      if (!r) return r.status();
+      pr.read_now = true;
+      pr.ocr = *r;
+      st.vote.add(*r);
+      ++st.ocr_calls;
+      st.last_read_centre = centre;
+      if (st.vote.settled() && (!was_settled || area > st.area_at_settle)) st.area_at_settle = area;
+    }
+    pr.voted = st.vote.result();
+    out.push_back(std::move(pr));
+  }
+  // Forget the votes of tracks the tracker has dropped (bounded memory).
+  std::set<int64_t> live;
+  for (const auto& t : tracker_.live_tracks()) live.insert(t.id);
+  for (auto it = states_.begin(); it != states_.end();) {
+    if (live.count(it->first)) {
+      ++it;
+      continue;
+    }
+    if (it->second.vote.size() > 0) {
+      finished_.push_back({it->first, it->second.vote.result(), it->second.ocr_calls,
+                           vehicle_of_track_[it->first]});
+      if (finished_.size() > 1024) finished_.pop_front();
+    }
+    vehicle_of_track_.erase(it->first);
+    it = states_.erase(it);
+  }
+  return Status::Ok();
+}
+
+std::vector<PlateSummary> AlprEngine::plate_summaries() const {
+  std::vector<PlateSummary> out(finished_.begin(), finished_.end());
+  for (const auto& [id, st] : states_) {
+    if (st.vote.size() == 0) continue;
+    auto v = vehicle_of_track_.find(id);
+    out.push_back(
+        {id, st.vote.result(), st.ocr_calls, v == vehicle_of_track_.end() ? "" : v->second});
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.track_id < b.track_id; });
+  return out;
+}
+
+void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float margin) {
+  PrivacyParams p;
+  p.padding = margin;
+  const auto applied = apply_masks(bgr, plates, AnonymizeMethod::kPixelate, p);
+  (void)applied;
+}
+
+}  // namespace ev
