@@ -1,8 +1,10 @@
 // `edgevision quantize MODEL -o OUT.onnx --calib DIR`: static INT8 QDQ model, or --fp16 /
 // --fp16-weights-only.
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -11,6 +13,7 @@
 #include "edgevision/backend.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/quantize.hpp"
+#include "edgevision/validate.hpp"
 
 namespace ev::cli {
 namespace {
@@ -32,7 +35,69 @@ struct QuantizeArgs {
   std::string preprocess;
   int threads = 0;
   bool json = false;
+  // Accuracy guard.
+  bool no_auto = false;
+  double min_sqnr = 0;  // 0: library default
+  int holdout = 0;
+  std::string val;
+  double max_drop = 1.0;
+  int val_images = 0;
+  bool force = false;
 };
+
+nlohmann::json guard_json(const QuantizeReport& r) {
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& f : r.kept_float)
+    kept.push_back({{"node", f.node},
+                    {"op", f.op},
+                    {"sqnr_db_alone", f.sqnr_db_alone},
+                    {"reason", f.reason}});
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& [k, q] : r.search_steps) steps.push_back({{"float_nodes", k}, {"quality", q}});
+  return {{"checked", r.quality_checked},
+          {"metric", r.quality_metric},
+          {"value", r.quality},
+          {"target", r.quality_target},
+          {"reference", r.reference_score},
+          {"full_int8", r.full_int8_quality},
+          {"target_met", r.target_met},
+          {"written", r.written},
+          {"holdout_images", r.holdout_images},
+          {"nodes_probed", r.nodes_probed},
+          {"candidates_evaluated", r.candidates_evaluated},
+          {"search_s", r.search_s},
+          {"steps", steps},
+          {"kept_float", kept}};
+}
+
+std::string metric_label(const QuantizeReport& r) {
+  return r.quality_metric == "metric" ? "mAP50-95 (points)" : "output SQNR (dB)";
+}
+
+// The people's view on stdout: the guard's verdict and the nodes kept in float.
+void print_guard_table(const QuantizeReport& r, const std::string& output) {
+  if (!r.quality_checked) return;
+  std::printf("%-28s %s\n", "quality measure", metric_label(r).c_str());
+  if (r.quality_metric == "metric")
+    std::printf("%-28s %.2f\n", "FP32", r.reference_score);
+  std::printf("%-28s %.2f\n", "all nodes INT8", r.full_int8_quality);
+  std::printf("%-28s %.2f (target >= %.2f) %s\n", "written model", r.quality, r.quality_target,
+              r.target_met ? "OK" : "BELOW TARGET");
+  std::printf("%-28s %d held-back calibration images%s\n", "judged on", r.holdout_images,
+              r.quality_metric == "metric" ? " + the --val set" : "");
+  if (!r.kept_float.empty()) {
+    std::printf("\nkept in float (%zu of %d probed nodes, most fragile first):\n",
+                r.kept_float.size(), r.nodes_probed);
+    std::printf("  %-4s %-28s %-12s %s\n", "rank", "node", "op", "SQNR alone (dB)");
+    int rank = 0;
+    for (const auto& f : r.kept_float)
+      std::printf("  %-4d %-28s %-12s %.1f\n", ++rank, f.node.c_str(), f.op.c_str(),
+                  f.sqnr_db_alone);
+  } else if (r.target_met) {
+    std::printf("\nno node needed to stay in float\n");
+  }
+  std::printf("\n%s\n", r.written ? ("written: " + output).c_str() : "nothing written");
+}
 
 // Cosine similarity and max |diff| of the first output of both models on one image: a quick
 // sign that the quantized graph still computes the same thing (validate gives the real answer).
@@ -175,11 +240,52 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
         path.string());
     return 2;
   }
+  o.auto_float = !args.no_auto;
+  if (args.min_sqnr > 0) o.min_sqnr_db = args.min_sqnr;
+  o.holdout_images = args.holdout;
+  o.force = args.force;
+  o.max_drop = args.max_drop;
+  if (!args.val.empty()) {
+    // NNCF-style accuracy control: the real metric (mAP50-95 in points) on the --val set.
+    o.metric = [&args, &models](const std::filesystem::path& m) -> Result<double> {
+      ValidateOptions vo;
+      vo.model = m.string();
+      vo.data = args.val;
+      vo.threads = args.threads;
+      vo.max_images = args.val_images;
+      vo.progress = false;
+      auto v = validate_detector(vo, models);
+      if (!v) return v.status();
+      return v->metrics.map50_95 * 100.0;
+    };
+  }
   auto r = quantize_model(o);
   if (!r) {
     spdlog::error("{}", r.error());
     return 1;
   }
+  if (r->quality_checked && !r->target_met) {
+    const std::string numbers = fmt::format(
+        "{} {:.2f} < target {:.2f} (all nodes INT8: {:.2f}; {} nodes kept in float)",
+        metric_label(*r), r->quality, r->quality_target, r->full_int8_quality,
+        r->kept_float.size());
+    if (!r->written) {
+      spdlog::error(
+          "quantize: the INT8 model misses the quality target: {}; nothing written (--force "
+          "writes it anyway)",
+          numbers);
+      if (args.json)
+        std::cout << nlohmann::json{{"model", path.string()}, {"quality", guard_json(*r)}}.dump(2)
+                  << std::endl;
+      else
+        print_guard_table(*r, args.output);
+      return 1;
+    }
+    spdlog::warn("quantize: WARNING: {} written although it misses the quality target: {} (--force)",
+                 args.output, numbers);
+  }
+  for (const auto& f : r->kept_float)
+    spdlog::info("quantize: kept in float: {} ({}): {}", f.node, f.op, f.reason);
   nlohmann::json j{
       {"model", path.string()},
       {"output", args.output},
@@ -197,7 +303,8 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"weights_quantized", r->weights_quantized},
       {"opset", r->opset},
       {"input_bytes", r->input_bytes},
-      {"output_bytes", r->output_bytes}};
+      {"output_bytes", r->output_bytes},
+      {"quality", guard_json(*r)}};
   spdlog::info(
       "quantize: {} of {} nodes quantized ({} excluded), {} activations ({} Relu/Clip fused "
       "with the op before them), {} weights; {:.2f} MB -> {:.2f} MB; written to {}",
@@ -208,7 +315,10 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
     auto images = list_calibration_images(args.calib, 1);
     if (images) compare_on_image(path, args.output, images->front(), o.preprocess, j);
   }
-  if (args.json) std::cout << j.dump(2) << std::endl;
+  if (args.json)
+    std::cout << j.dump(2) << std::endl;
+  else
+    print_guard_table(*r, args.output);
   return 0;
 }
 
@@ -242,6 +352,21 @@ void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--preprocess", args->preprocess,
                   "yolo | raw | imagenet, for models without a manifest entry");
   cmd->add_option("--threads", args->threads, "inference threads during calibration");
+  cmd->add_flag("--no-auto", args->no_auto,
+                "no sensitivity search: quantize everything outside --exclude (the quality "
+                "target is still checked)");
+  cmd->add_option("--min-sqnr", args->min_sqnr,
+                  "quality target: output SQNR vs FP32 on held-back images, dB (default 26)");
+  cmd->add_option("--holdout", args->holdout,
+                  "calibration images held back for the quality check (default n/8, 4..16)");
+  cmd->add_option("--val", args->val,
+                  "data.yaml: judge candidates by the real mAP50-95 on its val split "
+                  "(accuracy control) instead of the output SQNR");
+  cmd->add_option("--max-drop", args->max_drop,
+                  "with --val: largest mAP50-95 drop allowed, points (default 1.0)");
+  cmd->add_option("--val-images", args->val_images, "with --val: use at most N val images");
+  cmd->add_flag("--force", args->force,
+                "write the model even when it misses the quality target (loudly)");
   cmd->add_flag("--json", args->json, "one JSON summary on stdout");
   cmd->callback([args, &global] { global.exit_code = run_quantize(*args, global); });
 }

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "edgevision/backend.hpp"
 #include "edgevision/models.hpp"
 #include "edgevision/status.hpp"
 
@@ -134,6 +135,33 @@ struct QuantizeOptions {
   int threads = 0;
   bool progress = true;
   Preprocess preprocess;  // how calibration images become input tensors
+
+  // Accuracy guard ("accurate by default", docs/optimization.md). The last `holdout_images`
+  // calibration images are held back from calibration; the written model must reach the
+  // quality target on them, or quantize_model writes nothing (unless `force`).
+  // Target: output SQNR vs FP32 (per output channel, dB) >= min_sqnr_db, or, with `metric`, a
+  // real score (e.g. mAP in points on a val set) within max_drop of the FP32 model's.
+  bool auto_float = true;     // search: keep the most sensitive nodes in float until on target
+  bool check_quality = true;  // false: no guard at all (tests of the graph rewrite only)
+  double min_sqnr_db = 26.0;
+  int holdout_images = 0;  // 0: n/8, clamped to 4..16 (all images when there are too few)
+  int probe_images = 4;    // calibration images used for the per-node sensitivity
+  std::function<Result<double>(const std::filesystem::path&)> metric;  // higher is better
+  double max_drop = 1.0;
+  bool force = false;  // write a model that misses the target anyway (loudly)
+  // Node indices (graph order, after Constant nodes became initializers) kept in float on top
+  // of `exclude`; and, when non-empty, the only nodes quantized (sensitivity probes).
+  std::vector<int> float_nodes;
+  std::vector<int> only_nodes;
+};
+
+// A node the accuracy guard kept in float, and why.
+struct FloatNode {
+  std::string node;  // name (or op_type#index)
+  std::string op;
+  int index = 0;
+  double sqnr_db_alone = 0;  // output SQNR with only this node quantized (lower = more fragile)
+  std::string reason;
 };
 
 struct QuantizeReport {
@@ -151,6 +179,21 @@ struct QuantizeReport {
   int64_t input_bytes = 0;
   int64_t output_bytes = 0;
   int opset = 0;
+  // Accuracy guard (QuantizeOptions::auto_float / check_quality).
+  bool quality_checked = false;
+  std::string quality_metric;  // "sqnr_db" or "metric"
+  double quality = 0;          // of the written (or refused) model
+  double quality_target = 0;   // sqnr: min dB; metric: FP32 score - max_drop
+  double reference_score = 0;  // metric mode: the FP32 model's score
+  double full_int8_quality = 0;  // before any node was kept in float
+  bool target_met = true;
+  bool written = true;  // false: missed the target without `force`, nothing written
+  int holdout_images = 0;
+  int nodes_probed = 0;
+  int candidates_evaluated = 0;
+  double search_s = 0;
+  std::vector<FloatNode> kept_float;                  // chosen by the search, most fragile first
+  std::vector<std::pair<int, double>> search_steps;  // nodes kept in float -> quality
 };
 
 Result<QuantizeReport> quantize_model(const QuantizeOptions& options);
@@ -164,6 +207,27 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model,
 // Activation tensors write_qdq_model needs ranges for, given the exclusions.
 Result<std::vector<std::string>> tensors_to_calibrate(const std::filesystem::path& model,
                                                       const QuantizeOptions& options);
+
+// ---------------------------------------------------------------- output agreement
+// FP32 outputs on a set of images, kept to compare candidate models against.
+struct ReferenceRun {
+  std::vector<std::vector<float>> inputs;  // pre-processed images
+  std::vector<int64_t> shape;
+  std::vector<std::vector<Tensor>> outputs;  // [image][output]
+};
+Result<ReferenceRun> reference_run(const std::filesystem::path& model,
+                                   const std::vector<std::filesystem::path>& images,
+                                   const Preprocess& pre, int threads);
+// Signal-to-quantization-noise ratio of `got` against `ref`, in dB: per output channel (last
+// axis of a tensor of rank >= 2, else the whole tensor) noise = sum (got - ref)^2 and signal =
+// the channel's variance sum; the mean noise/signal ratio over all channels is the NMSE and
+// SQNR = -10 log10(NMSE). Channel-balanced so a few large box coordinates cannot hide broken
+// class scores. 120 dB when identical.
+double output_sqnr_db(const std::vector<std::vector<Tensor>>& ref,
+                      const std::vector<std::vector<Tensor>>& got);
+// Runs `candidate` on the reference inputs and returns output_sqnr_db.
+Result<double> candidate_sqnr_db(const std::filesystem::path& candidate, const ReferenceRun& ref,
+                                 int threads);
 
 // ---------------------------------------------------------------- FP16
 enum class Fp16Mode {

@@ -803,8 +803,12 @@ Recommendation recommend(const ModelAnalysis& a, const DeviceProfile& d, double 
     r.precision = "int8";
     chosen = &r.int8;
     r.notes.push_back(fmt::format(
-        "INT8 static quantization (edgevision quantize --method entropy|percentile), est. {:.2f}x "
-        "faster than FP32; verify with validate --compare (target drop < 1 mAP point)",
+        // No calibration method is named: entropy (KL) calibration took YOLOX-nano to 0.1 mAP
+        // on its own; the default (min-max + the accuracy guard, which keeps fragile nodes in
+        // float and refuses a model below target) is the setting that cannot destroy accuracy.
+        "INT8 static quantization (edgevision quantize MODEL -o OUT --calib DIR: defaults, whose "
+        "accuracy guard keeps fragile layers in float and refuses a model below target; add "
+        "--val data.yaml --max-drop 1 to hold the real mAP), est. {:.2f}x faster than FP32",
         r.int8_speedup));
   } else if (d.fp16_kernels && r.fp16_speedup >= kWorthIt) {
     r.precision = "fp16";

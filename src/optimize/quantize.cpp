@@ -11,11 +11,15 @@
 #include <optional>
 #include <set>
 
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/backend.hpp"
 #include "edgevision/preprocess.hpp"
+#include "edgevision/progress.hpp"
 #include "edgevision/quantize.hpp"
 #include "optimize/onnx_util.hpp"
 
@@ -105,13 +109,16 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
   auto excluded = onnxu::excluded_nodes(g, options.exclude);
   if (!excluded) return excluded.status();
   plan.quantize_node.assign(g.node_size(), false);
+  const std::set<int> float_nodes(options.float_nodes.begin(), options.float_nodes.end());
+  const std::set<int> only_nodes(options.only_nodes.begin(), options.only_nodes.end());
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (!is_quantizable_op(n)) continue;
-    if ((*excluded)[i]) {
+    if ((*excluded)[i] || float_nodes.count(i)) {
       plan.excluded.push_back(onnxu::node_label(n, i));
       continue;
     }
+    if (!only_nodes.empty() && !only_nodes.count(i)) continue;
     if (n.input_size() == 0 || !is_float(n.input(0))) continue;
     if (kWeightOps.count(n.op_type()) && (n.input_size() < 2 || !is_float(n.input(1)))) continue;
     plan.quantize_node[i] = true;
@@ -501,15 +508,80 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
   return report;
 }
 
+namespace {
+
+// Nodes write_qdq_model would quantize under `options`, in graph order: the sensitivity probes.
+Result<std::vector<std::pair<int, const onnx::NodeProto*>>> quantized_nodes(
+    const onnx::ModelProto& model, const QuantizeOptions& options) {
+  auto plan = make_plan(model, options);
+  if (!plan) return plan.status();
+  std::vector<std::pair<int, const onnx::NodeProto*>> out;
+  for (int i = 0; i < model.graph().node_size(); ++i)
+    if (plan->quantize_node[i]) out.emplace_back(i, &model.graph().node(i));
+  return out;
+}
+
+// Smallest k in (lo, hi] with passes(k), assuming passes is monotone; passes(hi) known true.
+template <typename F>
+int bisect(int lo, int hi, F&& passes) {
+  while (hi - lo > 1) {
+    const int mid = lo + (hi - lo) / 2;
+    if (passes(mid))
+      hi = mid;
+    else
+      lo = mid;
+  }
+  return hi;
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
 Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   using R = Result<QuantizeReport>;
-  auto needed = tensors_to_calibrate(options.model, options);
+  QuantizeOptions base = options;
+  base.only_nodes.clear();
+  auto needed = tensors_to_calibrate(options.model, base);
   if (!needed) return needed.status();
   if (needed->empty())
     return R::Error("nothing to quantize in " + options.model.string() +
                     " (no Conv/Gemm/MatMul/Add/Mul/... on float tensors outside --exclude)");
   auto sha = sha256_file(options.model);
   if (!sha) return sha.status();
+
+  // Held-back images: the last ones (sorted by name) are kept out of calibration and used to
+  // judge the result, so the check does not grade the ranges on the images that set them.
+  std::vector<std::filesystem::path> calib_images, holdout;
+  if (!options.calib_dir.empty()) {
+    auto images = list_calibration_images(options.calib_dir, options.max_images);
+    if (!images) return images.status();
+    calib_images = *images;
+    const int n = static_cast<int>(calib_images.size());
+    int h = options.holdout_images > 0 ? options.holdout_images : std::clamp(n / 8, 4, 16);
+    if (options.check_quality) {
+      if (n - h >= std::max(1, h / 2)) {
+        holdout.assign(calib_images.end() - h, calib_images.end());
+        calib_images.resize(n - h);
+      } else {
+        holdout = calib_images;
+        spdlog::warn(
+            "quantize: only {} calibration images; the quality check reuses them (give >= {} "
+            "images to hold some back)",
+            n, 2 * h);
+      }
+    }
+  } else if (options.check_quality && !options.force) {
+    return R::Error(
+        "the quality check needs --calib images (a calibration cache alone cannot tell whether "
+        "the INT8 model still works); pass --calib DIR, or --force to skip the check");
+  }
 
   CalibrationTable table;
   bool from_cache = false;
@@ -541,15 +613,13 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   if (!from_cache) {
     if (options.calib_dir.empty())
       return R::Error("--calib DIR is required (no usable calibration cache)");
-    auto images = list_calibration_images(options.calib_dir, options.max_images);
-    if (!images) return images.status();
     CalibrationOptions co;
     co.method = options.method;
     co.percentile = options.percentile;
     co.threads = options.threads;
     co.progress = options.progress;
     auto t0 = std::chrono::steady_clock::now();
-    auto calibrated = calibrate(options.model, *needed, *images, options.preprocess, co);
+    auto calibrated = calibrate(options.model, *needed, calib_images, options.preprocess, co);
     if (!calibrated) return calibrated.status();
     calib_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     table = std::move(*calibrated);
@@ -561,8 +631,167 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
         spdlog::info("quantize: calibration cache written to {}", options.calib_cache.string());
     }
   }
-  auto report = write_qdq_model(options.model, options.output, table, options);
+
+  QuantizeOptions chosen = base;
+  QuantizeReport guard;
+  if (options.check_quality && !holdout.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    TempDir tmp;
+    tmp.path = std::filesystem::temp_directory_path() /
+               ("edgevision-quantize-" + std::to_string(::getpid()));
+    std::error_code ec;
+    std::filesystem::create_directories(tmp.path, ec);
+    if (ec) return R::Error("cannot create " + tmp.path.string() + ": " + ec.message());
+    // Same file name as the model, so a metric that looks the model up by name (manifest
+    // pre-processing and decoder) treats the candidate like the original.
+    const auto candidate = tmp.path / options.model.filename();
+    auto holdout_ref = reference_run(options.model, holdout, options.preprocess, options.threads);
+    if (!holdout_ref) return holdout_ref.status();
+    guard.holdout_images = static_cast<int>(holdout_ref->inputs.size());
+    const bool use_metric = static_cast<bool>(options.metric);
+    guard.quality_metric = use_metric ? "metric" : "sqnr_db";
+    if (use_metric) {
+      auto ref_score = options.metric(options.model);
+      if (!ref_score) return R::Error("FP32 model: " + ref_score.error());
+      guard.reference_score = *ref_score;
+      guard.quality_target = *ref_score - options.max_drop;
+    } else {
+      guard.quality_target = options.min_sqnr_db;
+    }
+    auto write_candidate = [&](const QuantizeOptions& o) -> Status {
+      auto r = write_qdq_model(options.model, candidate, table, o);
+      return r ? Status::Ok() : r.status();
+    };
+    auto quality_of = [&](const QuantizeOptions& o) -> Result<double> {
+      if (Status st = write_candidate(o); !st) return st;
+      ++guard.candidates_evaluated;
+      if (use_metric) return options.metric(candidate);
+      return candidate_sqnr_db(candidate, *holdout_ref, options.threads);
+    };
+    bool all_float = false;
+    auto full = quality_of(base);
+    if (!full) return full.status();
+    guard.full_int8_quality = *full;
+    guard.quality = *full;
+    guard.search_steps.emplace_back(0, *full);
+    spdlog::info("quantize: every quantizable node in INT8: {} {:.2f} (target {} {:.2f})",
+                 guard.quality_metric, *full, use_metric ? ">=" : ">=", guard.quality_target);
+    if (*full < guard.quality_target && options.auto_float) {
+      // Sensitivity: the output SQNR on a few calibration images with only one node quantized.
+      auto proto = onnxu::load(options.model);
+      if (!proto) return proto.status();
+      onnxu::constants_to_initializers(*proto->mutable_graph());
+      auto nodes = quantized_nodes(*proto, base);
+      if (!nodes) return nodes.status();
+      std::vector<std::filesystem::path> probe_images(
+          calib_images.begin(),
+          calib_images.begin() +
+              std::min<size_t>(calib_images.size(), std::max(1, options.probe_images)));
+      if (probe_images.empty()) probe_images = holdout;
+      auto probe_ref =
+          reference_run(options.model, probe_images, options.preprocess, options.threads);
+      if (!probe_ref) return probe_ref.status();
+      std::vector<FloatNode> ranked;
+      ProgressBar bar("sensitivity", static_cast<int64_t>(nodes->size()), "node");
+      if (!options.progress) bar.force_enabled(false);
+      for (const auto& [index, node] : *nodes) {
+        QuantizeOptions o = base;
+        o.only_nodes = {index};
+        bar.add();
+        if (Status st = write_candidate(o); !st) return st;
+        auto q = candidate_sqnr_db(candidate, *probe_ref, options.threads);
+        if (!q) return q.status();
+        FloatNode f;
+        f.node = onnxu::node_label(*node, index);
+        f.op = node->op_type();
+        f.index = index;
+        f.sqnr_db_alone = *q;
+        ranked.push_back(std::move(f));
+      }
+      bar.finish();
+      guard.nodes_probed = static_cast<int>(ranked.size());
+      std::stable_sort(ranked.begin(), ranked.end(), [](const FloatNode& a, const FloatNode& b) {
+        return a.sqnr_db_alone < b.sqnr_db_alone;
+      });
+      std::map<int, double> tried{{0, *full}};
+      auto with_top = [&](int k) {
+        QuantizeOptions o = base;
+        for (int i = 0; i < k; ++i) o.float_nodes.push_back(ranked[i].index);
+        return o;
+      };
+      Status failure = Status::Ok();
+      auto passes = [&](int k) {
+        if (!tried.count(k)) {
+          auto q = quality_of(with_top(k));
+          if (!q) {
+            failure = q.status();
+            return true;  // stop the search; reported below
+          }
+          tried[k] = *q;
+          guard.search_steps.emplace_back(k, *q);
+          spdlog::info("quantize: {} most sensitive nodes in float: {} {:.2f}", k,
+                       guard.quality_metric, *q);
+        }
+        return tried[k] >= guard.quality_target;
+      };
+      const int n = static_cast<int>(ranked.size());
+      if (n == 0) return R::Error("no node to keep in float: nothing was quantized");
+      int lo = 0, hi = 1;
+      while (hi < n && !passes(hi)) {
+        lo = hi;
+        hi = std::min(n, hi * 2);
+      }
+      int k = hi;
+      if (failure.ok() && passes(hi) && failure.ok()) k = bisect(lo, hi, passes);
+      if (!failure.ok()) return failure;
+      // Not met even with every probed node in float: keep the best step tried.
+      if (tried[k] < guard.quality_target) {
+        for (const auto& [kk, q] : tried)
+          if (q > tried[k]) k = kk;
+      }
+      chosen = with_top(k);
+      guard.quality = tried[k];
+      // Everything in float is no INT8 model at all: that is a failure, not a result.
+      if (k >= n) {
+        all_float = true;
+        spdlog::warn("quantize: the target is met only with every quantizable node in float");
+      }
+      for (int i = 0; i < k; ++i) {
+        FloatNode f = ranked[i];
+        f.reason = fmt::format("rank {} of {} by sensitivity: {:.1f} dB output SQNR when only it is "
+                               "INT8",
+                               i + 1, n, f.sqnr_db_alone);
+        guard.kept_float.push_back(std::move(f));
+      }
+    }
+    guard.quality_checked = true;
+    guard.target_met = !all_float && guard.quality >= guard.quality_target;
+    guard.search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!guard.target_met && !options.force) {
+      QuantizeReport refused = guard;
+      refused.written = false;
+      refused.images = table.images;
+      refused.cache_used = from_cache;
+      refused.calibration_s = calib_s;
+      std::filesystem::remove(options.output, ec);
+      return refused;
+    }
+  }
+  auto report = write_qdq_model(options.model, options.output, table, chosen);
   if (!report) return report;
+  report->quality_checked = guard.quality_checked;
+  report->quality_metric = guard.quality_metric;
+  report->quality = guard.quality;
+  report->quality_target = guard.quality_target;
+  report->reference_score = guard.reference_score;
+  report->full_int8_quality = guard.full_int8_quality;
+  report->target_met = guard.target_met;
+  report->holdout_images = guard.holdout_images;
+  report->nodes_probed = guard.nodes_probed;
+  report->candidates_evaluated = guard.candidates_evaluated;
+  report->search_s = guard.search_s;
+  report->kept_float = guard.kept_float;
+  report->search_steps = guard.search_steps;
   report->cache_used = from_cache;
   report->images = table.images;
   report->calibration_s = calib_s;

@@ -72,6 +72,7 @@ struct TinyFixture : ::testing::Test {
     o.calib_dir = images;
     o.preprocess = pre;
     o.progress = false;
+    o.check_quality = false;  // these tests are about the graph rewrite
     return o;
   }
 };
@@ -429,6 +430,131 @@ TEST_F(TinyFixture, Fp16WeightsRunCloseToFp32) {
   auto h = run(out);
   ASSERT_EQ(h.size(), f.size());
   for (size_t k = 0; k < f.size(); ++k) EXPECT_NEAR(h[k], f[k], 2e-3f * (1 + std::fabs(f[k])));
+}
+
+// The accuracy guard on a graph with one fragile node (tiny_model.hpp, fragile_model): with
+// everything in INT8 the output is destroyed; the sensitivity search ranks `unshift` first and
+// keeps exactly it in float, and the result meets the target on the held-back images.
+struct FragileFixture : TinyFixture {
+  std::filesystem::path fragile;
+  void SetUp() override {
+    TinyFixture::SetUp();
+    fragile = dir / "fragile.onnx";
+    ASSERT_TRUE(test::save_model(test::fragile_model(), fragile));
+    cv::RNG rng(5);
+    for (int i = 6; i < 16; ++i) {  // 16 images: 12 calibrate, 4 held back
+      cv::Mat img(16, 16, CV_8UC3);
+      rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+      cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
+    }
+  }
+  QuantizeOptions fopts(const std::string& out) const {
+    auto o = qopts(out);
+    o.model = fragile;
+    o.check_quality = true;
+    return o;
+  }
+};
+
+TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
+  auto o = fopts("fragile_auto.onnx");
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->quality_checked);
+  EXPECT_EQ(r->quality_metric, "sqnr_db");
+  EXPECT_EQ(r->holdout_images, 4);
+  EXPECT_EQ(r->images, 12);
+  EXPECT_LT(r->full_int8_quality, 10.0);  // all-INT8 is broken
+  EXPECT_EQ(r->nodes_probed, 4);
+  ASSERT_EQ(r->kept_float.size(), 1u);
+  EXPECT_EQ(r->kept_float[0].node, "unshift");
+  EXPECT_LT(r->kept_float[0].sqnr_db_alone, 10.0);
+  EXPECT_FALSE(r->kept_float[0].reason.empty());
+  EXPECT_TRUE(r->target_met);
+  EXPECT_TRUE(r->written);
+  EXPECT_GE(r->quality, o.min_sqnr_db);
+  EXPECT_EQ(r->nodes_quantized, 3);  // conv1, shift, conv2
+  // The written file is the one judged: compare it with FP32 on the held-back images again.
+  auto all = list_calibration_images(images, 0);
+  ASSERT_TRUE(all.ok());
+  std::vector<std::filesystem::path> last4(all->end() - 4, all->end());
+  auto ref = reference_run(fragile, last4, pre, 1);
+  ASSERT_TRUE(ref.ok()) << ref.error();
+  auto q = candidate_sqnr_db(o.output, *ref, 1);
+  ASSERT_TRUE(q.ok()) << q.error();
+  EXPECT_NEAR(*q, r->quality, 1e-6);
+}
+
+TEST_F(FragileFixture, BelowTargetWritesNothingUnlessForced) {
+  auto o = fopts("fragile_plain.onnx");
+  o.auto_float = false;  // no search: the all-INT8 model misses the target
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_FALSE(r->target_met);
+  EXPECT_FALSE(r->written);
+  EXPECT_LT(r->quality, o.min_sqnr_db);
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+  o.force = true;
+  auto forced = quantize_model(o);
+  ASSERT_TRUE(forced.ok()) << forced.error();
+  EXPECT_FALSE(forced->target_met);
+  EXPECT_TRUE(forced->written);
+  EXPECT_TRUE(std::filesystem::exists(o.output));
+  // A target nothing can reach: the search keeps the best it tried and still refuses.
+  auto impossible = fopts("fragile_impossible.onnx");
+  impossible.min_sqnr_db = 200;
+  auto ri = quantize_model(impossible);
+  ASSERT_TRUE(ri.ok()) << ri.error();
+  EXPECT_FALSE(ri->target_met);
+  EXPECT_FALSE(std::filesystem::exists(impossible.output));
+  // Without images there is nothing to judge by: an error, not an unchecked model.
+  auto blind = fopts("fragile_blind.onnx");
+  blind.calib_dir.clear();
+  EXPECT_FALSE(quantize_model(blind).ok());
+}
+
+// The real-metric mode (accuracy control): the callback scores each candidate; here a metric
+// that only the FP32 graph (and candidates within max_drop of it) pass.
+TEST_F(FragileFixture, MetricModeUsesTheCallback) {
+  auto o = fopts("fragile_metric.onnx");
+  auto ref = reference_run(fragile, {images / "img0.png", images / "img1.png"}, pre, 1);
+  ASSERT_TRUE(ref.ok()) << ref.error();
+  int calls = 0;
+  o.metric = [&](const std::filesystem::path& m) -> Result<double> {
+    ++calls;
+    auto q = candidate_sqnr_db(m, *ref, 1);
+    if (!q) return q.status();
+    return std::min(*q, 60.0);  // "points": FP32 scores 60
+  };
+  o.max_drop = 30;  // accept >= 30
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->quality_metric, "metric");
+  EXPECT_DOUBLE_EQ(r->reference_score, 60.0);
+  EXPECT_DOUBLE_EQ(r->quality_target, 30.0);
+  EXPECT_TRUE(r->target_met);
+  ASSERT_EQ(r->kept_float.size(), 1u);
+  EXPECT_EQ(r->kept_float[0].node, "unshift");
+  EXPECT_EQ(calls, 1 + r->candidates_evaluated);
+}
+
+TEST(OutputSqnr, IdenticalNoisyAndBroken) {
+  Tensor a;
+  a.shape = {1, 4, 2};
+  a.data = {0, 10, 1, 20, 2, 30, 3, 40};
+  std::vector<std::vector<Tensor>> ref{{a}};
+  EXPECT_DOUBLE_EQ(output_sqnr_db(ref, ref), 120.0);
+  auto noisy = ref;
+  for (auto& v : noisy[0][0].data) v += 0.01f;
+  const double good = output_sqnr_db(ref, noisy);
+  EXPECT_GT(good, 30.0);
+  // Channel-balanced: breaking the small channel (0..3) costs as much as the big one would.
+  auto broken = ref;
+  for (size_t i = 0; i < 8; i += 2) broken[0][0].data[i] = 0;
+  EXPECT_LT(output_sqnr_db(ref, broken), 6.0);
+  auto nan = ref;
+  nan[0][0].data[0] = std::nanf("");
+  EXPECT_LE(output_sqnr_db(ref, nan), -100.0);
 }
 
 }  // namespace

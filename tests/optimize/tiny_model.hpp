@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <onnx/onnx_pb.h>
@@ -118,6 +119,37 @@ inline void add_residual_relu(onnx::ModelProto& m) {
     }
     *g.add_node() = n;
   }
+}
+
+// A graph with exactly one fragile node for the accuracy guard:
+//   x[1,3,8,8] -> conv1 (3->4, 3x3) -> c1 -> shift = Add(c1, 1000) -> t
+//   -> unshift = Add(t, -1000) -> u -> conv2 (4->4, 1x1) -> y[1,4,8,8]
+// Quantizing `unshift` puts a uint8 Q/DQ on t, whose range [0, ~1003] has a step of ~4: c1's
+// detail (|c1| ~ 1) is wiped out. Every other node alone is harmless: shift's inputs are c1 and
+// an exact constant, and t gets no Q/DQ unless unshift reads it quantized.
+inline onnx::ModelProto fragile_model() {
+  onnx::ModelProto m = empty_model("fragile");
+  auto& g = *m.mutable_graph();
+  set_io(g.add_input(), "x", {1, 3, 8, 8});
+  set_io(g.add_output(), "y", {1, 4, 8, 8});
+  add_float_init(g, "w1", {4, 3, 3, 3}, 0.1f);
+  add_float_init(g, "b1", {4}, 0.2f);
+  add_float_init(g, "w2", {4, 4, 1, 1}, 0.3f);
+  add_float_init(g, "b2", {4}, 0.4f);
+  for (const auto& [name, v] : {std::pair<std::string, float>{"k_plus", 1000.f}, {"k_minus", -1000.f}}) {
+    auto* t = g.add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_float_data(v);
+  }
+  auto* c1 = add_node(g, "Conv", "conv1", {"x", "w1", "b1"}, {"c1"});
+  add_ints(c1, "kernel_shape", {3, 3});
+  add_ints(c1, "pads", {1, 1, 1, 1});
+  add_node(g, "Add", "shift", {"c1", "k_plus"}, {"t"});
+  add_node(g, "Add", "unshift", {"t", "k_minus"}, {"u"});
+  auto* c2 = add_node(g, "Conv", "conv2", {"u", "w2", "b2"}, {"y"});
+  add_ints(c2, "kernel_shape", {1, 1});
+  return m;
 }
 
 inline bool save_model(const onnx::ModelProto& m, const std::filesystem::path& p) {
