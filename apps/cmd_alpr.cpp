@@ -16,6 +16,7 @@
 #include "edgevision/alpr.hpp"
 #include "edgevision/io.hpp"
 #include "edgevision/progress.hpp"
+#include "edgevision/preprocess.hpp"
 #include "frame_loop.hpp"
 
 namespace ev::cli {
