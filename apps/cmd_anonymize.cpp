@@ -169,7 +169,12 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   reader.join();
   writer.join();
   bar.finish();
-  (*sink)->close();
+  // A video sink verifies what reached the disk at close; report that, not the attempts.
+  if (Status closed = (*sink)->close(); !closed) {
+    spdlog::error("{}", closed.message());
+    ++c.write_errors;
+    if (!per_image) c.written = (*sink)->frames_written();
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double fps = seconds > 0 ? processed / seconds : 0.0;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -83,6 +84,11 @@ struct SpoolStats {
   uint64_t dropped = 0;    // records dropped because the spool was full (this process)
   uint64_t appended = 0;   // this process
   uint64_t committed = 0;  // this process
+  // Disk faults (ENOSPC, EIO, ...): appends and commit-file writes that failed (this process).
+  uint64_t write_errors = 0;
+  uint64_t commit_errors = 0;
+  bool failing = false;       // the last append failed: the spool cannot take events now
+  std::string last_io_error;  // empty until a write failed
 };
 
 class Spool {
@@ -117,6 +123,7 @@ class Spool {
   Status write_commit();
   void drop_oldest();
   void delete_consumed();
+  void note_write_error(const std::string& what);
   std::filesystem::path segment_path(uint64_t first_seq) const;
   size_t find_segment(uint64_t first_seq) const;  // index or npos
 
@@ -132,6 +139,8 @@ class Spool {
   SpoolStats stats_;
   uint64_t unlogged_drops_ = 0;
   std::chrono::steady_clock::time_point last_drop_log_{};
+  uint64_t unlogged_write_errors_ = 0;
+  std::chrono::steady_clock::time_point last_write_error_log_{};
 };
 
 // ---------------------------------------------------------------------------------------
@@ -230,6 +239,9 @@ struct SinkStats {
   uint64_t delivered = 0;  // acknowledged records (this process)
   uint64_t failures = 0;   // connect/send errors
   std::string last_error;
+  // Events the spool could not take (disk fault), sent straight from memory while connected.
+  uint64_t direct = 0;          // delivered that way
+  uint64_t direct_dropped = 0;  // lost: the bounded memory queue was full or the sink stopped
 };
 
 // A transport behind a spool, with its own thread: replays what is spooled (also from before
@@ -241,7 +253,9 @@ class SpooledSink {
                                                      const SpoolOptions& spool);
   ~SpooledSink();  // stop()
   void start();
-  // Spools an event (never blocks on the network). Errors only for disk failures.
+  // Spools an event (never blocks on the network). When the spool cannot take it (disk full,
+  // I/O error) the event is kept in a bounded memory queue and sent directly; errors only when
+  // the event had to be dropped.
   Status enqueue(const std::string& payload);
   // Stops the thread after trying, for up to `drain_ms`, to deliver what is spooled. Whatever
   // is left stays on disk and is replayed on the next start.
@@ -265,6 +279,9 @@ class SpooledSink {
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> delivered_{0}, failures_{0};
   std::string last_error_;  // guarded by mutex_
+  static constexpr size_t kMaxDirect = 1000;
+  std::deque<std::string> direct_;  // guarded by mutex_
+  std::atomic<uint64_t> direct_sent_{0}, direct_dropped_{0};
 };
 
 // All configured sinks. publish() spools the event to each.

@@ -51,6 +51,10 @@ class FrameSource {
 struct SourceOptions {
   bool loop = false;         // restart files at the end (demo cameras)
   int max_corrupt_run = 25;  // consecutive undecodable video frames before giving up
+  // Network streams (FFmpeg): an open that gets no answer, or a read that gets no data, fails
+  // after this instead of FFmpeg's default (30 s or never). 0: FFmpeg's default.
+  int open_timeout_ms = 10000;
+  int read_timeout_ms = 10000;
 };
 
 // uri: a file, a folder, "/dev/videoN" or a camera index, rtsp://, http(s)://.

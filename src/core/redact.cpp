@@ -26,8 +26,8 @@ bool secret_key(std::string_view key) {
   std::transform(k.begin(), k.end(), k.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static constexpr std::array<std::string_view, 12> kKeys = {
-      "password", "passwd", "pwd",    "pass",         "token",   "secret",
-      "key",      "apikey", "api_key", "access_token", "auth",    "user"};
+      "password", "passwd", "pwd",     "pass",         "token", "secret",
+      "key",      "apikey", "api_key", "access_token", "auth",  "user"};
   return std::find(kKeys.begin(), kKeys.end(), k) != kKeys.end();
 }
 
@@ -79,7 +79,8 @@ std::string redact_one(std::string_view url) {
 
 class RedactingFormatter final : public spdlog::formatter {
  public:
-  explicit RedactingFormatter(std::unique_ptr<spdlog::formatter> inner) : inner_(std::move(inner)) {}
+  explicit RedactingFormatter(std::unique_ptr<spdlog::formatter> inner)
+      : inner_(std::move(inner)) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     spdlog::memory_buf_t raw;
     inner_->format(msg, raw);

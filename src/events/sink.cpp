@@ -100,12 +100,23 @@ void SpooledSink::start() {
 
 Status SpooledSink::enqueue(const std::string& payload) {
   Status st = spool_->append(payload);
+  bool lost = false;
   {
     std::lock_guard lock(mutex_);
+    // The spool logged and counted the disk fault; delivery is still attempted from memory.
+    if (!st.ok() && spool_->stats().failing) {
+      if (direct_.size() >= kMaxDirect) {
+        direct_.pop_front();
+        ++direct_dropped_;
+        lost = true;
+      }
+      direct_.push_back(payload);
+    }
     pending_data_ = true;
   }
   wake_.notify_one();
-  return st;
+  if (lost) return Status::Error("spool failing and memory queue full: oldest event dropped");
+  return st.ok() || spool_->stats().failing ? Status::Ok() : st;
 }
 
 void SpooledSink::stop(int drain_ms) {
@@ -129,6 +140,8 @@ SinkStats SpooledSink::stats() const {
   s.spool = spool_->stats();
   s.delivered = delivered_.load();
   s.failures = failures_.load();
+  s.direct = direct_sent_.load();
+  s.direct_dropped = direct_dropped_.load();
   std::lock_guard lock(mutex_);
   s.last_error = last_error_;
   return s;
@@ -139,7 +152,11 @@ void SpooledSink::run() {
     uint64_t seq;
     SpoolPosition next;
     bool acked = false;
+    bool direct = false;  // not in the spool: nothing to commit, payload kept for a resend
+    std::string payload;
   };
+  // Direct events get seqs the spool never uses, so acknowledgements cannot be confused.
+  uint64_t direct_seq = uint64_t{1} << 63;
   std::deque<InFlight> in_flight;
   SpoolPosition cursor = spool_->committed();
   int backoff_ms = 500;
@@ -164,6 +181,12 @@ void SpooledSink::run() {
     set_error(why);
     transport_->disconnect();
     connected_ = false;
+    {
+      // Unacknowledged direct events go back to the front of the memory queue, in order.
+      std::lock_guard lock(mutex_);
+      for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it)
+        if (it->direct && !it->acked) direct_.push_front(std::move(it->payload));
+    }
     in_flight.clear();
     cursor = spool_->committed();  // resend everything not acknowledged, in order
   };
@@ -171,7 +194,9 @@ void SpooledSink::run() {
   for (;;) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_ && (now_ms() >= drain_deadline_ms_ || spool_->stats().pending == 0)) break;
+      if (stopping_ &&
+          (now_ms() >= drain_deadline_ms_ || (spool_->stats().pending == 0 && direct_.empty())))
+        break;
     }
     if (Status st = spool_->flush(); !st) set_error(st.message());
 
@@ -214,8 +239,28 @@ void SpooledSink::run() {
           send_failed = true;
           break;
         }
-        in_flight.push_back({r.seq, r.next});
+        in_flight.push_back({r.seq, r.next, false, false, {}});
         cursor = r.next;
+        sent_any = true;
+      }
+      // Then what the spool could not take, once the spool has nothing more to give.
+      while (!send_failed && records->empty() && in_flight.size() < transport_->max_in_flight()) {
+        std::string payload;
+        {
+          std::lock_guard lock(mutex_);
+          if (direct_.empty()) break;
+          payload = std::move(direct_.front());
+          direct_.pop_front();
+        }
+        nlohmann::json event = nlohmann::json::parse(payload, nullptr, false);
+        if (event.is_discarded()) event = nlohmann::json::object();
+        const uint64_t seq = direct_seq++;
+        in_flight.push_back({seq, cursor, false, true, payload});
+        if (Status st = transport_->send(seq, event, payload); !st) {
+          lose_connection("send: " + st.message());
+          send_failed = true;
+          break;
+        }
         sent_any = true;
       }
     }
@@ -235,15 +280,20 @@ void SpooledSink::run() {
     // Commit only the acknowledged prefix: order is what the spool guarantees on replay.
     std::optional<SpoolPosition> commit_to;
     while (!in_flight.empty() && in_flight.front().acked) {
-      commit_to = in_flight.front().next;
+      if (in_flight.front().direct)
+        ++direct_sent_;
+      else
+        commit_to = in_flight.front().next;
       in_flight.pop_front();
       ++delivered_;
     }
-    if (commit_to) {
-      const bool durable = now_ms() - last_durable >= 1000;
-      if (durable) last_durable = now_ms();
-      spool_->commit(*commit_to, durable);
-    }
+    // Durable once a second, also when no new acknowledgement comes: the last delivered events
+    // must reach the commit file without waiting for another event, and a commit-file write
+    // that failed (logged by the spool) is retried.
+    const bool durable = now_ms() - last_durable >= 1000;
+    if (durable) last_durable = now_ms();
+    if (commit_to || durable)
+      (void)spool_->commit(commit_to ? *commit_to : spool_->committed(), durable);
     if (!polled) {
       lose_connection(polled.message());
       continue;
@@ -256,6 +306,22 @@ void SpooledSink::run() {
   spool_->commit(spool_->committed(), true);
   transport_->disconnect();
   connected_ = false;
+  // Direct events not delivered: one more try to store them for the next start.
+  std::deque<std::string> left;
+  {
+    std::lock_guard lock(mutex_);
+    left.swap(direct_);
+  }
+  for (auto& f : in_flight)
+    if (f.direct && !f.acked) left.push_front(std::move(f.payload));
+  size_t lost = 0;
+  for (const auto& p : left)
+    if (!spool_->append(p).ok()) ++lost;
+  if (lost > 0) {
+    direct_dropped_ += lost;
+    spdlog::error("event sink {}: {} events neither delivered nor stored (disk fault)", name_,
+                  lost);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

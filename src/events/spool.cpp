@@ -310,7 +310,10 @@ Status Spool::append(const std::string& payload) {
   }
   if (active_fd_ < 0) return Status::Error("spool: not open");
   if (segments_.back().records > 0 && segments_.back().bytes + rec > options_.segment_bytes) {
-    if (Status st = roll(); !st) return st;
+    if (Status st = roll(); !st) {
+      note_write_error(st.message());
+      return st;
+    }
   }
   while (total_bytes_ + rec > options_.max_bytes && segments_.size() > 1) drop_oldest();
 
@@ -327,8 +330,13 @@ Status Spool::append(const std::string& payload) {
       spdlog::error("spool {}: cannot cut a partial record: {}", options_.dir.string(),
                     errno_text());
     }
-    ++stats_.dropped;
+    note_write_error("write failed: " + why);
     return Status::Error("spool: write failed: " + why);
+  }
+  if (stats_.failing) {
+    spdlog::info("spool {}: writable again after {} failed writes", options_.dir.string(),
+                 stats_.write_errors);
+    stats_.failing = false;
   }
   seg.bytes += rec;
   ++seg.records;
@@ -337,6 +345,21 @@ Status Spool::append(const std::string& payload) {
   ++stats_.appended;
   data_dirty_ = true;
   return Status::Ok();
+}
+
+void Spool::note_write_error(const std::string& what) {
+  ++stats_.write_errors;
+  stats_.failing = true;
+  stats_.last_io_error = what;
+  // A full disk fails every event: the first failure and then one line a minute.
+  ++unlogged_write_errors_;
+  const auto now = std::chrono::steady_clock::now();
+  if (stats_.write_errors == 1 || now - last_write_error_log_ >= std::chrono::minutes(1)) {
+    spdlog::error("spool {}: cannot store events ({} failed writes): {}", options_.dir.string(),
+                  unlogged_write_errors_, what);
+    unlogged_write_errors_ = 0;
+    last_write_error_log_ = now;
+  }
 }
 
 Status Spool::flush() {
@@ -394,13 +417,34 @@ Result<std::vector<SpoolRecord>> Spool::read(const SpoolPosition& from, size_t m
 Status Spool::write_commit() {
   const fs::path tmp = options_.dir / "commit.tmp";
   const int fd = ::open(tmp.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0640);
-  if (fd < 0) return Status::Error("spool: cannot write the commit file: " + errno_text());
+  if (fd < 0) {
+    const std::string why = errno_text();
+    ++stats_.commit_errors;
+    stats_.last_io_error = "commit file: " + why;
+    if (stats_.commit_errors == 1 || stats_.commit_errors % 60 == 0)
+      spdlog::error("spool {}: cannot write the commit file ({} failures, retrying): {}",
+                    options_.dir.string(), stats_.commit_errors, why);
+    return Status::Error("spool: cannot write the commit file: " + why);
+  }
   const std::string text = std::to_string(commit_.seq) + " " + std::to_string(commit_.segment) +
                            " " + std::to_string(commit_.offset) + "\n";
   const bool ok = write_all(fd, text.data(), text.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), (options_.dir / "commit").c_str()) != 0) {
-    return Status::Error("spool: cannot write the commit file: " + errno_text());
+    // commit_dirty_ stays set: the next durable commit (about once a second) tries again, so
+    // a restart after the disk recovers does not resend what was delivered.
+    const std::string why = errno_text();
+    ++stats_.commit_errors;
+    stats_.last_io_error = "commit file: " + why;
+    if (stats_.commit_errors == 1 || stats_.commit_errors % 60 == 0)
+      spdlog::error("spool {}: cannot write the commit file ({} failures, retrying): {}",
+                    options_.dir.string(), stats_.commit_errors, why);
+    return Status::Error("spool: cannot write the commit file: " + why);
+  }
+  if (stats_.commit_errors > 0 && !stats_.last_io_error.empty() &&
+      stats_.last_io_error.rfind("commit file", 0) == 0) {
+    spdlog::info("spool {}: commit file written again", options_.dir.string());
+    stats_.last_io_error.clear();
   }
   fsync_dir(options_.dir);
   commit_dirty_ = false;

@@ -116,9 +116,28 @@ class VideoSink final : public FrameSink {
     ++written_;
     return Status::Ok();
   }
+  // cv::VideoWriter::write() reports nothing (a full disk drops frames silently), so the file
+  // is read back once at close: what can be read is what was written.
   Status close() override {
-    if (writer_.isOpened()) writer_.release();
-    return Status::Ok();
+    if (!writer_.isOpened()) return close_status_;
+    writer_.release();
+    const int64_t attempted = written_;
+    int64_t readable = 0;
+    try {
+      cv::VideoCapture check(output_.string(), cv::CAP_FFMPEG);
+      while (check.isOpened() && readable < attempted && check.grab()) ++readable;
+    } catch (const cv::Exception&) {
+    }
+    std::error_code ec;
+    const auto bytes = fs::file_size(output_, ec);
+    if (readable < attempted) {
+      written_ = readable;
+      close_status_ = Status::Error(
+          "only " + std::to_string(readable) + " of " + std::to_string(attempted) +
+          " frames could be written to " + output_.string() + " (" +
+          (ec ? ec.message() : std::to_string(bytes) + " bytes") + "; disk full or write error?)");
+    }
+    return close_status_;
   }
   int64_t frames_written() const override { return written_; }
 
@@ -153,6 +172,7 @@ class VideoSink final : public FrameSink {
   }
 
   fs::path output_;
+  Status close_status_;
   SourceInfo input_;
   SinkOptions options_;
   cv::VideoWriter writer_;

@@ -172,6 +172,20 @@ Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, Source
         cap.open(std::stoi(uri), cv::CAP_V4L2);
       else
         cap.open(uri, cv::CAP_V4L2);
+    } else if (kind == SourceKind::kStream) {
+      // A stream that never answers must not hold this camera (nor OpenCV's FFmpeg open lock,
+      // which every other camera's open waits for) for FFmpeg's default of 30 s or forever.
+      std::vector<int> params;
+      params.reserve(4);
+      if (options.open_timeout_ms > 0) {
+        params.push_back(cv::CAP_PROP_OPEN_TIMEOUT_MSEC);
+        params.push_back(options.open_timeout_ms);
+      }
+      if (options.read_timeout_ms > 0) {
+        params.push_back(cv::CAP_PROP_READ_TIMEOUT_MSEC);
+        params.push_back(options.read_timeout_ms);
+      }
+      cap.open(uri, cv::CAP_FFMPEG, params);
     } else {
       // FFmpeg only: the GStreamer fallback of CAP_ANY prints assertion noise on bad files.
       cap.open(uri, cv::CAP_FFMPEG);

@@ -308,6 +308,17 @@ nlohmann::json Service::health() const {
                      {"dropped", s.spool.dropped},
                      {"error", redact_text(s.last_error)}};
     if (!s.connected) ok = false;
+    // A spool that cannot write loses events on the next outage: never "ok".
+    if (s.spool.failing || s.spool.commit_errors > 0) {
+      auto& j = sinks[s.name];
+      j["spool_failing"] = s.spool.failing;
+      j["spool_write_errors"] = s.spool.write_errors;
+      j["commit_errors"] = s.spool.commit_errors;
+      j["spool_error"] = s.spool.last_io_error;
+      j["sent_directly"] = s.direct;
+      j["direct_dropped"] = s.direct_dropped;
+      if (s.spool.failing || !s.spool.last_io_error.empty()) ok = false;
+    }
   }
   return {{"status", ok ? "ok" : "degraded"},
           {"cameras", cams},

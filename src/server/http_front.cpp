@@ -102,9 +102,10 @@ bool sockaddr_is_loopback(const sockaddr_storage& ss) {
 // Best effort, never blocks: the client may be gone or not reading.
 void send_error_and_close(int fd, int status, const char* reason, const std::string& message) {
   const std::string body = "{\"error\":\"" + message + "\"}";
-  const std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                           "\r\nContent-Type: application/json\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  const std::string resp =
+      "HTTP/1.1 " + std::to_string(status) + " " + reason +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\nConnection: close\r\n\r\n" + body;
   (void)!send(fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   shutdown(fd, SHUT_WR);
   // Unread input makes close() send a reset that can overtake the answer; drain a little.
@@ -213,8 +214,10 @@ void HttpFront::Impl::gate_loop() {
 
   auto drop = [&](std::list<Pending>::iterator it, int status, const char* reason,
                   const std::string& message) {
-    if (status) send_error_and_close(it->fd, status, reason, message);
-    else close(it->fd);
+    if (status)
+      send_error_and_close(it->fd, status, reason, message);
+    else
+      close(it->fd);
     release(it->client);
     return pending.erase(it);
   };
@@ -255,7 +258,8 @@ void HttpFront::Impl::gate_loop() {
     for (size_t i = 0; i < index.size(); ++i) {
       if (!fds[i + 2].revents) continue;
       auto it = index[i];
-      const size_t room = limits.max_head_bytes + 1 - std::min(it->head.size(), limits.max_head_bytes);
+      const size_t room =
+          limits.max_head_bytes + 1 - std::min(it->head.size(), limits.max_head_bytes);
       const ssize_t n = recv(it->fd, chunk, std::min(room, sizeof chunk), MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         drop(it, 0, "", "");
@@ -300,7 +304,8 @@ void HttpFront::Impl::gate_loop() {
       for (int accepted = 0; accepted < 64; ++accepted) {
         const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) break;
-        Pending p{fd, peer_ip(fd), {}, Clock::now() + std::chrono::milliseconds(limits.head_timeout_ms)};
+        Pending p{
+            fd, peer_ip(fd), {}, Clock::now() + std::chrono::milliseconds(limits.head_timeout_ms)};
         // At a cap, the oldest connection of the same client (else anyone's) that has not sent a
         // whole head yet makes room: idle and slow connections cannot lock out a real request.
         bool admit = true;
@@ -443,9 +448,7 @@ void HttpFront::stop() {
   impl_->stopped = true;
   impl_->stopping = true;
   (void)!write(impl_->wake[1], "x", 1);
-  {
-    std::lock_guard lock(impl_->mutex);
-  }
+  { std::lock_guard lock(impl_->mutex); }
   impl_->cv.notify_all();
   if (impl_->gate.joinable()) impl_->gate.join();
   for (auto& t : impl_->workers) t.join();

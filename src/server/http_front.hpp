@@ -23,15 +23,15 @@ class Stream;
 namespace ev::server_internal {
 
 struct FrontLimits {
-  size_t max_request_line = 8192;     // 414 beyond
-  size_t max_head_bytes = 16384;      // request line + headers; 431 beyond
-  int max_headers = 64;               // 431 beyond
-  int head_timeout_ms = 5000;         // the whole head must arrive within; 408 after
-  int max_connections = 256;          // open connections in all
+  size_t max_request_line = 8192;  // 414 beyond
+  size_t max_head_bytes = 16384;   // request line + headers; 431 beyond
+  int max_headers = 64;            // 431 beyond
+  int head_timeout_ms = 5000;      // the whole head must arrive within; 408 after
+  int max_connections = 256;       // open connections in all
   int max_connections_per_client = 64;
-  int workers = 8;                    // connections served at once (SSE streams hold one)
-  size_t max_ready = 64;              // complete heads waiting for a worker; 503 beyond
-  int io_timeout_ms = 5000;           // per read/write once a worker serves the request
+  int workers = 8;           // connections served at once (SSE streams hold one)
+  size_t max_ready = 64;     // complete heads waiting for a worker; 503 beyond
+  int io_timeout_ms = 5000;  // per read/write once a worker serves the request
 };
 
 // What the head gate decides about the bytes received so far.
@@ -41,10 +41,10 @@ HeadVerdict check_head(std::string_view head, const FrontLimits& limits);
 
 struct FrontStats {
   uint64_t accepted = 0;
-  uint64_t rejected = 0;  // refused at accept (caps) or queue full
-  uint64_t timed_out = 0; // head not complete in time
-  uint64_t too_large = 0; // 414/431
-  uint64_t evicted = 0;   // pending heads closed to make room for a new connection
+  uint64_t rejected = 0;   // refused at accept (caps) or queue full
+  uint64_t timed_out = 0;  // head not complete in time
+  uint64_t too_large = 0;  // 414/431
+  uint64_t evicted = 0;    // pending heads closed to make room for a new connection
 };
 
 class HttpFront {

@@ -38,8 +38,7 @@ TEST(ConfigHardening, NanAndInfinityRefusedWithLineAndKey) {
 TEST(ConfigHardening, DuplicateKeysRefused) {
   expect_refused("cameras: []\ndetection:\n  conf: 0.9\n  conf: 0.1\n", "4", "detection.conf",
                  "duplicate key");
-  expect_refused("cameras: []\napi:\n  token: a\napi:\n  token: b\n", "4", "api",
-                 "duplicate key");
+  expect_refused("cameras: []\napi:\n  token: a\napi:\n  token: b\n", "4", "api", "duplicate key");
   expect_refused("cameras:\n  - id: a\n    source: x.avi\n    source: y.avi\n", "4",
                  "cameras[0].source", "duplicate key");
   EXPECT_TRUE(parse_config("cameras: []\ndetection:\n  conf: 0.9\n  nms: 0.4\n", "cfg.yaml", "/b"));
@@ -105,8 +104,8 @@ TEST(ConfigHardening, RandomInputFuzz) {
   EXPECT_EQ(accepted + refused, kIterations);
   EXPECT_GT(accepted, 0);
   EXPECT_GT(refused, 0);
-  std::printf("config fuzz: %d inputs, %d accepted, %d refused, 0 crashes\n", kIterations,
-              accepted, refused);
+  std::printf("config fuzz: %d inputs, %d accepted, %d refused, 0 crashes\n", kIterations, accepted,
+              refused);
 }
 
 }  // namespace

@@ -49,8 +49,8 @@ std::string read_all(int fd, std::chrono::milliseconds timeout) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -165,9 +165,9 @@ TEST_F(HttpLimitsTest, BodyAfter413IsNeverParsedAsARequest) {
   const std::string smuggled = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
   std::string body;
   while (body.size() < 4000) body += smuggled;
-  const std::string head = "POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                           std::string(kToken) + "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n";
+  const std::string head =
+      "POST /detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(kToken) +
+      "\r\nContent-Type: image/jpeg\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   const int fd = connect_to(server_->port());
   ASSERT_GE(fd, 0);
   ASSERT_GT(send(fd, head.data(), head.size(), MSG_NOSIGNAL), 0);
@@ -278,7 +278,8 @@ TEST(HttpHead, Verdicts) {
   EXPECT_EQ(check_head("GET / HTTP/1.1\r\nA: " + std::string(120, 'x'), l),
             HeadVerdict::kHeadTooLarge);
   // Bytes after the head (a body) do not count against it.
-  EXPECT_EQ(check_head("GET / HTTP/1.1\r\n\r\n" + std::string(500, 'b'), l), HeadVerdict::kComplete);
+  EXPECT_EQ(check_head("GET / HTTP/1.1\r\n\r\n" + std::string(500, 'b'), l),
+            HeadVerdict::kComplete);
 }
 
 TEST(HttpHead, LoopbackIsDecidedByAddress) {

@@ -15,8 +15,8 @@ TEST(ServerRedaction, HealthAndCamerasNeverShowCredentials) {
   c.state = "reconnecting";
   c.error = "cannot open rtsp://admin:SuperSecret99@10.0.0.5:554/stream1: timeout";
   service.update_camera(c);
-  service.set_health({{"status", "degraded"},
-                      {"cameras", {{c.id, {{"state", c.state}, {"error", c.error}}}}}});
+  service.set_health(
+      {{"status", "degraded"}, {"cameras", {{c.id, {{"state", c.state}, {"error", c.error}}}}}});
   ServerParams p;
   p.port = 0;
   p.token = "t0ken-for-redaction";
