@@ -26,6 +26,7 @@ Result<std::unique_ptr<Service>> Service::create(const Config& config) {
   s->metrics_ = std::make_unique<ServiceMetrics>();
   s->recent_.reserve(kRecentEvents);
   s->models_ = s->make_models();
+  s->init_mqtt_state();
   return s;
 }
 
@@ -270,6 +271,7 @@ std::vector<CameraStatus> Service::cameras() const {
   for (const auto& [id, e] : cameras_) {
     if (e->pipeline) {
       out.push_back(e->pipeline->status());
+      out.back().fps_cap = e->config.fps;
       continue;
     }
     CameraStatus s;
@@ -277,6 +279,7 @@ std::vector<CameraStatus> Service::cameras() const {
     s.source = e->config.source;
     s.state = e->error.empty() ? "stopped" : "failed";
     s.error = e->error;
+    s.fps_cap = e->config.fps;
     out.push_back(s);
   }
   return out;
@@ -375,8 +378,11 @@ void Service::stats_loop() {
       std::unique_lock lock(stats_mutex_);
       if (stats_wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stats_stop_; })) return;
     }
-    std::lock_guard lock(mutex_);
-    update_metrics();
+    {
+      std::lock_guard lock(mutex_);
+      update_metrics();
+    }
+    publish_mqtt_state();
   }
 }
 
