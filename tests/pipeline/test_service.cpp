@@ -160,6 +160,19 @@ TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
     payloads.push_back(m.payload);
   }
   EXPECT_EQ(first_seqs(payloads), first_seqs(jsonl));
+
+  // MQTT state beside the events: availability, stats, and the per-camera counts of confirmed
+  // tracks (PETS has several people in view at once). Every event names its device.
+  int max_people = 0;
+  for (const auto& m : sub.messages()) {
+    if (m.topic != "evtest/pets/counts") continue;
+    const auto c = nlohmann::json::parse(m.payload);
+    max_people = std::max(max_people, c["objects"].value("person", 0));
+  }
+  EXPECT_GE(max_people, 2) << "retained evtest/pets/counts";
+  EXPECT_FALSE(sub.last("evtest/stats").empty());
+  EXPECT_EQ(sub.last("evtest/available"), "offline");  // after stop()
+  for (const auto& line : jsonl) EXPECT_FALSE(nlohmann::json::parse(line)["device"].empty());
   std::printf("[ info ] %zu events (%d crossing, %d pets), %zu MQTT messages\n", jsonl.size(),
               per_camera["crossing"], per_camera["pets"], msgs.size());
 }
