@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "audio_remux.hpp"
 #include "commands.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
@@ -32,6 +33,7 @@ struct AnonymizeArgs {
   int threads = 0;
   int64_t max_frames = 0;
   bool json = false;
+  bool keep_audio = false;
 };
 
 struct Counters {
@@ -175,6 +177,13 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     ++c.write_errors;
     if (!per_image) c.written = (*sink)->frames_written();
   }
+  bool audio_failed = false;
+  if (args.keep_audio && info.kind == SourceKind::kVideo && c.written > 0 && c.write_errors == 0) {
+    if (Status st = remux_audio(args.input, args.output); !st) {
+      spdlog::error("{}", st.message());
+      audio_failed = true;
+    }
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double fps = seconds > 0 ? processed / seconds : 0.0;
@@ -205,7 +214,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
         "done: {} frames, {} written, {} faces, {} dropped (fail closed), {} corrupt, {:.1f} fps",
         c.frames, c.written, c.faces, c.dropped, c.corrupt.load(), fps);
   }
-  return final_exit_code(c.frames, c.write_errors > 0 ? 1 : 0, args.input);
+  return final_exit_code(c.frames, c.write_errors > 0 || audio_failed ? 1 : 0, args.input);
 }
 
 }  // namespace
@@ -243,6 +252,9 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::IsMember({"black", "drop"}))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "print one JSON summary on stdout at the end");
+  cmd->add_flag("--keep-audio", args->keep_audio,
+                "carry the input's audio track over to the output video (needs ffmpeg; the audio "
+                "is not anonymized)");
   cmd->callback([args, &global] { global.exit_code = run_anonymize(*args, global); });
 }
 

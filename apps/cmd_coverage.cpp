@@ -109,7 +109,10 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
     std::printf("total   %6d %8d %8.1f%%\n", report->faces, report->covered,
                 100 * report->coverage());
   }
-  return report->coverage() + 1e-12 >= args.min_coverage ? 0 : 3;
+  if (report->coverage() + 1e-12 >= args.min_coverage) return 0;
+  spdlog::error("coverage {:.1f}% is below --min-coverage {:.1f}%", 100 * report->coverage(),
+                100 * args.min_coverage);
+  return 1;
 }
 
 }  // namespace
@@ -129,7 +132,7 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--level", args->level, "privacy level")->capture_default_str();
   cmd->add_option("--scales", args->scales, "image scales to test")->delimiter(',');
   cmd->add_option("--min-coverage", args->min_coverage,
-                  "exit 3 when total coverage is below this fraction");
+                  "exit 1 when total coverage is below this fraction");
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->add_option("--tags", args->tags,
                   "image,x,y,w,h,tag file (e.g. faces_wider/tags.csv): coverage per tag");

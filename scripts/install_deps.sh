@@ -10,8 +10,8 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-dev libprotobuf-dev protobuf-compiler python3-onnx
-  libmosquitto-dev mosquitto prometheus-cpp-dev libtesseract-dev tesseract-ocr
-  nodejs npm chromium
+  libmosquitto-dev mosquitto prometheus-cpp-dev prometheus libtesseract-dev tesseract-ocr
+  nodejs npm chromium ffmpeg
 )
 
 have_npm=0

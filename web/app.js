@@ -1,13 +1,18 @@
 // edgevision dashboard: plain JS, no build step, no third-party code. Everything it shows comes
 // from the REST API of the same origin; data is only ever inserted as text (never as HTML).
+// Images are the server's anonymized frames; event thumbnails are cut from those.
 'use strict';
 
 const TOKEN_KEY = 'edgevision.token';
-const MAX_EVENTS = 50;
-const CAMERA_MS = 1000, SNAPSHOT_MS = 1000, METRICS_MS = 5000, HEALTH_MS = 5000;
+const MAX_EVENTS = 200;
+const CAMERA_MS = 1000, SNAPSHOT_MS = 1000, METRICS_MS = 2000, HEALTH_MS = 5000;
+const HISTORY = 60;             // chart points (2 minutes at METRICS_MS)
+const FAR_BELOW_CAP = 0.5;      // fps out under half the cap is shown as a problem
+const BOX_COLOR = '#00e676';
 
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
-const tiles = new Map();  // camera id -> {root, img, placeholder, fields, url, busy}
+const tiles = new Map();  // camera id -> tile state
+let cameraList = [];
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,7 +25,7 @@ function el(tag, cls, text) {
 
 class Unauthorized extends Error {}
 
-// Every API call carries the token, which is why snapshots and events go through fetch()
+// Every API call carries the token, which is why frames and events go through fetch()
 // rather than <img src> / EventSource (neither can send an Authorization header).
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
@@ -47,34 +52,60 @@ $('token-form').addEventListener('submit', (ev) => {
   $('token-input').value = '';
   $('token-form').hidden = true;
   $('token-button').hidden = false;
+  for (const t of tiles.values()) stopLive(t);
   refreshAll();
   restartEvents();
 });
 $('token-button').addEventListener('click', () => showTokenForm(''));
 if (token) $('token-button').hidden = false;
 
+// ---- views ----------------------------------------------------------------------------
+function showView(name) {
+  for (const b of document.querySelectorAll('#tabs button'))
+    b.classList.toggle('active', b.dataset.view === name);
+  for (const s of document.querySelectorAll('main > .view')) s.hidden = s.id !== 'view-' + name;
+  if (name === 'metrics') drawCharts();
+  if (name === 'zones') loadZoneFrame();
+  if (location.hash !== '#' + name) history.replaceState(null, '', '#' + name);
+}
+for (const b of document.querySelectorAll('#tabs button'))
+  b.addEventListener('click', () => showView(b.dataset.view));
+
 function fmt(n, digits = 1) {
   return typeof n === 'number' && isFinite(n) ? n.toFixed(digits) : '–';
 }
 
+// What an operator needs to know about a camera, in words and a colour.
+function cameraHealth(cam) {
+  if (cam.state === 'failed') return {level: 'bad', text: 'failing: ' + (cam.error || 'error')};
+  if (cam.state === 'reconnecting')
+    return {level: 'warn', text: 'reconnecting' + (cam.error ? ': ' + cam.error : '')};
+  if (cam.state === 'starting') return {level: 'warn', text: 'starting'};
+  if (cam.state === 'stopped') return {level: 'bad', text: 'stopped' + (cam.error ? ': ' + cam.error : '')};
+  if (cam.state === 'running' && cam.fps_cap > 0 && cam.fps_out < FAR_BELOW_CAP * cam.fps_cap)
+    return {level: 'warn', text: `far below cap: ${fmt(cam.fps_out)} of ${fmt(cam.fps_cap, 0)} fps`};
+  return {level: 'ok', text: cam.state || 'unknown'};
+}
+
+// ---- live view ------------------------------------------------------------------------
 function makeTile(cam) {
   const root = el('div', 'tile');
   root.dataset.camera = cam.id;
+  root.dataset.frames = '0';
   const view = el('div', 'view');
-  const img = el('img');
-  img.alt = 'anonymized view of ' + cam.id;
-  img.hidden = true;
+  const canvas = el('canvas');
+  canvas.hidden = true;
+  canvas.setAttribute('aria-label', 'anonymized live view of ' + cam.id);
   const placeholder = el('div', 'placeholder', 'waiting for the first frame…');
-  view.append(img, placeholder);
+  view.append(canvas, placeholder);
   const title = el('div', 'title');
-  const name = el('b', null, cam.id);
   const state = el('span', 'state');
-  title.append(name, state);
+  title.append(el('b', null, cam.id), state);
   const source = el('div', 'source');
   const stats = el('div', 'stats');
   const fields = {state, source};
   for (const [key, label] of [['fps', 'fps in/out'], ['latency', 'latency ms'],
-                              ['dropped', 'dropped'], ['faces', 'faces']]) {
+                              ['dropped', 'dropped'], ['tracks', 'tracks']]) {
     const d = el('div', null, label);
     const v = el('span');
     v.className = 'stat-' + key;
@@ -83,24 +114,165 @@ function makeTile(cam) {
     fields[key] = v;
   }
   root.append(view, title, source, stats);
-  return {root, img, placeholder, fields, url: null, busy: false};
+  // raw: the last frame without overlays, for thumbnails and the zone editor.
+  return {id: cam.id, root, canvas, placeholder, fields, raw: null, abort: null, live: false,
+          busy: false, retryAt: 0, cam};
 }
 
 function updateTile(t, cam) {
-  t.fields.state.textContent = cam.state;
-  t.fields.state.className = 'state ' + cam.state;
-  t.fields.state.title = cam.error || '';
+  t.cam = cam;
+  const h = cameraHealth(cam);
+  t.fields.state.textContent = h.text;
+  t.fields.state.className = 'state ' + h.level;
+  t.fields.state.title = cam.error || h.text;
+  t.root.classList.toggle('warn', h.level === 'warn');
+  t.root.classList.toggle('bad', h.level === 'bad');
   t.fields.source.textContent = cam.source;
   t.fields.fps.textContent = fmt(cam.fps_in) + ' / ' + fmt(cam.fps_out);
   t.fields.latency.textContent = fmt(cam.latency_ms);
   t.fields.dropped.textContent = String(cam.frames_dropped);
-  t.fields.faces.textContent = String(cam.faces_anonymized);
+  t.fields.tracks.textContent = String(cam.active_tracks);
+  if (cam.state === 'failed' && !t.raw) t.placeholder.textContent = 'no video: ' + (cam.error || 'failed');
+}
+
+async function showFrame(t, blob, tracks) {
+  const bmp = await createImageBitmap(blob);
+  if (!t.raw) t.raw = document.createElement('canvas');
+  t.raw.width = bmp.width;
+  t.raw.height = bmp.height;
+  t.raw.getContext('2d').drawImage(bmp, 0, 0);
+  const c = t.canvas;
+  c.width = bmp.width;
+  c.height = bmp.height;
+  const g = c.getContext('2d');
+  g.drawImage(bmp, 0, 0);
+  bmp.close();
+  drawTracks(g, tracks || [], c.width);
+  t.tracks = tracks || [];
+  t.root.dataset.tracks = JSON.stringify(t.tracks);
+  t.root.dataset.frames = String(Number(t.root.dataset.frames) + 1);
+  c.hidden = false;
+  t.placeholder.hidden = true;
+}
+
+function drawTracks(g, tracks, width) {
+  const lw = Math.max(2, Math.round(width / 320));
+  g.lineWidth = lw;
+  g.font = `${10 + 2 * lw}px system-ui, sans-serif`;
+  g.textBaseline = 'top';
+  for (const tr of tracks) {
+    if (!Array.isArray(tr.box) || tr.box.length !== 4) continue;
+    const [x, y, w, h] = tr.box;
+    g.strokeStyle = BOX_COLOR;
+    g.strokeRect(x, y, w, h);
+    const label = `${tr.class || '?'} #${tr.id}`;
+    const tw = g.measureText(label).width + 6;
+    const th = 12 + 2 * lw;
+    const ly = y - th >= 0 ? y - th : y;
+    g.fillStyle = BOX_COLOR;
+    g.fillRect(x, ly, tw, th);
+    g.fillStyle = '#000';
+    g.fillText(label, x + 3, ly + 1);
+  }
+}
+
+function indexOf(buf, pat, from = 0) {
+  outer: for (let i = from; i + pat.length <= buf.length; i++) {
+    for (let j = 0; j < pat.length; j++) if (buf[i + j] !== pat[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+const CRLFCRLF = [13, 10, 13, 10];
+
+// The server pushes frames (multipart JPEG parts, tracks in an X-Tracks header) as the camera
+// produces them; read through fetch() for the token. Falls back to 1 Hz snapshots when the
+// stream is refused (too many streams) or breaks, and tries the stream again later.
+async function runLive(t) {
+  const controller = new AbortController();
+  t.abort = controller;
+  try {
+    const res = await api('/cameras/' + encodeURIComponent(t.id) + '/live', {signal: controller.signal});
+    if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
+    t.live = true;
+    t.root.dataset.mode = 'push';
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = new Uint8Array(0);
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      const joined = new Uint8Array(buf.length + value.length);
+      joined.set(buf);
+      joined.set(value, buf.length);
+      buf = joined;
+      for (;;) {
+        const he = indexOf(buf, CRLFCRLF);
+        if (he < 0) break;
+        const head = decoder.decode(buf.subarray(0, he));
+        const m = /content-length:\s*(\d+)/i.exec(head);
+        const len = m ? Number(m[1]) : 0;
+        if (buf.length < he + 4 + len) break;
+        const body = buf.slice(he + 4, he + 4 + len);
+        buf = buf.slice(he + 4 + len);
+        if (!/content-type:\s*image\/jpeg/i.test(head)) continue;
+        let tracks = [];
+        const tm = /x-tracks:\s*(.*)/i.exec(head);
+        if (tm) { try { tracks = JSON.parse(tm[1]); } catch (e) { tracks = []; } }
+        await showFrame(t, new Blob([body], {type: 'image/jpeg'}), tracks);
+      }
+    }
+    throw new Error('stream ended');
+  } catch (e) {
+    t.live = false;
+    t.root.dataset.mode = 'poll';
+    if (controller.signal.aborted || e instanceof Unauthorized) return;
+    t.retryAt = Date.now() + 5000;
+  } finally {
+    if (t.abort === controller) t.abort = null;
+  }
+}
+
+function stopLive(t) {
+  if (t.abort) t.abort.abort();
+  t.abort = null;
+  t.live = false;
+}
+
+async function refreshSnapshot(t) {
+  if (t.busy || t.live || t.abort) return;  // never stack requests on a slow link
+  t.busy = true;
+  try {
+    const res = await api('/cameras/' + encodeURIComponent(t.id) + '/snapshot.jpg');
+    if (res.status === 503) {
+      if (!t.raw) t.placeholder.textContent = 'waiting for the first frame…';
+      return;
+    }
+    if (!res.ok) {
+      if (!t.raw) t.placeholder.textContent = 'snapshot unavailable (' + res.status + ')';
+      return;
+    }
+    await showFrame(t, await res.blob(), t.tracks || []);
+  } catch (e) {
+    if (!(e instanceof Unauthorized) && !t.raw) t.placeholder.textContent = 'offline';
+  } finally {
+    t.busy = false;
+  }
+}
+
+function tickLive() {
+  for (const t of tiles.values()) {
+    if (t.cam && t.cam.state === 'failed') { stopLive(t); continue; }
+    if (!t.abort && Date.now() >= t.retryAt) runLive(t);
+    else if (!t.live) refreshSnapshot(t);
+  }
 }
 
 async function refreshCameras() {
   const res = await api('/cameras');
   if (!res.ok) return;
   const cams = await res.json();
+  cameraList = cams;
   const seen = new Set();
   for (const cam of cams) {
     seen.add(cam.id);
@@ -109,47 +281,64 @@ async function refreshCameras() {
       t = makeTile(cam);
       tiles.set(cam.id, t);
       $('cameras').append(t.root);
-      refreshSnapshot(cam.id, t);
     }
     updateTile(t, cam);
   }
   for (const [id, t] of tiles) {
     if (!seen.has(id)) {
-      if (t.url) URL.revokeObjectURL(t.url);
+      stopLive(t);
       t.root.remove();
       tiles.delete(id);
     }
   }
   $('no-cameras').hidden = cams.length > 0;
+  renderHealthTable(cams);
+  fillSelect($('f-camera'), cams.map((c) => c.id));
+  fillSelect($('zone-camera'), cams.map((c) => c.id), false);
+  tickLive();
 }
 
-async function refreshSnapshot(id, t) {
-  if (t.busy) return;  // never stack requests on a slow link
-  t.busy = true;
-  try {
-    const res = await api('/cameras/' + encodeURIComponent(id) + '/snapshot.jpg');
-    if (res.status === 503) {
-      t.placeholder.textContent = 'waiting for the first frame…';
-      return;
+function fillSelect(sel, values, withAll = true) {
+  const have = [...sel.options].map((o) => o.value).filter((v) => v !== '');
+  const want = [...new Set(values)].sort();
+  if (JSON.stringify(have) === JSON.stringify(want)) return;
+  const current = sel.value;
+  sel.replaceChildren();
+  if (withAll) sel.append(new Option('all', ''));
+  for (const v of want) sel.append(new Option(v, v));
+  if ([...sel.options].some((o) => o.value === current)) sel.value = current;
+}
+
+// ---- camera health ----------------------------------------------------------------------
+// Rows are updated in place (not rebuilt every second), so they can be selected and read.
+function renderHealthTable(cams) {
+  const body = $('health-table').tBodies[0];
+  const rows = new Map([...body.rows].map((r) => [r.dataset.camera, r]));
+  cams.forEach((cam, i) => {
+    let tr = rows.get(cam.id);
+    if (!tr) {
+      tr = el('tr');
+      tr.dataset.camera = cam.id;
+      const status = el('td', 'status');
+      status.append(el('span'));
+      tr.append(el('td', null, cam.id), status, el('td', 'fps'), el('td', 'latency'), el('td', 'dropped'),
+                el('td', 'failed'), el('td', 'model'));
     }
-    if (!res.ok) {
-      t.placeholder.textContent = 'snapshot unavailable (' + res.status + ')';
-      return;
-    }
-    const url = URL.createObjectURL(await res.blob());
-    const old = t.url;
-    t.url = url;
-    t.img.onload = () => {
-      t.img.hidden = false;
-      t.placeholder.hidden = true;
-      if (old) URL.revokeObjectURL(old);
-    };
-    t.img.src = url;
-  } catch (e) {
-    if (!(e instanceof Unauthorized)) t.placeholder.textContent = 'offline';
-  } finally {
-    t.busy = false;
-  }
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+    rows.delete(cam.id);
+    const h = cameraHealth(cam);
+    tr.dataset.level = h.level;
+    const span = tr.querySelector('.status span');
+    span.className = h.level;
+    span.textContent = h.text;
+    const cap = cam.fps_cap > 0 ? fmt(cam.fps_cap, 0) : 'none';
+    tr.querySelector('.fps').textContent = `${fmt(cam.fps_in)} / ${fmt(cam.fps_out)} / ${cap}`;
+    tr.querySelector('.latency').textContent = fmt(cam.latency_ms);
+    tr.querySelector('.dropped').textContent = String(cam.frames_dropped);
+    tr.querySelector('.failed').textContent = String(cam.frames_failed ?? 0);
+    tr.querySelector('.model').textContent = cam.model_version || '–';
+  });
+  for (const tr of rows.values()) tr.remove();
 }
 
 async function refreshHealth() {
@@ -159,34 +348,106 @@ async function refreshHealth() {
     const h = await res.json();
     badge.textContent = h.status || ('HTTP ' + res.status);
     badge.className = 'badge ' + (h.status === 'ok' ? 'ok' : h.status === 'degraded' ? 'degraded' : 'bad');
+    badge.title = h.reason || (h.degraded ? JSON.stringify(h.degraded) : 'GET /health');
   } catch (e) {
     badge.textContent = 'offline';
     badge.className = 'badge bad';
   }
 }
 
-async function refreshMetrics() {
-  const res = await api('/metrics');
-  if (!res.ok) return;
-  const text = await res.text();
-  // HELP/TYPE comments double the length and are in docs/api.md; show samples only.
-  $('metrics').textContent = text.split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
+// ---- events -----------------------------------------------------------------------------
+const events = [];  // newest first: {e, received, thumb, frame}
+
+function eventTime(e, received) {
+  if (typeof e.time === 'string' && !isNaN(Date.parse(e.time))) return new Date(e.time);
+  return new Date(received);
+}
+
+// The thumbnail is cut from the camera's latest anonymized frame as the event arrives.
+function captureEvent(e) {
+  const rec = {e, received: Date.now(), thumb: null, frame: null};
+  const t = tiles.get(e.camera);
+  if (t && t.raw && t.raw.width > 0) {
+    rec.frame = t.raw.toDataURL('image/jpeg', 0.8);
+    const thumb = document.createElement('canvas');
+    thumb.width = 96;
+    thumb.height = 72;
+    let [x, y, w, h] = Array.isArray(e.box) && e.box.length === 4 ? e.box : [0, 0, t.raw.width, t.raw.height];
+    const pad = 0.15;
+    x = Math.max(0, x - w * pad); y = Math.max(0, y - h * pad);
+    w = Math.min(t.raw.width - x, w * (1 + 2 * pad)); h = Math.min(t.raw.height - y, h * (1 + 2 * pad));
+    if (w > 1 && h > 1) {
+      thumb.getContext('2d').drawImage(t.raw, x, y, w, h, 0, 0, 96, 72);
+      rec.thumb = thumb.toDataURL('image/jpeg', 0.8);
+    }
+  }
+  return rec;
 }
 
 function addEvent(e) {
-  const li = el('li');
-  li.dataset.type = e.type || '';
-  const t = typeof e.frame_time === 'number' ? new Date(e.frame_time * 1000) : new Date();
-  const time = el('time', null, t.toLocaleTimeString([], {hour12: false}));
-  time.dateTime = t.toISOString();
-  const what = el('span');
-  what.append(el('span', 'type', e.type || 'event'), document.createTextNode(
-      ' ' + [e.camera, e['class'], e.track_id !== undefined ? '#' + e.track_id : '']
-                .filter(Boolean).join(' ')));
-  li.append(time, what);
+  events.unshift(captureEvent(e));
+  if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
+  fillSelect($('f-type'), events.map((r) => r.e.type).filter(Boolean));
+  fillSelect($('f-class'), events.map((r) => r.e['class']).filter(Boolean));
+  renderEvents();
+}
+
+function matches(rec) {
+  const e = rec.e;
+  const cam = $('f-camera').value, type = $('f-type').value, cls = $('f-class').value;
+  const zone = $('f-zone').value.trim().toLowerCase();
+  const since = Number($('f-since').value);
+  if (cam && e.camera !== cam) return false;
+  if (type && e.type !== type) return false;
+  if (cls && e['class'] !== cls) return false;
+  if (zone && !String(e.zone || '').toLowerCase().includes(zone)) return false;
+  if (since && Date.now() - eventTime(e, rec.received).getTime() > since * 1000) return false;
+  return true;
+}
+
+function renderEvents() {
   const list = $('events');
-  list.prepend(li);
-  while (list.children.length > MAX_EVENTS) list.lastChild.remove();
+  const shown = events.filter(matches);
+  list.replaceChildren();
+  for (const rec of shown.slice(0, 100)) {
+    const e = rec.e;
+    const li = el('li');
+    li.dataset.type = e.type || '';
+    li.dataset.camera = e.camera || '';
+    if (rec.thumb) {
+      const img = el('img', 'thumb');
+      img.src = rec.thumb;
+      img.alt = 'anonymized thumbnail';
+      li.append(img);
+    } else {
+      li.append(el('div', 'no-thumb'));
+    }
+    const text = el('div');
+    const t = eventTime(e, rec.received);
+    const time = el('time', null, t.toLocaleTimeString([], {hour12: false}));
+    time.dateTime = t.toISOString();
+    text.append(time, el('span', 'type', e.type || 'event'), document.createTextNode(
+        ' ' + [e.camera, e['class'], e.track_id !== undefined ? '#' + e.track_id : '', e.zone ? 'zone ' + e.zone : '']
+                  .filter(Boolean).join(' ')));
+    li.append(text);
+    li.addEventListener('click', () => showEventDetail(rec));
+    list.append(li);
+  }
+  $('events-count').textContent = `${shown.length} of ${events.length}`;
+}
+for (const id of ['f-camera', 'f-type', 'f-class', 'f-since'])
+  $(id).addEventListener('change', renderEvents);
+$('f-zone').addEventListener('input', renderEvents);
+$('event-filters').addEventListener('submit', (ev) => ev.preventDefault());
+
+function showEventDetail(rec) {
+  const e = rec.e;
+  $('detail-title').textContent = `${e.type || 'event'} · ${e.camera || ''} ${e['class'] || ''}`;
+  const img = $('detail-frame');
+  img.hidden = !rec.frame;
+  if (rec.frame) img.src = rec.frame;
+  $('detail-json').textContent = JSON.stringify(e, null, 2);
+  $('event-detail').showModal();
 }
 
 // Server-Sent Events read through fetch() so the Authorization header can be sent.
@@ -232,6 +493,281 @@ function restartEvents() {
   runEvents();
 }
 
+// ---- metrics charts ------------------------------------------------------------------
+// Prometheus text -> [{name, labels, value}]
+function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    if (m[3]) for (const lm of m[3].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];
+    out.push({name: m[1], labels, value: Number(m[4])});
+  }
+  return out;
+}
+
+// Quantile from cumulative histogram buckets (linear inside a bucket, like histogram_quantile).
+function quantile(q, buckets) {
+  const finite = buckets.filter((b) => isFinite(b.le)).sort((a, b) => a.le - b.le);
+  const total = buckets.find((b) => !isFinite(b.le))?.count ?? finite.at(-1)?.count ?? 0;
+  if (!(total > 0)) return NaN;
+  const rank = q * total;
+  let prevLe = 0, prevCount = 0;
+  for (const b of finite) {
+    if (b.count >= rank) return prevLe + (b.le - prevLe) * ((rank - prevCount) / Math.max(1e-9, b.count - prevCount));
+    prevLe = b.le; prevCount = b.count;
+  }
+  return finite.at(-1)?.le ?? NaN;
+}
+
+const CHARTS = [
+  {key: 'fps', title: 'FPS out per camera', unit: 'fps'},
+  {key: 'latency', title: 'Frame latency p50 / p95 (ms)', unit: 'ms'},
+  {key: 'inference', title: 'Inference time, mean (ms)', unit: 'ms'},
+  {key: 'cpu', title: 'CPU (% of one core)', unit: '%'},
+  {key: 'rss', title: 'Memory RSS (MiB)', unit: 'MiB'},
+  {key: 'spool', title: 'Event spool depth per sink', unit: 'events'},
+];
+const series = new Map();  // chart key -> Map(series name -> [values])
+let lastSample = null;     // {time, samples}
+
+function push(chart, name, value) {
+  if (!series.has(chart)) series.set(chart, new Map());
+  const m = series.get(chart);
+  if (!m.has(name)) m.set(name, []);
+  const arr = m.get(name);
+  arr.push(isFinite(value) ? value : null);
+  if (arr.length > HISTORY) arr.shift();
+}
+
+function histograms(samples, base, key) {
+  const by = new Map();  // label value -> {buckets, sum, count}
+  for (const s of samples) {
+    if (!s.name.startsWith(base + '_')) continue;
+    const id = s.labels[key] || '';
+    if (!by.has(id)) by.set(id, {buckets: [], sum: 0, count: 0});
+    const h = by.get(id);
+    if (s.name === base + '_bucket') h.buckets.push({le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value});
+    else if (s.name === base + '_sum') h.sum = s.value;
+    else if (s.name === base + '_count') h.count = s.value;
+  }
+  return by;
+}
+
+// Differences since the previous scrape, so charts show what happens now, not since start.
+function delta(now, before) {
+  if (!before) return now;
+  return {sum: now.sum - before.sum, count: now.count - before.count,
+          buckets: now.buckets.map((b) => ({le: b.le, count: b.count - (before.buckets.find((x) => x.le === b.le)?.count ?? 0)}))};
+}
+
+async function refreshMetrics() {
+  const res = await api('/metrics');
+  if (!res.ok) return;
+  const samples = parseMetrics(await res.text());
+  const now = Date.now();
+  const fpsName = samples.some((s) => s.name === 'edgevision_fps_out') ? 'edgevision_fps_out' : 'edgevision_camera_fps';
+  for (const s of samples) if (s.name === fpsName) push('fps', s.labels.camera || 'fps', s.value);
+  const lat = histograms(samples, 'edgevision_frame_latency_seconds', 'camera');
+  const inf = histograms(samples, 'edgevision_inference_seconds', 'camera');
+  const prevLat = lastSample ? histograms(lastSample.samples, 'edgevision_frame_latency_seconds', 'camera') : null;
+  const prevInf = lastSample ? histograms(lastSample.samples, 'edgevision_inference_seconds', 'camera') : null;
+  for (const [cam, h] of lat) {
+    const d = delta(h, prevLat?.get(cam));
+    const use = d.count > 0 ? d : h;
+    push('latency', cam + ' p50', quantile(0.5, use.buckets) * 1000);
+    push('latency', cam + ' p95', quantile(0.95, use.buckets) * 1000);
+  }
+  for (const [cam, h] of inf) {
+    const d = delta(h, prevInf?.get(cam));
+    const use = d.count > 0 ? d : h;
+    push('inference', cam, use.count > 0 ? use.sum / use.count * 1000 : NaN);
+  }
+  const cpu = samples.find((s) => s.name === 'process_cpu_seconds_total');
+  const prevCpu = lastSample?.samples.find((s) => s.name === 'process_cpu_seconds_total');
+  if (cpu && prevCpu) push('cpu', 'edgevision', 100 * (cpu.value - prevCpu.value) / ((now - lastSample.time) / 1000));
+  const rss = samples.find((s) => s.name === 'process_resident_memory_bytes');
+  if (rss) push('rss', 'rss', rss.value / 1048576);
+  for (const s of samples) if (s.name === 'edgevision_spool_depth') push('spool', s.labels.sink || 'spool', s.value);
+  lastSample = {time: now, samples};
+  if (!$('view-metrics').hidden) drawCharts();
+}
+
+const COLORS = ['#58a6ff', '#3fb950', '#d29922', '#f85149', '#bc8cff', '#39c5cf', '#ff9bce', '#e3b341'];
+
+function drawCharts() {
+  const root = $('charts');
+  for (const spec of CHARTS) {
+    let fig = root.querySelector(`figure[data-metric="${spec.key}"]`);
+    if (!fig) {
+      fig = el('figure', 'chart');
+      fig.dataset.metric = spec.key;
+      fig.append(el('figcaption', null, spec.title), el('canvas'), el('div', 'legend'));
+      root.append(fig);
+    }
+    const canvas = fig.querySelector('canvas');
+    const legend = fig.querySelector('.legend');
+    const data = series.get(spec.key) || new Map();
+    const w = Math.max(200, canvas.clientWidth || 400), h = 160;
+    canvas.width = w * devicePixelRatio;
+    canvas.height = h * devicePixelRatio;
+    const g = canvas.getContext('2d');
+    g.scale(devicePixelRatio, devicePixelRatio);
+    g.clearRect(0, 0, w, h);
+    let max = 0, points = 0;
+    for (const arr of data.values()) for (const v of arr) if (v !== null) max = Math.max(max, v);
+    max = max > 0 ? niceMax(max) : 1;
+    const left = 40, bottom = h - 16, top = 6, right = w - 6;
+    g.strokeStyle = '#2b313a';
+    g.fillStyle = '#8b939e';
+    g.font = '10px system-ui, sans-serif';
+    g.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) {
+      const y = bottom - (bottom - top) * i / 4;
+      g.beginPath(); g.moveTo(left, y); g.lineTo(right, y); g.stroke();
+      g.fillText(fmtAxis(max * i / 4), 2, y + 3);
+    }
+    legend.replaceChildren();
+    let i = 0;
+    for (const [name, arr] of data) {
+      const color = COLORS[i++ % COLORS.length];
+      g.strokeStyle = color;
+      g.lineWidth = 2;
+      g.beginPath();
+      let started = false;
+      arr.forEach((v, k) => {
+        if (v === null) { started = false; return; }
+        const x = left + (right - left) * (k + HISTORY - arr.length) / (HISTORY - 1);
+        const y = bottom - (bottom - top) * v / max;
+        if (started) g.lineTo(x, y); else g.moveTo(x, y);
+        started = true;
+        points++;
+      });
+      g.stroke();
+      const last = [...arr].reverse().find((v) => v !== null);
+      const item = el('span', null, `${name}: ${fmt(last)} ${spec.unit}`);
+      const swatch = el('i');
+      swatch.style.background = color;
+      item.prepend(swatch);
+      legend.append(item);
+    }
+    if (!data.size) legend.append(el('span', null, 'no data yet'));
+    fig.dataset.points = String(points);
+  }
+}
+function niceMax(v) {
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+  return 10 * p;
+}
+function fmtAxis(v) { return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2); }
+
+// ---- zone / line editor -------------------------------------------------------------
+const zoneState = {camera: '', image: null, shapes: [], current: []};
+
+function zoneMode() { return document.querySelector('input[name="zone-mode"]:checked').value; }
+
+async function loadZoneFrame() {
+  const cam = $('zone-camera').value;
+  if (!cam) return;
+  if (cam !== zoneState.camera) { zoneState.shapes = []; zoneState.current = []; }
+  zoneState.camera = cam;
+  const t = tiles.get(cam);
+  if (t && t.raw && t.raw.width) {
+    const c = document.createElement('canvas');
+    c.width = t.raw.width; c.height = t.raw.height;
+    c.getContext('2d').drawImage(t.raw, 0, 0);
+    zoneState.image = c;
+  } else {
+    try {
+      const res = await api('/cameras/' + encodeURIComponent(cam) + '/snapshot.jpg');
+      zoneState.image = res.ok ? await createImageBitmap(await res.blob()) : null;
+    } catch (e) { zoneState.image = null; }
+  }
+  drawZones();
+}
+
+function drawZones() {
+  const c = $('zone-canvas');
+  const img = zoneState.image;
+  c.width = img ? img.width : 640;
+  c.height = img ? img.height : 360;
+  const g = c.getContext('2d');
+  g.fillStyle = '#000';
+  g.fillRect(0, 0, c.width, c.height);
+  if (img) g.drawImage(img, 0, 0);
+  const lw = Math.max(2, Math.round(c.width / 320));
+  g.lineWidth = lw;
+  g.font = `${10 + 2 * lw}px system-ui, sans-serif`;
+  const all = [...zoneState.shapes, {kind: zoneMode(), name: '(new)', points: zoneState.current, open: true}];
+  for (const s of all) {
+    if (!s.points.length) continue;
+    g.strokeStyle = s.kind === 'line' ? '#ffab40' : '#40c4ff';
+    g.fillStyle = s.kind === 'line' ? 'rgba(255,171,64,.25)' : 'rgba(64,196,255,.25)';
+    g.beginPath();
+    s.points.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+    if (s.kind === 'polygon' && !s.open) { g.closePath(); g.fill(); }
+    g.stroke();
+    for (const [x, y] of s.points) g.fillRect(x - lw, y - lw, 2 * lw, 2 * lw);
+    if (!s.open) { g.fillStyle = '#fff'; g.fillText(s.name, s.points[0][0] + 4, s.points[0][1] - 4); }
+  }
+  $('zone-yaml').value = zonesYaml();
+}
+
+function zonesYaml() {
+  const cam = zoneState.camera || '<camera>';
+  const pts = (p) => '[' + p.map(([x, y]) => `[${x}, ${y}]`).join(', ') + ']';
+  const zones = zoneState.shapes.filter((s) => s.kind === 'polygon');
+  const lines = zoneState.shapes.filter((s) => s.kind === 'line');
+  const img = zoneState.image;
+  let y = `# camera ${cam}; points in frame pixels (${img ? img.width + 'x' + img.height : 'no frame'})\n`;
+  y += 'zones:\n' + (zones.length ? '' : '  []\n');
+  for (const z of zones) y += `  - name: ${z.name}\n    camera: ${cam}\n    polygon: ${pts(z.points)}\n`;
+  y += 'lines:\n' + (lines.length ? '' : '  []\n');
+  for (const l of lines) y += `  - name: ${l.name}\n    camera: ${cam}\n    points: ${pts(l.points)}\n`;
+  return y;
+}
+
+function finishShape() {
+  const kind = zoneMode();
+  const need = kind === 'line' ? 2 : 3;
+  if (zoneState.current.length < need) return;
+  const n = zoneState.shapes.filter((s) => s.kind === kind).length + 1;
+  zoneState.shapes.push({kind, name: (kind === 'line' ? 'line' : 'zone') + n, points: zoneState.current});
+  zoneState.current = [];
+  drawZones();
+}
+
+$('zone-canvas').addEventListener('click', (ev) => {
+  const c = $('zone-canvas');
+  const r = c.getBoundingClientRect();
+  const x = Math.round((ev.clientX - r.left) * c.width / r.width);
+  const y = Math.round((ev.clientY - r.top) * c.height / r.height);
+  zoneState.current.push([x, y]);
+  if (zoneMode() === 'line' && zoneState.current.length === 2) finishShape(); else drawZones();
+});
+$('zone-finish').addEventListener('click', finishShape);
+$('zone-undo').addEventListener('click', () => { zoneState.current.pop(); drawZones(); });
+$('zone-clear').addEventListener('click', () => { zoneState.shapes = []; zoneState.current = []; drawZones(); });
+$('zone-camera').addEventListener('change', loadZoneFrame);
+for (const r of document.querySelectorAll('input[name="zone-mode"]'))
+  r.addEventListener('change', () => { zoneState.current = []; drawZones(); });
+$('zone-copy').addEventListener('click', async () => {
+  const text = $('zone-yaml').value;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {
+    // Plain http (no secure context) has no clipboard API.
+    $('zone-yaml').select();
+    document.execCommand('copy');
+  }
+  $('zone-copied').textContent = 'copied';
+  setTimeout(() => { $('zone-copied').textContent = ''; }, 2000);
+});
+
+// ---- start ------------------------------------------------------------------------------
 function every(ms, fn) {
   const tick = () => fn().catch(() => {});
   tick();
@@ -245,5 +781,8 @@ function refreshAll() {
 every(HEALTH_MS, refreshHealth);
 every(CAMERA_MS, refreshCameras);
 every(METRICS_MS, refreshMetrics);
-setInterval(() => { for (const [id, t] of tiles) refreshSnapshot(id, t); }, SNAPSHOT_MS);
+setInterval(tickLive, SNAPSHOT_MS);
+setInterval(() => { if (!$('view-events').hidden) renderEvents(); }, 5000);  // "since" ages out
 runEvents();
+const startView = (location.hash || '#live').slice(1);
+showView($('view-' + startView) ? startView : 'live');

@@ -70,7 +70,7 @@ class FrameSink {
 };
 
 struct SinkOptions {
-  std::string fourcc;  // empty: pick from the output extension (.mp4 -> mp4v, .avi -> MJPG)
+  std::string fourcc;  // empty: from the extension (.mp4 -> avc1 (H.264), else mp4v; .avi -> MJPG)
   int jpeg_quality = 95;
 };
 

@@ -183,6 +183,7 @@ class Service final : public ServiceView, public EventFeed {
   EventFeed& events() override { return *this; }
   prometheus::Registry& metrics() override;
   nlohmann::json health() const override;
+  nlohmann::json live_tracks(const std::string& camera_id) const override;
 
   // EventFeed
   uint64_t subscribe(Callback callback) override;
@@ -218,6 +219,14 @@ class Service final : public ServiceView, public EventFeed {
   uint64_t next_subscriber_ = 1;
   std::vector<nlohmann::json> recent_;  // ring, kRecentEvents
   size_t recent_head_ = 0;
+
+  // MQTT state beside the events (src/pipeline/service_mqtt.cpp): confirmed tracks per class
+  // and camera from a built-in analytics hook, published as retained counts; periodic stats.
+  std::shared_ptr<struct LiveCounts> live_counts_;
+  std::chrono::steady_clock::time_point last_mqtt_stats_{};
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  void init_mqtt_state();     // from create()
+  void publish_mqtt_state();  // from the stats thread, mutex_ not held
 
   std::thread stats_thread_;
   std::mutex stats_mutex_;

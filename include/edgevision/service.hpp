@@ -33,6 +33,7 @@ struct CameraStatus {
   double latency_ms = 0;  // recent end-to-end per-frame latency
   int active_tracks = 0;
   std::string model_version;  // object detector version being served (OTA or manifest)
+  double fps_cap = 0;         // the camera's configured fps cap (0: none)
 };
 
 // Bounded fan-out of events (JSON objects with a "schema" field) to in-process subscribers
@@ -57,6 +58,12 @@ class ServiceView {
   virtual EventFeed& events() = 0;
   virtual prometheus::Registry& metrics() = 0;
   virtual nlohmann::json health() const = 0;  // {"status":"ok"|"degraded", ...}
+  // Confirmed tracks of the camera's latest analysed frame, for the live view's overlay:
+  // [{"id","class","box":[x,y,w,h]}] in frame pixels. Boxes only, never image data.
+  virtual nlohmann::json live_tracks(const std::string& camera_id) const {
+    (void)camera_id;
+    return nlohmann::json::array();
+  }
 };
 
 }  // namespace ev

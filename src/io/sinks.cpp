@@ -146,9 +146,12 @@ class VideoSink final : public FrameSink {
     opened_once_ = true;
     size_ = size;
     std::string fourcc = options_.fourcc;
+    bool h264_first = false;
     if (fourcc.empty()) {
       const std::string ext = output_.extension().string();
-      fourcc = (ext == ".mp4" || ext == ".m4v" || ext == ".mov") ? "mp4v" : "MJPG";
+      // H.264 where OpenCV's FFmpeg has an encoder (libx264/openh264): a third of mp4v's size.
+      h264_first = ext == ".mp4" || ext == ".m4v" || ext == ".mov";
+      fourcc = h264_first ? "avc1" : "MJPG";
     }
     if (fourcc.size() != 4) return Status::Error("fourcc must have 4 characters: '" + fourcc + "'");
     const double fps = input_.fps > 0 ? input_.fps : 25.0;
@@ -158,6 +161,13 @@ class VideoSink final : public FrameSink {
       writer_.open(output_.string(), cv::CAP_FFMPEG,
                    cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]), fps, size,
                    true);
+      if (!writer_.isOpened() && h264_first) {
+        spdlog::warn("no H.264 encoder in OpenCV's FFmpeg; writing {} as MPEG-4 Part 2 (mp4v)",
+                     output_.string());
+        fourcc = "mp4v";
+        writer_.open(output_.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'),
+                     fps, size, true);
+      }
       if (writer_.isOpened() && fourcc == "MJPG")
         writer_.set(cv::VIDEOWRITER_PROP_QUALITY, options_.jpeg_quality);
     } catch (const cv::Exception& e) {

@@ -27,6 +27,7 @@ Result<std::unique_ptr<Service>> Service::create(const Config& config) {
   s->metrics_ = std::make_unique<ServiceMetrics>();
   s->recent_.reserve(kRecentEvents);
   s->models_ = s->make_models();
+  s->init_mqtt_state();
   return s;
 }
 
@@ -271,6 +272,7 @@ std::vector<CameraStatus> Service::cameras() const {
   for (const auto& [id, e] : cameras_) {
     if (e->pipeline) {
       out.push_back(e->pipeline->status());
+      out.back().fps_cap = e->config.fps;
       continue;
     }
     CameraStatus s;
@@ -278,6 +280,7 @@ std::vector<CameraStatus> Service::cameras() const {
     s.source = redact_url(e->config.source);
     s.state = e->error.empty() ? "stopped" : "failed";
     s.error = e->error;
+    s.fps_cap = e->config.fps;
     out.push_back(s);
   }
   return out;
@@ -387,8 +390,11 @@ void Service::stats_loop() {
       std::unique_lock lock(stats_mutex_);
       if (stats_wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stats_stop_; })) return;
     }
-    std::lock_guard lock(mutex_);
-    update_metrics();
+    {
+      std::lock_guard lock(mutex_);
+      update_metrics();
+    }
+    publish_mqtt_state();
   }
 }
 

@@ -10,8 +10,10 @@
 #include <spdlog/spdlog.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -63,7 +65,8 @@ json to_json(const CameraStatus& c) {
               {"faces_anonymized", c.faces_anonymized},
               {"latency_ms", c.latency_ms},
               {"active_tracks", c.active_tracks},
-              {"model_version", c.model_version}};
+              {"model_version", c.model_version},
+              {"fps_cap", c.fps_cap}};
 }
 
 // Media type without parameters, lower-case.
@@ -138,7 +141,12 @@ class Server::Impl {
                        .Name("process_resident_memory_bytes")
                        .Help("Resident memory size in bytes")
                        .Register(*registry_)
-                       .Add({})) {}
+                       .Add({})),
+        cpu_counter_(prometheus::BuildCounter()
+                         .Name("process_cpu_seconds_total")
+                         .Help("User and system CPU time of the process in seconds")
+                         .Register(*registry_)
+                         .Add({})) {}
 
   Status start();
   void stop();
@@ -163,6 +171,8 @@ class Server::Impl {
   prometheus::Gauge& sse_clients_gauge_;
   prometheus::Counter& sse_dropped_counter_;
   prometheus::Gauge& rss_gauge_;
+  prometheus::Counter& cpu_counter_;
+  std::mutex cpu_mutex_;
 
  private:
   void routes();
@@ -170,6 +180,7 @@ class Server::Impl {
   void handle_metrics(httplib::Response& res);
   void handle_snapshot(const httplib::Request& req, httplib::Response& res);
   void handle_events(httplib::Response& res);
+  void handle_live(const httplib::Request& req, httplib::Response& res);
   void handle_detect(const httplib::Request& req, httplib::Response& res);
   void handle_static(const httplib::Request& req, httplib::Response& res);
   void push_event(const std::shared_ptr<SseClient>& client, std::string frame);
@@ -244,6 +255,8 @@ void Server::Impl::routes() {
     if (req.path == "/health" || req.path == "/metrics" || req.path == "/detect" ||
         req.path == "/cameras" || req.path == "/events" || req.path == "/events/recent")
       handler = req.path;
+    else if (req.path.rfind("/cameras/", 0) == 0 && req.path.ends_with("/live"))
+      handler = "/cameras/{id}/live";
     else if (req.path.rfind("/cameras/", 0) == 0)
       handler = "/cameras/{id}/snapshot.jpg";
     requests_family_.Add({{"handler", handler}, {"code", std::to_string(res.status)}}).Increment();
@@ -271,6 +284,8 @@ void Server::Impl::routes() {
   http_.Get(
       R"(/cameras/([^/]+)/snapshot\.jpg)",
       [this](const httplib::Request& req, httplib::Response& res) { handle_snapshot(req, res); });
+  http_.Get(R"(/cameras/([^/]+)/live)",
+            [this](const httplib::Request& req, httplib::Response& res) { handle_live(req, res); });
   http_.Get("/events",
             [this](const httplib::Request&, httplib::Response& res) { handle_events(res); });
   http_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
@@ -295,8 +310,24 @@ void Server::Impl::routes() {
 
 void Server::Impl::handle_metrics(httplib::Response& res) {
   rss_gauge_.Set(static_cast<double>(process_rss_bytes()));
+  {
+    // A counter only goes up: add what the process used since the last scrape.
+    rusage ru{};
+    if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+      const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+      std::lock_guard lock(cpu_mutex_);
+      if (cpu > cpu_counter_.Value()) cpu_counter_.Increment(cpu - cpu_counter_.Value());
+    }
+  }
   auto families = view_.metrics().Collect();
   auto own = registry_->Collect();
+  // A family may be exported once only (promtool rejects a second HELP/TYPE): the server's own
+  // (e.g. process_resident_memory_bytes, fresh at scrape time) replaces the service's.
+  std::erase_if(families, [&](const prometheus::MetricFamily& f) {
+    return std::any_of(own.begin(), own.end(),
+                       [&](const prometheus::MetricFamily& o) { return o.name == f.name; });
+  });
   families.insert(families.end(), std::make_move_iterator(own.begin()),
                   std::make_move_iterator(own.end()));
   std::ostringstream out;
@@ -400,6 +431,54 @@ void Server::Impl::handle_events(httplib::Response& res) {
         --sse_clients_;
         sse_clients_gauge_.Decrement();
         spdlog::info("events: client disconnected ({} left)", sse_clients_.load());
+      });
+}
+
+// Live view: the camera's anonymized frames pushed as multipart/x-mixed-replace (MJPEG) as
+// they change, each part with an X-Tracks header holding the confirmed tracks of that moment.
+// Only ServiceView::snapshot_jpeg() frames go out, which never skip the anonymizer. Streams
+// share the event stream cap (each holds a worker thread).
+void Server::Impl::handle_live(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  bool known = false;
+  for (const auto& c : view_.cameras()) known = known || c.id == id;
+  if (!known) return send_error(res, 404, "unknown camera '" + id + "'");
+  if (sse_clients_.fetch_add(1) >= static_cast<uint64_t>(params_.max_sse_clients)) {
+    --sse_clients_;
+    res.set_header("Retry-After", "5");
+    return send_error(res, 503, "too many stream clients");
+  }
+  sse_clients_gauge_.Increment();
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_header("Cache-Control", "no-store");
+  res.set_chunked_content_provider(
+      "multipart/x-mixed-replace; boundary=evframe",
+      [this, id, last = std::vector<uint8_t>(), last_write = std::chrono::steady_clock::now()](
+          size_t, httplib::DataSink& sink) mutable {
+        if (stopping_.load()) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        auto jpeg = view_.snapshot_jpeg(id);
+        const auto now = std::chrono::steady_clock::now();
+        if (!jpeg || *jpeg == last) {
+          // No new frame: an empty part now and then finds dead peers.
+          if (now - last_write < std::chrono::seconds(10)) return true;
+          static constexpr std::string_view kPing =
+              "--evframe\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n\r\n";
+          last_write = now;
+          return sink.write(kPing.data(), kPing.size());
+        }
+        last = std::move(*jpeg);
+        last_write = now;
+        const std::string head = "--evframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                 std::to_string(last.size()) +
+                                 "\r\nX-Tracks: " + view_.live_tracks(id).dump() + "\r\n\r\n";
+        return sink.write(head.data(), head.size()) &&
+               sink.write(reinterpret_cast<const char*>(last.data()), last.size()) &&
+               sink.write("\r\n", 2);
+      },
+      [this](bool) {
+        --sse_clients_;
+        sse_clients_gauge_.Decrement();
       });
 }
 

@@ -63,7 +63,7 @@ TEST(CliCoverage, MinCoverageFailsTheRunWhenNotMet) {
   auto r = test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
                              test::shared_models_dir().string() + " coverage " +
                              test::data("faces").string() + " --detector haar --min-coverage 0.99");
-  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // a result below the bar is a failure
 }
 
 }  // namespace

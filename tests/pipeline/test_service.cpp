@@ -151,7 +151,7 @@ TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
   EXPECT_GT(per_camera["crossing"], 0);
   for (const auto& [k, v] : balance) EXPECT_EQ(v, 0) << "track key " << k;
 
-  const auto msgs = sub.messages();
+  const auto msgs = sub.event_messages();
   std::vector<std::string> payloads;
   for (const auto& m : msgs) {
     const auto e = nlohmann::json::parse(m.payload);
@@ -160,6 +160,19 @@ TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
     payloads.push_back(m.payload);
   }
   EXPECT_EQ(first_seqs(payloads), first_seqs(jsonl));
+
+  // MQTT state beside the events: availability, stats, and the per-camera counts of confirmed
+  // tracks (PETS has several people in view at once). Every event names its device.
+  int max_people = 0;
+  for (const auto& m : sub.messages()) {
+    if (m.topic != "evtest/pets/counts") continue;
+    const auto c = nlohmann::json::parse(m.payload);
+    max_people = std::max(max_people, c["objects"].value("person", 0));
+  }
+  EXPECT_GE(max_people, 2) << "retained evtest/pets/counts";
+  EXPECT_FALSE(sub.last("evtest/stats").empty());
+  EXPECT_EQ(sub.last("evtest/available"), "offline");  // after stop()
+  for (const auto& line : jsonl) EXPECT_FALSE(nlohmann::json::parse(line)["device"].empty());
   std::printf("[ info ] %zu events (%d crossing, %d pets), %zu MQTT messages\n", jsonl.size(),
               per_camera["crossing"], per_camera["pets"], msgs.size());
 }
@@ -176,9 +189,9 @@ TEST(Service, BrokerStoppedMidRunEveryEventDeliveredInOrder) {
   ASSERT_TRUE((*service)->start());
   // Take the broker down as soon as the first event got through, keep it down until every
   // event of the run exists (the last ones only on disk), then bring it back.
-  ASSERT_TRUE(wait_until([&] { return sub->count() >= 1; }, 60));
+  ASSERT_TRUE(wait_until([&] { return sub->event_count() >= 1; }, 60));
   broker.stop();
-  const size_t before = sub->count();
+  const size_t before = sub->event_count();
   ASSERT_TRUE(wait_until([&] { return (*service)->all_finished(); }, 60));
   const uint64_t spooled = sink(**service, "mqtt").spool.pending;
   EXPECT_GT(spooled, 0u);
@@ -190,12 +203,12 @@ TEST(Service, BrokerStoppedMidRunEveryEventDeliveredInOrder) {
   ASSERT_TRUE(wait_until(
       [&] {
         std::vector<std::string> p;
-        for (auto& m : sub->messages()) p.push_back(m.payload);
+        for (auto& m : sub->event_messages()) p.push_back(m.payload);
         return first_seqs(p).size() >= jsonl.size();
       },
       10));
   std::vector<std::string> received;
-  for (auto& m : sub->messages()) received.push_back(m.payload);
+  for (auto& m : sub->event_messages()) received.push_back(m.payload);
   EXPECT_EQ(first_seqs(received), first_seqs(jsonl));
   std::printf(
       "[ info ] broker restart: %zu events in total, %zu received before the outage, "

@@ -136,6 +136,19 @@ class FakeService : public ServiceView {
     std::lock_guard lock(mutex_);
     health_ = std::move(h);
   }
+  nlohmann::json live_tracks(const std::string& id) const override {
+    std::lock_guard lock(mutex_);
+    auto it = tracks_.find(id);
+    return it == tracks_.end() ? nlohmann::json::array() : it->second;
+  }
+  void set_tracks(const std::string& id, nlohmann::json tracks) {
+    std::lock_guard lock(mutex_);
+    tracks_[id] = std::move(tracks);
+  }
+  void add_camera(const CameraStatus& c) {
+    std::lock_guard lock(mutex_);
+    cameras_.push_back(c);
+  }
   void update_camera(const CameraStatus& c) {
     std::lock_guard lock(mutex_);
     for (auto& x : cameras_)
@@ -147,6 +160,7 @@ class FakeService : public ServiceView {
   mutable std::mutex mutex_;
   std::vector<CameraStatus> cameras_;
   std::map<std::string, std::vector<uint8_t>> snapshots_;
+  std::map<std::string, nlohmann::json> tracks_;
   nlohmann::json health_ = {{"status", "ok"}, {"cameras", 2}};
   FakeEventFeed feed_;
   std::shared_ptr<prometheus::Registry> registry_;

@@ -1,7 +1,10 @@
 // End-to-end dashboard test in real Chromium (Debian's /usr/bin/chromium through
-// playwright-core; no browser download). Starts ev_fake_service (two cameras, synthetic frames
-// and events, token auth) and checks what a user sees: the token prompt, both camera tiles with
-// loaded images and stats, live events, metrics text, and a rejected token. Writes a screenshot.
+// playwright-core; no browser download). Starts ev_fake_service (four cameras, synthetic frames,
+// tracks and events, token auth) and checks what a user sees: the token prompt; the pushed live
+// view with the tracks drawn; events with anonymized thumbnails, filters and details; camera
+// health (a failing camera, one far below its fps cap); metrics charts; the zone/line editor's
+// YAML; no sideways scrolling at 400 px; a rejected token. Screenshots of each view go to
+// <build>/test-artifacts/.
 // Usage: node dashboard_test.cjs FAKE_SERVICE_BINARY WEB_DIR WORK_DIR
 'use strict';
 const {spawn} = require('child_process');
@@ -17,8 +20,11 @@ if (!fakeBin || !webDir || !workDir) {
 // playwright-core is installed in the work dir (build tree), not next to this file.
 const {chromium} = createRequire(path.join(workDir, 'package.json'))('playwright-core');
 const TOKEN = 'dashboard-test-token-1234';
+// Screenshots of every view go next to the other test artefacts of the build tree.
+const artifacts = path.join(workDir, '..', 'test-artifacts');
+fs.mkdirSync(artifacts, {recursive: true});
 
-const watchdog = setTimeout(() => { console.error('FAIL: timed out'); process.exit(1); }, 120000);
+const watchdog = setTimeout(() => { console.error('FAIL: timed out'); process.exit(1); }, 170000);
 
 let failures = 0;
 function check(cond, what) {
@@ -66,44 +72,140 @@ async function main() {
 
     await page.fill('#token-input', TOKEN);
     await page.click('#token-form button[type=submit]');
-    await page.waitForFunction(() => document.querySelectorAll('.tile').length === 2, null, {timeout: 10000});
-    check(true, 'two camera tiles');
-    // car-park gets its first frame a second after start: both images must end up loaded.
-    await page.waitForFunction(() => [...document.querySelectorAll('.tile img')]
-        .filter((i) => !i.hidden && i.complete && i.naturalWidth > 0).length === 2, null, {timeout: 15000});
-    const sizes = await page.$$eval('.tile img', (imgs) => imgs.map((i) => [i.naturalWidth, i.naturalHeight]));
-    check(sizes.every(([w, h]) => w === 320 && h === 180), 'both live views show 320x180 frames ' + JSON.stringify(sizes));
-    const firstSrc = await page.$eval('.tile[data-camera="front-door"] img', (i) => i.src);
-    await page.waitForFunction((s) => document.querySelector('.tile[data-camera="front-door"] img').src !== s,
-                               firstSrc, {timeout: 5000});
-    check(true, 'live view refreshes');
+    await page.waitForFunction(() => document.querySelectorAll('.tile').length === 4, null, {timeout: 10000});
+    check(true, 'four camera tiles');
 
+    // ---- live view: pushed frames with the tracks drawn on them
+    await page.waitForFunction(() => [...document.querySelectorAll('.tile')]
+        .filter((t) => t.dataset.camera !== 'gate')
+        .every((t) => !t.querySelector('canvas').hidden && Number(t.dataset.frames) > 0), null, {timeout: 15000});
+    const sizes = await page.$$eval('.tile:not([data-camera="gate"]) canvas', (cs) => cs.map((c) => [c.width, c.height]));
+    check(sizes.every(([w, h]) => w === 320 && h === 180), 'live views show 320x180 frames ' + JSON.stringify(sizes));
+    check(await page.$eval('.tile[data-camera="front-door"]', (t) => t.dataset.mode) === 'push',
+          'front-door live view is pushed (multipart stream), not polled');
+    const f0 = await page.$eval('.tile[data-camera="front-door"]', (t) => Number(t.dataset.frames));
+    await page.waitForTimeout(3000);
+    const f1 = await page.$eval('.tile[data-camera="front-door"]', (t) => Number(t.dataset.frames));
+    check(f1 - f0 >= 8, `live view at the camera's rate: ${f1 - f0} frames in 3 s (1 Hz polling would give 3)`);
+    // The overlay: box edge pixels in the track colour (#00e676), at the box the server sent.
+    const overlay = await page.$eval('.tile[data-camera="front-door"]', (t) => {
+      const tracks = JSON.parse(t.dataset.tracks || '[]');
+      const c = t.querySelector('canvas');
+      if (!tracks.length) return {tracks};
+      const [x, y, w, h] = tracks[0].box;
+      const px = c.getContext('2d').getImageData(Math.round(x + w / 2), Math.round(y + h), 1, 1).data;
+      return {tracks, px: [...px]};
+    });
+    check(overlay.tracks.length === 1 && overlay.tracks[0].class === 'person' && overlay.tracks[0].id === 7,
+          'tracks of the frame arrive with it ' + JSON.stringify(overlay.tracks));
+    check(overlay.px && overlay.px[0] < 60 && overlay.px[1] > 180 && overlay.px[2] > 80 && overlay.px[2] < 160,
+          'track box drawn on the frame (pixel ' + JSON.stringify(overlay.px) + ')');
+    const fdState = await page.textContent('.tile[data-camera="front-door"] .state');
+    const yardState = await page.textContent('.tile[data-camera="yard"] .state');
+    const gateState = await page.textContent('.tile[data-camera="gate"] .state');
+    check(fdState === 'running', 'front-door: running (' + fdState + ')');
+    check(/far below cap: 1\.0 of 10 fps/.test(yardState), 'yard shown far below its cap (' + yardState + ')');
+    check(/^failing: cannot open rtsp/.test(gateState), 'gate shown failing with the reason (' + gateState + ')');
+    check(await page.$eval('.tile[data-camera="gate"]', (t) => t.classList.contains('bad')), 'failing tile in red');
     const dropped = await page.textContent('.tile[data-camera="front-door"] .stat-dropped');
     const latency = await page.textContent('.tile[data-camera="car-park"] .stat-latency');
-    const fps = await page.textContent('.tile[data-camera="front-door"] .stat-fps');
     check(dropped === '3', 'dropped frames per camera (' + dropped + ')');
     check(latency === '55.1', 'latency per camera (' + latency + ')');
-    check(/^12\.5 \/ 1\d\.\d$/.test(fps), 'fps in/out per camera (' + fps + ')');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-live.png'), fullPage: true});
 
-    await page.waitForFunction(() => document.querySelectorAll('#events li').length >= 3, null, {timeout: 10000});
-    const events = await page.$$eval('#events li', (lis) => lis.map((l) => l.textContent));
-    check(events.some((t) => /object_(appeared|left)/.test(t) && /front-door|car-park/.test(t)),
-          'live events listed (' + events.length + '): ' + events[0]);
+    // ---- events: list with anonymized thumbnails, filters, details
+    await page.click('#tabs button[data-view="events"]');
+    await page.waitForFunction(() => document.querySelectorAll('#events li img.thumb').length >= 3, null, {timeout: 15000});
     check(await page.textContent('#events-state') === 'live', 'event stream is live');
+    const thumbs = await page.$$eval('#events li img.thumb', (is) => is.map((i) => [i.naturalWidth, i.naturalHeight]));
+    check(thumbs.length >= 3 && thumbs.every(([w, h]) => w === 96 && h === 72), 'events have thumbnails ' + JSON.stringify(thumbs.slice(0, 3)));
+    await page.selectOption('#f-camera', 'car-park');
+    const cams = await page.$$eval('#events li', (lis) => lis.map((l) => l.dataset.camera));
+    check(cams.length > 0 && cams.every((c) => c === 'car-park'), 'camera filter (' + cams.length + ' car-park events)');
+    await page.selectOption('#f-camera', '');
+    await page.selectOption('#f-type', 'object_left');
+    const types = await page.$$eval('#events li', (lis) => lis.map((l) => l.dataset.type));
+    check(types.length > 0 && types.every((t) => t === 'object_left'), 'type filter');
+    await page.selectOption('#f-type', '');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-events.png'), fullPage: false});
+    await page.click('#events li:first-child');
+    await page.waitForSelector('#event-detail[open]', {timeout: 5000});
+    const detail = JSON.parse(await page.textContent('#detail-json'));
+    check(typeof detail.type === 'string' && typeof detail.camera === 'string', 'event details show the event');
+    check(await page.$eval('#detail-frame', (i) => !i.hidden && i.naturalWidth === 320), 'event details show its frame');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-event-detail.png')});
+    await page.click('#event-detail .close');
 
-    await page.waitForFunction(() => document.getElementById('metrics').textContent.includes('edgevision_camera_fps'),
-                               null, {timeout: 10000});
-    const metrics = await page.textContent('#metrics');
-    check(metrics.includes('process_resident_memory_bytes'), 'metrics text shows RSS');
+    // ---- camera health
+    await page.click('#tabs button[data-view="health"]');
+    const rows = await page.evaluate(() => [...document.querySelectorAll('#health-table tbody tr')].map((tr) => ({
+      camera: tr.dataset.camera, level: tr.dataset.level, status: tr.querySelector('.status').textContent,
+      fps: tr.querySelector('.fps').textContent,
+      color: getComputedStyle(tr.querySelector('.status span')).backgroundColor})));
+    const row = (id) => rows.find((r) => r.camera === id) || {};
+    check(row('gate').level === 'bad' && /failing: cannot open/.test(row('gate').status) &&
+          row('gate').color === 'rgb(248, 81, 73)', 'health: failing camera in red with its reason ' + JSON.stringify(row('gate')));
+    check(row('yard').level === 'warn' && row('yard').color === 'rgb(210, 153, 34)' && /1\.0 \/ 1\.0 \/ 10/.test(row('yard').fps),
+          'health: far-below-cap camera in amber, fps in/out/cap ' + JSON.stringify(row('yard')));
+    check(row('front-door').level === 'ok' && / \/ 15$/.test(row('front-door').fps), 'health: running camera ok ' + JSON.stringify(row('front-door')));
+    await page.screenshot({path: path.join(artifacts, 'dashboard-health.png'), fullPage: true});
+
+    // ---- metrics charts
+    await page.click('#tabs button[data-view="metrics"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('figure.chart')]
+        .filter((f) => Number(f.dataset.points) >= 3).length >= 6, null, {timeout: 20000});
+    const charts = await page.$$eval('figure.chart', (fs) => fs.map((f) => ({
+      metric: f.dataset.metric, points: Number(f.dataset.points), legend: f.querySelector('.legend').textContent})));
+    const chart = (k) => charts.find((c) => c.metric === k) || {legend: ''};
+    check(charts.length === 6 && charts.every((c) => c.points >= 3), 'six charts with data ' + JSON.stringify(charts.map((c) => [c.metric, c.points])));
+    check(/front-door: 1\d\.\d fps/.test(chart('fps').legend), 'fps chart per camera: ' + chart('fps').legend);
+    check(/front-door p50: \d+\.\d ms/.test(chart('latency').legend) && /p95/.test(chart('latency').legend), 'latency percentiles: ' + chart('latency').legend);
+    check(/front-door: \d+\.\d ms/.test(chart('inference').legend), 'inference time: ' + chart('inference').legend);
+    check(/rss: \d+\.\d MiB/.test(chart('rss').legend), 'RSS chart: ' + chart('rss').legend);
+    check(/edgevision: \d+\.\d %/.test(chart('cpu').legend), 'CPU chart: ' + chart('cpu').legend);
+    check(/mqtt: \d+\.\d events/.test(chart('spool').legend), 'spool chart: ' + chart('spool').legend);
+    check(!(await page.content()).includes('# TYPE'), 'no Prometheus text on the page');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-metrics.png'), fullPage: true});
+
+    // ---- zone / line editor
+    await page.click('#tabs button[data-view="zones"]');
+    await page.selectOption('#zone-camera', 'front-door');
+    await page.waitForFunction(() => document.getElementById('zone-canvas').width === 320, null, {timeout: 5000});
+    const box = await page.locator('#zone-canvas').boundingBox();
+    const at = async (x, y) => page.mouse.click(box.x + x * box.width / 320, box.y + y * box.height / 180);
+    await at(20, 20); await at(150, 20); await at(150, 120); await at(20, 120);
+    await page.click('#zone-finish');
+    await page.check('input[name="zone-mode"][value="line"]');
+    await at(10, 170); await at(300, 170);
+    const yaml = await page.inputValue('#zone-yaml');
+    const near = (got, want) => got.length === want.length &&
+        got.every(([x, y], i) => Math.abs(x - want[i][0]) <= 2 && Math.abs(y - want[i][1]) <= 2);
+    const poly = /- name: zone1\n\s+camera: front-door\n\s+polygon: (\[\[.*\]\])\n/.exec(yaml);
+    const line = /- name: line1\n\s+camera: front-door\n\s+points: (\[\[.*\]\])\n/.exec(yaml);
+    check(poly && near(JSON.parse(poly[1]), [[20, 20], [150, 20], [150, 120], [20, 120]]),
+          'zone polygon in frame pixels in the YAML:\n' + yaml);
+    check(line && near(JSON.parse(line[1]), [[10, 170], [300, 170]]), 'line in the YAML');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-zones.png'), fullPage: true});
+
+    // ---- phone width: no sideways scrolling on any view
+    await page.setViewportSize({width: 400, height: 800});
+    for (const v of ['live', 'events', 'health', 'metrics', 'zones']) {
+      await page.click(`#tabs button[data-view="${v}"]`);
+      await page.waitForTimeout(300);
+      const [sw, iw] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      check(sw <= iw, `${v} at 400 px: no horizontal scroll (scrollWidth ${sw}, width ${iw})`);
+    }
+    await page.click('#tabs button[data-view="live"]');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-phone.png'), fullPage: true});
+    await page.click('#tabs button[data-view="health"]');
+    await page.screenshot({path: path.join(artifacts, 'dashboard-phone-health.png'), fullPage: true});
+    await page.setViewportSize({width: 1280, height: 800});
     check(await page.textContent('#health') === 'ok', 'health badge');
-
-    const shot = path.join(workDir, 'dashboard.png');
-    await page.screenshot({path: shot, fullPage: true});
-    console.log('screenshot: ' + shot);
+    console.log('screenshots: ' + artifacts);
 
     // The token survives a reload (sessionStorage), and a wrong one is refused.
     await page.reload();
-    await page.waitForFunction(() => document.querySelectorAll('.tile').length === 2, null, {timeout: 10000});
+    await page.waitForFunction(() => document.querySelectorAll('.tile').length === 4, null, {timeout: 10000});
     check(await page.isHidden('#token-form'), 'token kept across reload');
     await page.evaluate(() => sessionStorage.setItem('edgevision.token', 'wrong'));
     await page.reload();

@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include <prometheus/histogram.h>
+
 #include "edgevision/server.hpp"
 #include "server/fake_service.hpp"
 
@@ -38,7 +40,52 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
 
+  // Live views, events and two more streams for the health cases: up to 5 streams at once.
+  params.threads = 10;
+  params.max_sse_clients = 6;
   ev::test::FakeService service;
+  {
+    // The health view's cases: a camera far below its cap and one that cannot start.
+    auto cams = service.cameras();
+    cams[0].fps_cap = 15;
+    cams[1].fps_cap = 10;
+    cams[1].model_version = "yolox-nano@2";
+    service.update_camera(cams[0]);
+    service.update_camera(cams[1]);
+    ev::CameraStatus slow = cams[1];
+    slow.id = "yard";
+    slow.source = "rtsp://10.0.0.7/stream";
+    slow.fps_in = slow.fps_out = 1.0;
+    slow.fps_cap = 10;
+    slow.latency_ms = 880;
+    service.add_camera(slow);
+    ev::CameraStatus failed;
+    failed.id = "gate";
+    failed.source = "rtsp://10.0.0.9/stream";
+    failed.state = "failed";
+    failed.error = "cannot open rtsp://10.0.0.9/stream: connection refused";
+    failed.fps_cap = 10;
+    service.add_camera(failed);
+  }
+  // The service's metric families the dashboard charts (names as in src/pipeline/metrics.cpp).
+  auto& reg = service.metrics();
+  auto& fps_out = prometheus::BuildGauge().Name("edgevision_fps_out").Help("fps").Register(reg);
+  auto& latency = prometheus::BuildHistogram()
+                      .Name("edgevision_frame_latency_seconds")
+                      .Help("latency")
+                      .Register(reg);
+  auto& inference = prometheus::BuildHistogram()
+                        .Name("edgevision_inference_seconds")
+                        .Help("inference")
+                        .Register(reg);
+  auto& spool = prometheus::BuildGauge().Name("edgevision_spool_depth").Help("spool").Register(reg);
+  const prometheus::Histogram::BucketBoundaries buckets{0.005, 0.01, 0.025, 0.05, 0.1,
+                                                        0.25,  0.5,  1,     2.5};
+  auto& lat_fd = latency.Add({{"camera", "front-door"}}, buckets);
+  auto& lat_cp = latency.Add({{"camera", "car-park"}}, buckets);
+  auto& inf_fd = inference.Add({{"camera", "front-door"}, {"model", "yolox-nano"}}, buckets);
+  auto& spool_mqtt = spool.Add({{"sink", "mqtt"}});
+
   ev::DetectHandlers detect;
   detect.anonymize = [](cv::Mat&) -> ev::Result<int> { return 0; };
   auto server = ev::Server::start(params, service, detect);
@@ -54,11 +101,24 @@ int main(int argc, char** argv) {
     // car-park only gets frames after a while, so the dashboard shows the "no frame yet" state
     // first.
     service.set_snapshot("front-door", ev::test::synthetic_jpeg("front-door", n));
+    // The moving box of synthetic_jpeg() as a tracked "person" (320x180 frames).
+    const int bx = (n * 7) % (320 - 60);
+    service.set_tracks(
+        "front-door",
+        nlohmann::json::array({{{"id", 7}, {"class", "person"}, {"box", {bx, 65, 60, 50}}}}));
     if (n > 3) service.set_snapshot("car-park", ev::test::synthetic_jpeg("car-park", n));
+    service.set_snapshot("yard", ev::test::synthetic_jpeg("yard", n / 10));
+    fps_out.Add({{"camera", "front-door"}}).Set(12 + (n % 5) * 0.1);
+    fps_out.Add({{"camera", "car-park"}}).Set(8 + (n % 3) * 0.1);
+    lat_fd.Observe(0.02 + (n % 7) * 0.004);
+    lat_cp.Observe(0.05 + (n % 5) * 0.01);
+    inf_fd.Observe(0.012 + (n % 4) * 0.002);
+    spool_mqtt.Set(n % 20);
     if (n % 3 == 0)
       service.feed().publish(ev::test::synthetic_event(n % 2 ? "car-park" : "front-door", n / 3));
     auto cams = service.cameras();
     for (auto& c : cams) {
+      if (c.id == "gate" || c.id == "yard") continue;
       c.frames_in += 25;
       c.frames_out += 24;
       c.fps_out = c.id == "front-door" ? 12 + (n % 5) * 0.1 : 8 + (n % 3) * 0.1;  // jitters
