@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "edgevision/alpr.hpp"
 #include "edgevision/io.hpp"
+#include "edgevision/preprocess.hpp"
 #include "edgevision/progress.hpp"
 #include "edgevision/preprocess.hpp"
 #include "frame_loop.hpp"
@@ -35,12 +36,16 @@ struct AlprArgs {
   int64_t max_frames = 0;
   int threads = 0;
   float min_plate_area = 1000.f;
+  float plate_conf = 0.1f;
+  float crop_margin = 0.05f;
 };
 
 AlprParams make_params(const AlprArgs& a) {
   AlprParams p;
   p.plate.model = a.plate_model;
   p.plate.threads = a.threads;
+  p.plate.conf = a.plate_conf;
+  p.crop_margin = a.crop_margin;
   p.ocr.engine = a.ocr;
   p.ocr.threads = a.threads;
   p.region = a.region;
@@ -200,6 +205,8 @@ struct EvalArgs {
   bool json = false;
   double min_exact = 0;
   int threads = 0;
+  float plate_conf = 0.1f;
+  float crop_margin = 0.05f;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -277,6 +284,8 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
   a.plate_model = args.plate_model;
   a.ocr = args.ocr;
   a.threads = args.threads;
+  a.plate_conf = args.plate_conf;
+  a.crop_margin = args.crop_margin;
   AlprParams params = make_params(a);
   auto engine_or = AlprEngine::create(
       params, models, args.gt_crops || args.vehicle_model == "none" ? "" : args.vehicle_model);
@@ -436,6 +445,10 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--min-plate-area", args->min_plate_area,
                   "plates smaller than this (px^2) are not read")
       ->capture_default_str();
+  cmd->add_option("--plate-conf", args->plate_conf, "plate detector confidence threshold")
+      ->capture_default_str();
+  cmd->add_option("--crop-margin", args->crop_margin, "context around each plate for the OCR")
+      ->capture_default_str();
   cmd->add_flag("--no-throttle", args->no_throttle, "read every plate in every frame (to compare)");
   cmd->add_flag("--no-mask", args->no_mask, "write -o frames without masking plates");
   cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
@@ -458,6 +471,10 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::IsMember({"cct", "tesseract"}))
       ->capture_default_str();
   ev->add_option("--region", eargs->region, "labels (each row's region), none, br, eu, nl, us")
+      ->capture_default_str();
+  ev->add_option("--plate-conf", eargs->plate_conf, "plate detector confidence threshold")
+      ->capture_default_str();
+  ev->add_option("--crop-margin", eargs->crop_margin, "context around each plate for the OCR")
       ->capture_default_str();
   ev->add_flag("--gt-crops", eargs->gt_crops, "read the labelled boxes (OCR alone, no detector)");
   ev->add_option("--min-exact", eargs->min_exact,

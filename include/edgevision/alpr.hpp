@@ -36,7 +36,7 @@ struct PlateDetection {
 
 struct PlateDetectorParams {
   std::string model = "plate-yolov5";  // manifest name, a file path, or "haar"
-  float conf = 0.3f;
+  float conf = 0.1f;                   // low: plates are masked too, and a missed plate leaks
   float nms = 0.5f;
   int threads = 0;
   bool fallback_to_haar = true;  // when the model cannot be loaded (announced in one line)
@@ -60,8 +60,10 @@ std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int s
                                                  float nms, float ratio, cv::Point2f pad);
 
 // Perspective-warps the plate to `size` using its corners (axis-aligned crop without
-// corners). A two-line plate is split into its rows, placed side by side.
-cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size);
+// corners), with `margin` of the plate's width/height added on each side. A two-line plate
+// is split into its rows, placed side by side.
+cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
+                      float margin = 0.f);
 
 // ---------------------------------------------------------------------------------------
 // OCR
@@ -208,6 +210,7 @@ struct AlprParams {
   std::vector<std::string> vehicle_classes{"car", "truck", "bus", "motorcycle"};
   bool whole_image_fallback = true;  // no vehicle found: search the whole frame for plates
   std::string region;                // format rules ("" = none); see known_regions()
+  float crop_margin = 0.05f;         // context kept around a located plate for the OCR
   PlateDetectorParams plate;
   OcrParams ocr;
   VoteParams vote;

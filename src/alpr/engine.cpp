@@ -118,7 +118,7 @@ Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>
 }
 
 Result<OcrResult> AlprEngine::read_plate(const cv::Mat& bgr, const PlateDetection& plate) {
-  const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size());
+  const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size(), params_.crop_margin);
   if (crop.empty()) return Result<OcrResult>::Error("alpr: empty plate crop");
   const auto t0 = std::chrono::steady_clock::now();
   auto r = ocr_->read(crop);

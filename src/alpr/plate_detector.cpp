@@ -48,7 +48,8 @@ std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int s
   return out;
 }
 
-cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size) {
+cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
+                      float margin) {
   cv::Mat warped;
   const cv::Rect img(0, 0, bgr.cols, bgr.rows);
   bool corners_ok = plate.has_corners;
@@ -64,12 +65,18 @@ cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size 
                                                 cv::norm(plate.corners[2] - plate.corners[3])));
     const float h = static_cast<float>(std::max(cv::norm(plate.corners[3] - plate.corners[0]),
                                                 cv::norm(plate.corners[2] - plate.corners[1])));
-    const cv::Point2f dst[4] = {{0, 0}, {w, 0}, {w, h}, {0, h}};
+    const float mx = w * margin, my = h * margin;
+    const cv::Point2f dst[4] = {{mx, my}, {w + mx, my}, {w + mx, h + my}, {mx, h + my}};
     const cv::Mat m = cv::getPerspectiveTransform(plate.corners.data(), dst);
-    cv::warpPerspective(bgr, warped, m, cv::Size(std::max(1, cvRound(w)), std::max(1, cvRound(h))),
-                        cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    cv::warpPerspective(
+        bgr, warped, m,
+        cv::Size(std::max(1, cvRound(w + 2 * mx)), std::max(1, cvRound(h + 2 * my))),
+        cv::INTER_LINEAR, cv::BORDER_REPLICATE);
   } else {
-    const cv::Rect r = cv::Rect(plate.box) & img;
+    const float mx = plate.box.width * margin, my = plate.box.height * margin;
+    const cv::Rect r = cv::Rect(cv::Rect2f(plate.box.x - mx, plate.box.y - my,
+                                           plate.box.width + 2 * mx, plate.box.height + 2 * my)) &
+                       img;
     if (r.empty()) return {};
     warped = bgr(r).clone();
   }
