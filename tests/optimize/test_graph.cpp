@@ -443,7 +443,7 @@ struct FragileFixture : TinyFixture {
     fragile = dir / "fragile.onnx";
     ASSERT_TRUE(test::save_model(test::fragile_model(), fragile));
     cv::RNG rng(5);
-    for (int i = 6; i < 16; ++i) {  // 16 images: 12 calibrate, 4 held back
+    for (int i = 6; i < 16; ++i) {  // 16 images: 11 calibrate, 16/3 = 5 held back
       cv::Mat img(16, 16, CV_8UC3);
       rng.fill(img, cv::RNG::UNIFORM, 0, 256);
       cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
@@ -463,8 +463,8 @@ TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_TRUE(r->quality_checked);
   EXPECT_EQ(r->quality_metric, "sqnr_db");
-  EXPECT_EQ(r->holdout_images, 4);
-  EXPECT_EQ(r->images, 12);
+  EXPECT_EQ(r->holdout_images, 5);
+  EXPECT_EQ(r->images, 11);
   EXPECT_LT(r->full_int8_quality, 10.0);  // all-INT8 is broken
   EXPECT_EQ(r->nodes_probed, 4);
   ASSERT_EQ(r->kept_float.size(), 1u);
@@ -478,8 +478,8 @@ TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
   // The written file is the one judged: compare it with FP32 on the held-back images again.
   auto all = list_calibration_images(images, 0);
   ASSERT_TRUE(all.ok());
-  std::vector<std::filesystem::path> last4(all->end() - 4, all->end());
-  auto ref = reference_run(fragile, last4, pre, 1);
+  std::vector<std::filesystem::path> held(all->end() - 5, all->end());
+  auto ref = reference_run(fragile, held, pre, 1);
   ASSERT_TRUE(ref.ok()) << ref.error();
   auto q = candidate_sqnr_db(o.output, *ref, 1);
   ASSERT_TRUE(q.ok()) << q.error();
@@ -523,7 +523,7 @@ TEST_F(FragileFixture, MetricModeUsesTheCallback) {
   int calls = 0;
   o.metric = [&](const std::filesystem::path& m,
                 const std::vector<std::filesystem::path>& holdout) -> Result<double> {
-    EXPECT_EQ(holdout.size(), 4u);
+    EXPECT_EQ(holdout.size(), 5u);
     ++calls;
     auto q = candidate_sqnr_db(m, *ref, 1);
     if (!q) return q.status();
