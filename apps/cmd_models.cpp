@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "edgevision/ota.hpp"
 #include "edgevision/progress.hpp"
 
 namespace ev::cli {
@@ -48,8 +49,14 @@ int run_list(const ModelsArgs& args, const GlobalOptions& global) {
   ModelManager mm(global.model_manager_options());
   nlohmann::json out = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows = {
-      {"NAME", "TASK", "VERSION", "FILES", "SIZE", "STATUS", "WHERE"}};
+      {"NAME", "TASK", "VERSION", "SERVING", "FILES", "SIZE", "STATUS", "WHERE"}};
+  // The version the service loads: an OTA-installed one wins over the shipped manifest entry
+  // (ota::resolve_serving), so list says what serves, not only what shipped.
+  const ota::ModelStore store(mm.cache_dir() / "ota");
   for (const auto& spec : mm.manifest().models) {
+    const auto ota_current = store.current_version(spec.name);
+    const auto ota_previous = store.previous_version(spec.name);
+    const std::string serving = ota_current ? *ota_current + " (ota)" : spec.version;
     auto statuses = mm.inspect(spec.name);
     if (!statuses) {
       spdlog::error("{}", statuses.error());
@@ -58,7 +65,7 @@ int run_list(const ModelsArgs& args, const GlobalOptions& global) {
     int64_t size = 0;
     for (const auto& f : spec.files) size += f.size;
     const State state = overall(*statuses);
-    rows.push_back({spec.name, spec.task, spec.version, std::to_string(spec.files.size()),
+    rows.push_back({spec.name, spec.task, spec.version, serving, std::to_string(spec.files.size()),
                     format_bytes(static_cast<double>(size)), to_string(state), where(*statuses)});
     nlohmann::json files = nlohmann::json::array();
     for (const auto& st : *statuses) {
@@ -75,6 +82,10 @@ int run_list(const ModelsArgs& args, const GlobalOptions& global) {
     }
     out.push_back({{"name", spec.name},
                    {"version", spec.version},
+                   {"serving_version", ota_current ? *ota_current : spec.version},
+                   {"serving_from_ota", ota_current.has_value()},
+                   {"previous_version", ota_previous ? nlohmann::json(*ota_previous)
+                                                     : nlohmann::json(nullptr)},
                    {"task", spec.task},
                    {"backend", spec.backend},
                    {"decoder", spec.decoder},

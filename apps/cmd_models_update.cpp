@@ -16,8 +16,23 @@ namespace {
 struct UpdateArgs {
   ota::UpdateRequest request;
   bool no_smoke = false;
+  bool no_check = false;
   bool json = false;
 };
+
+// The shipped copy the service uses while nothing came through OTA: only files already on
+// disk with the right hash (never a download just to compare).
+std::vector<std::filesystem::path> shipped_files(const ModelManager& manager,
+                                                 const std::string& name) {
+  auto statuses = manager.inspect(name);
+  if (!statuses) return {};
+  std::vector<std::filesystem::path> paths;
+  for (const auto& st : *statuses) {
+    if (st.state != ModelFileStatus::State::present) return {};
+    paths.push_back(st.path);
+  }
+  return paths;
+}
 
 nlohmann::json describe(const ota::InstalledModel& m, const ota::ModelStore& store) {
   nlohmann::json files = nlohmann::json::array();
@@ -38,6 +53,16 @@ int finish(const Result<ota::InstalledModel>& r, const ota::ModelStore& store, b
   }
   nlohmann::json out = describe(*r, store);
   out["ok"] = true;
+  if (r->agreement)
+    out["check"] = {{"method", r->agreement->method},
+                    {"images", r->agreement->images},
+                    {"image_set", r->agreement->image_set},
+                    {"serving_detections", r->agreement->serving_detections},
+                    {"candidate_detections", r->agreement->candidate_detections},
+                    {"matched", r->agreement->matched},
+                    {"f1", r->agreement->f1},
+                    {"sqnr_db", r->agreement->sqnr_db},
+                    {"summary", r->agreement->summary}};
   if (json) {
     std::cout << out.dump(2) << "\n";
   } else {
@@ -46,6 +71,7 @@ int finish(const Result<ota::InstalledModel>& r, const ota::ModelStore& store, b
         out["previous"].is_null()
             ? ""
             : fmt::format(" (previous: {})", out["previous"].get<std::string>()));
+    if (r->agreement) std::cout << "checked against the serving version: " << r->agreement->summary << "\n";
   }
   return 0;
 }
@@ -77,6 +103,17 @@ void add_models_update_command(CLI::App& app, GlobalOptions& global) {
   update->add_option("--size", update_args->request.size, "expected size in bytes of --url");
   update->add_flag("--no-smoke-test", update_args->no_smoke,
                    "skip the test inference (not recommended)");
+  update->add_option("--check-images", update_args->request.agreement.images,
+                     "folder of real images the candidate is compared on with the serving "
+                     "model (default: a built-in synthetic set)");
+  update->add_option("--min-f1", update_args->request.agreement.min_f1,
+                     "detectors: least F1 of the candidate's detections against the serving "
+                     "model's (class + IoU >= 0.5; default 0.7)");
+  update->add_option("--min-sqnr", update_args->request.agreement.min_sqnr_db,
+                     "other models: least raw-output SQNR against the serving model, dB "
+                     "(default 12)");
+  update->add_flag("--no-check", update_args->no_check,
+                   "skip the comparison with the serving model (not recommended)");
   update->add_flag("--json", update_args->json, "print the result as JSON");
   update->callback([update_args, &global] {
     ota::UpdateRequest req = update_args->request;
@@ -93,6 +130,8 @@ void add_models_update_command(CLI::App& app, GlobalOptions& global) {
     }
     ModelManager manager(global.model_manager_options());
     ota::ModelStore store(manager.cache_dir() / "ota");
+    req.agreement.enabled = !update_args->no_check;
+    if (!store.current_version(req.name)) req.shipped_paths = shipped_files(manager, req.name);
     auto r = store.update(req, manager.manifest());
     global.exit_code = finish(r, store, update_args->json, "update");
   });

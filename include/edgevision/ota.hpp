@@ -24,10 +24,47 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 #include "edgevision/models.hpp"
 #include "edgevision/status.hpp"
 
 namespace ev::ota {
+
+// The candidate against the serving model on real images, before anything is switched.
+// Detectors: detections matched by class and IoU >= 0.5 (F1, the serving model's detections as
+// the reference). Other models, or too few reference detections to judge: the raw outputs
+// (channel-balanced SQNR, see ev::output_sqnr_db). Face coverage is not measured here.
+struct AgreementOptions {
+  bool enabled = true;
+  std::filesystem::path images;  // folder of real images; empty: a built-in synthetic set
+  int max_images = 16;
+  double min_f1 = 0.7;
+  int min_reference_detections = 5;
+  double min_sqnr_db = 12.0;
+};
+
+struct AgreementReport {
+  std::string method;  // "detections" or "outputs"
+  std::string image_set;
+  int images = 0;
+  int serving_detections = 0;
+  int candidate_detections = 0;
+  int matched = 0;
+  double f1 = 0;
+  double sqnr_db = 0;
+  bool agree = false;
+  std::string summary;  // one line with the numbers
+};
+
+// Compares two versions of a model (same task and pre-processing expected) on the images.
+Result<AgreementReport> compare_versions(const ModelSpec& serving,
+                                         const std::vector<std::filesystem::path>& serving_paths,
+                                         const ModelSpec& candidate,
+                                         const std::vector<std::filesystem::path>& candidate_paths,
+                                         const AgreementOptions& options);
+// The built-in check images: structured synthetic scenes (shapes, edges, textures), fixed seed.
+std::vector<cv::Mat> builtin_check_images();
 
 struct UpdateRequest {
   std::string name;
@@ -41,6 +78,11 @@ struct UpdateRequest {
   std::string sha256;
   int64_t size = 0;
   bool smoke_test = true;
+  AgreementOptions agreement;
+  // The files the service uses when nothing was installed through OTA yet (the shipped version,
+  // as the ModelManager resolves it): compared with the candidate, and kept as `previous` so
+  // the first update can be rolled back. Empty: neither.
+  std::vector<std::filesystem::path> shipped_paths;
 };
 
 struct InstalledModel {
@@ -50,6 +92,7 @@ struct InstalledModel {
   std::vector<std::filesystem::path> paths;  // spec.files order; paths[0] is the model
   std::filesystem::path dir;                 // versions/<version>, or empty (from ModelManager)
   bool from_ota = false;
+  std::optional<AgreementReport> agreement;  // set by update() when the check ran
 };
 
 // One inference on zeros of the model's input shape; an error says what failed (load, run,

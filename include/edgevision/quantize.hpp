@@ -144,9 +144,14 @@ struct QuantizeOptions {
   bool auto_float = true;     // search: keep the most sensitive nodes in float until on target
   bool check_quality = true;  // false: no guard at all (tests of the graph rewrite only)
   double min_sqnr_db = 26.0;
-  int holdout_images = 0;  // 0: n/8, clamped to 4..16 (all images when there are too few)
+  int holdout_images = 0;  // 0: n/3, clamped to 4..48 (all images when there are too few)
   int probe_images = 4;    // calibration images used for the per-node sensitivity
-  std::function<Result<double>(const std::filesystem::path&)> metric;  // higher is better
+  // Score of a model file (higher is better); also given the held-back images, so a task-aware
+  // metric can judge on them (e.g. a detector's mAP against the FP32 model's detections).
+  std::function<Result<double>(const std::filesystem::path& model,
+                               const std::vector<std::filesystem::path>& holdout)>
+      metric;
+  std::string metric_name = "metric";  // how reports call the metric's numbers
   double max_drop = 1.0;
   bool force = false;  // write a model that misses the target anyway (loudly)
   // Node indices (graph order, after Constant nodes became initializers) kept in float on top
@@ -181,7 +186,7 @@ struct QuantizeReport {
   int opset = 0;
   // Accuracy guard (QuantizeOptions::auto_float / check_quality).
   bool quality_checked = false;
-  std::string quality_metric;  // "sqnr_db" or "metric"
+  std::string quality_metric;  // "sqnr_db" or QuantizeOptions::metric_name
   double quality = 0;          // of the written (or refused) model
   double quality_target = 0;   // sqnr: min dB; metric: FP32 score - max_drop
   double reference_score = 0;  // metric mode: the FP32 model's score

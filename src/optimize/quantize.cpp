@@ -564,7 +564,7 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     if (!images) return images.status();
     calib_images = *images;
     const int n = static_cast<int>(calib_images.size());
-    int h = options.holdout_images > 0 ? options.holdout_images : std::clamp(n / 8, 4, 16);
+    int h = options.holdout_images > 0 ? options.holdout_images : std::clamp(n / 3, 4, 48);
     if (options.check_quality) {
       if (n - h >= std::max(1, h / 2)) {
         holdout.assign(calib_images.end() - h, calib_images.end());
@@ -649,9 +649,9 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     if (!holdout_ref) return holdout_ref.status();
     guard.holdout_images = static_cast<int>(holdout_ref->inputs.size());
     const bool use_metric = static_cast<bool>(options.metric);
-    guard.quality_metric = use_metric ? "metric" : "sqnr_db";
+    guard.quality_metric = use_metric ? options.metric_name : "sqnr_db";
     if (use_metric) {
-      auto ref_score = options.metric(options.model);
+      auto ref_score = options.metric(options.model, holdout);
       if (!ref_score) return R::Error("FP32 model: " + ref_score.error());
       guard.reference_score = *ref_score;
       guard.quality_target = *ref_score - options.max_drop;
@@ -665,7 +665,7 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     auto quality_of = [&](const QuantizeOptions& o) -> Result<double> {
       if (Status st = write_candidate(o); !st) return st;
       ++guard.candidates_evaluated;
-      if (use_metric) return options.metric(candidate);
+      if (use_metric) return options.metric(candidate, holdout);
       return candidate_sqnr_db(candidate, *holdout_ref, options.threads);
     };
     bool all_float = false;

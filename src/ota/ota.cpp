@@ -396,6 +396,68 @@ Result<InstalledModel> ModelStore::update(const UpdateRequest& r, const Manifest
   if (r.smoke_test) {
     if (Status s = smoke_test(spec, paths); !s.ok()) return fail(s.message());
   }
+  // What serves now: the OTA current version, else the shipped files.
+  std::optional<InstalledModel> serving;
+  if (old) {
+    if (auto cur = load_version(model_dir, r.name, *old)) serving = std::move(*cur);
+  } else if (const ModelSpec* shipped = base.find(r.name); shipped && !r.shipped_paths.empty()) {
+    InstalledModel m;
+    m.name = r.name;
+    m.version = shipped->version;
+    m.spec = *shipped;
+    m.paths = r.shipped_paths;
+    serving = std::move(m);
+  }
+  std::optional<AgreementReport> agreement;
+  if (r.agreement.enabled) {
+    if (!serving) {
+      spdlog::warn("models update: no serving copy of '{}' to compare the candidate with", r.name);
+    } else {
+      auto cmp = compare_versions(serving->spec, serving->paths, spec, paths, r.agreement);
+      if (!cmp) return fail("comparison with the serving model failed: " + cmp.error());
+      if (!cmp->agree)
+        return fail("the candidate disagrees with the serving version " + serving->version + ": " +
+                    cmp->summary);
+      spdlog::info("models update: candidate agrees with serving version {}: {}",
+                   serving->version, cmp->summary);
+      agreement = *cmp;
+    }
+  }
+  // First update: keep the shipped version installed as `previous`, so rollback can return to
+  // it (otherwise the first update could not be undone).
+  if (!old && serving && !serving->from_ota && serving->version != r.version &&
+      plain_name(serving->version, 64)) {
+    const fs::path keep = model_dir / "versions" / serving->version;
+    const fs::path kstage = model_dir / fmt::format(".staging-shipped-{}", ::getpid());
+    fs::remove_all(kstage, ec);
+    fs::create_directories(kstage, ec);
+    bool copied = !ec && serving->paths.size() == serving->spec.files.size();
+    for (size_t i = 0; copied && i < serving->paths.size(); ++i) {
+      fs::copy_file(serving->paths[i], kstage / serving->spec.files[i].file,
+                    fs::copy_options::overwrite_existing, ec);
+      copied = !ec;
+    }
+    nlohmann::json kmeta = {{"name", r.name},
+                            {"version", serving->version},
+                            {"installed_at", static_cast<int64_t>(std::time(nullptr))},
+                            {"source", "shipped"},
+                            {"smoke_tested", false}};
+    copied = copied && write_text(kstage / "manifest.yaml", emit_spec(serving->spec)).ok() &&
+             write_text(kstage / "meta.json", kmeta.dump(2) + "\n").ok();
+    if (copied) {
+      fs::remove_all(keep, ec);
+      fs::rename(kstage, keep, ec);
+      copied = !ec;
+    }
+    auto kept = copied ? load_version(model_dir, r.name, serving->version)
+                       : Result<InstalledModel>::Error("copy failed");
+    if (!kept || !verify_files(*kept).ok()) {
+      fs::remove_all(kstage, ec);
+      fs::remove_all(keep, ec);
+      return fail("cannot keep the shipped version " + serving->version +
+                  " for rollback: " + (kept ? verify_files(*kept).message() : kept.error()));
+    }
+  }
   nlohmann::json meta = {{"name", r.name},
                          {"version", r.version},
                          {"installed_at", static_cast<int64_t>(std::time(nullptr))},
@@ -418,6 +480,11 @@ Result<InstalledModel> ModelStore::update(const UpdateRequest& r, const Manifest
   if (old && *old != r.version) {
     if (Status s = point_link(model_dir, "previous", fs::path("versions") / *old); !s.ok())
       return fail(s.message());
+  } else if (!old && serving && serving->version != r.version &&
+             fs::is_directory(model_dir / "versions" / serving->version, ec)) {
+    if (Status s = point_link(model_dir, "previous", fs::path("versions") / serving->version);
+        !s.ok())
+      return fail(s.message());
   }
   if (Status s = point_link(model_dir, "current", fs::path("versions") / r.version); !s.ok())
     return fail(s.message());
@@ -430,7 +497,9 @@ Result<InstalledModel> ModelStore::update(const UpdateRequest& r, const Manifest
   }
   spdlog::info("models update: '{}' now at version {}{}", r.name, r.version,
                old ? " (previous " + *old + ")" : "");
-  return load_version(model_dir, r.name, r.version);
+  auto installed = load_version(model_dir, r.name, r.version);
+  if (installed) installed->agreement = agreement;
+  return installed;
 }
 
 Result<InstalledModel> ModelStore::rollback(const std::string& name) {

@@ -280,7 +280,9 @@ TEST(AnalyzeRecommend, Int8AdviceIsTheGuardedDefault) {
       EXPECT_EQ(note.find("--method"), std::string::npos) << d.name << ": " << note;
       guarded = guarded || note.find("accuracy guard") != std::string::npos;
     }
-    if (r.precision == "int8") EXPECT_TRUE(guarded) << d.name;
+    if (r.precision == "int8") {
+      EXPECT_TRUE(guarded) << d.name;
+    }
   }
 }
 

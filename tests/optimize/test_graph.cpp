@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/analyze.hpp"
@@ -442,7 +443,7 @@ struct FragileFixture : TinyFixture {
     fragile = dir / "fragile.onnx";
     ASSERT_TRUE(test::save_model(test::fragile_model(), fragile));
     cv::RNG rng(5);
-    for (int i = 6; i < 16; ++i) {  // 16 images: 12 calibrate, 4 held back
+    for (int i = 6; i < 16; ++i) {  // 16 images: 11 calibrate, 16/3 = 5 held back
       cv::Mat img(16, 16, CV_8UC3);
       rng.fill(img, cv::RNG::UNIFORM, 0, 256);
       cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
@@ -462,8 +463,8 @@ TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_TRUE(r->quality_checked);
   EXPECT_EQ(r->quality_metric, "sqnr_db");
-  EXPECT_EQ(r->holdout_images, 4);
-  EXPECT_EQ(r->images, 12);
+  EXPECT_EQ(r->holdout_images, 5);
+  EXPECT_EQ(r->images, 11);
   EXPECT_LT(r->full_int8_quality, 10.0);  // all-INT8 is broken
   EXPECT_EQ(r->nodes_probed, 4);
   ASSERT_EQ(r->kept_float.size(), 1u);
@@ -477,8 +478,8 @@ TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
   // The written file is the one judged: compare it with FP32 on the held-back images again.
   auto all = list_calibration_images(images, 0);
   ASSERT_TRUE(all.ok());
-  std::vector<std::filesystem::path> last4(all->end() - 4, all->end());
-  auto ref = reference_run(fragile, last4, pre, 1);
+  std::vector<std::filesystem::path> held(all->end() - 5, all->end());
+  auto ref = reference_run(fragile, held, pre, 1);
   ASSERT_TRUE(ref.ok()) << ref.error();
   auto q = candidate_sqnr_db(o.output, *ref, 1);
   ASSERT_TRUE(q.ok()) << q.error();
@@ -520,7 +521,9 @@ TEST_F(FragileFixture, MetricModeUsesTheCallback) {
   auto ref = reference_run(fragile, {images / "img0.png", images / "img1.png"}, pre, 1);
   ASSERT_TRUE(ref.ok()) << ref.error();
   int calls = 0;
-  o.metric = [&](const std::filesystem::path& m) -> Result<double> {
+  o.metric = [&](const std::filesystem::path& m,
+                const std::vector<std::filesystem::path>& holdout) -> Result<double> {
+    EXPECT_EQ(holdout.size(), 5u);
     ++calls;
     auto q = candidate_sqnr_db(m, *ref, 1);
     if (!q) return q.status();
@@ -536,6 +539,36 @@ TEST_F(FragileFixture, MetricModeUsesTheCallback) {
   ASSERT_EQ(r->kept_float.size(), 1u);
   EXPECT_EQ(r->kept_float[0].node, "unshift");
   EXPECT_EQ(calls, 1 + r->candidates_evaluated);
+}
+
+// The CLI: below target it exits 1 with the numbers and writes nothing; --force writes it,
+// loudly; the default search keeps `unshift` in float and says so on stdout and in --json.
+TEST_F(FragileFixture, CliExitsNonZeroBelowTarget) {
+  const auto bin = test::edgevision_binary();
+  ASSERT_TRUE(std::filesystem::exists(bin)) << "edgevision binary not built";
+  const std::string base = bin.string() + " --offline quantize " + fragile.string() +
+                           " --calib " + images.string() + " --preprocess yolo -o ";
+  const auto plain = dir / "cli_plain.onnx";
+  auto r = test::run_command(base + plain.string() + " --no-auto");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("misses the quality target"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("BELOW TARGET"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(plain));
+  auto forced = test::run_command(base + plain.string() + " --no-auto --force");
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_NE(forced.err.find("WARNING"), std::string::npos) << forced.err;
+  EXPECT_TRUE(std::filesystem::exists(plain));
+  const auto autoq = dir / "cli_auto.onnx";
+  auto a = test::run_command(base + autoq.string());
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("unshift"), std::string::npos) << a.out;
+  auto j = test::run_command(base + autoq.string() + " --json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto parsed = nlohmann::json::parse(j.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << j.out;
+  EXPECT_TRUE(parsed["quality"]["target_met"].get<bool>());
+  ASSERT_EQ(parsed["quality"]["kept_float"].size(), 1u);
+  EXPECT_EQ(parsed["quality"]["kept_float"][0]["node"], "unshift");
 }
 
 TEST(OutputSqnr, IdenticalNoisyAndBroken) {

@@ -129,12 +129,14 @@ class OtaTest : public ::testing::Test {
     r.name = "test-det";
     r.version = version;
     r.manifest_source = server_.url("/release-" + version + ".yaml");
+    r.agreement.enabled = false;  // v1 and v2 are different synthetic models on purpose
     return r;
   }
   ota::UpdateRequest builtin(const std::string& version) {
     ota::UpdateRequest r;
     r.name = "test-det";
     r.version = version;
+    r.agreement.enabled = false;
     return r;
   }
   std::vector<std::string> versions_on_disk() {

@@ -1,0 +1,119 @@
+// `models update` compares the candidate with the serving model on images and refuses one that
+// disagrees; the first update keeps the shipped version so that it can be rolled back.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <onnx/onnx_pb.h>
+
+#include "edgevision/ota.hpp"
+#include "optimize/onnx_util.hpp"
+#include "support/shared_models.hpp"
+#include "support/test_support.hpp"
+
+namespace ev {
+namespace {
+namespace fs = std::filesystem;
+
+class OtaAgreement : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::temp_dir("ota_agreement");
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    manager_ = std::make_unique<ModelManager>(test::shared_model_options("ota_cache_" + name));
+    store_ = std::make_unique<ota::ModelStore>(manager_->cache_dir() / "ota");
+    auto statuses = manager_->inspect("yolox-nano");
+    ASSERT_TRUE(statuses.ok()) << statuses.error();
+    for (const auto& st : *statuses) {
+      ASSERT_EQ(st.state, ModelFileStatus::State::present) << st.file->file;
+      shipped_.push_back(st.path);
+    }
+    ASSERT_FALSE(shipped_.empty());
+    // A candidate that loads and runs (the smoke test passes) but is broken: YOLOX's class
+    // prediction convs (80 output channels, one per scale) lose their weights.
+    auto m = onnxu::load(shipped_[0]);
+    ASSERT_TRUE(m.ok()) << m.error();
+    auto& g = *m->mutable_graph();
+    int zeroed = 0;
+    for (auto& t : *g.mutable_initializer())
+      if (t.dims_size() == 4 && t.dims(0) == 80) {
+        onnxu::set_floats(t, std::vector<float>(onnxu::elements(t), 0.f));
+        ++zeroed;
+      }
+    ASSERT_EQ(zeroed, 3);
+    broken_ = dir_ / "broken.onnx";
+    ASSERT_TRUE(onnxu::save(*m, broken_).ok());
+  }
+  ota::UpdateRequest request(const std::string& version, const fs::path& file) {
+    ota::UpdateRequest r;
+    r.name = "yolox-nano";
+    r.version = version;
+    r.file_source = file.string();
+    auto sha = sha256_file(file);
+    EXPECT_TRUE(sha.ok());
+    r.sha256 = sha.ok() ? *sha : "";
+    r.shipped_paths = shipped_;
+    r.agreement.images = test::data("coco/images/val2017");
+    r.agreement.max_images = 8;
+    return r;
+  }
+
+  fs::path dir_, broken_;
+  std::unique_ptr<ModelManager> manager_;
+  std::vector<fs::path> shipped_;
+  std::unique_ptr<ota::ModelStore> store_;
+};
+
+TEST_F(OtaAgreement, UpdateRefusedWhenDetectionsDisagree) {
+  auto r = store_->update(request("broken", broken_), manager_->manifest());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("disagrees"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("F1"), std::string::npos) << r.error();
+  EXPECT_FALSE(store_->current_version("yolox-nano"));  // nothing switched
+  // The same file passes the old check (it loads and produces finite numbers).
+  const ModelSpec* spec = manager_->manifest().find("yolox-nano");
+  ASSERT_NE(spec, nullptr);
+  EXPECT_TRUE(ota::smoke_test(*spec, {broken_}).ok());
+  // On the built-in synthetic images (no real objects) the raw outputs are compared instead.
+  auto builtin = request("broken", broken_);
+  builtin.agreement.images.clear();
+  auto rb = store_->update(builtin, manager_->manifest());
+  ASSERT_FALSE(rb.ok());
+  EXPECT_NE(rb.error().find("disagrees"), std::string::npos) << rb.error();
+}
+
+TEST_F(OtaAgreement, AgreeingUpdateAndRollbackAfterTheFirstUpdate) {
+  const ModelSpec* spec = manager_->manifest().find("yolox-nano");
+  ASSERT_NE(spec, nullptr);
+  // A re-release of the same weights (different file, same detections).
+  const fs::path same = dir_ / "same.onnx";
+  fs::copy_file(shipped_[0], same, fs::copy_options::overwrite_existing);
+  auto r = store_->update(request("v2", same), manager_->manifest());
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(r->agreement.has_value());
+  EXPECT_EQ(r->agreement->method, "detections");
+  EXPECT_GE(r->agreement->f1, 0.99);
+  EXPECT_GE(r->agreement->serving_detections, 5);
+  EXPECT_EQ(store_->current_version("yolox-nano"), "v2");
+  // The shipped version was kept as `previous`: the first update can be undone.
+  EXPECT_EQ(store_->previous_version("yolox-nano"), spec->version);
+  auto back = store_->rollback("yolox-nano");
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(back->version, spec->version);
+  EXPECT_EQ(store_->current_version("yolox-nano"), spec->version);
+  auto sha = sha256_file(back->paths[0]);
+  ASSERT_TRUE(sha.ok());
+  EXPECT_EQ(*sha, spec->files[0].sha256);
+  // The service resolves the same version (OTA current first).
+  auto serving = ota::resolve_serving(*manager_, "yolox-nano");
+  ASSERT_TRUE(serving.ok()) << serving.error();
+  EXPECT_EQ(serving->version, spec->version);
+  EXPECT_TRUE(serving->from_ota);
+  // Rolling back again returns to v2.
+  auto forward = store_->rollback("yolox-nano");
+  ASSERT_TRUE(forward.ok()) << forward.error();
+  EXPECT_EQ(forward->version, "v2");
+}
+
+}  // namespace
+}  // namespace ev
