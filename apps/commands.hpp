@@ -38,5 +38,6 @@ void add_detect_command(CLI::App& app, GlobalOptions& global);
 void add_validate_command(CLI::App& app, GlobalOptions& global);
 void add_track_command(CLI::App& app, GlobalOptions& global);
 void add_mot_eval_command(CLI::App& app, GlobalOptions& global);
+void add_scene_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace ev::cli
