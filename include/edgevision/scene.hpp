@@ -146,9 +146,12 @@ struct FallParams {
   double ref_from_s = 1.2;
   double ref_to_s = 0.5;
   int min_ref_samples = 4;
-  double min_descent = 0.3;   // box top moved down by >= this fraction of the upright height
-  double max_height = 0.75;   // and box height <= this fraction of the upright height
-  double max_aspect = 0.6;    // or aspect (h/w) <= this fraction of the upright aspect
+  double min_descent = 0.3;  // box top moved down by >= this fraction of the upright height
+  double max_height = 0.75;  // and box height <= this fraction of the upright height
+  // .. and aspect (h/w) <= this fraction of the upright aspect: the body turned towards the
+  // horizontal. A box that only shrinks (occlusion, two people's boxes merging and splitting)
+  // keeps its aspect and is not a fall.
+  double max_aspect = 0.7;
   double confirm_s = 0.2;     // down for this long (not contradicted by a standing sample)
   double rearm_height = 0.9;  // a fallen person who is this tall again has got up
 };
@@ -233,7 +236,9 @@ struct SceneParams {
   double fight_end_s = 2.0;
   int crowd_gathering_min = 4;  // people within crowd_gathering_radius_h of each other
   double crowd_gathering_radius_h = 1.5;
-  double history_s = 12.0;  // samples kept per track
+  double history_s = 12.0;           // samples kept per track
+  double handover_s = 2.0;           // a new track continues one lost this recently ..
+  double handover_distance_h = 1.0;  // .. whose foot point was this close (box heights)
   ActivityParams activity;
   FallParams fall;
 };

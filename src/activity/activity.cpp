@@ -156,7 +156,7 @@ bool FallDetector::is_down(const std::deque<TrackSample>& samples, const TrackSa
   const double descent = (s.box.y - ref_top) / ref_h;
   const double aspect_now = s.box.height / std::max(1.f, s.box.width);
   const bool lower =
-      s.box.height <= p_.max_height * ref_h || aspect_now <= p_.max_aspect * ref_aspect;
+      s.box.height <= p_.max_height * ref_h && aspect_now <= p_.max_aspect * ref_aspect;
   return descent >= p_.min_descent && lower;
 }
 

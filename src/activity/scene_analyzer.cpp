@@ -68,9 +68,10 @@ struct TrackRt {
   bool gone = false;  // vanished stationary object, held as a ghost
   double gone_t = 0;
   std::vector<TrackZone> zones;
-  std::vector<int> side;               // per line: last non-zero side
-  std::vector<std::set<int>> crossed;  // per line: directions already counted
-  std::vector<PendingCross> pending;   // crossings before the track was accepted
+  std::vector<int> side;                     // per line: last non-zero side
+  std::vector<std::set<int>> crossed;        // per line: directions already counted
+  std::vector<PendingCross> pending;         // crossings before the track was accepted
+  std::optional<cv::Point2f> handover_foot;  // last foot point of the track it continues
   Activity activity = Activity::kUnknown;
   Activity candidate = Activity::kUnknown;
   int candidate_n = 0;
@@ -122,6 +123,7 @@ struct SceneAnalyzer::Impl {
   int64_t frame_index = 0;
   double frame_ms = 0;
   double now = 0;
+  std::set<int64_t> matched_now;  // tracker ids matched in the current frame
 
   Impl(std::string cam, SceneConfig c, SceneParams params)
       : camera(std::move(cam)), cfg(std::move(c)), p(params) {
@@ -615,6 +617,22 @@ struct SceneAnalyzer::Impl {
       return tracks[o.track_id] = std::move(t);
     }
     TrackRt t;
+    // An id switch: a new track of the same class right where a track was lost a moment ago
+    // continues that track's line state, so a person whose track breaks on a line is still
+    // counted (and not twice).
+    const TrackRt* donor = nullptr;
+    double best_d = p.handover_distance_h;
+    for (const auto& [key, u] : tracks) {
+      if (u.gone || matched_now.count(key) || u.label != o.label || u.samples.empty()) continue;
+      const TrackSample& last = u.samples.back();
+      if (now - last.t_s > p.handover_s) continue;
+      const double d =
+          cv::norm(foot_point(last.box) - foot_point(o.box)) / std::max(1.f, last.box.height);
+      if (d < best_d) {
+        best_d = d;
+        donor = &u;
+      }
+    }
     t.public_id = o.track_id;
     t.label = o.label;
     t.class_id = o.class_id;
@@ -622,6 +640,11 @@ struct SceneAnalyzer::Impl {
     t.zones.resize(zones.size());
     t.side.assign(cfg.lines.size(), 0);
     t.crossed.resize(cfg.lines.size());
+    if (donor) {
+      t.side = donor->side;
+      t.crossed = donor->crossed;
+      t.handover_foot = foot_point(donor->samples.back().box);
+    }
     t.fall = FallDetector(p.fall);
     return tracks[o.track_id] = std::move(t);
   }
@@ -631,11 +654,17 @@ struct SceneAnalyzer::Impl {
     frame_ms = fr.time_ms;
     now = fr.time_ms / 1000.0;
     for (auto& [key, t] : tracks) t.matched = false;
-    std::vector<std::pair<int64_t, cv::Point2f>> prev;
+    matched_now.clear();
+    for (const auto& o : fr.tracks) matched_now.insert(o.track_id);
     for (const auto& o : fr.tracks) {
       TrackRt& t = track_for(o);
-      const bool had = !t.samples.empty();
-      const cv::Point2f pf = had ? foot_point(t.samples.back().box) : cv::Point2f();
+      bool had = !t.samples.empty();
+      cv::Point2f pf = had ? foot_point(t.samples.back().box) : cv::Point2f();
+      if (!had && t.handover_foot) {
+        pf = *t.handover_foot;
+        had = true;
+        t.handover_foot.reset();
+      }
       t.matched = true;
       t.samples.push_back({now, o.box, o.score});
       while (t.samples.size() > 2 && now - t.samples.front().t_s > p.history_s)

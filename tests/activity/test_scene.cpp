@@ -103,6 +103,36 @@ TEST(SceneLines, CrossingBeforeAcceptanceIsAnnouncedOnAcceptance) {
   EXPECT_EQ(r.of("line_cross")[0]["frame_index"], 1);
 }
 
+TEST(SceneLines, IdSwitchOnTheLineIsCountedOnceByTheContinuingTrack) {
+  SceneAnalyzer scene("cam", line_config());
+  Recorder r;
+  int64_t i = 0;
+  // Track 1 walks down to just above the line; the tracker loses it (still live for a while)
+  // and starts track 2 just below the line.
+  for (float y = 40; y <= 95; y += 5) scene.update(frame(i++, {person(1, 200, y)}), r.emitter());
+  for (float y = 108; y <= 160; y += 5) {
+    SceneFrame f = frame(i++, {person(2, 200, y)});
+    f.live_ids.push_back(1);
+    scene.update(f, r.emitter());
+  }
+  ASSERT_EQ(r.of("line_cross").size(), 1u);
+  EXPECT_EQ(r.of("line_cross")[0]["track_id"], 2);
+  EXPECT_EQ(r.of("line_cross")[0]["direction"], "in");
+
+  // Same, but track 3 had crossed already: its successor does not count it again.
+  SceneAnalyzer scene2("cam", line_config());
+  Recorder r2;
+  i = 0;
+  for (float y = 40; y <= 110; y += 5) scene2.update(frame(i++, {person(3, 200, y)}), r2.emitter());
+  for (float y = 112; y <= 160; y += 5) {
+    SceneFrame f = frame(i++, {person(4, 200, y)});
+    f.live_ids.push_back(3);
+    scene2.update(f, r2.emitter());
+  }
+  ASSERT_EQ(r2.of("line_cross").size(), 1u);
+  EXPECT_EQ(r2.of("line_cross")[0]["track_id"], 3);
+}
+
 SceneConfig zone_config(double loitering_s = 0, int max_objects = 0) {
   SceneConfig c;
   ZoneConfig z;
