@@ -152,7 +152,13 @@ struct FallParams {
   // horizontal. A box that only shrinks (occlusion, two people's boxes merging and splitting)
   // keeps its aspect and is not a fall.
   double max_aspect = 0.7;
-  double confirm_s = 0.2;     // down for this long (not contradicted by a standing sample)
+  double confirm_s = 0.2;  // down for this long (not contradicted by a standing sample)
+  // Detectors often lose a person mid-fall (lying bodies are rare in training data): a last
+  // sample that is already dropping (top down by >= drop_descent, box <= drop_height of
+  // upright, aspect as above) followed by lost_confirm_s without any detection is a fall too.
+  double drop_descent = 0.2;
+  double drop_height = 0.9;
+  double lost_confirm_s = 0.4;
   double rearm_height = 0.9;  // a fallen person who is this tall again has got up
 };
 
@@ -165,10 +171,14 @@ class FallDetector {
   bool fallen() const { return fired_; }
   // Is this sample "down" relative to the samples before it? (for tests)
   bool is_down(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
+  bool is_dropping(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
 
  private:
   FallParams p_;
   std::optional<double> down_since_;
+  std::optional<double> dropping_at_;  // time of the last sample, when it was dropping
+  bool test(const std::deque<TrackSample>& samples, const TrackSample& s, double descent,
+            double height) const;
   double upright_h_ = 0;
   bool fired_ = false;
 };
@@ -236,8 +246,10 @@ struct SceneParams {
   double fight_end_s = 2.0;
   int crowd_gathering_min = 4;  // people within crowd_gathering_radius_h of each other
   double crowd_gathering_radius_h = 1.5;
-  double history_s = 12.0;           // samples kept per track
-  double handover_s = 2.0;           // a new track continues one lost this recently ..
+  double history_s = 12.0;  // samples kept per track
+  // Off by default: on PETS09-S2L1 it lost more crossings (new people walking in groups took
+  // over a neighbour's line state) than it recovered (bench/README.md).
+  double handover_s = 0;             // a new track continues one lost this recently (s; 0: off) ..
   double handover_distance_h = 1.0;  // .. whose foot point was this close (box heights)
   ActivityParams activity;
   FallParams fall;

@@ -139,7 +139,8 @@ std::unique_ptr<ActivityModel> make_rule_activity_model(const ActivityParams& pa
 
 // ---------------------------------------------------------------------------------------
 
-bool FallDetector::is_down(const std::deque<TrackSample>& samples, const TrackSample& s) const {
+bool FallDetector::test(const std::deque<TrackSample>& samples, const TrackSample& s,
+                        double min_descent, double max_height) const {
   std::vector<double> h, top, aspect;
   for (const auto& r : samples) {
     const double age = s.t_s - r.t_s;
@@ -155,9 +156,16 @@ bool FallDetector::is_down(const std::deque<TrackSample>& samples, const TrackSa
   if (ref_aspect < 1.0) return false;
   const double descent = (s.box.y - ref_top) / ref_h;
   const double aspect_now = s.box.height / std::max(1.f, s.box.width);
-  const bool lower =
-      s.box.height <= p_.max_height * ref_h && aspect_now <= p_.max_aspect * ref_aspect;
-  return descent >= p_.min_descent && lower;
+  return descent >= min_descent && s.box.height <= max_height * ref_h &&
+         aspect_now <= p_.max_aspect * ref_aspect;
+}
+
+bool FallDetector::is_down(const std::deque<TrackSample>& samples, const TrackSample& s) const {
+  return test(samples, s, p_.min_descent, p_.max_height);
+}
+
+bool FallDetector::is_dropping(const std::deque<TrackSample>& samples, const TrackSample& s) const {
+  return test(samples, s, p_.drop_descent, p_.drop_height);
 }
 
 bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSample* s,
@@ -172,6 +180,8 @@ bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSam
       }
       return false;
     }
+    dropping_at_.reset();
+    if (is_dropping(samples, *s)) dropping_at_ = s->t_s;
     if (is_down(samples, *s)) {
       if (!down_since_) {
         down_since_ = s->t_s;
@@ -191,6 +201,12 @@ bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSam
   // A person who is down and not seen standing since (often the detector loses someone
   // lying on the floor) has fallen once confirm_s has passed.
   if (!fired_ && down_since_ && now_s - *down_since_ >= p_.confirm_s) {
+    fired_ = true;
+    return true;
+  }
+  // Lost mid-fall and not seen since.
+  if (!fired_ && !s && dropping_at_ && now_s - *dropping_at_ >= p_.lost_confirm_s) {
+    if (upright_h_ <= 0) upright_h_ = samples.empty() ? 0 : samples.front().box.height;
     fired_ = true;
     return true;
   }

@@ -104,7 +104,9 @@ TEST(SceneLines, CrossingBeforeAcceptanceIsAnnouncedOnAcceptance) {
 }
 
 TEST(SceneLines, IdSwitchOnTheLineIsCountedOnceByTheContinuingTrack) {
-  SceneAnalyzer scene("cam", line_config());
+  SceneParams p;
+  p.handover_s = 2.0;
+  SceneAnalyzer scene("cam", line_config(), p);
   Recorder r;
   int64_t i = 0;
   // Track 1 walks down to just above the line; the tracker loses it (still live for a while)
@@ -120,7 +122,7 @@ TEST(SceneLines, IdSwitchOnTheLineIsCountedOnceByTheContinuingTrack) {
   EXPECT_EQ(r.of("line_cross")[0]["direction"], "in");
 
   // Same, but track 3 had crossed already: its successor does not count it again.
-  SceneAnalyzer scene2("cam", line_config());
+  SceneAnalyzer scene2("cam", line_config(), p);
   Recorder r2;
   i = 0;
   for (float y = 40; y <= 110; y += 5) scene2.update(frame(i++, {person(3, 200, y)}), r2.emitter());
@@ -475,6 +477,36 @@ TEST(SceneFall, FiresOnceWithinOneSecondOfReachingTheGround) {
     EXPECT_LE(at, ground + static_cast<int64_t>(kFps));
     EXPECT_EQ(started(r).count("falling"), 1u);
   }
+}
+
+TEST(SceneFall, LostByTheDetectorMidFallIsAFall) {
+  auto run = [](bool then_seen_standing) {
+    SceneAnalyzer scene("cam", {});
+    Recorder r;
+    int64_t i = 0;
+    for (; i < 30; ++i)
+      scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 220, 60, 180), 0.9f}}), r.emitter());
+    // Two samples of the drop (top down 25 %, box wider), then no detection.
+    scene.update(frame(i++, {{1, "person", 0, cv::Rect2f(300, 250, 90, 150), 0.9f}}), r.emitter());
+    scene.update(frame(i++, {{1, "person", 0, cv::Rect2f(300, 265, 110, 135), 0.9f}}), r.emitter());
+    for (int k = 0; k < 3; ++k) {
+      SceneFrame f = frame(i++, {});
+      f.live_ids = {1};
+      scene.update(f, r.emitter());
+    }
+    if (then_seen_standing) {
+      scene.update(frame(i++, {{1, "person", 0, cv::Rect2f(300, 220, 60, 180), 0.9f}}),
+                   r.emitter());
+    }
+    for (int k = 0; k < 10; ++k) {
+      SceneFrame f = frame(i++, {});
+      f.live_ids = {1};
+      scene.update(f, r.emitter());
+    }
+    return r.of("fall").size();
+  };
+  EXPECT_EQ(run(false), 1u);
+  EXPECT_EQ(run(true), 0u);  // seen upright again within 0.4 s: a stumble
 }
 
 TEST(SceneFall, WalkingAwayAndBendingSlightlyAreNotFalls) {
