@@ -42,5 +42,6 @@ void add_validate_command(CLI::App& app, GlobalOptions& global);
 void add_track_command(CLI::App& app, GlobalOptions& global);
 void add_mot_eval_command(CLI::App& app, GlobalOptions& global);
 void add_alpr_command(CLI::App& app, GlobalOptions& global);  // alpr and alpr-eval
+void add_scene_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace ev::cli

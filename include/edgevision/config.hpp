@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -13,6 +14,51 @@
 #include "edgevision/status.hpp"
 
 namespace ev {
+
+// Scene analytics of one camera (src/activity, docs/configuration.md "Scene analytics").
+// Coordinates are full-frame pixels (before the camera's roi crop).
+struct ClassFilterConfig {
+  float min_score = 0.5f;  // a track's mean detection score must reach this
+  double min_area = 0;     // box area in pixels^2
+  double max_area = 0;     // 0: no limit
+  bool operator==(const ClassFilterConfig&) const = default;
+};
+
+struct ZoneSpeedConfig {
+  // Four image points of a ground rectangle, in order around it: p0->p1 spans width_m,
+  // p1->p2 spans length_m. Empty: the zone is not calibrated (no speed).
+  std::vector<cv::Point2f> points;
+  double width_m = 0;
+  double length_m = 0;
+  bool operator==(const ZoneSpeedConfig&) const = default;
+};
+
+struct ZoneConfig {
+  std::string name;
+  std::vector<cv::Point2f> polygon;  // >= 3 points
+  std::vector<std::string> classes;  // empty: all
+  double loitering_s = 0;            // 0: no loitering events
+  int max_objects = 0;               // 0: no crowd events
+  ZoneSpeedConfig speed;
+  bool operator==(const ZoneConfig&) const = default;
+};
+
+struct LineConfig {
+  std::string name;
+  cv::Point2f p1, p2;
+  std::vector<std::string> classes;  // empty: all
+  bool operator==(const LineConfig&) const = default;
+};
+
+struct SceneConfig {
+  // Per class; classes not named here use the documented built-in defaults (scene.hpp).
+  std::vector<std::pair<std::string, ClassFilterConfig>> filters;
+  std::vector<ZoneConfig> zones;
+  std::vector<LineConfig> lines;
+  bool activities = true;          // activity_started/ended, fall, fight
+  double traffic_interval_s = 60;  // traffic summaries per zone; 0: off
+  bool operator==(const SceneConfig&) const = default;
+};
 
 struct CameraConfig {
   std::string id;      // [a-zA-Z0-9_-]+, unique; used in topics, metrics and URLs
@@ -23,6 +69,7 @@ struct CameraConfig {
   bool enabled = true;
   bool detect = true;  // run object detection + tracking (false: anonymize only)
   int queue_size = 4;  // frames between stages
+  SceneConfig scene;   // keys filters, zones, lines, analytics
 
   bool operator==(const CameraConfig&) const = default;
 };

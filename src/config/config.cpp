@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
+#include <opencv2/imgproc.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -283,9 +285,136 @@ void read_mqtt_extras(const Reader& r, const YAML::Node& m, const std::string& m
            "expected an MQTT topic without wildcards");
 }
 
+// ---- Scene analytics: filters, zones, lines, analytics (docs/configuration.md) ----------
+
+cv::Point2f read_point(const Reader& r, const YAML::Node& n, const std::string& key) {
+  if (!n.IsSequence() || n.size() != 2) r.fail(n, key, "expected a point [x, y] in pixels");
+  float v[2] = {0, 0};
+  for (size_t i = 0; i < 2; ++i) {
+    YAML::Node wrapper;
+    wrapper["v"] = n[i];
+    r.get_number(wrapper, key, "v", v[i], -100000, 100000);
+  }
+  return {v[0], v[1]};
+}
+
+std::vector<cv::Point2f> read_points(const Reader& r, const YAML::Node& n, const std::string& key,
+                                     size_t min_points, size_t max_points) {
+  if (!n.IsSequence() || n.size() < min_points || n.size() > max_points) {
+    r.fail(n, key,
+           "expected a list of " +
+               (min_points == max_points ? std::to_string(min_points)
+                                         : std::to_string(min_points) + " or more") +
+               " points [[x, y], ...]");
+  }
+  std::vector<cv::Point2f> out;
+  for (size_t i = 0; i < n.size(); ++i) {
+    out.push_back(read_point(r, n[i], key + "[" + std::to_string(i) + "]"));
+  }
+  return out;
+}
+
+void check_scene_name(const Reader& r, const YAML::Node& n, const std::string& key,
+                      std::set<std::string>& seen) {
+  if (!n["name"]) r.fail(n, key + ".name", "missing required key (a name such as 'door')");
+  std::string name;
+  r.get(n, key, "name", name);
+  if (!valid_id(name)) {
+    r.fail(n["name"], key + ".name",
+           "expected 1-64 characters of A-Z a-z 0-9 _ -, got '" + name + "'");
+  }
+  if (!seen.insert(name).second) r.fail(n["name"], key + ".name", "duplicate name '" + name + "'");
+}
+
+void read_scene(const Reader& r, const YAML::Node& cam, const std::string& key,
+                SceneConfig& scene) {
+  if (const YAML::Node f = cam["filters"]) {
+    const std::string k = key + ".filters";
+    if (!f.IsMap())
+      r.fail(f, k, "expected a mapping of class name -> {min_score, min_area, max_area}");
+    for (const auto& kv : f) {
+      const std::string cls = kv.first.as<std::string>();
+      const std::string ck = k + "." + cls;
+      ClassFilterConfig fc;
+      r.check_map(kv.second, ck, {"min_score", "min_area", "max_area"});
+      r.get_number(kv.second, ck, "min_score", fc.min_score, 0, 1);
+      r.get_number(kv.second, ck, "min_area", fc.min_area, 0, 1e9);
+      r.get_number(kv.second, ck, "max_area", fc.max_area, 0, 1e9);
+      if (fc.max_area > 0 && fc.max_area < fc.min_area) {
+        r.fail(kv.second, ck + ".max_area", "expected 0 or a value >= min_area");
+      }
+      scene.filters.emplace_back(cls, fc);
+    }
+  }
+  std::set<std::string> names;
+  if (const YAML::Node zs = cam["zones"]) {
+    const std::string k = key + ".zones";
+    if (!zs.IsSequence()) r.fail(zs, k, "expected a list of zones");
+    for (size_t i = 0; i < zs.size(); ++i) {
+      const std::string zk = k + "[" + std::to_string(i) + "]";
+      const YAML::Node z = zs[i];
+      r.check_map(z, zk, {"name", "polygon", "classes", "loitering_s", "max_objects", "speed"});
+      check_scene_name(r, z, zk, names);
+      ZoneConfig zc;
+      r.get(z, zk, "name", zc.name);
+      if (!z["polygon"])
+        r.fail(z, zk + ".polygon", "missing required key (>= 3 points [[x, y], ...])");
+      zc.polygon = read_points(r, z["polygon"], zk + ".polygon", 3, 64);
+      if (std::abs(cv::contourArea(zc.polygon)) < 1.0) {
+        r.fail(z["polygon"], zk + ".polygon", "expected a polygon with a non-zero area");
+      }
+      zc.classes = r.string_list(z, zk, "classes");
+      r.get_number(z, zk, "loitering_s", zc.loitering_s, 0, 86400);
+      r.get_number(z, zk, "max_objects", zc.max_objects, 0, 10000);
+      if (const YAML::Node sp = z["speed"]) {
+        const std::string sk = zk + ".speed";
+        r.check_map(sp, sk, {"points", "width_m", "length_m"});
+        if (!sp["points"] || !sp["width_m"] || !sp["length_m"]) {
+          r.fail(sp, sk, "expected points (4 image points), width_m and length_m");
+        }
+        zc.speed.points = read_points(r, sp["points"], sk + ".points", 4, 4);
+        r.get_number(sp, sk, "width_m", zc.speed.width_m, 0.1, 10000);
+        r.get_number(sp, sk, "length_m", zc.speed.length_m, 0.1, 10000);
+        if (std::abs(cv::contourArea(zc.speed.points)) < 1.0) {
+          r.fail(sp["points"], sk + ".points", "expected 4 points around a non-empty area");
+        }
+      }
+      scene.zones.push_back(std::move(zc));
+    }
+  }
+  if (const YAML::Node ls = cam["lines"]) {
+    const std::string k = key + ".lines";
+    if (!ls.IsSequence()) r.fail(ls, k, "expected a list of lines");
+    for (size_t i = 0; i < ls.size(); ++i) {
+      const std::string lk = k + "[" + std::to_string(i) + "]";
+      const YAML::Node l = ls[i];
+      r.check_map(l, lk, {"name", "points", "classes"});
+      check_scene_name(r, l, lk, names);
+      LineConfig lc;
+      r.get(l, lk, "name", lc.name);
+      if (!l["points"]) r.fail(l, lk + ".points", "missing required key ([[x1, y1], [x2, y2]])");
+      const auto pts = read_points(r, l["points"], lk + ".points", 2, 2);
+      if (cv::norm(pts[1] - pts[0]) < 1.0)
+        r.fail(l["points"], lk + ".points", "expected two distinct points");
+      lc.p1 = pts[0];
+      lc.p2 = pts[1];
+      lc.classes = r.string_list(l, lk, "classes");
+      scene.lines.push_back(std::move(lc));
+    }
+  }
+  if (const YAML::Node a = cam["analytics"]) {
+    const std::string k = key + ".analytics";
+    r.check_map(a, k, {"activities", "traffic_interval_s"});
+    r.get(a, k, "activities", scene.activities);
+    r.get_number(a, k, "traffic_interval_s", scene.traffic_interval_s, 0, 86400);
+  }
+}
+
 CameraConfig read_camera(const Reader& r, const YAML::Node& n, const std::string& key) {
   CameraConfig c;
-  r.check_map(n, key, {"id", "source", "fps", "roi", "loop", "enabled", "detect", "queue_size"});
+  r.check_map(n, key,
+              {"id", "source", "fps", "roi", "loop", "enabled", "detect", "queue_size", "filters",
+               "zones", "lines", "analytics"});
   if (!n["id"]) r.fail(n, key + ".id", "missing required key (a camera name such as 'door')");
   if (!n["source"]) {
     r.fail(n, key + ".source", "missing required key (file, folder, /dev/videoN or rtsp:// URL)");
@@ -319,6 +448,7 @@ CameraConfig read_camera(const Reader& r, const YAML::Node& n, const std::string
     if (v[2] <= 0 || v[3] <= 0) r.fail(roi, k, "expected a positive width and height");
     c.roi = cv::Rect(v[0], v[1], v[2], v[3]);
   }
+  read_scene(r, n, key, c.scene);
   return c;
 }
 

@@ -8,8 +8,6 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
@@ -17,6 +15,7 @@
 #include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
 #include "edgevision/redact.hpp"
+#include "edgevision/scene.hpp"
 #include "pipeline/metrics.hpp"
 
 namespace ev {
@@ -127,6 +126,27 @@ bool MotionDetector::update(const cv::Mat& bgr) {
   return last_fraction_ > threshold_;
 }
 
+namespace {
+// What the scene analyzer needs of a tracked frame, in full-frame coordinates.
+SceneFrame scene_frame(const Packet& p, const std::vector<Track>& tracks,
+                       const std::vector<Track>& live, const cv::Rect& roi) {
+  SceneFrame f;
+  f.index = p.index;
+  f.time_ms = p.time_ms;
+  const cv::Point2f off(static_cast<float>(roi.x), static_cast<float>(roi.y));
+  for (const Track& t : tracks) {
+    f.tracks.push_back({t.id, t.label.empty() ? std::to_string(t.class_id) : t.label, t.class_id,
+                        cv::Rect2f(t.box.tl() + off, t.box.size()), t.score});
+  }
+  for (const Track& t : live) f.live_ids.push_back(t.id);
+  for (const Detection& d : p.detections) {
+    f.detections.push_back({d.label, cv::Rect2f(d.box.tl() + off, d.box.size()), d.score});
+  }
+  f.frame_size = p.image.size();
+  return f;
+}
+}  // namespace
+
 struct CameraPipeline::Impl {
   PipelineSettings s;
   EventEmitter emit;
@@ -161,11 +181,15 @@ struct CameraPipeline::Impl {
   std::shared_ptr<const std::vector<uint8_t>> snapshot;
   Clock::time_point snapshot_t{};
 
-  // Tracking thread only: confirmed tracks announced with object_appeared.
-  std::unordered_map<int64_t, Track> known;
+  // Tracking thread only: turns tracks into events (object_appeared/left, zones, ...).
+  SceneAnalyzer scene;
 
   Impl(PipelineSettings settings, size_t queue)
-      : s(std::move(settings)), q_anon(queue), q_detect(queue), q_track(queue) {}
+      : s(std::move(settings)),
+        q_anon(queue),
+        q_detect(queue),
+        q_track(queue),
+        scene(s.camera.id, s.camera.scene) {}
 
   void set_state(const std::string& st, const std::string& raw_err = "") {
     const std::string err = redact_text(raw_err);
@@ -331,48 +355,17 @@ struct CameraPipeline::Impl {
     q_track.close();
   }
 
-  nlohmann::json track_event(const char* type, const Packet& p, const Track& t) const {
-    nlohmann::json e = make_event(type, s.camera.id);
-    e["track_id"] = t.id;
-    e["class"] = t.label.empty() ? std::to_string(t.class_id) : t.label;
-    e["class_id"] = t.class_id;
-    e["box"] = {std::lround(t.box.x + s.camera.roi.x), std::lround(t.box.y + s.camera.roi.y),
-                std::lround(t.box.width), std::lround(t.box.height)};
-    e["score"] = std::round(t.score * 1000.0) / 1000.0;
-    e["frame_index"] = p.index;
-    e["frame_time_ms"] = std::round(p.time_ms * 10.0) / 10.0;
-    return e;
-  }
-
   void track_loop() {
     static const std::vector<Detection> kNone;
     std::vector<Track> tracks;
-    Packet last;
     while (auto p = q_track.pop()) {
       const auto t0 = Clock::now();
       // Frames where the detector did not run (gated, every_n) do not advance the tracker:
       // otherwise still objects would age out and produce false "left" events.
       if (p->detector_ran) {
         tracks = tracker.update(p->detections);
-        for (const Track& t : tracks) {
-          auto it = known.find(t.id);
-          if (it == known.end()) {
-            emit(track_event("object_appeared", *p, t));
-            known.emplace(t.id, t);
-          } else {
-            it->second = t;
-          }
-        }
-        std::unordered_set<int64_t> live_ids;
-        for (const Track& t : tracker.live_tracks()) live_ids.insert(t.id);
-        for (auto it = known.begin(); it != known.end();) {
-          if (!live_ids.count(it->first)) {
-            emit(track_event("object_left", *p, it->second));
-            it = known.erase(it);
-          } else {
-            ++it;
-          }
-        }
+        // Filters, appear/leave, zones, lines, activities: src/activity.
+        scene.update(scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi), emit);
         active_tracks = static_cast<int>(tracks.size());
       }
       if (!hooks.empty()) {
@@ -390,13 +383,10 @@ struct CameraPipeline::Impl {
       observe(metrics ? metrics->latency : nullptr, total);
       latency_ms = total * 1000.0;
       ++frames_out;
-      last.index = p->index;
-      last.time_ms = p->time_ms;
     }
     if (!stop) {
-      // The source ended: everything still tracked has left.
-      for (const auto& [id, t] : known) emit(track_event("object_left", last, t));
-      known.clear();
+      // The source ended: everything still tracked has left, every open event ends.
+      scene.finish(emit);
     }
   }
 };
@@ -416,6 +406,7 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
   impl->emit = std::move(emit);
   impl->metrics = std::move(metrics);
   impl->live = is_live(settings.camera.source);
+  SceneAnalyzer::register_event_types();
 
   auto ao = anonymizer_options(settings.privacy);
   if (!ao) return R::Error(ao.error());

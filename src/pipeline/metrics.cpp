@@ -161,6 +161,37 @@ void ServiceMetrics::count_event(const std::string& camera, const std::string& t
   events.Add({{"camera", camera}, {"type", type}}).Increment();
 }
 
+void ServiceMetrics::count_scene_event(const nlohmann::json& e) {
+  const std::string type = e.value("type", "");
+  if (type != "line_cross" && type != "zone_enter" && type != "zone_exit") return;
+  const std::string camera = e.value("camera", "");
+  if (type == "line_cross") {
+    if (!line_crossings) {
+      line_crossings = &BuildCounter()
+                            .Name("edgevision_line_crossings_total")
+                            .Help("Objects that crossed a configured line, by direction and class")
+                            .Register(*registry);
+    }
+    line_crossings
+        ->Add({{"camera", camera},
+               {"line", e.value("line", "")},
+               {"direction", e.value("direction", "")},
+               {"class", e.value("class", "")}})
+        .Increment();
+    return;
+  }
+  if (!zone_occupancy) {
+    zone_occupancy = &BuildGauge()
+                          .Name("edgevision_zone_occupancy")
+                          .Help("Objects inside a configured zone now")
+                          .Register(*registry);
+  }
+  if (e.contains("occupancy") && e["occupancy"].is_number()) {
+    zone_occupancy->Add({{"camera", camera}, {"zone", e.value("zone", "")}})
+        .Set(e["occupancy"].get<double>());
+  }
+}
+
 uint64_t process_rss_bytes() {
   std::ifstream in("/proc/self/statm");
   uint64_t size = 0, resident = 0;

@@ -7,6 +7,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <nlohmann/json.hpp>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -74,6 +76,10 @@ struct ServiceMetrics {
   void remove_camera(const CameraMetrics& m);
   SinkMetrics& sink(const std::string& name);
   void count_event(const std::string& camera, const std::string& type);
+  // Scene analytics (src/activity): line crossings and zone occupancy from their events.
+  void count_scene_event(const nlohmann::json& event);
+  prometheus::Family<prometheus::Counter>* line_crossings = nullptr;
+  prometheus::Family<prometheus::Gauge>* zone_occupancy = nullptr;
 };
 
 }  // namespace ev

@@ -231,6 +231,9 @@ void Service::publish(nlohmann::json event) {
                  event.value("class", "-"), event.contains("score") ? event["score"].dump() : "-");
   }
   metrics_->count_event(camera, type);
+  metrics_->count_scene_event(event);
+  if (!event.contains("event_id"))
+    event["event_id"] = camera + "-" + std::to_string(event["seq"].get<uint64_t>());
   std::vector<Callback> callbacks;
   {
     std::lock_guard lock(feed_mutex_);

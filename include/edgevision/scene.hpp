@@ -1,0 +1,289 @@
+// Scene analytics of one camera (src/activity): per-class filters, stationary objects, zones
+// (bottom-centre membership with inertia), lines (signed side rule, once per track and
+// direction), loitering, crowding, speed on a calibrated ground rectangle, traffic summaries,
+// per-track activities with hysteresis, falls and fights. Works on tracks only (boxes over
+// time), so it runs on any detector; a pose or sequence model can replace the rule-based
+// activity model behind ActivityModel. See docs/scene_analytics.md.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "edgevision/config.hpp"
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+// ---------------------------------------------------------------------------------------
+// Geometry
+// ---------------------------------------------------------------------------------------
+
+// Side of point p for the line p1 -> p2: the sign of (x2-x1)*(y-y1) - (y2-y1)*(x-x1)
+// (-1, 0 or +1). Crossing from -1 to +1 is "in", from +1 to -1 "out".
+int line_side(cv::Point2f p1, cv::Point2f p2, cv::Point2f p);
+// True when the segments a0-a1 and b0-b1 intersect (touching counts).
+bool segments_intersect(cv::Point2f a0, cv::Point2f a1, cv::Point2f b0, cv::Point2f b1);
+// The point a box stands on: bottom-centre.
+inline cv::Point2f foot_point(const cv::Rect2f& box) {
+  return {box.x + box.width * 0.5f, box.y + box.height};
+}
+
+// Image -> ground plane (metres) from four image points of a rectangle of width_m x length_m
+// (p0->p1 along the width, p1->p2 along the length).
+class GroundCalibration {
+ public:
+  static Result<GroundCalibration> create(const ZoneSpeedConfig& config);
+  cv::Point2f to_metres(cv::Point2f image_point) const;
+
+ private:
+  cv::Matx33d h_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Filters
+// ---------------------------------------------------------------------------------------
+
+// Built-in per-class defaults (documented in docs/configuration.md): person 0.5 / 600 px²;
+// car, truck, bus 0.6 / 1500 px²; motorcycle, bicycle 0.65 / 900 px²; any other class
+// 0.6 / 400 px²; max_area 0 (no limit).
+ClassFilterConfig default_class_filter(const std::string& label);
+// The configured filter of a class, else its default.
+ClassFilterConfig class_filter(const SceneConfig& config, const std::string& label);
+bool is_vehicle_class(const std::string& label);  // car truck bus motorcycle bicycle
+
+// ---------------------------------------------------------------------------------------
+// Activities
+// ---------------------------------------------------------------------------------------
+
+enum class Activity {
+  kUnknown,
+  kStanding,
+  kWalking,
+  kRunning,
+  kSitting,
+  kLoitering,
+  kFalling,
+  kFighting,
+  kCrowdGathering,
+  kVehicleParking,
+  kVehicleMoving
+};
+const char* to_string(Activity activity);
+inline constexpr int kActivityCount = 11;
+
+struct TrackSample {
+  double t_s = 0;  // frame time, seconds
+  cv::Rect2f box;  // full-frame pixels
+  float score = 0;
+};
+
+// What the activity model sees of one track: its recent samples (oldest first, bounded) and
+// what the scene already knows about it.
+struct TrackView {
+  int64_t id = 0;
+  std::string label;
+  const std::deque<TrackSample>* samples = nullptr;
+  double first_seen_s = 0;
+  double now_s = 0;
+  bool in_fight = false;      // set by the pairwise analysis of this frame
+  bool in_crowd = false;      // member of a dense, slow group of people
+  bool fallen = false;        // a fall fired and the person has not got up
+  double upright_height = 0;  // typical standing box height of this track (0: unknown)
+};
+
+// Per-track features over the window (exposed for tests and for future models).
+struct ActivityFeatures {
+  double speed_h = 0;        // foot-point speed in box heights per second
+  double height = 0;         // median box height over the window
+  double aspect = 0;         // height / width, latest samples
+  double path_radius_h = 0;  // max distance from the mean foot point, in box heights
+  double motion_energy = 0;  // mean |change| of box edges per second, in box heights
+  double span_s = 0;         // time covered by the window
+};
+ActivityFeatures activity_features(const std::deque<TrackSample>& samples, double window_s);
+
+struct ActivityParams {
+  double window_s = 1.2;     // feature window
+  double walk_speed = 0.25;  // heights/s above which a person walks
+  double run_speed = 1.6;    // heights/s above which a person runs
+  double sit_height = 0.78;  // box height below this fraction of the upright height: sitting
+  double sit_aspect = 1.3;   // or height/width below this while still
+  double loiter_s = 60;      // present this long within a few heights: loitering
+  double loiter_radius_h = 3.0;
+  double vehicle_move_speed = 0.15;  // box heights/s
+  int hysteresis_frames = 4;         // a new label must hold this many updates in a row
+};
+
+// The extension point: a rule model today, an ONNX pose / sequence model later.
+class ActivityModel {
+ public:
+  virtual ~ActivityModel() = default;
+  virtual std::string name() const = 0;
+  // The raw label of this update (hysteresis is applied by the caller).
+  virtual Activity classify(const TrackView& track) = 0;
+};
+std::unique_ptr<ActivityModel> make_rule_activity_model(const ActivityParams& params = {});
+
+// ---------------------------------------------------------------------------------------
+// Falls: the box top drops by a good part of the person's upright height within ~1 s, the box
+// gets much shorter (or much flatter), and it stays down. Physically: a fall turns a standing
+// box into a low one quickly; sitting down is slower and keeps the top higher.
+// ---------------------------------------------------------------------------------------
+struct FallParams {
+  // Upright reference: the samples between now-ref_from_s and now-ref_to_s. A fall takes
+  // well under a second from upright to the floor; sitting down takes 1.5-3 s, so within
+  // this window it never drops the top by min_descent.
+  double ref_from_s = 1.2;
+  double ref_to_s = 0.5;
+  int min_ref_samples = 4;
+  double min_descent = 0.3;  // box top moved down by >= this fraction of the upright height
+  double max_height = 0.75;  // and box height <= this fraction of the upright height
+  // .. and aspect (h/w) <= this fraction of the upright aspect: the body turned towards the
+  // horizontal. A box that only shrinks (occlusion, two people's boxes merging and splitting)
+  // keeps its aspect and is not a fall.
+  double max_aspect = 0.7;
+  double confirm_s = 0.2;  // down for this long (not contradicted by a standing sample)
+  // Detectors often lose a person mid-fall (lying bodies are rare in training data): a last
+  // sample that is already dropping (top down by >= drop_descent, box <= drop_height of
+  // upright, aspect as above) followed by lost_confirm_s without any detection is a fall too.
+  double drop_descent = 0.2;
+  double drop_height = 0.9;
+  double lost_confirm_s = 0.4;
+  double rearm_height = 0.9;  // a fallen person who is this tall again has got up
+};
+
+class FallDetector {
+ public:
+  explicit FallDetector(FallParams params = {}) : p_(params) {}
+  // One update per frame for one person track (also while the track is not matched: then
+  // `sample` is null and only time advances). Returns true once per fall, when it fires.
+  bool update(const std::deque<TrackSample>& samples, const TrackSample* sample, double now_s);
+  bool fallen() const { return fired_; }
+  // Is this sample "down" relative to the samples before it? (for tests)
+  bool is_down(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
+  bool is_dropping(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
+
+ private:
+  FallParams p_;
+  std::optional<double> down_since_;
+  std::optional<double> dropping_at_;  // time of the last sample, when it was dropping
+  bool test(const std::deque<TrackSample>& samples, const TrackSample& s, double descent,
+            double height) const;
+  double upright_h_ = 0;
+  bool fired_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// VehicleClassifier: car/truck/bus/motorcycle/bicycle by per-track voting over the detector's
+// classes of the detections that overlap the track; an optional model can add votes.
+// ---------------------------------------------------------------------------------------
+class VehicleClassModel {
+ public:
+  virtual ~VehicleClassModel() = default;
+  // A vehicle class for this crop of the (anonymized) frame, or empty when unsure.
+  virtual std::string classify(const cv::Mat& crop) = 0;
+};
+
+class VehicleClassifier {
+ public:
+  void vote(int64_t track_id, const std::string& label, double weight = 1.0);
+  std::string label(int64_t track_id) const;  // the most voted vehicle class, or ""
+  void forget(int64_t track_id);
+
+ private:
+  std::map<int64_t, std::map<std::string, double>> votes_;
+};
+
+// ---------------------------------------------------------------------------------------
+// SceneAnalyzer: one per camera, on the tracking thread.
+// ---------------------------------------------------------------------------------------
+
+struct SceneObservation {
+  int64_t track_id = 0;  // tracker id
+  std::string label;
+  int class_id = -1;
+  cv::Rect2f box;  // full-frame pixels
+  float score = 0;
+};
+
+struct SceneDetection {
+  std::string label;
+  cv::Rect2f box;  // full-frame pixels
+  float score = 0;
+};
+
+struct SceneFrame {
+  int64_t index = 0;
+  double time_ms = 0;
+  std::vector<SceneObservation> tracks;    // confirmed tracks matched in this frame
+  std::vector<int64_t> live_ids;           // every live tracker id (matched or briefly lost)
+  std::vector<SceneDetection> detections;  // raw detections (vehicle class voting)
+  cv::Size frame_size;                     // full frame; empty if unknown
+};
+
+struct SceneParams {
+  int min_hits = 3;               // matched frames before a track may produce events
+  double stationary_s = 3.0;      // still this long -> stationary
+  double stationary_move = 0.15;  // foot point moved < this many box heights in that time
+  double ghost_s = 30.0;          // a vanished stationary object is held this long
+  double ghost_iou = 0.4;         // a new track this close to a ghost takes over its id
+  int zone_inertia = 3;           // consecutive frames before zone membership flips
+  double crowd_end_s = 2.0;       // crowd ends after this long at or below max_objects
+  double fight_distance_h = 0.9;  // centre distance in mean box heights
+  double fight_energy = 0.9;      // both above this motion energy (heights/s)
+  double fight_max_speed = 1.0;   // .. while not travelling faster than this
+  double fight_min_s = 1.0;
+  double fight_end_s = 2.0;
+  int crowd_gathering_min = 4;  // people within crowd_gathering_radius_h of each other
+  double crowd_gathering_radius_h = 1.5;
+  double history_s = 12.0;  // samples kept per track
+  // Off by default: on PETS09-S2L1 it lost more crossings (new people walking in groups took
+  // over a neighbour's line state) than it recovered (bench/README.md).
+  double handover_s = 0;             // a new track continues one lost this recently (s; 0: off) ..
+  double handover_distance_h = 1.0;  // .. whose foot point was this close (box heights)
+  ActivityParams activity;
+  FallParams fall;
+};
+
+struct SceneStats {
+  uint64_t events = 0;
+  uint64_t tracks_filtered = 0;  // tracks that never passed their class filter
+  uint64_t ghosts_revived = 0;   // stationary objects whose new track took over the old id
+};
+
+using SceneEmitter = std::function<void(nlohmann::json event)>;
+
+class SceneAnalyzer {
+ public:
+  SceneAnalyzer(std::string camera, SceneConfig config, SceneParams params = {});
+  ~SceneAnalyzer();
+  SceneAnalyzer(SceneAnalyzer&&) noexcept;
+  SceneAnalyzer& operator=(SceneAnalyzer&&) noexcept;
+
+  // Registers the event types of this module (idempotent).
+  static void register_event_types();
+  // Replaces the rule-based activity model.
+  void set_activity_model(std::unique_ptr<ActivityModel> model);
+
+  // One call per frame where the tracker ran.
+  void update(const SceneFrame& frame, const SceneEmitter& emit);
+  // The source ended: every open event ends, every object leaves.
+  void finish(const SceneEmitter& emit);
+  SceneStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ev

@@ -1,0 +1,216 @@
+// Rule-based activity model and fall detector over box tracks. Every threshold is in units of
+// the person's own box height (or seconds), so it does not depend on the camera's resolution
+// or distance.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "edgevision/scene.hpp"
+
+namespace ev {
+
+const char* to_string(Activity a) {
+  switch (a) {
+    case Activity::kStanding:
+      return "standing";
+    case Activity::kWalking:
+      return "walking";
+    case Activity::kRunning:
+      return "running";
+    case Activity::kSitting:
+      return "sitting";
+    case Activity::kLoitering:
+      return "loitering";
+    case Activity::kFalling:
+      return "falling";
+    case Activity::kFighting:
+      return "fighting";
+    case Activity::kCrowdGathering:
+      return "crowd_gathering";
+    case Activity::kVehicleParking:
+      return "vehicle_parking";
+    case Activity::kVehicleMoving:
+      return "vehicle_moving";
+    case Activity::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  return v[mid];
+}
+
+}  // namespace
+
+ActivityFeatures activity_features(const std::deque<TrackSample>& samples, double window_s) {
+  ActivityFeatures f;
+  if (samples.empty()) return f;
+  const double now = samples.back().t_s;
+  size_t first = samples.size() - 1;
+  while (first > 0 && now - samples[first - 1].t_s <= window_s) --first;
+  const size_t n = samples.size() - first;
+  std::vector<double> heights;
+  for (size_t i = first; i < samples.size(); ++i) heights.push_back(samples[i].box.height);
+  f.height = std::max(1.0, median(heights));
+  const auto& last = samples.back().box;
+  f.aspect = last.height / std::max(1.f, last.width);
+  f.span_s = now - samples[first].t_s;
+  if (n < 2 || f.span_s <= 0) return f;
+  // Speed from the mean foot point of the first and last thirds: robust to box jitter.
+  const size_t k = std::max<size_t>(1, n / 3);
+  cv::Point2d a(0, 0), b(0, 0);
+  double ta = 0, tb = 0;
+  for (size_t i = 0; i < k; ++i) {
+    a += cv::Point2d(foot_point(samples[first + i].box));
+    ta += samples[first + i].t_s;
+    b += cv::Point2d(foot_point(samples[samples.size() - 1 - i].box));
+    tb += samples[samples.size() - 1 - i].t_s;
+  }
+  a *= 1.0 / static_cast<double>(k);
+  b *= 1.0 / static_cast<double>(k);
+  const double dt = (tb - ta) / static_cast<double>(k);
+  if (dt > 0) f.speed_h = cv::norm(b - a) / dt / f.height;
+  cv::Point2d mean(0, 0);
+  for (size_t i = first; i < samples.size(); ++i) mean += cv::Point2d(foot_point(samples[i].box));
+  mean *= 1.0 / static_cast<double>(n);
+  double radius = 0, energy = 0;
+  for (size_t i = first; i < samples.size(); ++i) {
+    radius = std::max(radius, cv::norm(cv::Point2d(foot_point(samples[i].box)) - mean));
+    if (i > first) {
+      const auto& p = samples[i - 1].box;
+      const auto& c = samples[i].box;
+      energy += std::abs(c.x - p.x) + std::abs(c.y - p.y) +
+                std::abs(c.x + c.width - p.x - p.width) + std::abs(c.y + c.height - p.y - p.height);
+    }
+  }
+  f.path_radius_h = radius / f.height;
+  f.motion_energy = energy / 4.0 / f.span_s / f.height;
+  return f;
+}
+
+namespace {
+
+class RuleActivityModel final : public ActivityModel {
+ public:
+  explicit RuleActivityModel(ActivityParams p) : p_(p) {}
+  std::string name() const override { return "rules"; }
+
+  Activity classify(const TrackView& t) override {
+    if (!t.samples || t.samples->size() < 3) return Activity::kUnknown;
+    const ActivityFeatures f = activity_features(*t.samples, p_.window_s);
+    if (f.span_s < p_.window_s * 0.5) return Activity::kUnknown;
+    if (t.label == "person") {
+      if (t.fallen) return Activity::kFalling;
+      if (t.in_fight) return Activity::kFighting;
+      if (f.speed_h >= p_.run_speed) return Activity::kRunning;
+      if (f.speed_h >= p_.walk_speed) return Activity::kWalking;
+      if (t.in_crowd) return Activity::kCrowdGathering;
+      if (t.now_s - t.first_seen_s >= p_.loiter_s) {
+        // Long presence within a small area (the whole history, not just the window).
+        const ActivityFeatures whole = activity_features(*t.samples, p_.loiter_s);
+        if (whole.path_radius_h <= p_.loiter_radius_h) return Activity::kLoitering;
+      }
+      const bool shorter = t.upright_height > 0 && f.height < p_.sit_height * t.upright_height;
+      if (shorter || f.aspect < p_.sit_aspect) return Activity::kSitting;
+      return Activity::kStanding;
+    }
+    if (is_vehicle_class(t.label)) {
+      return f.speed_h >= p_.vehicle_move_speed ? Activity::kVehicleMoving
+                                                : Activity::kVehicleParking;
+    }
+    return Activity::kUnknown;
+  }
+
+ private:
+  ActivityParams p_;
+};
+
+}  // namespace
+
+std::unique_ptr<ActivityModel> make_rule_activity_model(const ActivityParams& params) {
+  return std::make_unique<RuleActivityModel>(params);
+}
+
+// ---------------------------------------------------------------------------------------
+
+bool FallDetector::test(const std::deque<TrackSample>& samples, const TrackSample& s,
+                        double min_descent, double max_height) const {
+  std::vector<double> h, top, aspect;
+  for (const auto& r : samples) {
+    const double age = s.t_s - r.t_s;
+    if (age < p_.ref_to_s || age > p_.ref_from_s) continue;
+    h.push_back(r.box.height);
+    top.push_back(r.box.y);
+    aspect.push_back(r.box.height / std::max(1.f, r.box.width));
+  }
+  if (static_cast<int>(h.size()) < p_.min_ref_samples) return false;
+  const double ref_h = median(h), ref_top = median(top), ref_aspect = median(aspect);
+  if (ref_h <= 1) return false;
+  // The reference must look like someone on their feet, not already lying.
+  if (ref_aspect < 1.0) return false;
+  const double descent = (s.box.y - ref_top) / ref_h;
+  const double aspect_now = s.box.height / std::max(1.f, s.box.width);
+  return descent >= min_descent && s.box.height <= max_height * ref_h &&
+         aspect_now <= p_.max_aspect * ref_aspect;
+}
+
+bool FallDetector::is_down(const std::deque<TrackSample>& samples, const TrackSample& s) const {
+  return test(samples, s, p_.min_descent, p_.max_height);
+}
+
+bool FallDetector::is_dropping(const std::deque<TrackSample>& samples, const TrackSample& s) const {
+  return test(samples, s, p_.drop_descent, p_.drop_height);
+}
+
+bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSample* s,
+                          double now_s) {
+  if (s) {
+    if (fired_) {
+      // Got up again: height back near the upright reference re-arms the detector.
+      if (upright_h_ > 0 && s->box.height >= p_.rearm_height * upright_h_ &&
+          s->box.height / std::max(1.f, s->box.width) >= 1.0f) {
+        fired_ = false;
+        down_since_.reset();
+      }
+      return false;
+    }
+    dropping_at_.reset();
+    if (is_dropping(samples, *s)) dropping_at_ = s->t_s;
+    if (is_down(samples, *s)) {
+      if (!down_since_) {
+        down_since_ = s->t_s;
+        std::vector<double> h;
+        for (const auto& r : samples) {
+          if (s->t_s - r.t_s >= p_.ref_to_s && s->t_s - r.t_s <= p_.ref_from_s)
+            h.push_back(r.box.height);
+        }
+        upright_h_ = median(h);
+      }
+    } else if (down_since_ && s->t_s - *down_since_ > 1e-9) {
+      // A sample that is not down after the drop contradicts it (a stumble, a box glitch),
+      // unless the person is still well below the upright height.
+      if (upright_h_ <= 0 || s->box.height > p_.max_height * upright_h_ * 1.1) down_since_.reset();
+    }
+  }
+  // A person who is down and not seen standing since (often the detector loses someone
+  // lying on the floor) has fallen once confirm_s has passed.
+  if (!fired_ && down_since_ && now_s - *down_since_ >= p_.confirm_s) {
+    fired_ = true;
+    return true;
+  }
+  // Lost mid-fall and not seen since.
+  if (!fired_ && !s && dropping_at_ && now_s - *dropping_at_ >= p_.lost_confirm_s) {
+    if (upright_h_ <= 0) upright_h_ = samples.empty() ? 0 : samples.front().box.height;
+    fired_ = true;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace ev
