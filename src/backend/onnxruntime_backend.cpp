@@ -79,7 +79,7 @@ class OnnxRuntimeBackend final : public InferenceBackend {
                                                          count, t.shape.data(), t.shape.size()));
       }
       auto results = session_->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
-                                  values.size(), output_names_.data(), output_names_.size());
+                                   values.size(), output_names_.data(), output_names_.size());
       out.resize(results.size());
       for (size_t i = 0; i < results.size(); ++i) {
         auto info = results[i].GetTensorTypeAndShapeInfo();
@@ -134,10 +134,12 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
   std::error_code ec;
   std::filesystem::path canonical = std::filesystem::weakly_canonical(model, ec);
   if (ec) canonical = model;
-  const auto size = std::filesystem::file_size(model, ec);
-  const auto mtime = std::filesystem::last_write_time(model, ec).time_since_epoch().count();
-  const SessionKey key{canonical.string(), ec ? 0 : size,   mtime, threads,
-                       options.optimize,   rt.allow_spinning};
+  uintmax_t size = std::filesystem::file_size(model, ec);
+  if (ec) size = 0;
+  int64_t mtime = std::filesystem::last_write_time(model, ec).time_since_epoch().count();
+  if (ec) mtime = 0;
+  const SessionKey key{canonical.string(), size, mtime, threads, options.optimize,
+                       rt.allow_spinning};
   auto& cache = session_cache();
   for (auto it = cache.begin(); it != cache.end();)
     it = it->second.expired() ? cache.erase(it) : std::next(it);

@@ -243,8 +243,9 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   Config cfg;
   if (!root || root.IsNull())
     r.fail(root, "", "the file is empty (expected a mapping with 'cameras')");
-  r.check_map(root, "", {"cameras", "privacy", "detection", "tracking", "events", "api", "models",
-                        "runtime"});
+  r.check_map(
+      root, "",
+      {"cameras", "privacy", "detection", "tracking", "events", "api", "models", "runtime"});
 
   const YAML::Node cams = root["cameras"];
   if (!cams) r.fail(root, "cameras", "missing required key (a list of cameras)");

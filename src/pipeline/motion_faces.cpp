@@ -129,7 +129,8 @@ Result<std::vector<Face>> MotionGatedFaceDetector::detect(const cv::Mat& bgr) {
     for (Face f : *faces) {
       f.box.x += static_cast<float>(r.x);
       f.box.y += static_cast<float>(r.y);
-      for (auto& p : f.landmarks) p += cv::Point2f(static_cast<float>(r.x), static_cast<float>(r.y));
+      for (auto& p : f.landmarks)
+        p += cv::Point2f(static_cast<float>(r.x), static_cast<float>(r.y));
       out.push_back(std::move(f));
     }
   }

@@ -52,9 +52,8 @@ TEST(MotionFaces, FaceWalkingIntoStillSceneIsCoveredOnEveryVisibleFrame) {
   cv::resize(background, background, cv::Size(1280, 720), 0, 0, cv::INTER_LINEAR);
   // The labelled face (412,262 92x118) with the head and shoulders around it.
   const cv::Rect face_in_photo(412, 262, 92, 118);
-  const cv::Rect patch_rect =
-      cv::Rect(face_in_photo.x - 50, face_in_photo.y - 50, 192, 240) &
-      cv::Rect(0, 0, photo.cols, photo.rows);
+  const cv::Rect patch_rect = cv::Rect(face_in_photo.x - 50, face_in_photo.y - 50, 192, 240) &
+                              cv::Rect(0, 0, photo.cols, photo.rows);
   const cv::Mat patch = photo(patch_rect).clone();
   const cv::Point face_offset = face_in_photo.tl() - patch_rect.tl();
 
