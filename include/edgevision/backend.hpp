@@ -64,4 +64,24 @@ std::vector<std::string> available_backends();
 // ONNX Runtime version string, for diagnose/logs.
 std::string onnxruntime_version();
 
+// One inference runtime for the process (ONNX Runtime). Several cameras asking for the same
+// model file with the same options get one shared Ort::Session (Run is thread-safe; each
+// backend object keeps its own output buffers), so N cameras cost one copy of the weights and
+// one thread pool per model instead of N. Set before models are loaded (Service::create does);
+// sessions already alive keep the settings they were made with.
+struct RuntimeOptions {
+  bool share_sessions = true;
+  // ORT's intra-op workers spin-wait between operators by default: fast for one stream on an
+  // idle machine, but on a shared box they burn the cores the other stages need.
+  bool allow_spinning = true;
+  // > 0: no session uses more intra-op threads than this (a backend's own `threads` may ask
+  // for fewer; 0 there means this value). 0: no cap.
+  int max_intra_op_threads = 0;
+  bool operator==(const RuntimeOptions&) const = default;
+};
+void set_runtime_options(const RuntimeOptions& options);
+RuntimeOptions runtime_options();
+// ONNX Runtime sessions alive in the process (a shared one counts once).
+size_t onnxruntime_session_count();
+
 }  // namespace ev

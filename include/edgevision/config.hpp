@@ -79,6 +79,8 @@ struct PrivacyConfig {
   std::string mode = "balanced";   // fast | balanced | accurate
   std::string method = "blur";     // blur | pixelate | blackbox | emoji
   std::string level = "medium";    // low | medium | high | maximum
+  bool motion_regions = false;     // detect faces only where pixels changed (+ full passes)
+  int full_pass_every = 10;        // frames between full-frame passes when motion_regions
   bool operator==(const PrivacyConfig&) const = default;
 };
 
@@ -181,6 +183,14 @@ struct ModelsConfig {
   bool operator==(const ModelsConfig&) const = default;
 };
 
+// The process's inference runtime (backend.hpp RuntimeOptions); docs/configuration.md.
+struct RuntimeConfig {
+  int threads = 0;              // cores inference may use; 0: every online core
+  bool share_sessions = true;   // one model session for all cameras
+  bool allow_spinning = false;  // ONNX Runtime workers spin-wait between operators
+  bool operator==(const RuntimeConfig&) const = default;
+};
+
 struct Config {
   std::filesystem::path file;  // where it was loaded from (empty for text)
   std::vector<CameraConfig> cameras;
@@ -190,6 +200,7 @@ struct Config {
   EventsConfig events;
   ApiConfig api;
   ModelsConfig models;
+  RuntimeConfig runtime;
 };
 
 // Relative paths in the file are resolved against `base_dir` (the config file's folder).

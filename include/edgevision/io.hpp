@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -46,6 +47,20 @@ class FrameSource {
   // `message` gets the reason for kCorrupt / kError.
   virtual ReadStatus read(Frame& frame, std::string& message) = 0;
   virtual const SourceInfo& info() const = 0;
+  // Like read(), but once the next frame has arrived `wanted()` decides whether it is decoded
+  // at all: a frame not wanted is consumed without decoding (video capture: grab() without
+  // retrieve()), `skipped` is set and `frame.image` is left empty. For a live camera read
+  // faster than it is analysed (an fps cap), most of its frames are never decoded.
+  virtual ReadStatus read_if(Frame& frame, std::string& message,
+                             const std::function<bool()>& wanted, bool& skipped) {
+    skipped = false;
+    const ReadStatus rs = read(frame, message);
+    if (rs == ReadStatus::kFrame && !wanted()) {
+      skipped = true;
+      frame.image.release();
+    }
+    return rs;
+  }
 };
 
 struct SourceOptions {

@@ -25,6 +25,7 @@
 #include "edgevision/config.hpp"
 #include "edgevision/detect.hpp"
 #include "edgevision/events.hpp"
+#include "edgevision/face.hpp"
 #include "edgevision/models.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/service.hpp"
@@ -75,6 +76,11 @@ DetectorParams detector_params(const DetectionConfig& detection);
 Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy);
 TrackerParams tracker_params(const TrackingConfig& tracking);
 ModelManagerOptions model_manager_options(const ModelsConfig& models);
+// The process-wide inference runtime the service asks for (backend.hpp): sessions shared
+// across cameras, spinning as configured, and intra-op threads sized so that the cameras'
+// inference stages (two per camera: faces, objects) times the threads each fill `cores`
+// (runtime.threads, else the online cores) without exceeding it: max(1, cores / stages).
+RuntimeOptions runtime_options_for(const Config& config);
 // The part of a decoded frame a camera analyses: its `roi` (clipped to the frame; a copy, so
 // the decoder's buffer can be reused), or the whole frame when the roi is empty or outside it.
 cv::Mat crop_to_roi(cv::Mat frame, const cv::Rect& roi);
@@ -112,7 +118,8 @@ class CameraPipeline {
   bool finished() const { return finished_.load(); }
 
   CameraStatus status() const;
-  // Latest frame that passed the anonymizer (JPEG, re-encoded at most 5 times per second).
+  // Latest frame that passed the anonymizer, as JPEG: encoded here, on request (once per new
+  // frame), so cameras nobody watches spend nothing on it.
   std::optional<std::vector<uint8_t>> snapshot_jpeg() const;
   void update_rates();  // once per second: recomputes fps_in / fps_out
   // Hot model switch (OTA): loads the new detector now and swaps it in between two frames.
@@ -144,6 +151,50 @@ class MotionDetector {
   int width_;
   cv::Mat previous_;
   double last_fraction_ = 1.0;
+};
+
+// Face detection on the frame's motion regions only (privacy.motion_regions). Wraps any
+// FaceDetector: between full-frame passes it runs the detector on the padded, merged regions
+// where pixels changed, and reports faces found earlier in unchanged regions where they were,
+// so a person who stands still stays masked. A full pass runs every `full_pass_every` frames,
+// on the first frame, after a size change, on a scene change and when the regions cover more
+// than `max_region_fraction` of the frame. A detector error is returned as is (fail closed).
+struct MotionFaceOptions {
+  int full_pass_every = 10;           // frames
+  double scene_change = 0.35;         // changed fraction of the frame: full pass
+  double max_region_fraction = 0.45;  // regions covering more than this: full pass
+  int max_regions = 4;                // more separate regions than this: full pass
+  int analysis_width = 160;           // motion is measured on a gray frame this wide
+  int diff_threshold = 15;            // gray levels (after a 5x5 blur) that count as a change
+  float pad_fraction = 0.5f;          // each motion blob grows by this much of its size ...
+  int pad_pixels = 48;                // ... plus this many pixels on every side
+};
+
+class MotionGatedFaceDetector final : public FaceDetector {
+ public:
+  MotionGatedFaceDetector(std::unique_ptr<FaceDetector> inner, MotionFaceOptions options = {});
+  std::string name() const override;
+  Result<std::vector<Face>> detect(const cv::Mat& bgr) override;
+
+  struct Stats {
+    int64_t full = 0;     // frames that got a full-frame pass
+    int64_t regions = 0;  // frames where only motion regions were searched
+    int64_t still = 0;    // frames without motion: no inference at all
+  };
+  const Stats& stats() const { return stats_; }
+  // Where the last frame was searched (the whole frame after a full pass).
+  const std::vector<cv::Rect>& last_regions() const { return last_regions_; }
+
+ private:
+  Result<std::vector<Face>> full_pass(const cv::Mat& bgr);
+  std::unique_ptr<FaceDetector> inner_;
+  MotionFaceOptions options_;
+  cv::Mat previous_;
+  cv::Size frame_size_;
+  int since_full_ = 0;
+  std::vector<Face> known_;
+  std::vector<cv::Rect> last_regions_;
+  Stats stats_;
 };
 
 // Resident set size of this process in bytes (from /proc/self/statm; 0 if unknown).

@@ -1,7 +1,10 @@
-// ONNX Runtime backend (C++ API). One Ort::Env per process; one session per model.
+// ONNX Runtime backend (C++ API). One Ort::Env per process; one session per model file and
+// options, shared by every backend that asks for it (see RuntimeOptions in backend.hpp).
 #include "backend/backends.hpp"
 
+#include <map>
 #include <mutex>
+#include <tuple>
 
 #include <onnxruntime_cxx_api.h>
 #include <spdlog/spdlog.h>
@@ -30,11 +33,30 @@ std::vector<TensorInfo> describe(Ort::Session& session, bool inputs) {
   return infos;
 }
 
+std::mutex& runtime_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+RuntimeOptions& runtime_settings() {
+  static RuntimeOptions options;
+  return options;
+}
+
+// Sessions by (file, its size and mtime, threads, optimize, spinning): a file rewritten in
+// place (quantize, OTA) is a different model. weak_ptr: a session goes when its last user does.
+using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool>;
+std::map<SessionKey, std::weak_ptr<Ort::Session>>& session_cache() {
+  static std::map<SessionKey, std::weak_ptr<Ort::Session>> cache;
+  return cache;
+}
+
 class OnnxRuntimeBackend final : public InferenceBackend {
  public:
-  OnnxRuntimeBackend(Ort::Session session) : session_(std::move(session)) {
-    inputs_ = describe(session_, true);
-    outputs_ = describe(session_, false);
+  explicit OnnxRuntimeBackend(std::shared_ptr<Ort::Session> session)
+      : session_(std::move(session)) {
+    inputs_ = describe(*session_, true);
+    outputs_ = describe(*session_, false);
     for (auto& i : inputs_) input_names_.push_back(i.name.c_str());
     for (auto& o : outputs_) output_names_.push_back(o.name.c_str());
   }
@@ -56,8 +78,8 @@ class OnnxRuntimeBackend final : public InferenceBackend {
         values.push_back(Ort::Value::CreateTensor<float>(memory_info_, const_cast<float*>(t.data),
                                                          count, t.shape.data(), t.shape.size()));
       }
-      auto results = session_.Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
-                                  values.size(), output_names_.data(), output_names_.size());
+      auto results = session_->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
+                                   values.size(), output_names_.data(), output_names_.size());
       out.resize(results.size());
       for (size_t i = 0; i < results.size(); ++i) {
         auto info = results[i].GetTensorTypeAndShapeInfo();
@@ -75,7 +97,7 @@ class OnnxRuntimeBackend final : public InferenceBackend {
   }
 
  private:
-  Ort::Session session_;
+  std::shared_ptr<Ort::Session> session_;
   Ort::MemoryInfo memory_info_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   std::vector<TensorInfo> inputs_, outputs_;
   std::vector<const char*> input_names_, output_names_;
@@ -83,22 +105,67 @@ class OnnxRuntimeBackend final : public InferenceBackend {
 
 }  // namespace
 
+void set_runtime_options(const RuntimeOptions& options) {
+  std::lock_guard lock(runtime_mutex());
+  runtime_settings() = options;
+}
+
+RuntimeOptions runtime_options() {
+  std::lock_guard lock(runtime_mutex());
+  return runtime_settings();
+}
+
+size_t onnxruntime_session_count() {
+  std::lock_guard lock(runtime_mutex());
+  size_t n = 0;
+  for (const auto& [key, session] : session_cache()) n += session.expired() ? 0 : 1;
+  return n;
+}
+
 Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
     const std::filesystem::path& model, const BackendOptions& options) {
+  using R = Result<std::unique_ptr<InferenceBackend>>;
+  // Held while loading: two cameras starting together must not both load the same model.
+  std::lock_guard lock(runtime_mutex());
+  const RuntimeOptions& rt = runtime_settings();
+  int threads = options.threads;
+  if (rt.max_intra_op_threads > 0)
+    threads = threads > 0 ? std::min(threads, rt.max_intra_op_threads) : rt.max_intra_op_threads;
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(model, ec);
+  if (ec) canonical = model;
+  uintmax_t size = std::filesystem::file_size(model, ec);
+  if (ec) size = 0;
+  int64_t mtime = std::filesystem::last_write_time(model, ec).time_since_epoch().count();
+  if (ec) mtime = 0;
+  const SessionKey key{canonical.string(), size, mtime, threads, options.optimize,
+                       rt.allow_spinning};
+  auto& cache = session_cache();
+  for (auto it = cache.begin(); it != cache.end();)
+    it = it->second.expired() ? cache.erase(it) : std::next(it);
+  if (rt.share_sessions && options.device == "cpu") {
+    if (auto it = cache.find(key); it != cache.end()) {
+      if (auto shared = it->second.lock()) {
+        spdlog::debug("onnxruntime: sharing the session of {}", model.string());
+        return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(shared)));
+      }
+    }
+  }
   try {
     Ort::SessionOptions so;
-    if (options.threads > 0) so.SetIntraOpNumThreads(options.threads);
+    if (threads > 0) so.SetIntraOpNumThreads(threads);
     so.SetInterOpNumThreads(1);
+    if (!rt.allow_spinning) so.AddConfigEntry("session.intra_op.allow_spinning", "0");
     so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
     if (options.device != "cpu")
       spdlog::warn("onnxruntime: device '{}' is not available in this build, using CPU",
                    options.device);
-    Ort::Session session(ort_env(), model.c_str(), so);
+    auto session = std::make_shared<Ort::Session>(ort_env(), model.c_str(), so);
+    if (rt.share_sessions && options.device == "cpu") cache[key] = session;
     return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(session)));
   } catch (const Ort::Exception& e) {
-    return Result<std::unique_ptr<InferenceBackend>>::Error("onnxruntime: cannot load " +
-                                                            model.string() + ": " + e.what());
+    return R::Error("onnxruntime: cannot load " + model.string() + ": " + e.what());
   }
 }
 

@@ -456,7 +456,9 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   Config cfg;
   if (!root || root.IsNull())
     r.fail(root, "", "the file is empty (expected a mapping with 'cameras')");
-  r.check_map(root, "", {"cameras", "privacy", "detection", "tracking", "events", "api", "models"});
+  r.check_map(
+      root, "",
+      {"cameras", "privacy", "detection", "tracking", "events", "api", "models", "runtime"});
 
   const YAML::Node cams = root["cameras"];
   if (!cams) r.fail(root, "cameras", "missing required key (a list of cameras)");
@@ -472,13 +474,16 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   }
 
   if (const YAML::Node n = root["privacy"]) {
-    r.check_map(n, "privacy", {"detector", "mode", "method", "level"});
+    r.check_map(n, "privacy",
+                {"detector", "mode", "method", "level", "motion_regions", "full_pass_every"});
     r.get_enum(n, "privacy", "detector", cfg.privacy.detector,
                {"yunet", "yunet2022", "ssd", "blazeface", "blazeface128", "haar"});
     r.get_enum(n, "privacy", "mode", cfg.privacy.mode, {"fast", "balanced", "accurate"});
     r.get_enum(n, "privacy", "method", cfg.privacy.method,
                {"blur", "pixelate", "blackbox", "emoji"});
     r.get_enum(n, "privacy", "level", cfg.privacy.level, {"low", "medium", "high", "maximum"});
+    r.get(n, "privacy", "motion_regions", cfg.privacy.motion_regions);
+    r.get_number(n, "privacy", "full_pass_every", cfg.privacy.full_pass_every, 1, 1000);
   }
 
   if (const YAML::Node n = root["detection"]) {
@@ -608,6 +613,14 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     for (const auto& d : r.string_list(n, k, "dirs")) cfg.models.dirs.push_back(r.resolve(d));
     r.get_path(n, k, "cache_dir", cfg.models.cache_dir);
     r.get(n, k, "allow_download", cfg.models.allow_download);
+  }
+
+  if (const YAML::Node n = root["runtime"]) {
+    const std::string k = "runtime";
+    r.check_map(n, k, {"threads", "share_sessions", "allow_spinning"});
+    r.get_number(n, k, "threads", cfg.runtime.threads, 0, 1024);
+    r.get(n, k, "share_sessions", cfg.runtime.share_sessions);
+    r.get(n, k, "allow_spinning", cfg.runtime.allow_spinning);
   }
   return cfg;
 }

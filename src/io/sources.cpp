@@ -152,6 +152,46 @@ class CaptureSource final : public FrameSource {
   }
   const SourceInfo& info() const override { return info_; }
 
+  ReadStatus read_if(Frame& frame, std::string& message, const std::function<bool()>& wanted,
+                     bool& skipped) override {
+    skipped = false;
+    // Only live sources: a file's frames are all wanted (it is paced, not skipped), and its
+    // corrupt-frame and loop handling live in read().
+    if (info_.kind != SourceKind::kStream && info_.kind != SourceKind::kCamera)
+      return FrameSource::read_if(frame, message, wanted, skipped);
+    bool grabbed = false;
+    try {
+      grabbed = cap_.grab();
+    } catch (const cv::Exception&) {
+      grabbed = false;
+    }
+    if (!grabbed) return read(frame, message);  // its failure handling decides what this is
+    frame.index = index_++;
+    frame.timestamp_ms =
+        info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
+    if (!wanted()) {
+      skipped = true;
+      frame.image.release();
+      return ReadStatus::kFrame;
+    }
+    bool ok = false;
+    try {
+      ok = cap_.retrieve(frame.image);
+    } catch (const cv::Exception&) {
+      ok = false;
+    }
+    if (!ok || frame.image.empty()) {
+      if (++corrupt_run_ > options_.max_corrupt_run) {
+        message = "stream " + info_.uri + " delivers only undecodable frames";
+        return ReadStatus::kError;
+      }
+      message = "undecodable frame " + std::to_string(frame.index) + " in " + info_.uri;
+      return ReadStatus::kCorrupt;
+    }
+    corrupt_run_ = 0;
+    return ReadStatus::kFrame;
+  }
+
  private:
   cv::VideoCapture cap_;
   SourceInfo info_;

@@ -178,8 +178,12 @@ struct CameraPipeline::Impl {
   double fps_in = 0, fps_out = 0;
   uint64_t rate_in = 0, rate_out = 0;
   Clock::time_point rate_t = Clock::now();
-  std::shared_ptr<const std::vector<uint8_t>> snapshot;
-  Clock::time_point snapshot_t{};
+  // Latest anonymized frame (shares the pixels the later stages only read) and its JPEG,
+  // encoded when someone asks, not on every frame.
+  cv::Mat snapshot_image;
+  int64_t snapshot_index = -1;
+  mutable std::shared_ptr<const std::vector<uint8_t>> snapshot;
+  mutable int64_t snapshot_encoded = -1;
 
   // Tracking thread only: turns tracks into events (object_appeared/left, zones, ...).
   SceneAnalyzer scene;
@@ -233,7 +237,13 @@ struct CameraPipeline::Impl {
         Frame frame;
         std::string message;
         const auto t0 = Clock::now();
-        const ReadStatus rs = (*src)->read(frame, message);
+        // A live camera faster than the fps cap: frames before the next slot are not decoded.
+        bool skipped = false;
+        const ReadStatus rs =
+            live && min_interval_ms > 0
+                ? (*src)->read_if(
+                      frame, message, [&] { return Clock::now() >= next_slot; }, skipped)
+                : (*src)->read(frame, message);
         if (rs == ReadStatus::kCorrupt) {
           spdlog::warn("camera {}: corrupt frame: {}", s.camera.id, message);
           continue;
@@ -251,6 +261,7 @@ struct CameraPipeline::Impl {
           break;
         }
         backoff_ms = 500;
+        if (skipped) continue;
         if (min_interval_ms > 0) {
           const auto now = Clock::now();
           if (now < next_slot) {
@@ -292,25 +303,17 @@ struct CameraPipeline::Impl {
         continue;
       }
       faces += static_cast<uint64_t>(r.masks_applied);
-      update_snapshot(p->image);
+      update_snapshot(p->image, p->index);
       observe(metrics ? metrics->stage_anonymize : nullptr, seconds_since(t0));
       if (!forward(q_detect, std::move(*p))) break;
     }
     q_detect.close();
   }
 
-  void update_snapshot(const cv::Mat& image) {
-    const auto now = Clock::now();
-    {
-      std::lock_guard lock(status_mutex);
-      if (snapshot && now - snapshot_t < std::chrono::milliseconds(200)) return;
-      snapshot_t = now;
-    }
-    std::vector<uint8_t> jpeg;
-    if (!cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 80})) return;
-    auto shared = std::make_shared<const std::vector<uint8_t>>(std::move(jpeg));
+  void update_snapshot(const cv::Mat& image, int64_t index) {
     std::lock_guard lock(status_mutex);
-    snapshot = std::move(shared);
+    snapshot_image = image;
+    snapshot_index = index;
   }
 
   // Swaps in a detector handed over by switch_model(); the old one is destroyed here, on the
@@ -410,11 +413,22 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
 
   auto ao = anonymizer_options(settings.privacy);
   if (!ao) return R::Error(ao.error());
-  auto anonymizer = Anonymizer::create(*ao, models);
-  if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
-  impl->anonymizer = std::move(*anonymizer);
-  if (!impl->anonymizer->fallback_note().empty()) {
-    spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->fallback_note());
+  if (settings.privacy.motion_regions) {
+    std::string note;
+    auto faces = create_face_detector(ao->detector, models, &note);
+    if (!faces) return R::Error("privacy detector: " + faces.error());
+    if (!note.empty()) spdlog::warn("camera {}: {}", settings.camera.id, note);
+    MotionFaceOptions mo;
+    mo.full_pass_every = settings.privacy.full_pass_every;
+    impl->anonymizer = Anonymizer::create_with_detector(
+        *ao, std::make_unique<MotionGatedFaceDetector>(std::move(*faces), mo));
+  } else {
+    auto anonymizer = Anonymizer::create(*ao, models);
+    if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
+    impl->anonymizer = std::move(*anonymizer);
+    if (!impl->anonymizer->fallback_note().empty()) {
+      spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->fallback_note());
+    }
   }
 
   if (settings.camera.detect) {
@@ -522,9 +536,23 @@ void CameraPipeline::update_rates() {
 }
 
 std::optional<std::vector<uint8_t>> CameraPipeline::snapshot_jpeg() const {
-  std::lock_guard lock(impl_->status_mutex);
-  if (!impl_->snapshot) return std::nullopt;
-  return *impl_->snapshot;
+  const Impl& m = *impl_;
+  cv::Mat image;
+  int64_t index = -1;
+  {
+    std::lock_guard lock(m.status_mutex);
+    if (m.snapshot && m.snapshot_encoded == m.snapshot_index) return *m.snapshot;
+    if (m.snapshot_image.empty()) return std::nullopt;
+    image = m.snapshot_image;
+    index = m.snapshot_index;
+  }
+  std::vector<uint8_t> jpeg;
+  if (!cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 80})) return std::nullopt;
+  auto shared = std::make_shared<const std::vector<uint8_t>>(std::move(jpeg));
+  std::lock_guard lock(m.status_mutex);
+  m.snapshot = shared;
+  m.snapshot_encoded = index;
+  return *shared;
 }
 
 }  // namespace ev

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+#include <thread>
 
 #include "edgevision/pipeline.hpp"
 #include "edgevision/redact.hpp"
@@ -37,6 +38,32 @@ Service::~Service() {
   std::lock_guard lock(mutex_);
   cameras_.clear();
 }
+
+RuntimeOptions runtime_options_for(const Config& config) {
+  RuntimeOptions o;
+  o.share_sessions = config.runtime.share_sessions;
+  o.allow_spinning = config.runtime.allow_spinning;
+  const int cores = config.runtime.threads > 0
+                        ? config.runtime.threads
+                        : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int stages = 0;
+  for (const auto& c : config.cameras)
+    if (c.enabled) stages += c.detect ? 2 : 1;
+  o.max_intra_op_threads = std::max(1, cores / std::max(1, stages));
+  return o;
+}
+
+namespace {
+// Called with mutex_ held, before cameras load models; sessions already loaded keep theirs.
+void apply_runtime(const Config& config) {
+  const RuntimeOptions o = runtime_options_for(config);
+  if (o == runtime_options()) return;
+  set_runtime_options(o);
+  spdlog::info("inference runtime: {} sessions, {} intra-op thread{} per session, spinning {}",
+               o.share_sessions ? "shared" : "per-camera", o.max_intra_op_threads,
+               o.max_intra_op_threads == 1 ? "" : "s", o.allow_spinning ? "on" : "off");
+}
+}  // namespace
 
 std::unique_ptr<ModelManager> Service::make_models() const {
   return std::make_unique<ModelManager>(model_manager_options(config_.models));
@@ -78,6 +105,7 @@ Status Service::start() {
       router_ = std::move(*router);
     }
     log_events_ = config_.events.log;
+    apply_runtime(config_);
     for (const auto& c : config_.cameras) cameras_[c.id] = make_camera(c);
     started_ = true;
     if (!config_.detection.model.empty()) {
@@ -183,6 +211,7 @@ Status Service::reload(const Config& config) {
   config_ = config;
   config_.api = api;  // the server keeps running with what it was started with
   if (models_changed) models_ = make_models();
+  apply_runtime(config_);
 
   std::set<std::string> wanted;
   int added = 0, removed = 0, restarted = 0, kept = 0;

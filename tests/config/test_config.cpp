@@ -209,3 +209,35 @@ TEST(ConfigCli, CheckExitCodes) {
 
 }  // namespace
 }  // namespace ev
+
+namespace ev {
+namespace {
+
+TEST(Config, RuntimeAndMotionRegions) {
+  auto defaults = parse_config("cameras: []\n", "cfg.yaml", "/base");
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_EQ(defaults->runtime.threads, 0);
+  EXPECT_TRUE(defaults->runtime.share_sessions);
+  EXPECT_FALSE(defaults->runtime.allow_spinning);
+  EXPECT_FALSE(defaults->privacy.motion_regions);
+  EXPECT_EQ(defaults->privacy.full_pass_every, 10);
+  auto cfg = parse_config(
+      "cameras: []\nprivacy:\n  motion_regions: true\n  full_pass_every: 5\nruntime:\n"
+      "  threads: 2\n  share_sessions: false\n  allow_spinning: true\n",
+      "cfg.yaml", "/base");
+  ASSERT_TRUE(cfg) << cfg.error();
+  EXPECT_TRUE(cfg->privacy.motion_regions);
+  EXPECT_EQ(cfg->privacy.full_pass_every, 5);
+  EXPECT_EQ(cfg->runtime.threads, 2);
+  EXPECT_FALSE(cfg->runtime.share_sessions);
+  EXPECT_TRUE(cfg->runtime.allow_spinning);
+  auto bad = parse_config("cameras: []\nruntime:\n  thread: 2\n", "cfg.yaml", "/base");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("runtime.thread"), std::string::npos) << bad.error();
+  auto zero = parse_config("cameras: []\nprivacy:\n  full_pass_every: 0\n", "cfg.yaml", "/base");
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().find("privacy.full_pass_every"), std::string::npos) << zero.error();
+}
+
+}  // namespace
+}  // namespace ev
