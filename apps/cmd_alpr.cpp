@@ -199,7 +199,7 @@ struct EvalArgs {
   std::string vehicle_model = "yolox-nano";
   std::string plate_model = "plate-yolov5";
   std::string ocr = "cct";
-  std::string region = "labels";  // labels: each image's own region from the CSV; none; or a name
+  std::string region = "none";  // labels: each row's region from the CSV; none; or a region
   bool gt_crops = false;
   bool json = false;
   double min_exact = 0;

@@ -32,6 +32,7 @@ struct PrivacyConfig {
   std::string mode = "balanced";   // fast | balanced | accurate
   std::string method = "blur";     // blur | pixelate | blackbox | emoji
   std::string level = "medium";    // low | medium | high | maximum
+  bool plates = true;              // licence plates masked in every output image (ALPR)
   bool operator==(const PrivacyConfig&) const = default;
 };
 
@@ -121,6 +122,20 @@ struct ModelsConfig {
   bool operator==(const ModelsConfig&) const = default;
 };
 
+// Licence-plate recognition (docs/alpr.md). Plate masking is privacy.plates, on without it.
+struct AlprConfig {
+  bool enabled = false;                      // read plates and emit plate_read / plate_updated
+  std::string plate_model = "plate-yolov5";  // manifest name, file, or haar
+  std::string ocr = "cct";                   // cct | tesseract
+  std::string region;                        // format rules: br | eu | nl | us | "" (none)
+  int queue_size = 4;                        // plate work waiting for OCR; the oldest is dropped
+  double min_plate_area = 1000;              // px^2; smaller plates are masked, never read
+  bool throttle = true;                      // stop reading a track once its vote is settled
+  std::vector<std::string> allow;            // known plates (exact or one character off)
+  std::vector<std::string> deny;
+  bool operator==(const AlprConfig&) const = default;
+};
+
 struct Config {
   std::filesystem::path file;  // where it was loaded from (empty for text)
   std::vector<CameraConfig> cameras;
@@ -130,6 +145,7 @@ struct Config {
   EventsConfig events;
   ApiConfig api;
   ModelsConfig models;
+  AlprConfig alpr;
 };
 
 // Relative paths in the file are resolved against `base_dir` (the config file's folder).

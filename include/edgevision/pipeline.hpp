@@ -67,6 +67,7 @@ struct PipelineSettings {
   PrivacyConfig privacy;
   DetectionConfig detection;
   TrackingConfig tracking;
+  AlprConfig alpr;  // with privacy.plates: plate masking and reading (src/alpr)
   bool operator==(const PipelineSettings&) const = default;
 };
 
@@ -75,6 +76,9 @@ DetectorParams detector_params(const DetectionConfig& detection);
 Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy);
 TrackerParams tracker_params(const TrackingConfig& tracking);
 ModelManagerOptions model_manager_options(const ModelsConfig& models);
+// The plate stage a camera runs: masking when privacy.plates, reading when alpr.enabled.
+struct PlateStageOptions;
+PlateStageOptions plate_stage_options(const PipelineSettings& settings);
 // The part of a decoded frame a camera analyses: its `roi` (clipped to the frame; a copy, so
 // the decoder's buffer can be reused), or the whole frame when the roi is empty or outside it.
 cv::Mat crop_to_roi(cv::Mat frame, const cv::Rect& roi);

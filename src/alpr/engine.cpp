@@ -37,7 +37,7 @@ AlprEngine::AlprEngine(AlprParams params, std::unique_ptr<ObjectDetector> vehicl
       vehicles_(std::move(vehicles)),
       plates_(std::move(plates)),
       ocr_(std::move(ocr)),
-      tracker_(plate_tracker_params(params_.tracker, params_.plate.conf)) {}
+      book_(params_) {}
 
 Result<std::unique_ptr<AlprEngine>> AlprEngine::create(const AlprParams& params,
                                                        ModelManager& models,
@@ -163,14 +163,26 @@ Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out
   if (!s.ok()) return s;
   ++stats_.frames;
   stats_.plates_seen += static_cast<int64_t>(plates.size());
+  const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
+  return book_.update(
+      plates, owners, diag, [&](size_t i) { return read_plate(bgr, plates[i]); }, out, stats_);
+}
+
+PlateTrackBook::PlateTrackBook(const AlprParams& params)
+    : params_(params), tracker_(plate_tracker_params(params.tracker, params.plate.conf)) {}
+
+Status PlateTrackBook::update(const std::vector<PlateDetection>& plates,
+                              const std::vector<std::string>& vehicles, float frame_diagonal,
+                              const std::function<Result<OcrResult>(size_t)>& read,
+                              std::vector<PlateRead>& out, AlprStats& stats) {
+  out.clear();
   std::vector<Detection> dets;
   for (const auto& p : plates) dets.push_back({p.box, p.score, 0, "plate"});
   const std::vector<Track> tracks = tracker_.update(dets);
-  const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
   for (size_t i = 0; i < plates.size(); ++i) {
     PlateRead pr;
     pr.box = plates[i].box;
-    pr.vehicle = owners[i];
+    pr.vehicle = i < vehicles.size() ? vehicles[i] : "";
     pr.detect_score = plates[i].score;
     // The tracker does not say which detection fed which track: the best-overlapping one.
     float best = 0.3f;
@@ -190,26 +202,26 @@ Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out
     const float area = plates[i].box.area();
     const cv::Point2f centre(plates[i].box.x + plates[i].box.width / 2,
                              plates[i].box.y + plates[i].box.height / 2);
-    pr.decision = should_read(st, params_.throttle, area, centre, diag);
+    pr.decision = should_read(st, params_.throttle, area, centre, frame_diagonal);
     switch (pr.decision) {
       case ReadDecision::kTooSmall:
-        ++stats_.skipped_small;
+        ++stats.skipped_small;
         break;
       case ReadDecision::kSettled:
-        ++stats_.skipped_settled;
+        ++stats.skipped_settled;
         break;
       case ReadDecision::kStill:
-        ++stats_.skipped_still;
+        ++stats.skipped_still;
         break;
       case ReadDecision::kCapped:
-        ++stats_.skipped_capped;
+        ++stats.skipped_capped;
         break;
       case ReadDecision::kRead:
         break;
     }
     if (pr.decision == ReadDecision::kRead) {
       const bool was_settled = st.vote.settled();
-      auto r = read_plate(bgr, plates[i]);
+      auto r = read(i);
       if (!r) return r.status();
       pr.read_now = true;
       pr.ocr = *r;
@@ -240,7 +252,7 @@ Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out
   return Status::Ok();
 }
 
-std::vector<PlateSummary> AlprEngine::plate_summaries() const {
+std::vector<PlateSummary> PlateTrackBook::summaries() const {
   std::vector<PlateSummary> out(finished_.begin(), finished_.end());
   for (const auto& [id, st] : states_) {
     if (st.vote.size() == 0) continue;
