@@ -213,7 +213,9 @@ std::string match_known_plate(const KnownPlates& known, const std::string& text)
 
 struct AlprParams {
   std::vector<std::string> vehicle_classes{"car", "truck", "bus", "motorcycle"};
-  bool whole_image_fallback = true;  // no vehicle found: search the whole frame for plates
+  bool whole_image_fallback = true;  // no plate in any vehicle: search the whole frame
+  bool whole_image_always = false;   // search the whole frame as well as the vehicles
+  bool haar_second_chance = true;    // the model found no plate at all: try the Haar cascade
   std::string region;                // format rules ("" = none); see known_regions()
   float crop_margin = 0.05f;         // context kept around a located plate for the OCR
   PlateDetectorParams plate;
@@ -308,6 +310,7 @@ class AlprEngine {
   AlprParams params_;
   std::unique_ptr<ObjectDetector> vehicles_;
   std::unique_ptr<PlateDetector> plates_;
+  std::unique_ptr<PlateDetector> second_;  // Haar, when haar_second_chance
   std::unique_ptr<PlateOcr> ocr_;
   PlateTrackBook book_;
   AlprTimings timings_;

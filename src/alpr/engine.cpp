@@ -59,8 +59,18 @@ Result<std::unique_ptr<AlprEngine>> AlprEngine::create(const AlprParams& params,
   if (!params.region.empty() && region_patterns(params.region).empty())
     return Result<std::unique_ptr<AlprEngine>>::Error("alpr: unknown region '" + params.region +
                                                       "'");
-  return std::make_unique<AlprEngine>(params, std::move(vehicles), std::move(*plates),
-                                      std::move(*ocr));
+  auto engine = std::make_unique<AlprEngine>(params, std::move(vehicles), std::move(*plates),
+                                             std::move(*ocr));
+  if (params.haar_second_chance && engine->plates_->name() != "haar-plate") {
+    PlateDetectorParams hp;
+    hp.model = "haar";
+    auto haar = create_plate_detector(hp, models);
+    if (haar)
+      engine->second_ = std::move(*haar);
+    else
+      spdlog::warn("alpr: no Haar second chance: {}", haar.error());
+  }
+  return engine;
 }
 
 Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>& out,
@@ -96,9 +106,18 @@ Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>
     }
     timings_.plate_ms = ms_since(t0);
   }
-  if (found.empty() && (params_.whole_image_fallback || !vehicles_)) {
+  if (!vehicles_ || params_.whole_image_always || (found.empty() && params_.whole_image_fallback)) {
     const auto t0 = std::chrono::steady_clock::now();
-    Status s = plates_->detect(bgr, {}, found);
+    std::vector<PlateDetection> whole;
+    Status s = plates_->detect(bgr, {}, whole);
+    timings_.plate_ms += ms_since(t0);
+    if (!s.ok()) return s;
+    found.insert(found.end(), whole.begin(), whole.end());
+    owners.resize(found.size(), "");
+  }
+  if (found.empty() && second_) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = second_->detect(bgr, {}, found);
     timings_.plate_ms += ms_since(t0);
     if (!s.ok()) return s;
     owners.assign(found.size(), "");
