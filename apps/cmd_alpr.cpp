@@ -38,6 +38,8 @@ struct AlprArgs {
   float min_plate_area = 1000.f;
   float plate_conf = 0.1f;
   float crop_margin = 0.05f;
+  bool whole_frame = false;
+  bool no_haar = false;
 };
 
 AlprParams make_params(const AlprArgs& a) {
@@ -46,6 +48,8 @@ AlprParams make_params(const AlprArgs& a) {
   p.plate.threads = a.threads;
   p.plate.conf = a.plate_conf;
   p.crop_margin = a.crop_margin;
+  p.whole_image_always = a.whole_frame;
+  p.haar_second_chance = !a.no_haar;
   p.ocr.engine = a.ocr;
   p.ocr.threads = a.threads;
   p.region = a.region;
@@ -200,13 +204,15 @@ struct EvalArgs {
   std::string vehicle_model = "yolox-nano";
   std::string plate_model = "plate-yolov5";
   std::string ocr = "cct";
-  std::string region = "labels";  // labels: each image's own region from the CSV; none; or a name
+  std::string region = "none";  // labels: each row's region from the CSV; none; or a region
   bool gt_crops = false;
   bool json = false;
   double min_exact = 0;
   int threads = 0;
   float plate_conf = 0.1f;
   float crop_margin = 0.05f;
+  bool whole_frame = false;
+  bool no_haar = false;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -286,6 +292,8 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
   a.threads = args.threads;
   a.plate_conf = args.plate_conf;
   a.crop_margin = args.crop_margin;
+  a.whole_frame = args.whole_frame;
+  a.no_haar = args.no_haar;
   AlprParams params = make_params(a);
   auto engine_or = AlprEngine::create(
       params, models, args.gt_crops || args.vehicle_model == "none" ? "" : args.vehicle_model);
@@ -449,6 +457,10 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--crop-margin", args->crop_margin, "context around each plate for the OCR")
       ->capture_default_str();
+  cmd->add_flag("--whole-frame", args->whole_frame,
+                "search the whole frame for plates as well as the vehicles");
+  cmd->add_flag("--no-haar", args->no_haar,
+                "no Haar cascade second chance when the plate model finds nothing");
   cmd->add_flag("--no-throttle", args->no_throttle, "read every plate in every frame (to compare)");
   cmd->add_flag("--no-mask", args->no_mask, "write -o frames without masking plates");
   cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
@@ -476,6 +488,10 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   ev->add_option("--crop-margin", eargs->crop_margin, "context around each plate for the OCR")
       ->capture_default_str();
+  ev->add_flag("--whole-frame", eargs->whole_frame,
+               "search the whole image for plates as well as the vehicles");
+  ev->add_flag("--no-haar", eargs->no_haar,
+               "no Haar cascade second chance when the plate model finds nothing");
   ev->add_flag("--gt-crops", eargs->gt_crops, "read the labelled boxes (OCR alone, no detector)");
   ev->add_option("--min-exact", eargs->min_exact,
                  "exit 1 when the exact-match rate is below this (0..1)");

@@ -51,7 +51,7 @@ Result<PipelineSettings> pipeline_settings(const BenchArgs& args, const GlobalOp
                           ? args.pipeline + ": no enabled camera"
                           : args.pipeline + ": no camera with id '" + args.camera + "'");
     }
-    s = {*camera, cfg->privacy, cfg->detection, cfg->tracking};
+    s = {*camera, cfg->privacy, cfg->detection, cfg->tracking, cfg->alpr};
     models = model_manager_options(cfg->models);
   } else {
     s.camera.id = "bench";

@@ -4,13 +4,18 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <opencv2/core.hpp>
 
@@ -208,7 +213,9 @@ std::string match_known_plate(const KnownPlates& known, const std::string& text)
 
 struct AlprParams {
   std::vector<std::string> vehicle_classes{"car", "truck", "bus", "motorcycle"};
-  bool whole_image_fallback = true;  // no vehicle found: search the whole frame for plates
+  bool whole_image_fallback = true;  // no plate in any vehicle: search the whole frame
+  bool whole_image_always = false;   // search the whole frame as well as the vehicles
+  bool haar_second_chance = true;    // the model found no plate at all: try the Haar cascade
   std::string region;                // format rules ("" = none); see known_regions()
   float crop_margin = 0.05f;         // context kept around a located plate for the OCR
   PlateDetectorParams plate;
@@ -248,6 +255,31 @@ struct AlprStats {
   int64_t skipped_small = 0, skipped_settled = 0, skipped_still = 0, skipped_capped = 0;
 };
 
+// Plate tracks with their votes under the throttle rules (one per video / camera).
+class PlateTrackBook {
+ public:
+  explicit PlateTrackBook(const AlprParams& params);
+  // One frame: `plates` (with their vehicle class or ""), `read(i)` reads plate i when the
+  // throttle allows. `out` gets one PlateRead per plate.
+  Status update(const std::vector<PlateDetection>& plates, const std::vector<std::string>& vehicles,
+                float frame_diagonal, const std::function<Result<OcrResult>(size_t)>& read,
+                std::vector<PlateRead>& out, AlprStats& stats);
+  // Votes of the tracks that ended (last 1024) and of the live ones, by track id.
+  std::vector<PlateSummary> summaries() const;
+  const std::map<int64_t, TrackReadState>& states() const { return states_; }
+  TrackReadState* find(int64_t track_id) {
+    auto it = states_.find(track_id);
+    return it == states_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  AlprParams params_;
+  Tracker tracker_;
+  std::map<int64_t, TrackReadState> states_;
+  std::map<int64_t, std::string> vehicle_of_track_;
+  std::deque<PlateSummary> finished_;
+};
+
 class AlprEngine {
  public:
   // `vehicles` may be null: plates are then searched in the whole frame.
@@ -266,9 +298,8 @@ class AlprEngine {
 
   const AlprTimings& last_timings() const { return timings_; }
   const AlprStats& stats() const { return stats_; }
-  const std::map<int64_t, TrackReadState>& track_states() const { return states_; }
-  // Votes of the tracks that ended (last 1024) and of the live ones, by track id.
-  std::vector<PlateSummary> plate_summaries() const;
+  const std::map<int64_t, TrackReadState>& track_states() const { return book_.states(); }
+  std::vector<PlateSummary> plate_summaries() const { return book_.summaries(); }
   const AlprParams& params() const { return params_; }
   PlateDetector& plate_detector() { return *plates_; }
   PlateOcr& ocr() { return *ocr_; }
@@ -279,13 +310,75 @@ class AlprEngine {
   AlprParams params_;
   std::unique_ptr<ObjectDetector> vehicles_;
   std::unique_ptr<PlateDetector> plates_;
+  std::unique_ptr<PlateDetector> second_;  // Haar, when haar_second_chance
   std::unique_ptr<PlateOcr> ocr_;
-  Tracker tracker_;
-  std::map<int64_t, TrackReadState> states_;
-  std::map<int64_t, std::string> vehicle_of_track_;
-  std::deque<PlateSummary> finished_;
+  PlateTrackBook book_;
   AlprTimings timings_;
   AlprStats stats_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Camera pipeline stage: masking on the anonymize thread, reading on its own thread
+// ---------------------------------------------------------------------------------------
+
+struct PlateStageOptions {
+  std::string camera;
+  bool mask = true;   // privacy.plates
+  bool read = false;  // alpr.enabled: OCR, votes and plate_read / plate_updated events
+  AlprParams params;  // params.region, throttle, vote, plate, ocr
+  KnownPlates known;
+  size_t queue_size = 4;
+  float mask_margin = 0.1f;
+};
+
+// One frame's plates handed from the anonymize thread to the OCR thread: rectified crops
+// taken before the plates were masked.
+struct PlateWork {
+  int64_t frame_index = 0;
+  double time_ms = 0;
+  float frame_diagonal = 0;
+  std::vector<PlateDetection> plates;
+  std::vector<cv::Mat> crops;  // same order; empty Mat for plates too small to read
+};
+
+class PlateStage {
+ public:
+  using Emit = std::function<void(nlohmann::json event)>;
+  // Registers plate_read / plate_updated with the EventTypeRegistry (once per process).
+  static Result<std::unique_ptr<PlateStage>> create(const PlateStageOptions& options,
+                                                    ModelManager& models, Emit emit);
+  ~PlateStage();  // stop()
+
+  // Anonymize thread: finds the plates in the whole frame, hands crops to the OCR thread
+  // (never blocks: when its queue is full the oldest work is dropped and counted) and masks
+  // them. An error means the frame must be withheld (fail closed).
+  Status process(cv::Mat& frame, int64_t index, double time_ms);
+  // Queues work for the OCR thread; false once stopped.
+  bool submit(PlateWork work);
+  void start();  // the OCR thread (no-op unless options.read)
+  void stop();   // drains the queue, joins
+
+  int64_t dropped() const { return static_cast<int64_t>(queue_.dropped()); }
+  int64_t ocr_calls() const { return ocr_calls_.load(); }
+  int64_t plates_masked() const { return masked_.load(); }
+  std::vector<PlateSummary> summaries() const;
+
+ private:
+  PlateStage(PlateStageOptions options, std::unique_ptr<PlateDetector> detector,
+             std::unique_ptr<PlateOcr> ocr, Emit emit);
+  void run();
+  void consume(const PlateWork& work);
+
+  PlateStageOptions options_;
+  std::unique_ptr<PlateDetector> detector_;
+  std::unique_ptr<PlateOcr> ocr_;
+  Emit emit_;
+  BoundedQueue<PlateWork> queue_;
+  std::thread thread_;
+  PlateTrackBook book_;  // OCR thread only (summaries() locks)
+  mutable std::mutex book_mutex_;
+  AlprStats stats_;
+  std::atomic<int64_t> ocr_calls_{0}, masked_{0};
 };
 
 // Covers each plate box (grown by `margin` of its size) with a coarse pixelation. Fails

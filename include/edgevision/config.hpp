@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +82,9 @@ struct PrivacyConfig {
   std::string level = "medium";    // low | medium | high | maximum
   bool motion_regions = false;     // detect faces only where pixels changed (+ full passes)
   int full_pass_every = 10;        // frames between full-frame passes when motion_regions
+  // Licence plates masked in every output image: unset follows alpr.enabled (plate masking
+  // costs a plate detector pass per frame, so it comes with ALPR unless asked for).
+  std::optional<bool> plates;
   bool operator==(const PrivacyConfig&) const = default;
 };
 
@@ -189,6 +193,18 @@ struct RuntimeConfig {
   bool share_sessions = true;   // one model session for all cameras
   bool allow_spinning = false;  // ONNX Runtime workers spin-wait between operators
   bool operator==(const RuntimeConfig&) const = default;
+// Licence-plate recognition (docs/alpr.md). Plate masking is privacy.plates (on with ALPR).
+struct AlprConfig {
+  bool enabled = false;                      // read plates and emit plate_read / plate_updated
+  std::string plate_model = "plate-yolov5";  // manifest name, file, or haar
+  std::string ocr = "cct";                   // cct | tesseract
+  std::string region;                        // format rules: br | eu | nl | us | "" (none)
+  int queue_size = 4;                        // plate work waiting for OCR; the oldest is dropped
+  double min_plate_area = 1000;              // px^2; smaller plates are masked, never read
+  bool throttle = true;                      // stop reading a track once its vote is settled
+  std::vector<std::string> allow;            // known plates (exact or one character off)
+  std::vector<std::string> deny;
+  bool operator==(const AlprConfig&) const = default;
 };
 
 struct Config {
@@ -201,6 +217,7 @@ struct Config {
   ApiConfig api;
   ModelsConfig models;
   RuntimeConfig runtime;
+  AlprConfig alpr;
 };
 
 // Relative paths in the file are resolved against `base_dir` (the config file's folder).

@@ -68,6 +68,7 @@ struct PipelineSettings {
   PrivacyConfig privacy;
   DetectionConfig detection;
   TrackingConfig tracking;
+  AlprConfig alpr;  // with privacy.plates: plate masking and reading (src/alpr)
   bool operator==(const PipelineSettings&) const = default;
 };
 
@@ -81,6 +82,9 @@ ModelManagerOptions model_manager_options(const ModelsConfig& models);
 // inference stages (two per camera: faces, objects) times the threads each fill `cores`
 // (runtime.threads, else the online cores) without exceeding it: max(1, cores / stages).
 RuntimeOptions runtime_options_for(const Config& config);
+// The plate stage a camera runs: masking when privacy.plates, reading when alpr.enabled.
+struct PlateStageOptions;
+PlateStageOptions plate_stage_options(const PipelineSettings& settings);
 // The part of a decoded frame a camera analyses: its `roi` (clipped to the frame; a copy, so
 // the decoder's buffer can be reused), or the whole frame when the roi is empty or outside it.
 cv::Mat crop_to_roi(cv::Mat frame, const cv::Rect& roi);

@@ -37,7 +37,7 @@ AlprEngine::AlprEngine(AlprParams params, std::unique_ptr<ObjectDetector> vehicl
       vehicles_(std::move(vehicles)),
       plates_(std::move(plates)),
       ocr_(std::move(ocr)),
-      tracker_(plate_tracker_params(params_.tracker, params_.plate.conf)) {}
+      book_(params_) {}
 
 Result<std::unique_ptr<AlprEngine>> AlprEngine::create(const AlprParams& params,
                                                        ModelManager& models,
@@ -59,8 +59,18 @@ Result<std::unique_ptr<AlprEngine>> AlprEngine::create(const AlprParams& params,
   if (!params.region.empty() && region_patterns(params.region).empty())
     return Result<std::unique_ptr<AlprEngine>>::Error("alpr: unknown region '" + params.region +
                                                       "'");
-  return std::make_unique<AlprEngine>(params, std::move(vehicles), std::move(*plates),
-                                      std::move(*ocr));
+  auto engine = std::make_unique<AlprEngine>(params, std::move(vehicles), std::move(*plates),
+                                             std::move(*ocr));
+  if (params.haar_second_chance && engine->plates_->name() != "haar-plate") {
+    PlateDetectorParams hp;
+    hp.model = "haar";
+    auto haar = create_plate_detector(hp, models);
+    if (haar)
+      engine->second_ = std::move(*haar);
+    else
+      spdlog::warn("alpr: no Haar second chance: {}", haar.error());
+  }
+  return engine;
 }
 
 Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>& out,
@@ -96,9 +106,18 @@ Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>
     }
     timings_.plate_ms = ms_since(t0);
   }
-  if (found.empty() && (params_.whole_image_fallback || !vehicles_)) {
+  if (!vehicles_ || params_.whole_image_always || (found.empty() && params_.whole_image_fallback)) {
     const auto t0 = std::chrono::steady_clock::now();
-    Status s = plates_->detect(bgr, {}, found);
+    std::vector<PlateDetection> whole;
+    Status s = plates_->detect(bgr, {}, whole);
+    timings_.plate_ms += ms_since(t0);
+    if (!s.ok()) return s;
+    found.insert(found.end(), whole.begin(), whole.end());
+    owners.resize(found.size(), "");
+  }
+  if (found.empty() && second_) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = second_->detect(bgr, {}, found);
     timings_.plate_ms += ms_since(t0);
     if (!s.ok()) return s;
     owners.assign(found.size(), "");
@@ -163,14 +182,26 @@ Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out
   if (!s.ok()) return s;
   ++stats_.frames;
   stats_.plates_seen += static_cast<int64_t>(plates.size());
+  const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
+  return book_.update(
+      plates, owners, diag, [&](size_t i) { return read_plate(bgr, plates[i]); }, out, stats_);
+}
+
+PlateTrackBook::PlateTrackBook(const AlprParams& params)
+    : params_(params), tracker_(plate_tracker_params(params.tracker, params.plate.conf)) {}
+
+Status PlateTrackBook::update(const std::vector<PlateDetection>& plates,
+                              const std::vector<std::string>& vehicles, float frame_diagonal,
+                              const std::function<Result<OcrResult>(size_t)>& read,
+                              std::vector<PlateRead>& out, AlprStats& stats) {
+  out.clear();
   std::vector<Detection> dets;
   for (const auto& p : plates) dets.push_back({p.box, p.score, 0, "plate"});
   const std::vector<Track> tracks = tracker_.update(dets);
-  const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
   for (size_t i = 0; i < plates.size(); ++i) {
     PlateRead pr;
     pr.box = plates[i].box;
-    pr.vehicle = owners[i];
+    pr.vehicle = i < vehicles.size() ? vehicles[i] : "";
     pr.detect_score = plates[i].score;
     // The tracker does not say which detection fed which track: the best-overlapping one.
     float best = 0.3f;
@@ -190,26 +221,26 @@ Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out
     const float area = plates[i].box.area();
     const cv::Point2f centre(plates[i].box.x + plates[i].box.width / 2,
                              plates[i].box.y + plates[i].box.height / 2);
-    pr.decision = should_read(st, params_.throttle, area, centre, diag);
+    pr.decision = should_read(st, params_.throttle, area, centre, frame_diagonal);
     switch (pr.decision) {
       case ReadDecision::kTooSmall:
-        ++stats_.skipped_small;
+        ++stats.skipped_small;
         break;
       case ReadDecision::kSettled:
-        ++stats_.skipped_settled;
+        ++stats.skipped_settled;
         break;
       case ReadDecision::kStill:
-        ++stats_.skipped_still;
+        ++stats.skipped_still;
         break;
       case ReadDecision::kCapped:
-        ++stats_.skipped_capped;
+        ++stats.skipped_capped;
         break;
       case ReadDecision::kRead:
         break;
     }
     if (pr.decision == ReadDecision::kRead) {
       const bool was_settled = st.vote.settled();
-      auto r = read_plate(bgr, plates[i]);
+      auto r = read(i);
       if (!r) return r.status();
       pr.read_now = true;
       pr.ocr = *r;
@@ -240,7 +271,7 @@ Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out
   return Status::Ok();
 }
 
-std::vector<PlateSummary> AlprEngine::plate_summaries() const {
+std::vector<PlateSummary> PlateTrackBook::summaries() const {
   std::vector<PlateSummary> out(finished_.begin(), finished_.end());
   for (const auto& [id, st] : states_) {
     if (st.vote.size() == 0) continue;

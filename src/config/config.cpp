@@ -456,9 +456,9 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   Config cfg;
   if (!root || root.IsNull())
     r.fail(root, "", "the file is empty (expected a mapping with 'cameras')");
-  r.check_map(
-      root, "",
-      {"cameras", "privacy", "detection", "tracking", "events", "api", "models", "runtime"});
+  r.check_map(root, "",
+              {"cameras", "privacy", "detection", "tracking", "events", "api", "models", "runtime",
+               "alpr"});
 
   const YAML::Node cams = root["cameras"];
   if (!cams) r.fail(root, "cameras", "missing required key (a list of cameras)");
@@ -475,7 +475,13 @@ Config read_config(const Reader& r, const YAML::Node& root) {
 
   if (const YAML::Node n = root["privacy"]) {
     r.check_map(n, "privacy",
-                {"detector", "mode", "method", "level", "motion_regions", "full_pass_every"});
+                {"detector", "mode", "method", "level", "motion_regions", "full_pass_every",
+                 "plates"});
+    if (n["plates"]) {
+      bool plates = true;
+      r.get(n, "privacy", "plates", plates);
+      cfg.privacy.plates = plates;
+    }
     r.get_enum(n, "privacy", "detector", cfg.privacy.detector,
                {"yunet", "yunet2022", "ssd", "blazeface", "blazeface128", "haar"});
     r.get_enum(n, "privacy", "mode", cfg.privacy.mode, {"fast", "balanced", "accurate"});
@@ -501,6 +507,24 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get_number(n, k, "every_n", d.every_n, 1, 1000);
     r.get(n, k, "motion_gating", d.motion_gating);
     r.get_number(n, k, "motion_threshold", d.motion_threshold, 0, 1);
+  }
+
+  if (const YAML::Node n = root["alpr"]) {
+    const std::string k = "alpr";
+    r.check_map(n, k,
+                {"enabled", "plate_model", "ocr", "region", "queue_size", "min_plate_area",
+                 "throttle", "allow", "deny"});
+    auto& a = cfg.alpr;
+    r.get(n, k, "enabled", a.enabled);
+    r.get(n, k, "plate_model", a.plate_model);
+    if (a.plate_model.empty()) r.fail(n["plate_model"], k + ".plate_model", "expected a model");
+    r.get_enum(n, k, "ocr", a.ocr, {"cct", "tesseract"});
+    r.get_enum(n, k, "region", a.region, {"", "br", "eu", "nl", "us"});
+    r.get_number(n, k, "queue_size", a.queue_size, 1, 1000);
+    r.get_number(n, k, "min_plate_area", a.min_plate_area, 0, 1e8);
+    r.get(n, k, "throttle", a.throttle);
+    a.allow = r.string_list(n, k, "allow");
+    a.deny = r.string_list(n, k, "deny");
   }
 
   if (const YAML::Node n = root["tracking"]) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "edgevision/alpr.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
 #include "edgevision/io.hpp"
@@ -60,6 +61,22 @@ DetectorParams detector_params(const DetectionConfig& detection) {
   dp.classes = detection.classes;
   dp.threads = detection.threads;
   return dp;
+}
+
+PlateStageOptions plate_stage_options(const PipelineSettings& settings) {
+  const AlprConfig& a = settings.alpr;
+  PlateStageOptions o;
+  o.camera = settings.camera.id;
+  o.mask = settings.privacy.plates.value_or(a.enabled);
+  o.read = a.enabled;
+  o.params.plate.model = a.plate_model;
+  o.params.ocr.engine = a.ocr;
+  o.params.region = a.region;
+  o.params.throttle.enabled = a.throttle;
+  o.params.throttle.min_plate_area = static_cast<float>(a.min_plate_area);
+  o.known = {a.allow, a.deny};
+  o.queue_size = static_cast<size_t>(a.queue_size);
+  return o;
 }
 
 Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy) {
@@ -160,6 +177,7 @@ struct CameraPipeline::Impl {
   std::string model_version;  // version being served, guarded by status_mutex
   Tracker tracker;
   std::vector<std::unique_ptr<AnalyticsHook>> hooks;
+  std::unique_ptr<PlateStage> plates;  // null when neither plate masking nor ALPR is on
   bool live = false;
 
   BoundedQueue<Packet> q_anon, q_detect, q_track;
@@ -303,6 +321,15 @@ struct CameraPipeline::Impl {
         continue;
       }
       faces += static_cast<uint64_t>(r.masks_applied);
+      if (plates) {
+        Status ps = plates->process(p->image, p->index, p->time_ms);
+        if (!ps.ok()) {
+          ++frames_failed;  // fail closed, as for faces
+          spdlog::warn("camera {}: frame {} withheld, plate detection failed: {}", s.camera.id,
+                       p->index, ps.message());
+          continue;
+        }
+      }
       update_snapshot(p->image, p->index);
       observe(metrics ? metrics->stage_anonymize : nullptr, seconds_since(t0));
       if (!forward(q_detect, std::move(*p))) break;
@@ -445,6 +472,11 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
     if (!tracker) return R::Error("tracking: " + tracker.error());
     impl->tracker = std::move(*tracker);
   }
+  if (settings.privacy.plates.value_or(settings.alpr.enabled) || settings.alpr.enabled) {
+    auto plates = PlateStage::create(plate_stage_options(settings), models, impl->emit);
+    if (!plates) return R::Error(plates.error());
+    impl->plates = std::move(*plates);
+  }
   for (const auto& f : hooks) {
     if (auto h = f(settings.camera)) impl->hooks.push_back(std::move(h));
   }
@@ -455,6 +487,7 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
 void CameraPipeline::start() {
   Impl& m = *impl_;
   if (!m.threads.empty()) return;
+  if (m.plates) m.plates->start();
   m.threads.emplace_back([&m] { m.source_loop(); });
   m.threads.emplace_back([&m] { m.anonymize_loop(); });
   m.threads.emplace_back([&m] { m.detect_loop(); });
@@ -481,6 +514,7 @@ void CameraPipeline::stop() {
     if (t.joinable()) t.join();
   }
   m.threads.clear();
+  if (m.plates) m.plates->stop();
   std::lock_guard lock(m.status_mutex);
   if (m.state != "failed") m.state = "stopped";
   if (m.metrics && m.metrics->up) m.metrics->up->Set(0);

@@ -78,7 +78,7 @@ void Service::add_analytics_hook(AnalyticsHookFactory factory) {
 std::unique_ptr<Service::CameraEntry> Service::make_camera(const CameraConfig& camera) {
   auto e = std::make_unique<CameraEntry>();
   e->config = camera;
-  e->settings = {camera, config_.privacy, config_.detection, config_.tracking};
+  e->settings = {camera, config_.privacy, config_.detection, config_.tracking, config_.alpr};
   if (!camera.enabled) return e;
   e->metrics = metrics_->add_camera(camera.id, camera.detect ? config_.detection.model : "none");
   auto p = CameraPipeline::create(
@@ -218,7 +218,8 @@ Status Service::reload(const Config& config) {
   for (const auto& c : config.cameras) {
     wanted.insert(c.id);
     auto it = cameras_.find(c.id);
-    const PipelineSettings settings{c, config.privacy, config.detection, config.tracking};
+    const PipelineSettings settings{c, config.privacy, config.detection, config.tracking,
+                                    config.alpr};
     if (it != cameras_.end() && it->second->settings == settings && !models_changed &&
         (it->second->pipeline || !c.enabled)) {
       ++kept;
