@@ -116,6 +116,7 @@ int run_scene(const SceneArgs& args, const GlobalOptions& global) {
     spdlog::error("{}: no frame was processed", args.input);
     rc = 1;
   }
+  if (rc != 0) return rc;  // no results table for a run that failed
   if (args.json) {
     nlohmann::ordered_json j;
     j["input"] = args.input;

@@ -62,22 +62,41 @@ TEST(SceneVideo, ZoneEnterExitAndLoiteringOnWarehouseClip) {
   cam.id = "warehouse";
   ZoneConfig z;
   z.name = "right";
-  z.polygon = {{300, 0}, {620, 0}, {620, 370}, {300, 370}};
+  // Past the frame edges: his feet reach the bottom row (y = 370) on the right.
+  z.polygon = {{300, -50}, {700, -50}, {700, 450}, {300, 450}};
   z.classes = {"person"};
   z.loitering_s = 5;
   cam.scene.zones.push_back(z);
   const VideoRun run = run_file("video/warehouse_one_person.mp4", cam);
   EXPECT_EQ(run.status.frames_out, 442u);
   EXPECT_EQ(run.status.frames_dropped, 0u);
-  const auto enter = run.of("zone_enter");
-  const auto exit = run.of("zone_exit");
+  // The man is the first person to appear. (The detector also calls a red tool cabinet a
+  // "person" at ~0.54 from frame ~185, above the default person filter of 0.5: its zone events
+  // are a known false positive, not part of the hand-checked list; see bench/README.md.)
+  int64_t man = -1;
+  for (const auto& e : run.of("object_appeared")) {
+    if (e["class"] == "person") {
+      man = e["track_id"];
+      break;
+    }
+  }
+  ASSERT_GE(man, 0);
+  auto of_man = [&](const std::string& type) {
+    std::vector<nlohmann::json> out;
+    for (const auto& e : run.of(type)) {
+      if (e["track_id"] == man) out.push_back(e);
+    }
+    return out;
+  };
+  const auto enter = of_man("zone_enter");
+  const auto exit = of_man("zone_exit");
   ASSERT_EQ(enter.size(), 1u);
   ASSERT_EQ(exit.size(), 1u);
   EXPECT_NEAR(enter[0]["frame_index"].get<double>(), 134, 6);
   EXPECT_NEAR(exit[0]["frame_index"].get<double>(), 362, 6);
   EXPECT_EQ(exit[0]["start_event_id"], enter[0]["event_id"]);
   EXPECT_EQ(enter[0]["class"], "person");
-  const auto loiter = run.of("loitering");
+  const auto loiter = of_man("loitering");
   ASSERT_EQ(loiter.size(), 2u);
   EXPECT_EQ(loiter[0]["phase"], "start");
   EXPECT_NEAR(loiter[0]["frame_index"].get<double>(), 134 + 5 * 23.07, 8);
