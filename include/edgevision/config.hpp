@@ -193,6 +193,8 @@ struct RuntimeConfig {
   bool share_sessions = true;   // one model session for all cameras
   bool allow_spinning = false;  // ONNX Runtime workers spin-wait between operators
   bool operator==(const RuntimeConfig&) const = default;
+};
+
 // Licence-plate recognition (docs/alpr.md). Plate masking is privacy.plates (on with ALPR).
 struct AlprConfig {
   bool enabled = false;                      // read plates and emit plate_read / plate_updated
