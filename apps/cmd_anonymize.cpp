@@ -32,6 +32,7 @@ struct AnonymizeArgs {
   int threads = 0;
   int64_t max_frames = 0;
   bool json = false;
+  bool strict = false;
 };
 
 struct Counters {
@@ -87,6 +88,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   Anonymizer& anon = **anonymizer;
+  if (args.strict && !anon.fallback_note().empty()) {
+    spdlog::error("--strict: {}", anon.fallback_note());
+    return 1;
+  }
   spdlog::info("anonymizing {} ({}) -> {} with {} / {} / {}", args.input, to_string(info.kind),
                args.output, anon.detector_name(), args.method, args.level);
 
@@ -238,6 +243,8 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::IsMember({"black", "drop"}))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "print one JSON summary on stdout at the end");
+  cmd->add_flag("--strict", args->strict,
+                "fail (exit 1) instead of falling back to a weaker face detector");
   cmd->callback([args, &global] { global.exit_code = run_anonymize(*args, global); });
 }
 
