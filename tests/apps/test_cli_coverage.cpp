@@ -80,6 +80,7 @@ TEST(CliCoverage, TagsGivePerTagCoverage) {
   int faces = 0, large = 0;
   std::getline(labels, line);  // header
   while (std::getline(labels, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // the labels have CRLF
     if (line.empty()) continue;
     int x, y, w, h;
     const auto comma = line.find(',');
