@@ -204,8 +204,8 @@ void apply_upscale(FaceDetector& detector, const FaceDetectorOptions& options) {
     tiled->set_upscale(options.upscale, options.upscale_everywhere);
   } else {
     // A fallback (Haar, BlazeFace) gets the level's options too; not worth a warning.
-    spdlog::debug("face: detector '{}' has no upscaled pass; upscale {} ignored",
-                  detector.name(), options.upscale);
+    spdlog::debug("face: detector '{}' has no upscaled pass; upscale {} ignored", detector.name(),
+                  options.upscale);
   }
 }
 

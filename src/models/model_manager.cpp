@@ -1,5 +1,6 @@
 // Finding model files: --models-dir folders first (what the operator put there wins), then
-// the models shipped beside the binary, then the download cache. A copy whose hash is wrong is never used, wherever it is.
+// the models shipped beside the binary, then the download cache. A copy whose hash is wrong is
+// never used, wherever it is.
 #include <pwd.h>
 #include <unistd.h>
 

@@ -119,11 +119,11 @@ TEST(CliAnonymize, BadOptionValueIsRefused) {
 TEST(CliAnonymize, MissingModelFallsBackAndSaysSo) {
   const fs::path dir = test::temp_dir("cli_fallback");
   fs::create_directories(dir / "empty_models");
-  auto r =
-      test::run_command("EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() + " " +
-                        bin() + " --offline --models-dir " + (dir / "empty_models").string() +
-                        " anonymize " + test::data("faces/images/2008_002079.jpg").string() +
-                        " -o " + (dir / "o.jpg").string() + " --detector yunet --json");
+  auto r = test::run_command(
+      "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " " + bin() + " --offline --models-dir " + (dir / "empty_models").string() + " anonymize " +
+      test::data("faces/images/2008_002079.jpg").string() + " -o " + (dir / "o.jpg").string() +
+      " --detector yunet --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   ASSERT_TRUE(j.contains("fallback")) << j.dump();
@@ -143,10 +143,11 @@ TEST(CliAnonymize, WrongHashModelIsNotUsed) {
     f.seekp(1000);
     f.put('\x42');
   }
-  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
-                             " " + bin() + " --offline --models-dir " + (dir / "models").string() +
-                             " anonymize " + test::data("faces/images/2008_002079.jpg").string() +
-                             " -o " + (dir / "o.jpg").string() + " --detector yunet --json");
+  auto r = test::run_command(
+      "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " " + bin() + " --offline --models-dir " + (dir / "models").string() + " anonymize " +
+      test::data("faces/images/2008_002079.jpg").string() + " -o " + (dir / "o.jpg").string() +
+      " --detector yunet --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_TRUE(j.contains("fallback")) << j.dump();
@@ -173,8 +174,9 @@ TEST(CliAnonymize, OfflineStartUsesTheShippedDefaultModel) {
 // --strict turns it into an error.
 TEST(CliAnonymize, FallbackIsOneLineAndStrictRefusesIt) {
   const fs::path dir = test::temp_dir("cli_fallback_line");
-  const std::string env = "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" +
-                          (dir / "cache").string() + " ";
+  const std::string env =
+      "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " ";
   const std::string cmd = bin() + " --offline anonymize " +
                           test::data("faces/images/2008_002079.jpg").string() + " -o " +
                           (dir / "o.jpg").string() + " --json";

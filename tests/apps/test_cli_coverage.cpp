@@ -104,10 +104,10 @@ TEST(CliCoverage, TagsGivePerTagCoverage) {
   EXPECT_TRUE(s.contains("collateral"));
   // A tags file that misses a labelled face is an error, not a silently smaller table.
   std::ofstream(dir / "partial.csv") << "image,x,y,w,h,tag\nimages/x.jpg,1,2,3,4,all\n";
-  auto bad = test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
-                               test::shared_models_dir().string() + " coverage " +
-                               test::data("faces").string() + " --tags " +
-                               (dir / "partial.csv").string());
+  auto bad =
+      test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
+                        test::shared_models_dir().string() + " coverage " +
+                        test::data("faces").string() + " --tags " + (dir / "partial.csv").string());
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   EXPECT_NE(bad.err.find("no tags for"), std::string::npos) << bad.err;
 }

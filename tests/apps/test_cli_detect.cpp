@@ -82,9 +82,9 @@ TEST(CliDetect, OutputIsAnonymizedByDefaultAndDetectionsDoNotChange) {
 TEST(CliDetect, WithoutOutputNoImageLeavesAndNoFaceModelIsNeeded) {
   // JSON only: no image is written, so no anonymizer is loaded even with no face model.
   const fs::path dir = test::temp_dir("cli_detect_json");
-  auto r = test::run_command("EDGEVISION_SHIPPED_MODELS= EDGEVISION_MODELS= EDGEVISION_CACHE=" +
-                             (dir / "cache").string() + " " + detect_cmd() +
-                             test::data("images/person.jpg").string());
+  auto r = test::run_command(
+      "EDGEVISION_SHIPPED_MODELS= EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " " + detect_cmd() + test::data("images/person.jpg").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"person\""), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find("face detector"), std::string::npos) << r.err;
