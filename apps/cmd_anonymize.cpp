@@ -34,6 +34,7 @@ struct AnonymizeArgs {
   int64_t max_frames = 0;
   bool json = false;
   bool keep_audio = false;
+  bool strict = false;
 };
 
 struct Counters {
@@ -89,6 +90,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   Anonymizer& anon = **anonymizer;
+  if (args.strict && !anon.fallback_note().empty()) {
+    spdlog::error("--strict: {}", anon.fallback_note());
+    return 1;
+  }
   spdlog::info("anonymizing {} ({}) -> {} with {} / {} / {}", args.input, to_string(info.kind),
                args.output, anon.detector_name(), args.method, args.level);
 
@@ -255,6 +260,8 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--keep-audio", args->keep_audio,
                 "carry the input's audio track over to the output video (needs ffmpeg; the audio "
                 "is not anonymized)");
+  cmd->add_flag("--strict", args->strict,
+                "fail (exit 1) instead of falling back to a weaker face detector");
   cmd->callback([args, &global] { global.exit_code = run_anonymize(*args, global); });
 }
 

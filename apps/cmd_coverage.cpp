@@ -25,6 +25,7 @@ struct CoverageArgs {
   std::vector<std::string> ensemble;
   float upscale = 0.f;
   bool upscale_everywhere = false;
+  float large_face_score = 0.f;
   int threads = 0;
 };
 
@@ -46,6 +47,7 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.detector.upscale = args.upscale;
   options.detector.upscale_everywhere = args.upscale_everywhere;
   options.detector.threads = args.threads;
+  options.detector.large_face_score = args.large_face_score;
   options.level = *level;
   options.method = AnonymizeMethod::kBlackBox;
   ModelManager models(global.model_manager_options());
@@ -145,6 +147,8 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
       ->delimiter(',');
   cmd->add_option("--upscale", args->upscale,
                   "small-face pass at this scale (e.g. 2), on tiles where small faces were found");
+  cmd->add_option("--large-face-score", args->large_face_score,
+                  "score faces of 48 px or more need (with a low --score; 0 = off)");
   cmd->add_flag("--upscale-everywhere", args->upscale_everywhere,
                 "run the --upscale pass on every tile");
   cmd->callback([args, &global] { global.exit_code = run_coverage(*args, global); });

@@ -74,9 +74,10 @@ inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelMana
   }
   auto a = Anonymizer::create(AnonymizerOptions{}, models);
   if (!a) {
-    spdlog::error("no face detector can run, refusing to write images with clear faces "
-                  "(--no-anonymize writes them anyway): {}",
-                  a.error());
+    spdlog::error(
+        "no face detector can run, refusing to write images with clear faces "
+        "(--no-anonymize writes them anyway): {}",
+        a.error());
     return false;
   }
   anonymizer = std::move(a.value());

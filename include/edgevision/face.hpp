@@ -41,6 +41,11 @@ struct FaceDetectorOptions {
   // unless upscale_everywhere. 0 = off. Tiled DNN detectors only.
   float upscale = 0.f;
   bool upscale_everywhere = false;
+  // A low score_threshold finds blurred, occluded and tiny faces, but its false positives are
+  // what masks scenery; large ones cost the most picture and large real faces score high. So
+  // faces at least large_face_px (frame pixels) need large_face_score. 0 = off.
+  float large_face_score = 0.f;
+  int large_face_px = 48;
 };
 
 class FaceDetector {

@@ -88,7 +88,15 @@ struct ModelManagerOptions {
   std::filesystem::path cache_dir;  // empty: $EDGEVISION_CACHE or ~/.cache/edgevision/models
   bool allow_download = true;
   bool use_env = true;  // add $EDGEVISION_MODELS (':'-separated)
+  // Models shipped with edgevision (the default face model, so a fresh offline machine
+  // anonymizes with it): <executable dir>/../share/edgevision/models, searched after
+  // model_dirs and before the cache. With use_env, $EDGEVISION_SHIPPED_MODELS replaces that
+  // folder (set but empty: none).
+  bool use_shipped = true;
 };
+
+// The folder of models shipped beside the running executable (may not exist).
+std::filesystem::path shipped_models_dir();
 
 class ModelManager {
  public:
@@ -97,6 +105,8 @@ class ModelManager {
   const Manifest& manifest() const { return *manifest_; }
   const std::filesystem::path& cache_dir() const { return cache_dir_; }
   const std::vector<std::filesystem::path>& model_dirs() const { return options_.model_dirs; }
+  // Where shipped models are looked for (empty when none / disabled).
+  const std::vector<std::filesystem::path>& shipped_dirs() const { return shipped_dirs_; }
 
   // Finds all files of a model (models dirs, then cache) with hashes checked; downloads the
   // missing ones when allowed. `name_or_path` may be a manifest name or an existing file path.
@@ -112,9 +122,13 @@ class ModelManager {
   Result<std::vector<ModelFileStatus>> inspect(const std::string& name) const;
 
  private:
+  // model_dirs then shipped dirs: every folder searched before the cache.
+  std::vector<std::filesystem::path> search_dirs() const;
+
   ModelManagerOptions options_;
   const Manifest* manifest_;
   std::filesystem::path cache_dir_;
+  std::vector<std::filesystem::path> shipped_dirs_;
 };
 
 // Hex sha256 of a file.

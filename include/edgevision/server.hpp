@@ -31,9 +31,9 @@ namespace ev {
 
 class Anonymizer;
 
-// What POST /detect runs. The server calls detect() on the original image in memory (masks
-// would cost the detector people), then anonymize() before anything is answered, so no
-// identifiable face can reach a returned image.
+// What POST /detect runs. The server calls anonymize() first (refusing the request if it
+// fails), then detect() on a copy of the original image kept in memory (masks would cost the
+// detector people); only the anonymized image is ever answered.
 struct DetectHandlers {
   // Masks faces in place; returns the number of faces masked. Must fail closed: an error means
   // faces could not be looked for, and the server then returns 503 and no image.

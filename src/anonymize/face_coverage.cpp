@@ -67,7 +67,8 @@ Result<std::map<std::string, std::vector<std::string>>> load_face_tags(const fs:
     // image,x,y,w,h,tag: the key is everything before the last comma.
     if (last == std::string::npos || last + 1 >= line.size() ||
         std::count(line.begin(), line.begin() + static_cast<long>(last), ',') != 4)
-      return R::Error(csv.string() + ":" + std::to_string(line_no) + ": expected image,x,y,w,h,tag");
+      return R::Error(csv.string() + ":" + std::to_string(line_no) +
+                      ": expected image,x,y,w,h,tag");
     tags[line.substr(0, last)].push_back(line.substr(last + 1));
   }
   if (tags.empty()) return R::Error(csv.string() + ": no tags");

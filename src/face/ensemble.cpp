@@ -16,7 +16,10 @@ class EnsembleFaceDetector final : public FaceDetector {
 
   std::string name() const override {
     std::string n;
-    for (const auto& m : members_) n += (n.empty() ? "" : "+") + m->name();
+    for (const auto& m : members_) {
+      if (!n.empty()) n += '+';
+      n += m->name();
+    }
     return flip_ ? n + "+flip" : n;
   }
 

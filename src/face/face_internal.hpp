@@ -40,6 +40,11 @@ class TiledFaceDetector : public FaceDetector {
     upscale_ = scale;
     upscale_everywhere_ = everywhere;
   }
+  // See FaceDetectorOptions::large_face_score.
+  void set_large_face_score(float score, int px) {
+    large_face_score_ = score;
+    large_face_px_ = px;
+  }
 
  protected:
   TiledFaceDetector(DetectMode mode, int min_face) : mode_(mode), min_face_(min_face) {}
@@ -53,6 +58,8 @@ class TiledFaceDetector : public FaceDetector {
   int min_face_;
   float upscale_ = 0.f;
   bool upscale_everywhere_ = false;
+  float large_face_score_ = 0.f;
+  int large_face_px_ = 48;
 
  private:
   // Runs one pass and appends its faces (frame coordinates) to `all`.

@@ -167,6 +167,8 @@ Result<std::unique_ptr<FaceDetector>> create_one(const FaceDetectorOptions& opti
     opts.detector = e->name;
     // A model override names the requested detector's model; fallbacks use their own.
     if (e != &*requested) opts.model.clear();
+    // Score thresholds are calibrated per model; a fallback uses its own.
+    if (e != &*requested) opts.score_threshold = opts.large_face_score = 0.f;
     auto det = e->factory(opts, models);
     if (det) {
       if (e != &*requested) {
@@ -181,7 +183,8 @@ Result<std::unique_ptr<FaceDetector>> create_one(const FaceDetectorOptions& opti
       }
       return det;
     }
-    spdlog::warn("face: detector '{}' cannot be created: {}", e->name, det.error());
+    // One warning line sums up a fallback below; each failure in full only at debug level.
+    spdlog::debug("face: detector '{}' cannot be created: {}", e->name, det.error());
     if (e == &*requested) {
       requested_error = det.error();
     } else {
@@ -193,12 +196,16 @@ Result<std::unique_ptr<FaceDetector>> create_one(const FaceDetectorOptions& opti
 }
 
 void apply_upscale(FaceDetector& detector, const FaceDetectorOptions& options) {
+  auto* tiled = dynamic_cast<face::TiledFaceDetector*>(&detector);
+  if (tiled && options.large_face_score > 0.f)
+    tiled->set_large_face_score(options.large_face_score, options.large_face_px);
   if (options.upscale <= 0.f) return;
-  if (auto* tiled = dynamic_cast<face::TiledFaceDetector*>(&detector)) {
+  if (tiled) {
     tiled->set_upscale(options.upscale, options.upscale_everywhere);
   } else {
-    spdlog::warn("face: detector '{}' has no upscaled pass; upscale {} ignored", detector.name(),
-                 options.upscale);
+    // A fallback (Haar, BlazeFace) gets the level's options too; not worth a warning.
+    spdlog::debug("face: detector '{}' has no upscaled pass; upscale {} ignored", detector.name(),
+                  options.upscale);
   }
 }
 

@@ -162,13 +162,14 @@ Status TiledFaceDetector::run_pass(const cv::Mat& bgr, const Pass& pass, std::ve
   std::vector<Face> local;
   if (Status s = detect_scaled(scaled, local); !s.ok()) return s;
   for (auto& f : local) {
-    f.box = cv::Rect2f(f.box.x / sx + pass.region.x, f.box.y / sy + pass.region.y,
-                       f.box.width / sx, f.box.height / sy) &
+    f.box = cv::Rect2f(f.box.x / sx + pass.region.x, f.box.y / sy + pass.region.y, f.box.width / sx,
+                       f.box.height / sy) &
             frame_box;
     for (auto& p : f.landmarks) p = {p.x / sx + pass.region.x, p.y / sy + pass.region.y};
     if (f.box.width < 1.f || f.box.height < 1.f) continue;
-    if (min_face_ > 0 && std::max(f.box.width, f.box.height) < static_cast<float>(min_face_))
-      continue;
+    const float side = std::max(f.box.width, f.box.height);
+    if (min_face_ > 0 && side < static_cast<float>(min_face_)) continue;
+    if (f.score < large_face_score_ && side >= static_cast<float>(large_face_px_)) continue;
     all.push_back(std::move(f));
   }
   return Status::Ok();

@@ -1,5 +1,6 @@
 // Finding model files: --models-dir folders first (what the operator put there wins), then
-// the download cache. A copy whose hash is wrong is never used, wherever it is.
+// the models shipped beside the binary, then the download cache. A copy whose hash is wrong is
+// never used, wherever it is.
 #include <pwd.h>
 #include <unistd.h>
 
@@ -152,6 +153,26 @@ ModelManager::ModelManager(ModelManagerOptions options, const Manifest* manifest
     }
   }
   cache_dir_ = options_.cache_dir.empty() ? default_cache_dir() : options_.cache_dir;
+  if (options_.use_shipped) {
+    const char* env = options_.use_env ? std::getenv("EDGEVISION_SHIPPED_MODELS") : nullptr;
+    const fs::path dir = env ? fs::path(env) : shipped_models_dir();
+    if (!dir.empty()) shipped_dirs_.push_back(dir);
+  }
+}
+
+fs::path shipped_models_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec || exe.empty()) return {};
+  // Installed: <prefix>/bin/edgevision -> <prefix>/share/edgevision/models. The build tree
+  // copies the shipped models to the same place relative to bin/ (and tests/).
+  return exe.parent_path().parent_path() / "share" / "edgevision" / "models";
+}
+
+std::vector<fs::path> ModelManager::search_dirs() const {
+  std::vector<fs::path> dirs = options_.model_dirs;
+  dirs.insert(dirs.end(), shipped_dirs_.begin(), shipped_dirs_.end());
+  return dirs;
 }
 
 Result<std::vector<ModelFileStatus>> ModelManager::inspect(const std::string& name) const {
@@ -160,7 +181,8 @@ Result<std::vector<ModelFileStatus>> ModelManager::inspect(const std::string& na
     return Result<std::vector<ModelFileStatus>>::Error(
         fmt::format("unknown model '{}' (known: {})", name, known_names(*manifest_)));
   std::vector<ModelFileStatus> out;
-  for (const auto& f : spec->files) out.push_back(file_status(f, options_.model_dirs, cache_dir_));
+  const std::vector<fs::path> dirs = search_dirs();
+  for (const auto& f : spec->files) out.push_back(file_status(f, dirs, cache_dir_));
   return out;
 }
 
@@ -182,7 +204,7 @@ Result<ResolvedModel> ModelManager::locate(const std::string& name) const {
   if (!missing.empty())
     return Result<ResolvedModel>::Error(fmt::format(
         "model '{}' not available: {} not found in models dirs [{}] or cache [{}]", name,
-        fmt::join(missing, ", "), join_paths(options_.model_dirs), cache_dir_.string()));
+        fmt::join(missing, ", "), join_paths(search_dirs()), cache_dir_.string()));
   return r;
 }
 
@@ -197,7 +219,8 @@ Result<fs::path> fetch_into_cache(const ModelFile& file, const fs::path& cache,
   for (const auto& source : file.sources) {
     Status s = fetch_file(source, dest, file.sha256, file.size, progress);
     if (s.ok()) return dest;
-    spdlog::warn("{}", s.message());
+    // Returned below with every source's reason; offline this would be one line per source.
+    spdlog::debug("{}", s.message());
     errors.push_back(s.message());
   }
   return Result<fs::path>::Error(fmt::format("{}", fmt::join(errors, "; ")));
@@ -270,7 +293,7 @@ Result<ResolvedModel> ModelManager::resolve(const std::string& name_or_path,
     r.spec = spec;
   }
 
-  std::vector<fs::path> dirs = options_.model_dirs;
+  std::vector<fs::path> dirs = search_dirs();
   if (first_needed == 1)
     dirs.insert(dirs.begin(), given.has_parent_path() ? given.parent_path() : ".");
   std::vector<const ModelFile*> missing;

@@ -518,24 +518,27 @@ void Server::Impl::handle_detect(const httplib::Request& req, httplib::Response&
   if (image.empty()) return send_error(res, 400, "image could not be decoded");
   const double decode_ms = ms_since(t0);
 
-  // Objects are found on the original image, in memory (masks over faces cost the detector
-  // people); the faces are anonymized before anything, image or not, is answered.
-  const auto t2 = std::chrono::steady_clock::now();
-  std::vector<Detection> detections;
-  if (handlers->detect) {
-    auto d = handlers->detect(image);
-    if (!d) return send_error(res, 500, "detection failed: " + d.error());
-    detections = std::move(*d);
-  }
-  const double detect_ms = ms_since(t2);
-
+  // Anonymize first, so a request whose faces cannot be looked for is refused before any
+  // work; objects are then found on the original, kept in memory only (masks over faces cost
+  // the detector people), and only the anonymized image is answered.
   const auto t1 = std::chrono::steady_clock::now();
+  cv::Mat original = handlers->detect ? image.clone() : cv::Mat();
   auto faces = handlers->anonymize(image);
   if (!faces) {
     spdlog::warn("detect: anonymization failed, refusing the request: {}", faces.error());
     return send_error(res, 503, "face anonymization failed: " + faces.error());
   }
   const double anonymize_ms = ms_since(t1);
+
+  const auto t2 = std::chrono::steady_clock::now();
+  std::vector<Detection> detections;
+  if (handlers->detect) {
+    auto d = handlers->detect(original);
+    original.release();
+    if (!d) return send_error(res, 500, "detection failed: " + d.error());
+    detections = std::move(*d);
+  }
+  const double detect_ms = ms_since(t2);
 
   json list = json::array();
   for (const auto& d : detections)

@@ -119,11 +119,11 @@ TEST(CliAnonymize, BadOptionValueIsRefused) {
 TEST(CliAnonymize, MissingModelFallsBackAndSaysSo) {
   const fs::path dir = test::temp_dir("cli_fallback");
   fs::create_directories(dir / "empty_models");
-  auto r =
-      test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() + " " +
-                        bin() + " --offline --models-dir " + (dir / "empty_models").string() +
-                        " anonymize " + test::data("faces/images/2008_002079.jpg").string() +
-                        " -o " + (dir / "o.jpg").string() + " --detector yunet --json");
+  auto r = test::run_command(
+      "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " " + bin() + " --offline --models-dir " + (dir / "empty_models").string() + " anonymize " +
+      test::data("faces/images/2008_002079.jpg").string() + " -o " + (dir / "o.jpg").string() +
+      " --detector yunet --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   ASSERT_TRUE(j.contains("fallback")) << j.dump();
@@ -143,15 +143,55 @@ TEST(CliAnonymize, WrongHashModelIsNotUsed) {
     f.seekp(1000);
     f.put('\x42');
   }
-  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
-                             " " + bin() + " --offline --models-dir " + (dir / "models").string() +
-                             " anonymize " + test::data("faces/images/2008_002079.jpg").string() +
-                             " -o " + (dir / "o.jpg").string() + " --detector yunet --json");
+  auto r = test::run_command(
+      "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " " + bin() + " --offline --models-dir " + (dir / "models").string() + " anonymize " +
+      test::data("faces/images/2008_002079.jpg").string() + " -o " + (dir / "o.jpg").string() +
+      " --detector yunet --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_TRUE(j.contains("fallback")) << j.dump();
   EXPECT_NE(r.err.find("sha256"), std::string::npos)
       << "the log says why the file was rejected: " << r.err;
+}
+
+// A fresh machine: no models dir, nothing in $EDGEVISION_MODELS, an empty cache, no network.
+// The shipped YuNet is used, not a fallback.
+TEST(CliAnonymize, OfflineStartUsesTheShippedDefaultModel) {
+  const fs::path dir = test::temp_dir("cli_shipped");
+  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+                             " " + bin() + " --offline anonymize " +
+                             test::data("faces/images/2008_002079.jpg").string() + " -o " +
+                             (dir / "o.jpg").string() + " --json --strict");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = parse_summary(r);
+  EXPECT_EQ(j["detector"], "yunet") << j.dump();
+  EXPECT_FALSE(j.contains("fallback")) << j.dump();
+  EXPECT_GE(j["faces"].get<int>(), 1);
+}
+
+// Without the shipped model (and offline), the fallback is announced in one warning line, and
+// --strict turns it into an error.
+TEST(CliAnonymize, FallbackIsOneLineAndStrictRefusesIt) {
+  const fs::path dir = test::temp_dir("cli_fallback_line");
+  const std::string env =
+      "EDGEVISION_MODELS= EDGEVISION_SHIPPED_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+      " ";
+  const std::string cmd = bin() + " --offline anonymize " +
+                          test::data("faces/images/2008_002079.jpg").string() + " -o " +
+                          (dir / "o.jpg").string() + " --json";
+  auto r = test::run_command(env + cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t warnings = 0;
+  for (size_t at = r.err.find("[warn"); at != std::string::npos; at = r.err.find("[warn", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << r.err;
+  EXPECT_NE(r.err.find("using '"), std::string::npos) << r.err;
+  EXPECT_TRUE(parse_summary(r).contains("fallback"));
+  auto strict = test::run_command(env + cmd + " --strict");
+  EXPECT_EQ(strict.exit_code, 1) << strict.err;
+  EXPECT_NE(strict.err.find("--strict"), std::string::npos) << strict.err;
+  EXPECT_FALSE(fs::exists(dir / "o.jpg.tmp"));
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 // 1.1/5) is measured by the same tool for comparison.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
@@ -64,6 +67,49 @@ TEST(CliCoverage, MinCoverageFailsTheRunWhenNotMet) {
                              test::shared_models_dir().string() + " coverage " +
                              test::data("faces").string() + " --detector haar --min-coverage 0.99");
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // a result below the bar is a failure
+}
+
+// --tags: per-tag coverage that adds up. Each face gets "all" and a size tag computed from its
+// box, so the per-tag counts can be checked against the labels.
+TEST(CliCoverage, TagsGivePerTagCoverage) {
+  const auto dir = test::temp_dir("cli_coverage_tags");
+  std::ifstream labels(test::data("faces/labels.csv"));
+  std::ofstream tags(dir / "tags.csv");
+  tags << "image,x,y,w,h,tag\n";
+  std::string line;
+  int faces = 0, large = 0;
+  std::getline(labels, line);  // header
+  while (std::getline(labels, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // the labels have CRLF
+    if (line.empty()) continue;
+    int x, y, w, h;
+    const auto comma = line.find(',');
+    ASSERT_EQ(std::sscanf(line.c_str() + comma + 1, "%d,%d,%d,%d", &x, &y, &w, &h), 4) << line;
+    ++faces;
+    large += w >= 40 ? 1 : 0;
+    tags << line << ",all\n" << line << (w >= 40 ? ",size:40+" : ",size:<40") << "\n";
+  }
+  tags.close();
+  auto j = coverage("--scales 1 --tags " + (dir / "tags.csv").string());
+  ASSERT_EQ(j["scales"].size(), 1u);
+  const auto& s = j["scales"][0];
+  ASSERT_TRUE(s.contains("tags")) << s.dump();
+  const auto& t = s["tags"];
+  EXPECT_EQ(t["all"]["faces"].get<int>(), faces);
+  EXPECT_EQ(t["all"]["covered"], s["covered"]);
+  EXPECT_EQ(t["size:40+"]["faces"].get<int>(), large);
+  EXPECT_EQ(t["size:40+"]["faces"].get<int>() + t["size:<40"]["faces"].get<int>(), faces);
+  EXPECT_EQ(t["size:40+"]["covered"].get<int>() + t["size:<40"]["covered"].get<int>(),
+            s["covered"].get<int>());
+  EXPECT_TRUE(s.contains("collateral"));
+  // A tags file that misses a labelled face is an error, not a silently smaller table.
+  std::ofstream(dir / "partial.csv") << "image,x,y,w,h,tag\nimages/x.jpg,1,2,3,4,all\n";
+  auto bad =
+      test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
+                        test::shared_models_dir().string() + " coverage " +
+                        test::data("faces").string() + " --tags " + (dir / "partial.csv").string());
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.err.find("no tags for"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -142,6 +142,7 @@ TEST(FaceFallback, NoModelsOfflineFallsBackToHaar) {
   mo.cache_dir = test::temp_dir("face-empty-cache");
   mo.allow_download = false;
   mo.use_env = false;
+  mo.use_shipped = false;
   ModelManager empty(mo);
   FaceDetectorOptions o;  // default detector
   std::string note;
@@ -180,6 +181,7 @@ TEST(FaceFallback, WrongHashModelIsNotUsed) {
   mo.cache_dir = test::temp_dir("face-bad-cache");
   mo.allow_download = false;
   mo.use_env = false;
+  mo.use_shipped = false;
   ModelManager mm(mo);
   FaceDetectorOptions o;
   o.detector = "yunet";

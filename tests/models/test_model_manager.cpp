@@ -20,6 +20,7 @@ ModelManagerOptions offline_options(std::vector<fs::path> dirs, const fs::path& 
   o.cache_dir = cache;
   o.allow_download = false;
   o.use_env = false;
+  o.use_shipped = false;  // these tests place (or withhold) the files themselves
   return o;
 }
 
@@ -251,6 +252,48 @@ TEST(ModelManager, EnvironmentModelsDirsAndCache) {
   ::setenv("XDG_CACHE_HOME", "/tmp/xdg-test", 1);
   EXPECT_EQ(ModelManager(o).cache_dir(), fs::path("/tmp/xdg-test/edgevision/models"));
   ::unsetenv("XDG_CACHE_HOME");
+}
+
+// The default face model ships with edgevision: the build copies it beside bin/ (and tests/)
+// as an install does, so with no models dir, no cache and no network it is still found.
+TEST(ModelManager, ShippedFaceModelIsFoundOffline) {
+  const fs::path shipped = shipped_models_dir();
+  ASSERT_FALSE(shipped.empty());
+  EXPECT_TRUE(fs::is_regular_file(shipped / kYunet)) << shipped;
+  EXPECT_TRUE(fs::is_regular_file(shipped / "LICENSE")) << shipped;
+  ModelManagerOptions o;
+  o.cache_dir = test::temp_dir("models_mm_shipped_cache");
+  o.allow_download = false;
+  o.use_env = false;
+  ModelManager mm(o);
+  ASSERT_EQ(mm.shipped_dirs().size(), 1u);
+  auto r = mm.resolve("yunet");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->primary(), shipped / kYunet);
+  // A models dir still wins over the shipped copy (the operator's choice).
+  o.model_dirs = {test::shared_models_dir()};
+  auto chosen = ModelManager(o).resolve("yunet");
+  ASSERT_TRUE(chosen.ok()) << chosen.error();
+  EXPECT_NE(chosen->primary(), shipped / kYunet);
+  // Disabled, nothing is found offline.
+  o.model_dirs.clear();
+  o.use_shipped = false;
+  EXPECT_FALSE(ModelManager(o).resolve("yunet").ok());
+}
+
+TEST(ModelManager, ShippedFolderFromEnvironment) {
+  const fs::path dir = test::temp_dir("models_mm_shipped_env");
+  ::setenv("EDGEVISION_SHIPPED_MODELS", dir.c_str(), 1);
+  ModelManagerOptions o;
+  o.cache_dir = test::temp_dir("models_mm_shipped_env_cache");
+  o.allow_download = false;
+  ModelManager from_env(o);
+  ASSERT_EQ(from_env.shipped_dirs().size(), 1u);
+  EXPECT_EQ(from_env.shipped_dirs()[0], dir);
+  EXPECT_FALSE(from_env.resolve("yunet").ok()) << "the folder is empty";
+  ::setenv("EDGEVISION_SHIPPED_MODELS", "", 1);
+  EXPECT_TRUE(ModelManager(o).shipped_dirs().empty());
+  ::unsetenv("EDGEVISION_SHIPPED_MODELS");
 }
 
 }  // namespace
