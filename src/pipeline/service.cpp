@@ -297,9 +297,14 @@ prometheus::Registry& Service::metrics() {
 nlohmann::json Service::health() const {
   nlohmann::json cams = nlohmann::json::object();
   bool ok = true;
+  int enabled = 0, working = 0, failed = 0;
   for (const auto& c : cameras()) {
     cams[c.id] = {{"state", c.state}, {"error", c.error}, {"fps_in", c.fps_in}};
-    if (c.state == "failed" || c.state == "reconnecting") ok = false;
+    if (c.state == "failed" || c.state == "reconnecting" || c.state == "stalled") ok = false;
+    if (c.state == "stopped" && c.error.empty()) continue;  // disabled or finished
+    ++enabled;
+    if (c.state == "running" || c.state == "starting") ++working;
+    if (c.state == "failed") ++failed;
   }
   nlohmann::json sinks = nlohmann::json::object();
   for (const auto& s : sink_stats()) {
@@ -320,6 +325,13 @@ nlohmann::json Service::health() const {
       if (s.spool.failing || !s.spool.last_io_error.empty()) ok = false;
     }
   }
+  // Half-configured is not healthy: when cameras are configured and every one of them failed
+  // to start (a model that cannot load, say), nothing is being watched: 503 with the reason.
+  if (enabled > 0 && working == 0 && failed == enabled)
+    return {{"status", "failed"},
+            {"reason", "no camera is running (" + std::to_string(failed) + " failed to start)"},
+            {"cameras", cams},
+            {"rss_bytes", process_rss_bytes()}};
   return {{"status", ok ? "ok" : "degraded"},
           {"cameras", cams},
           {"sinks", sinks},

@@ -1,0 +1,154 @@
+// Half-configured starts and dead cameras: /health must tell the truth, one dead stream must
+// not hold the others or shutdown.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <opencv2/videoio.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "edgevision/pipeline.hpp"
+#include "events/mqtt_test_util.hpp"
+#include "support/test_support.hpp"
+
+namespace ev {
+namespace {
+
+namespace fs = std::filesystem;
+using test::wait_until;
+
+// Accepts connections on loopback and never answers.
+class BlackHole {
+ public:
+  BlackHole() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 16);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0) {
+          const int c = accept(fd_, nullptr, nullptr);
+          if (c >= 0) held_.push_back(c);
+        }
+      }
+    });
+  }
+  ~BlackHole() {
+    stop_ = true;
+    thread_.join();
+    for (int c : held_) close(c);
+    close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/cam.mjpg"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
+fs::path clip(const fs::path& dir, int frames) {
+  const fs::path dst = dir / "clip.avi";
+  cv::VideoCapture in(test::data("video/otb_crossing/crossing.avi").string());
+  cv::VideoWriter out;
+  cv::Mat f;
+  for (int i = 0; i < frames && in.read(f); ++i) {
+    if (!out.isOpened())
+      out.open(dst.string(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, f.size());
+    out.write(f);
+  }
+  return dst;
+}
+
+Config base_config(const fs::path& dir) {
+  Config cfg;
+  cfg.models.dirs = {test::shared_models_dir()};
+  cfg.models.allow_download = false;
+  cfg.detection.threads = 1;
+  cfg.events.spool_dir = dir / "spool";
+  cfg.events.log = false;
+  cfg.events.mqtt.enabled = false;
+  cfg.events.jsonl.enabled = true;
+  cfg.events.jsonl.path = dir / "events.jsonl";
+  cfg.events.jsonl.spool.dir = dir / "spool/jsonl";
+  cfg.events.mqtt.spool.dir = dir / "spool/mqtt";
+  cfg.events.webhook.spool.dir = dir / "spool/webhook";
+  return cfg;
+}
+
+TEST(ServiceFaults, HealthIsFailedWhenNoCameraCanStart) {
+  const fs::path dir = test::temp_dir("service_no_camera");
+  Config cfg = base_config(dir);
+  // A model that cannot be loaded: every camera fails to start.
+  cfg.detection.model = (dir / "missing-model.onnx").string();
+  for (const char* id : {"a", "b"}) {
+    CameraConfig c;
+    c.id = id;
+    c.source = clip(dir, 10);
+    cfg.cameras.push_back(c);
+  }
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  (void)(*service)->start();
+  const auto h = (*service)->health();
+  EXPECT_EQ(h.value("status", ""), "failed") << h.dump();
+  EXPECT_NE(h.value("reason", "").find("no camera is running"), std::string::npos) << h.dump();
+  (*service)->stop(100);
+}
+
+TEST(ServiceFaults, BlackHoleStreamDoesNotHoldAFileCameraNorShutdown) {
+  const fs::path dir = test::temp_dir("service_black_hole");
+  BlackHole hole;
+  Config cfg = base_config(dir);
+  CameraConfig dead;
+  dead.id = "dead";
+  dead.source = hole.url();
+  dead.detect = false;
+  CameraConfig file;
+  file.id = "file";
+  file.source = clip(dir, 40);
+  file.loop = true;
+  file.fps = 20;
+  file.detect = false;
+  cfg.cameras = {dead, file};
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*service)->start());
+  auto frames = [&](const std::string& id) -> uint64_t {
+    for (const auto& c : (*service)->cameras())
+      if (c.id == id) return c.frames_in;
+    return 0;
+  };
+  EXPECT_TRUE(wait_until([&] { return frames("file") >= 5; }, 20));
+  const double start_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(start_s, 3.0) << "the file camera's first 5 frames took " << start_s << " s";
+  // /health answers at once and does not call the dead camera healthy.
+  const auto th = std::chrono::steady_clock::now();
+  const auto h = (*service)->health();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - th).count(), 0.5);
+  EXPECT_NE(h["cameras"]["dead"].value("state", ""), "running") << h.dump();
+  const auto ts = std::chrono::steady_clock::now();
+  (*service)->stop(100);
+  const double stop_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+  EXPECT_LT(stop_s, 5.0) << "stop() took " << stop_s << " s";
+}
+
+}  // namespace
+}  // namespace ev
