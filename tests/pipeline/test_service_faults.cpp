@@ -2,11 +2,13 @@
 // not hold the others or shutdown.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
 #include <atomic>
@@ -148,6 +150,65 @@ TEST(ServiceFaults, BlackHoleStreamDoesNotHoldAFileCameraNorShutdown) {
   const double stop_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
   EXPECT_LT(stop_s, 5.0) << "stop() took " << stop_s << " s";
+}
+
+// An MJPEG camera that sends frames for a while and then goes silent with the connection open:
+// it must show as stalled (no frame for 5 s) or reconnecting (read timeout), never "running".
+TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
+  const fs::path dir = test::temp_dir("service_stalled");
+  cv::VideoCapture in(test::data("video/otb_crossing/crossing.avi").string());
+  std::vector<std::string> jpegs;
+  cv::Mat f;
+  for (int i = 0; i < 30 && in.read(f); ++i) {
+    std::vector<uint8_t> b;
+    cv::imencode(".jpg", f, b);
+    jpegs.emplace_back(b.begin(), b.end());
+  }
+  ASSERT_EQ(jpegs.size(), 30u);
+  std::atomic<bool> done{false};
+  std::atomic<int> sent{0};
+  httplib::Server server;
+  server.Get("/cam.mjpg", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider(
+        "multipart/x-mixed-replace; boundary=frame", [&](size_t, httplib::DataSink& sink) {
+          if (sent < 30) {
+            const std::string& j = jpegs[sent % jpegs.size()];
+            const std::string part = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                     std::to_string(j.size()) + "\r\n\r\n" + j + "\r\n";
+            ++sent;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            return sink.write(part.data(), part.size());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // silent, still open
+          return !done.load();
+        });
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  Config cfg = base_config(dir);
+  CameraConfig cam;
+  cam.id = "mjpeg";
+  cam.source = "http://127.0.0.1:" + std::to_string(port) + "/cam.mjpg";
+  cam.detect = false;
+  cfg.cameras = {cam};
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  ASSERT_TRUE((*service)->start());
+  auto state = [&] { return (*service)->cameras().front().state; };
+  EXPECT_TRUE(wait_until([&] { return (*service)->cameras().front().frames_in >= 5; }, 20))
+      << state();
+  ASSERT_TRUE(wait_until([&] { return sent.load() >= 30; }, 20));
+  const auto silent_since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_until([&] { return state() == "stalled" || state() == "reconnecting"; }, 8))
+      << state();
+  const double s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - silent_since).count();
+  EXPECT_LT(s, 7.0) << "stalled after " << s << " s";
+  EXPECT_NE((*service)->health().value("status", ""), "ok");
+  done = true;
+  (*service)->stop(100);
+  server.stop();
+  t.join();
 }
 
 }  // namespace
