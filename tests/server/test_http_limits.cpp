@@ -120,6 +120,8 @@ TEST_F(HttpLimitsTest, RequestLineWithoutLineEndIsRefusedAndMemoryStaysFlat) {
     });
   for (auto& t : threads) t.join();
   const int64_t after = process_rss_bytes();
+  RecordProperty("rss_before", std::to_string(before));
+  RecordProperty("rss_after", std::to_string(after));
   for (const auto& a : answers) EXPECT_EQ(status_of(a), 414) << a.substr(0, 200);
   // 4 x 64 MiB offered; the gate keeps at most max_request_line bytes per connection.
   EXPECT_LT(after - before, int64_t{24} << 20) << "RSS " << before << " -> " << after;
@@ -141,6 +143,8 @@ TEST_F(HttpLimitsTest, HeaderFloodIsRefusedBeforeAuthAndMemoryStaysFlat) {
     });
   for (auto& t : threads) t.join();
   const int64_t after = process_rss_bytes();
+  RecordProperty("rss_before", std::to_string(before));
+  RecordProperty("rss_after", std::to_string(after));
   for (const auto& a : answers) EXPECT_EQ(status_of(a), 431) << a.substr(0, 200);
   EXPECT_LT(after - before, int64_t{24} << 20) << "RSS " << before << " -> " << after;
 
@@ -216,6 +220,7 @@ TEST_F(HttpLimitsTest, HealthAnswersWhileIdleAndSlowlorisConnectionsAreOpen) {
   done = true;
   loris.join();
   EXPECT_LT(worst, 1000.0);
+  RecordProperty("health_worst_ms", std::to_string(worst));
   for (int fd : idle) close(fd);
   for (int fd : slow) close(fd);
 }
