@@ -11,7 +11,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <thread>
 
 #include "edgevision/pipeline.hpp"
@@ -205,6 +207,101 @@ TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - silent_since).count();
   EXPECT_LT(s, 7.0) << "stalled after " << s << " s";
   EXPECT_NE((*service)->health().value("status", ""), "ok");
+  done = true;
+  (*service)->stop(100);
+  server.stop();
+  t.join();
+}
+
+// SIGHUP restarts a camera whose stream went silent (its reader is stuck in FFmpeg, so its stop
+// is slow): the old pipeline is stopped outside the service lock, so /health and /cameras keep
+// answering at once for the whole reload.
+TEST(ServiceFaults, HealthAnswersWhileReloadStopsASlowCamera) {
+  const fs::path dir = test::temp_dir("service_reload_slow");
+  cv::VideoCapture in(test::data("video/otb_crossing/crossing.avi").string());
+  std::vector<std::string> jpegs;
+  cv::Mat f;
+  for (int i = 0; i < 10 && in.read(f); ++i) {
+    std::vector<uint8_t> b;
+    cv::imencode(".jpg", f, b);
+    jpegs.emplace_back(b.begin(), b.end());
+  }
+  ASSERT_EQ(jpegs.size(), 10u);
+  std::atomic<bool> done{false};
+  std::atomic<int> sent{0};
+  httplib::Server server;
+  server.Get("/cam.mjpg", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider(
+        "multipart/x-mixed-replace; boundary=frame", [&](size_t, httplib::DataSink& sink) {
+          if (sent < 10) {
+            const std::string& j = jpegs[sent % jpegs.size()];
+            const std::string part = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                     std::to_string(j.size()) + "\r\n\r\n" + j + "\r\n";
+            ++sent;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            return sink.write(part.data(), part.size());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // silent, still open
+          return !done.load();
+        });
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  Config cfg = base_config(dir);
+  CameraConfig cam;
+  cam.id = "mjpeg";
+  cam.source = "http://127.0.0.1:" + std::to_string(port) + "/cam.mjpg";
+  cam.detect = false;
+  CameraConfig file;
+  file.id = "file";
+  file.source = clip(dir, 40);
+  file.loop = true;
+  file.fps = 20;
+  file.detect = false;
+  cfg.cameras = {cam, file};
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  ASSERT_TRUE((*service)->start());
+  ASSERT_TRUE(wait_until([&] { return sent.load() >= 10; }, 20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the reader now waits in FFmpeg
+
+  Config next = cfg;
+  next.cameras[0].fps = 5;  // restarts the silent camera only
+  std::atomic<bool> reloading{true};
+  double reload_s = 0;
+  std::thread reloader([&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE((*service)->reload(next));
+    reload_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    reloading = false;
+  });
+  double worst = 0;
+  int calls = 0;
+  while (reloading) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto h = (*service)->health();
+    (void)(*service)->cameras();
+    worst = std::max(worst,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ++calls;
+    EXPECT_TRUE(h.contains("cameras")) << h.dump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  reloader.join();
+  std::printf("reload took %.2f s; %d /health calls during it, worst %.3f s\n", reload_s, calls,
+              worst);
+  // Only meaningful if the reload really waited for the camera.
+  EXPECT_GT(reload_s, 1.5) << "the silent camera stopped at once; the test shows nothing";
+  EXPECT_LT(worst, 1.0) << "health() blocked " << worst << " s during the reload";
+  // The file camera kept running and the restarted camera is back (starting/running/...).
+  bool file_running = false;
+  for (const auto& c : (*service)->cameras()) {
+    if (c.id == "file") file_running = c.state == "running";
+    if (c.id == "mjpeg") {
+      EXPECT_NE(c.state, "stopped");
+    }
+  }
+  EXPECT_TRUE(file_running);
   done = true;
   (*service)->stop(100);
   server.stop();
