@@ -84,6 +84,13 @@ int run_service(const RunArgs& args, const GlobalOptions& global) {
     spdlog::error("{}", st.message());
     return 1;
   }
+  // Every camera failed to start (a model that cannot load, say): running would only look
+  // healthy. Partial failures keep running and show in /health as degraded.
+  if (const auto h = (*service)->health(); h.value("status", std::string()) == "failed") {
+    spdlog::error("nothing could start: {}", h.value("reason", std::string("no camera runs")));
+    (*service)->stop(args.drain_ms);
+    return 1;
+  }
 
   std::unique_ptr<Server> server;
   if (cfg->api.enabled) {

@@ -3,6 +3,7 @@
 // relative names, video -> video with the same size and fps).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -70,6 +71,8 @@ struct SourceOptions {
   // after this instead of FFmpeg's default (30 s or never). 0: FFmpeg's default.
   int open_timeout_ms = 10000;
   int read_timeout_ms = 10000;
+  // Set by the owner to abandon a pending open (checked every 100 ms while the stream is probed).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // uri: a file, a folder, "/dev/videoN" or a camera index, rtsp://, http(s)://.

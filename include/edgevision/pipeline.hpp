@@ -254,6 +254,7 @@ class Service final : public ServiceView, public EventFeed {
   void update_metrics();
 
   mutable std::mutex mutex_;  // config_, cameras_, router_, models_
+  std::mutex reload_mutex_;   // one reload at a time (it releases mutex_ while cameras stop)
   Config config_;
   std::unique_ptr<ModelManager> models_;
   std::map<std::string, std::unique_ptr<CameraEntry>> cameras_;

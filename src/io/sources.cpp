@@ -1,5 +1,11 @@
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -202,8 +208,98 @@ class CaptureSource final : public FrameSource {
   bool truncation_reported_ = false;
 };
 
+// OpenCV 4.6 holds one process-wide lock for the whole of an FFmpeg open, so a stream that
+// never answers would stall every other camera's open for the open timeout. Before FFmpeg sees
+// an http:// or rtsp:// URL, the server must answer a request of ours, made outside that lock
+// (and abandonable through options.cancel). Connection-only for https/rtsps; none for udp/tcp.
+Status probe_stream(const std::string& uri, const SourceOptions& options) {
+  const size_t sep = uri.find("://");
+  const std::string scheme = uri.substr(0, sep);
+  int default_port = 0;
+  if (scheme == "http") default_port = 80;
+  if (scheme == "https") default_port = 443;
+  if (scheme == "rtsp") default_port = 554;
+  if (scheme == "rtsps") default_port = 322;
+  if (default_port == 0 || options.open_timeout_ms <= 0) return Status::Ok();
+  std::string rest = uri.substr(sep + 3);
+  const size_t path_at = rest.find_first_of("/?#");
+  std::string authority = rest.substr(0, path_at);
+  const std::string path = path_at == std::string::npos ? "/" : rest.substr(path_at);
+  if (const size_t at = authority.rfind('@'); at != std::string::npos)
+    authority = authority.substr(at + 1);
+  std::string host = authority, port = std::to_string(default_port);
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    host = authority.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    if (close != std::string::npos && close + 1 < authority.size() && authority[close + 1] == ':')
+      port = authority.substr(close + 2);
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  const std::string name = redact_url(uri);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res)
+    return Status::Error("cannot resolve the host of " + name);
+  const int fd = ::socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int rc = fd < 0 ? -1 : ::connect(fd, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  if (fd < 0) return Status::Error("cannot open a socket for " + name);
+  const bool in_progress = rc != 0 && errno == EINPROGRESS;
+  if (rc != 0 && !in_progress) {
+    ::close(fd);
+    return Status::Error(name + ": connection refused or unreachable");
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.open_timeout_ms);
+  // Waits for `events` in 100 ms slices; false on timeout, cancel or error.
+  auto wait = [&](short events) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (options.cancel && options.cancel->load()) return false;
+      pollfd p{fd, events, 0};
+      const int n = ::poll(&p, 1, 100);
+      if (n > 0) return (p.revents & events) != 0 || (p.revents & POLLHUP) != 0;
+      if (n < 0 && errno != EINTR) return false;
+    }
+    return false;
+  };
+  std::string failure;
+  if (!wait(POLLOUT)) {
+    failure = "no connection";
+  } else {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) failure = "connection refused or unreachable";
+  }
+  if (failure.empty() && (scheme == "http" || scheme == "rtsp")) {
+    const std::string request = scheme == "http"
+                                    ? "OPTIONS " + path + " HTTP/1.0\r\nHost: " + host + "\r\n\r\n"
+                                    : "OPTIONS " + uri.substr(0, sep + 3) + authority + path +
+                                          " RTSP/1.0\r\nCSeq: 1\r\n\r\n";
+    // OPTIONS fetches nothing; any answer, an error status or even closing the connection,
+    // shows a live server. Only silence is a black hole.
+    char byte = 0;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0 || !wait(POLLIN) ||
+        ::recv(fd, &byte, 1, MSG_DONTWAIT) < 0)
+      failure = "no answer";
+  }
+  ::close(fd);
+  if (failure.empty()) return Status::Ok();
+  if (options.cancel && options.cancel->load()) return Status::Error(name + ": open cancelled");
+  return Status::Error(name + ": " + failure + " within " +
+                       std::to_string(options.open_timeout_ms) + " ms");
+}
+
 Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, SourceKind kind,
                                                   const SourceOptions& options) {
+  if (kind == SourceKind::kStream) {
+    if (Status st = probe_stream(uri, options); !st)
+      return Result<std::unique_ptr<FrameSource>>::Error("cannot open " + st.message());
+  }
   cv::VideoCapture cap;
   try {
     if (kind == SourceKind::kCamera) {

@@ -179,6 +179,15 @@ struct CameraPipeline::Impl {
   std::vector<std::unique_ptr<AnalyticsHook>> hooks;
   std::unique_ptr<PlateStage> plates;  // null when neither plate masking nor ALPR is on
   bool live = false;
+  // Steady-clock ms of the last frame read (or of the open): a live source without a frame for
+  // kStallMs shows as "stalled" at once, before FFmpeg's read timeout ends the read.
+  static constexpr int64_t kStallMs = 5000;
+  std::atomic<int64_t> last_frame_ms{0};
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   BoundedQueue<Packet> q_anon, q_detect, q_track;
   std::vector<std::thread> threads;
@@ -238,6 +247,7 @@ struct CameraPipeline::Impl {
   void source_loop() {
     SourceOptions opts;
     opts.loop = s.camera.loop;
+    opts.cancel = &stop;
     double backoff_ms = 500;
     const double min_interval_ms = s.camera.fps > 0 ? 1000.0 / s.camera.fps : 0;
     Clock::time_point next_slot = Clock::now();
@@ -249,6 +259,7 @@ struct CameraPipeline::Impl {
         backoff_ms = std::min(backoff_ms * 2, 30000.0);
         continue;
       }
+      last_frame_ms = now_ms();
       set_state("running");
       bool reopen = false;
       while (!stop) {
@@ -279,6 +290,7 @@ struct CameraPipeline::Impl {
           break;
         }
         backoff_ms = 500;
+        last_frame_ms = now_ms();
         if (skipped) continue;
         if (min_interval_ms > 0) {
           const auto now = Clock::now();
@@ -536,6 +548,13 @@ CameraStatus CameraPipeline::status() const {
   std::lock_guard lock(m.status_mutex);
   s.state = m.state;
   s.error = m.error;
+  if (m.live && s.state == "running") {
+    const int64_t idle_ms = Impl::now_ms() - m.last_frame_ms.load();
+    if (idle_ms > Impl::kStallMs) {
+      s.state = "stalled";
+      s.error = "no frame for " + std::to_string(idle_ms / 1000) + " s";
+    }
+  }
   s.fps_in = m.fps_in;
   s.fps_out = m.fps_out;
   s.model_version = m.model_version;

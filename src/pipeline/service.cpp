@@ -20,6 +20,7 @@ struct Service::CameraEntry {
   std::unique_ptr<CameraPipeline> pipeline;  // null: disabled or failed to start
   std::string error;
   std::shared_ptr<CameraMetrics> metrics;
+  bool restarting = false;  // placeholder while reload() stops the old pipeline outside mutex_
 };
 
 Result<std::unique_ptr<Service>> Service::create(const Config& config) {
@@ -179,7 +180,11 @@ void Service::stop(int drain_ms) {
 }
 
 Status Service::reload(const Config& config) {
-  std::lock_guard lock(mutex_);
+  // A camera can take seconds to stop (a stream stuck in FFmpeg). /health, /cameras and the
+  // stats loop need mutex_, so the old pipelines are swapped out under it and stopped after it
+  // is released; the new ones start once the old ones (same device, same metric labels) are gone.
+  std::lock_guard reload_lock(reload_mutex_);
+  std::unique_lock lock(mutex_);
   if (!started_) {
     config_ = config;
     return Status::Ok();
@@ -210,10 +215,17 @@ Status Service::reload(const Config& config) {
   const ApiConfig api = config_.api;
   config_ = config;
   config_.api = api;  // the server keeps running with what it was started with
-  if (models_changed) models_ = make_models();
+  // Old pipelines may still use the old manager until they are stopped below.
+  std::unique_ptr<ModelManager> old_models;
+  if (models_changed) {
+    old_models = std::move(models_);
+    models_ = make_models();
+  }
   apply_runtime(config_);
 
   std::set<std::string> wanted;
+  std::vector<std::unique_ptr<CameraEntry>> retired;
+  std::vector<CameraConfig> to_start;
   int added = 0, removed = 0, restarted = 0, kept = 0;
   for (const auto& c : config.cameras) {
     wanted.insert(c.id);
@@ -226,23 +238,46 @@ Status Service::reload(const Config& config) {
       continue;
     }
     if (it != cameras_.end()) {
-      it->second->pipeline.reset();  // stops it; before its metric handles are removed
-      if (it->second->metrics) metrics_->remove_camera(*it->second->metrics);
+      retired.push_back(std::move(it->second));
       ++restarted;
     } else {
       ++added;
     }
-    cameras_[c.id] = make_camera(c);
+    auto placeholder = std::make_unique<CameraEntry>();
+    placeholder->config = c;
+    placeholder->settings = settings;
+    placeholder->restarting = c.enabled;
+    cameras_[c.id] = std::move(placeholder);
+    to_start.push_back(c);
   }
   for (auto it = cameras_.begin(); it != cameras_.end();) {
     if (wanted.count(it->first)) {
       ++it;
       continue;
     }
-    it->second->pipeline.reset();
-    if (it->second->metrics) metrics_->remove_camera(*it->second->metrics);
+    retired.push_back(std::move(it->second));
     it = cameras_.erase(it);
     ++removed;
+  }
+  lock.unlock();
+
+  for (auto& e : retired) {
+    e->pipeline.reset();  // stops it; before its metric handles are removed
+    if (e->metrics) metrics_->remove_camera(*e->metrics);
+  }
+  retired.clear();
+  old_models.reset();
+
+  lock.lock();
+  for (const auto& c : to_start) {
+    auto it = cameras_.find(c.id);
+    if (it == cameras_.end()) continue;
+    // stop() ran meanwhile: leave the camera stopped rather than start it on a dead service.
+    if (!started_) {
+      it->second->restarting = false;
+      continue;
+    }
+    it->second = make_camera(c);
   }
   spdlog::info("reload: {} cameras kept, {} added, {} restarted, {} removed", kept, added,
                restarted, removed);
@@ -311,7 +346,7 @@ std::vector<CameraStatus> Service::cameras() const {
     CameraStatus s;
     s.id = id;
     s.source = redact_url(e->config.source);
-    s.state = e->error.empty() ? "stopped" : "failed";
+    s.state = e->restarting ? "starting" : e->error.empty() ? "stopped" : "failed";
     s.error = e->error;
     s.fps_cap = e->config.fps;
     out.push_back(s);
@@ -333,9 +368,14 @@ prometheus::Registry& Service::metrics() {
 nlohmann::json Service::health() const {
   nlohmann::json cams = nlohmann::json::object();
   bool ok = true;
+  int enabled = 0, working = 0, failed = 0;
   for (const auto& c : cameras()) {
     cams[c.id] = {{"state", c.state}, {"error", c.error}, {"fps_in", c.fps_in}};
-    if (c.state == "failed" || c.state == "reconnecting") ok = false;
+    if (c.state == "failed" || c.state == "reconnecting" || c.state == "stalled") ok = false;
+    if (c.state == "stopped" && c.error.empty()) continue;  // disabled or finished
+    ++enabled;
+    if (c.state == "running" || c.state == "starting") ++working;
+    if (c.state == "failed") ++failed;
   }
   nlohmann::json sinks = nlohmann::json::object();
   for (const auto& s : sink_stats()) {
@@ -356,6 +396,13 @@ nlohmann::json Service::health() const {
       if (s.spool.failing || !s.spool.last_io_error.empty()) ok = false;
     }
   }
+  // Half-configured is not healthy: when cameras are configured and every one of them failed
+  // to start (a model that cannot load, say), nothing is being watched: 503 with the reason.
+  if (enabled > 0 && working == 0 && failed == enabled)
+    return {{"status", "failed"},
+            {"reason", "no camera is running (" + std::to_string(failed) + " failed to start)"},
+            {"cameras", cams},
+            {"rss_bytes", process_rss_bytes()}};
   return {{"status", ok ? "ok" : "degraded"},
           {"cameras", cams},
           {"sinks", sinks},

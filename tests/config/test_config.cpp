@@ -197,14 +197,102 @@ TEST(ConfigCli, CheckExitCodes) {
   {
     std::ofstream(dir / "bad.yaml") << "cameras:\n  - id: a\n    source: x.avi\n    colour: red\n";
   }
-  auto ok = test::run_command(bin.string() + " config check " + EV_SOURCE_DIR +
-                              "/examples/edgevision.yaml");
-  EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_NE(ok.out.find("OK"), std::string::npos);
+  const std::string example = std::string(EV_SOURCE_DIR) + "/examples/edgevision.yaml";
+  const auto empty_cache = dir / "empty_cache";
+  std::filesystem::create_directories(empty_cache);
+  // The example names yolox-nano with downloads off: without a local copy it cannot start,
+  // and `config check` must say so rather than "OK".
+  auto offline =
+      test::run_command("env -u EDGEVISION_MODELS EDGEVISION_CACHE=" + empty_cache.string() + " " +
+                        bin.string() + " config check " + example);
+  EXPECT_EQ(offline.exit_code, 1) << offline.out << offline.err;
+  EXPECT_NE(offline.out.find("error: detection.model: model 'yolox-nano' not available"),
+            std::string::npos)
+      << offline.out;
+  EXPECT_NE(offline.out.find("cannot be had offline"), std::string::npos) << offline.out;
+  EXPECT_EQ(offline.out.find(": OK"), std::string::npos) << offline.out;
+  // With the models where the manager looks, the example checks clean.
+  auto ok = test::run_command("EDGEVISION_MODELS=" + test::shared_models_dir().string() +
+                              " EDGEVISION_CACHE=" + empty_cache.string() + " " + bin.string() +
+                              " config check " + example);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find(": OK"), std::string::npos) << ok.out;
+  EXPECT_EQ(ok.out.find("error:"), std::string::npos) << ok.out;
   auto bad = test::run_command(bin.string() + " config check " + (dir / "bad.yaml").string());
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("bad.yaml:4:5: key 'cameras[0].colour': unknown key"), std::string::npos)
       << bad.err;
+}
+
+// Models resolved the way the service will, file sources checked, streams opened with --deep.
+TEST(ConfigCli, CheckResolvesModelsAndSources) {
+  const auto bin = test::edgevision_binary();
+  ASSERT_TRUE(std::filesystem::exists(bin)) << "edgevision binary not built";
+  const auto dir = test::temp_dir("config_check_resources");
+  const auto video = test::data("video/warehouse_one_person.mp4");
+  ASSERT_TRUE(std::filesystem::exists(video)) << video;
+  const auto cache = dir / "cache";
+  std::filesystem::create_directories(cache);
+  auto write = [&](const std::string& name, const std::string& cameras, const std::string& models) {
+    std::ofstream(dir / name) << "cameras:\n" << cameras << "models:\n" << models;
+    return "env -u EDGEVISION_MODELS " + bin.string() + " config check " + (dir / name).string();
+  };
+  const std::string good_cam = "  - id: good\n    source: " + video.string() + "\n";
+  const std::string local_models =
+      "  dirs: [" + test::shared_models_dir().string() + "]\n  cache_dir: " + cache.string() + "\n";
+  const std::string no_models = "  cache_dir: " + cache.string() + "\n  allow_download: false\n";
+
+  // A missing file source is an error naming the camera; a disabled camera is not checked.
+  auto missing = test::run_command(
+      write("missing.yaml",
+            good_cam + "  - id: gone\n    source: nowhere/lost.mp4\n"
+                       "  - id: off\n    enabled: false\n    source: nowhere/off.mp4\n",
+            local_models));
+  EXPECT_EQ(missing.exit_code, 1) << missing.out << missing.err;
+  EXPECT_NE(missing.out.find("error: cameras[1] 'gone': source not found: " +
+                             (dir / "nowhere/lost.mp4").string()),
+            std::string::npos)
+      << missing.out;
+  EXPECT_EQ(missing.out.find("'off'"), std::string::npos) << missing.out;
+  EXPECT_EQ(missing.out.find("model"), std::string::npos) << missing.out;
+
+  // Models found locally with the right hash: clean.
+  auto clean = test::run_command(write("clean.yaml", good_cam, local_models));
+  EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  EXPECT_NE(clean.out.find(": OK"), std::string::npos) << clean.out;
+
+  // Not here, downloads off: an error. Not here, downloads on: a warning, exit 0.
+  auto offline = test::run_command(write("offline.yaml", good_cam, no_models));
+  EXPECT_EQ(offline.exit_code, 1) << offline.out;
+  EXPECT_NE(offline.out.find("error: detection.model"), std::string::npos) << offline.out;
+  EXPECT_NE(offline.out.find("warning: privacy.detector"), std::string::npos) << offline.out;
+  auto download = test::run_command(write(
+      "download.yaml", good_cam, "  cache_dir: " + cache.string() + "\n  allow_download: true\n"));
+  EXPECT_EQ(download.exit_code, 0) << download.out << download.err;
+  EXPECT_NE(download.out.find("warning: detection.model: model 'yolox-nano' is not here; it will "
+                              "be downloaded at start"),
+            std::string::npos)
+      << download.out;
+
+  // A copy with the wrong hash does not count.
+  std::filesystem::create_directories(dir / "badmodels");
+  std::ofstream(dir / "badmodels" / "yolox_nano.onnx") << "truncated";
+  auto bad_hash = test::run_command(write(
+      "badhash.yaml", good_cam, "  dirs: [" + (dir / "badmodels").string() + "]\n" + no_models));
+  EXPECT_EQ(bad_hash.exit_code, 1) << bad_hash.out;
+  EXPECT_NE(bad_hash.out.find("yolox_nano.onnx (only copies with a wrong hash)"), std::string::npos)
+      << bad_hash.out;
+
+  // Streams are only opened with --deep; the failure names the camera, credentials redacted.
+  const std::string stream_cam =
+      good_cam + "  - id: cam2\n    source: http://admin:Secret99@127.0.0.1:1/video\n";
+  auto shallow = test::run_command(write("stream.yaml", stream_cam, local_models));
+  EXPECT_EQ(shallow.exit_code, 0) << shallow.out << shallow.err;
+  auto deep = test::run_command(write("stream.yaml", stream_cam, local_models) + " --deep");
+  EXPECT_EQ(deep.exit_code, 1) << deep.out << deep.err;
+  EXPECT_NE(deep.out.find("error: cameras[1] 'cam2': cannot open"), std::string::npos) << deep.out;
+  EXPECT_EQ(deep.out.find("Secret99"), std::string::npos) << deep.out;
+  EXPECT_EQ(deep.err.find("Secret99"), std::string::npos) << deep.err;
 }
 
 }  // namespace

@@ -120,6 +120,8 @@ TEST_F(HttpLimitsTest, RequestLineWithoutLineEndIsRefusedAndMemoryStaysFlat) {
     });
   for (auto& t : threads) t.join();
   const int64_t after = process_rss_bytes();
+  RecordProperty("rss_before", std::to_string(before));
+  RecordProperty("rss_after", std::to_string(after));
   for (const auto& a : answers) EXPECT_EQ(status_of(a), 414) << a.substr(0, 200);
   // 4 x 64 MiB offered; the gate keeps at most max_request_line bytes per connection.
   EXPECT_LT(after - before, int64_t{24} << 20) << "RSS " << before << " -> " << after;
@@ -141,6 +143,8 @@ TEST_F(HttpLimitsTest, HeaderFloodIsRefusedBeforeAuthAndMemoryStaysFlat) {
     });
   for (auto& t : threads) t.join();
   const int64_t after = process_rss_bytes();
+  RecordProperty("rss_before", std::to_string(before));
+  RecordProperty("rss_after", std::to_string(after));
   for (const auto& a : answers) EXPECT_EQ(status_of(a), 431) << a.substr(0, 200);
   EXPECT_LT(after - before, int64_t{24} << 20) << "RSS " << before << " -> " << after;
 
@@ -216,6 +220,7 @@ TEST_F(HttpLimitsTest, HealthAnswersWhileIdleAndSlowlorisConnectionsAreOpen) {
   done = true;
   loris.join();
   EXPECT_LT(worst, 1000.0);
+  RecordProperty("health_worst_ms", std::to_string(worst));
   for (int fd : idle) close(fd);
   for (int fd : slow) close(fd);
 }
@@ -261,6 +266,58 @@ TEST_F(HttpLimitsTest, ConnectionCapsEvictPendingHeads) {
     close(fd);
   }
   EXPECT_GE(closed_by_server, 6);
+}
+
+// Bounded random requests against the live server (token set): every answer is a well-formed
+// HTTP status or a closed connection, the server keeps serving and its memory stays flat.
+TEST_F(HttpLimitsTest, RandomRequestsAgainstTheLiveServer) {
+  ServerParams p;
+  p.token = kToken;
+  p.head_timeout_ms = 300;
+  start(p);
+  std::mt19937 rng(99);
+  const std::vector<std::string> starts = {"GET /health HTTP/1.1\r\n",
+                                           "POST /detect HTTP/1.1\r\n",
+                                           "GET /cameras HTTP/1.0\r\n",
+                                           "GET /../../etc/passwd HTTP/1.1\r\n",
+                                           "",
+                                           "\r\n",
+                                           "OPTIONS * HTTP/1.1\r\n"};
+  const std::string alphabet = "GET/ :\r\n\tHTTP1.0aZ%\x00\xff-=;,Content-Length: 99\r\n";
+  const int64_t before = process_rss_bytes();
+  constexpr int kRequests = 400;
+  int answered = 0, closed = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string req = starts[rng() % starts.size()];
+    const int headers = static_cast<int>(rng() % 80);
+    for (int h = 0; h < headers; ++h) {
+      std::string line(rng() % 40, ' ');
+      for (auto& c : line) c = alphabet[rng() % alphabet.size()];
+      req += line + (rng() % 4 ? "\r\n" : "\n");
+    }
+    if (rng() % 3) req += "\r\n";
+    if (rng() % 5 == 0) req += std::string(rng() % 30000, 'x');
+    const int fd = connect_to(server_->port());
+    ASSERT_GE(fd, 0);
+    (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    const std::string answer = read_all(fd, 2s);
+    close(fd);
+    if (answer.empty()) {
+      ++closed;
+      continue;
+    }
+    const int status = status_of(answer);
+    ASSERT_GE(status, 200) << i << ": " << answer.substr(0, 120);
+    ASSERT_LT(status, 600) << i;
+    ++answered;
+  }
+  EXPECT_GT(answered, 0);
+  EXPECT_GT(health_ms(), 0);
+  EXPECT_LT(process_rss_bytes() - before, int64_t{24} << 20);
+  RecordProperty("fuzz_requests", kRequests);
+  RecordProperty("fuzz_answered", answered);
+  RecordProperty("fuzz_closed", closed);
 }
 
 TEST(HttpHead, Verdicts) {
