@@ -81,7 +81,7 @@ int run_scene(const SceneArgs& args, const GlobalOptions& global) {
     if (out) out << e.dump() << '\n';
   };
 
-  PipelineSettings ps{cam, cfg.privacy, cfg.detection, cfg.tracking};
+  PipelineSettings ps{cam, cfg.privacy, cfg.detection, cfg.tracking, cfg.alpr};
   auto pipeline = CameraPipeline::create(ps, models, emit);
   if (!pipeline) {
     spdlog::error("{}", pipeline.error());
