@@ -550,6 +550,19 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   base.only_nodes.clear();
   auto needed = tensors_to_calibrate(options.model, base);
   if (!needed) return needed.status();
+  if (options.check_quality && options.auto_float) {
+    // The search may keep a Conv in float and quantize the Relu after it: the Relu's input
+    // then needs a range of its own (the fused unit only calibrates the Relu output).
+    auto proto = onnxu::load(options.model);
+    if (!proto) return proto.status();
+    onnxu::constants_to_initializers(*proto->mutable_graph());
+    auto plan = make_plan(*proto, base);
+    if (!plan) return plan.status();
+    for (const auto& [x, y] : plan->fused_activations) {
+      (void)y;
+      if (std::find(needed->begin(), needed->end(), x) == needed->end()) needed->push_back(x);
+    }
+  }
   if (needed->empty())
     return R::Error("nothing to quantize in " + options.model.string() +
                     " (no Conv/Gemm/MatMul/Add/Mul/... on float tensors outside --exclude)");
