@@ -771,9 +771,10 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
       }
       for (int i = 0; i < k; ++i) {
         FloatNode f = ranked[i];
-        f.reason = fmt::format("rank {} of {} by sensitivity: {:.1f} dB output SQNR when only it is "
-                               "INT8",
-                               i + 1, n, f.sqnr_db_alone);
+        f.reason = fmt::format(
+            "rank {} of {} by sensitivity: {:.1f} dB output SQNR when only it is "
+            "INT8",
+            i + 1, n, f.sqnr_db_alone);
         guard.kept_float.push_back(std::move(f));
       }
     }
