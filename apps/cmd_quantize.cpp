@@ -194,6 +194,21 @@ void compare_on_image(const std::filesystem::path& fp32, const std::filesystem::
                image.filename().string(), cos, maxd);
 }
 
+}  // namespace
+
+void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int threads,
+                            double max_drop_points) {
+  auto agreement = std::make_shared<AgreementMap>(models, threads);
+  o.metric_name = "map50_95_vs_fp32";
+  o.max_drop = max_drop_points;
+  o.metric = [agreement](const std::filesystem::path& m,
+                         const std::vector<std::filesystem::path>& holdout) {
+    return (*agreement)(m, holdout);
+  };
+}
+
+namespace {
+
 int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   ModelManager models(global.model_manager_options());
   auto resolved = models.resolve(args.model);
@@ -317,13 +332,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       return v->metrics.map50_95 * 100.0;
     };
   } else if (resolved->spec && resolved->spec->task == "detect" && args.min_sqnr <= 0) {
-    auto agreement = std::make_shared<AgreementMap>(models, args.threads);
-    o.metric_name = "map50_95_vs_fp32";
-    o.max_drop = args.max_drop_fp32;
-    o.metric = [agreement](const std::filesystem::path& m,
-                           const std::vector<std::filesystem::path>& holdout) {
-      return (*agreement)(m, holdout);
-    };
+    use_detector_agreement(o, models, args.threads, args.max_drop_fp32);
   }
   auto r = quantize_model(o);
   if (!r) {

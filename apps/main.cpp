@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   ev::cli::add_validate_command(app, global);
   ev::cli::add_track_command(app, global);
   ev::cli::add_mot_eval_command(app, global);
+  ev::cli::add_benchmark_command(app, global);
 
   try {
     app.parse(argc, argv);
