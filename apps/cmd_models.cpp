@@ -84,8 +84,8 @@ int run_list(const ModelsArgs& args, const GlobalOptions& global) {
                    {"version", spec.version},
                    {"serving_version", ota_current ? *ota_current : spec.version},
                    {"serving_from_ota", ota_current.has_value()},
-                   {"previous_version", ota_previous ? nlohmann::json(*ota_previous)
-                                                     : nlohmann::json(nullptr)},
+                   {"previous_version",
+                    ota_previous ? nlohmann::json(*ota_previous) : nlohmann::json(nullptr)},
                    {"task", spec.task},
                    {"backend", spec.backend},
                    {"decoder", spec.decoder},

@@ -71,7 +71,8 @@ int finish(const Result<ota::InstalledModel>& r, const ota::ModelStore& store, b
         out["previous"].is_null()
             ? ""
             : fmt::format(" (previous: {})", out["previous"].get<std::string>()));
-    if (r->agreement) std::cout << "checked against the serving version: " << r->agreement->summary << "\n";
+    if (r->agreement)
+      std::cout << "checked against the serving version: " << r->agreement->summary << "\n";
   }
   return 0;
 }

@@ -50,10 +50,8 @@ struct QuantizeArgs {
 nlohmann::json guard_json(const QuantizeReport& r) {
   nlohmann::json kept = nlohmann::json::array();
   for (const auto& f : r.kept_float)
-    kept.push_back({{"node", f.node},
-                    {"op", f.op},
-                    {"sqnr_db_alone", f.sqnr_db_alone},
-                    {"reason", f.reason}});
+    kept.push_back(
+        {{"node", f.node}, {"op", f.op}, {"sqnr_db_alone", f.sqnr_db_alone}, {"reason", f.reason}});
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& [k, q] : r.search_steps) steps.push_back({{"float_nodes", k}, {"quality", q}});
   return {{"checked", r.quality_checked},
@@ -137,8 +135,7 @@ class AgreementMap {
 void print_guard_table(const QuantizeReport& r, const std::string& output) {
   if (!r.quality_checked) return;
   std::printf("%-28s %s\n", "quality measure", metric_label(r).c_str());
-  if (r.quality_metric != "sqnr_db")
-    std::printf("%-28s %.2f\n", "FP32", r.reference_score);
+  if (r.quality_metric != "sqnr_db") std::printf("%-28s %.2f\n", "FP32", r.reference_score);
   std::printf("%-28s %.2f\n", "all nodes INT8", r.full_int8_quality);
   std::printf("%-28s %.2f (target >= %.2f) %s\n", "written model", r.quality, r.quality_target,
               r.target_met ? "OK" : "BELOW TARGET");
@@ -196,6 +193,21 @@ void compare_on_image(const std::filesystem::path& fp32, const std::filesystem::
   spdlog::info("quantize: first output vs FP32 on {}: cosine {:.5f}, max |diff| {:.4f}",
                image.filename().string(), cos, maxd);
 }
+
+}  // namespace
+
+void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int threads,
+                            double max_drop_points) {
+  auto agreement = std::make_shared<AgreementMap>(models, threads);
+  o.metric_name = "map50_95_vs_fp32";
+  o.max_drop = max_drop_points;
+  o.metric = [agreement](const std::filesystem::path& m,
+                         const std::vector<std::filesystem::path>& holdout) {
+    return (*agreement)(m, holdout);
+  };
+}
+
+namespace {
 
 int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   ModelManager models(global.model_manager_options());
@@ -320,13 +332,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       return v->metrics.map50_95 * 100.0;
     };
   } else if (resolved->spec && resolved->spec->task == "detect" && args.min_sqnr <= 0) {
-    auto agreement = std::make_shared<AgreementMap>(models, args.threads);
-    o.metric_name = "map50_95_vs_fp32";
-    o.max_drop = args.max_drop_fp32;
-    o.metric = [agreement](const std::filesystem::path& m,
-                           const std::vector<std::filesystem::path>& holdout) {
-      return (*agreement)(m, holdout);
-    };
+    use_detector_agreement(o, models, args.threads, args.max_drop_fp32);
   }
   auto r = quantize_model(o);
   if (!r) {
@@ -334,10 +340,10 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   if (r->quality_checked && !r->target_met) {
-    const std::string numbers = fmt::format(
-        "{} {:.2f} < target {:.2f} (all nodes INT8: {:.2f}; {} nodes kept in float)",
-        metric_label(*r), r->quality, r->quality_target, r->full_int8_quality,
-        r->kept_float.size());
+    const std::string numbers =
+        fmt::format("{} {:.2f} < target {:.2f} (all nodes INT8: {:.2f}; {} nodes kept in float)",
+                    metric_label(*r), r->quality, r->quality_target, r->full_int8_quality,
+                    r->kept_float.size());
     if (!r->written) {
       spdlog::error(
           "quantize: the INT8 model misses the quality target: {}; nothing written (--force "
@@ -350,8 +356,9 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
         print_guard_table(*r, args.output);
       return 1;
     }
-    spdlog::warn("quantize: WARNING: {} written although it misses the quality target: {} (--force)",
-                 args.output, numbers);
+    spdlog::warn(
+        "quantize: WARNING: {} written although it misses the quality target: {} (--force)",
+        args.output, numbers);
   }
   for (const auto& f : r->kept_float)
     spdlog::info("quantize: kept in float: {} ({}): {}", f.node, f.op, f.reason);

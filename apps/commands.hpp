@@ -9,6 +9,7 @@
 
 #include "edgevision/config.hpp"
 #include "edgevision/models.hpp"
+#include "edgevision/quantize.hpp"
 
 namespace ev::cli {
 
@@ -43,5 +44,12 @@ void add_track_command(CLI::App& app, GlobalOptions& global);
 void add_mot_eval_command(CLI::App& app, GlobalOptions& global);
 void add_alpr_command(CLI::App& app, GlobalOptions& global);  // alpr and alpr-eval
 void add_scene_command(CLI::App& app, GlobalOptions& global);
+void add_benchmark_command(CLI::App& app, GlobalOptions& global);
+
+// `quantize`'s default quality measure for detectors (mAP50-95 against the FP32 model's own
+// detections on the held-back calibration images, within max_drop_points); `benchmark` makes
+// its INT8 variant with it too.
+void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int threads,
+                            double max_drop_points);
 
 }  // namespace ev::cli

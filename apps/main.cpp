@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   ev::cli::add_mot_eval_command(app, global);
   ev::cli::add_alpr_command(app, global);
   ev::cli::add_scene_command(app, global);
+  ev::cli::add_benchmark_command(app, global);
 
   // Global options go on every (sub)command so they work before or after the subcommand name
   // and show in each --help.

@@ -38,7 +38,7 @@ struct BackendOptions {
   int threads = 0;               // 0: backend default (all cores)
   std::filesystem::path config;  // companion file: .pbtxt (TensorFlow), .cfg (Darknet), .prototxt
   bool optimize = true;          // graph optimizations (ORT_ENABLE_ALL)
-  std::string device = "cpu";    // execution provider hint: cpu, cuda, tensorrt, openvino
+  std::string device = "cpu";    // execution provider: cpu, cuda, tensorrt, openvino
 };
 
 class InferenceBackend {
@@ -61,6 +61,11 @@ Result<std::unique_ptr<InferenceBackend>> create_backend(std::string_view kind,
 // Backend chosen by "auto" for a file: .onnx -> onnxruntime, .pb/.caffemodel/.weights -> opencv.
 std::string default_backend_for(const std::filesystem::path& model);
 std::vector<std::string> available_backends();
+// ONNX Runtime's execution providers in this build ("CPUExecutionProvider", ...).
+std::vector<std::string> available_execution_providers();
+// The execution provider a device name maps to: cpu, cuda, tensorrt, openvino; error otherwise.
+// The ONNX Runtime backend refuses a device whose provider the runtime does not have.
+Result<std::string> execution_provider_for(std::string_view device);
 // ONNX Runtime version string, for diagnose/logs.
 std::string onnxruntime_version();
 

@@ -30,6 +30,7 @@ struct BenchOptions {
   int warmup = 10;
   int threads = 0;  // 0: backend default
   std::string backend = "auto";
+  std::string device = "cpu";  // execution provider (BackendOptions::device)
   bool progress = true;
   std::filesystem::path image;  // optional real input image (pre-processed like the model's)
 };
@@ -38,6 +39,7 @@ struct BenchResult {
   std::string label;  // model name or file
   std::string path;
   std::string backend;
+  std::string device;
   int threads = 0;
   int warmup = 0;
   std::vector<int64_t> input_shape;
@@ -108,6 +110,24 @@ std::string format_op_counts(const OrtGraphSummary& s);  // "104 QLinearConv, 98
 nlohmann::json to_json(const LatencyStats& s);
 nlohmann::json to_json(const BenchResult& r);
 nlohmann::json to_json(const PipelineBenchResult& r);
+
+// One row of `edgevision benchmark` (Ultralytics-style): a model variant on one device.
+struct VariantRow {
+  std::string variant;  // FP32, FP16, INT8 or a --add name
+  std::string device;   // cpu, cuda, tensorrt, openvino
+  std::string path;
+  std::string error;  // non-empty: the variant failed here, and why
+  std::string note;   // how it was made (e.g. "12 nodes kept in float")
+  double size_mb = 0;
+  bool has_accuracy = false;  // mAP measured (on the CPU execution provider)
+  double map50_95 = 0, map50 = 0;
+  int images = 0;
+  BenchResult bench;  // when error is empty
+  bool ok() const { return error.empty(); }
+};
+nlohmann::json to_json(const VariantRow& r);
+// The table, the latency bars and histograms of the rows that ran, as one HTML file.
+std::string render_variant_report(const std::string& title, const std::vector<VariantRow>& rows);
 
 // Self-contained HTML (inline SVG, no scripts or external files).
 std::string render_bench_report(const std::vector<BenchResult>& models,

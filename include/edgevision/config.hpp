@@ -97,6 +97,7 @@ struct DetectionConfig {
   int every_n = 1;                   // run the detector on every n-th frame
   bool motion_gating = false;        // skip the detector on frames without motion
   double motion_threshold = 0.002;   // fraction of changed pixels that counts as motion
+  std::string device = "cpu";        // ONNX Runtime execution provider: cpu|cuda|tensorrt|openvino
   bool operator==(const DetectionConfig&) const = default;
 };
 

@@ -32,6 +32,7 @@ struct DetectorParams {
   std::string backend;               // empty: manifest value, else "auto"
   std::string decoder;               // empty: manifest value, else recognised from the outputs
   int max_detections = 300;          // per frame, after NMS
+  std::string device = "cpu";        // execution provider (BackendOptions::device)
 };
 
 // Time spent in the last detect() call, milliseconds.

@@ -186,10 +186,10 @@ struct QuantizeReport {
   int opset = 0;
   // Accuracy guard (QuantizeOptions::auto_float / check_quality).
   bool quality_checked = false;
-  std::string quality_metric;  // "sqnr_db" or QuantizeOptions::metric_name
-  double quality = 0;          // of the written (or refused) model
-  double quality_target = 0;   // sqnr: min dB; metric: FP32 score - max_drop
-  double reference_score = 0;  // metric mode: the FP32 model's score
+  std::string quality_metric;    // "sqnr_db" or QuantizeOptions::metric_name
+  double quality = 0;            // of the written (or refused) model
+  double quality_target = 0;     // sqnr: min dB; metric: FP32 score - max_drop
+  double reference_score = 0;    // metric mode: the FP32 model's score
   double full_int8_quality = 0;  // before any node was kept in float
   bool target_met = true;
   bool written = true;  // false: missed the target without `force`, nothing written
@@ -197,7 +197,7 @@ struct QuantizeReport {
   int nodes_probed = 0;
   int candidates_evaluated = 0;
   double search_s = 0;
-  std::vector<FloatNode> kept_float;                  // chosen by the search, most fragile first
+  std::vector<FloatNode> kept_float;                 // chosen by the search, most fragile first
   std::vector<std::pair<int, double>> search_steps;  // nodes kept in float -> quality
 };
 

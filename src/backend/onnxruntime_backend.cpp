@@ -3,6 +3,7 @@
 #include "backend/backends.hpp"
 
 #include <map>
+#include <algorithm>
 #include <mutex>
 #include <tuple>
 
@@ -103,6 +104,31 @@ class OnnxRuntimeBackend final : public InferenceBackend {
   std::vector<const char*> input_names_, output_names_;
 };
 
+// A device the runtime lacks is an error, not a silent CPU fallback: a benchmark or a
+// deployment that asked for a GPU must not quietly measure or serve on the CPU.
+Status append_execution_provider(Ort::SessionOptions& so, const std::string& device) {
+  if (device.empty() || device == "cpu") return Status::Ok();
+  auto provider = execution_provider_for(device);
+  if (!provider) return provider.status();
+  const auto available = available_execution_providers();
+  if (std::find(available.begin(), available.end(), *provider) == available.end()) {
+    std::string have;
+    for (const auto& p : available) have += (have.empty() ? "" : ", ") + p;
+    return Status::Error("onnxruntime: device '" + device + "' needs " + *provider +
+                         ", which this ONNX Runtime does not have (available: " + have + ")");
+  }
+  if (device == "cuda") {
+    so.AppendExecutionProvider_CUDA(OrtCUDAProviderOptions{});
+  } else if (device == "tensorrt") {
+    so.AppendExecutionProvider_TensorRT(OrtTensorRTProviderOptions{});
+    if (std::find(available.begin(), available.end(), "CUDAExecutionProvider") != available.end())
+      so.AppendExecutionProvider_CUDA(OrtCUDAProviderOptions{});  // ops TensorRT cannot take
+  } else if (device == "openvino") {
+    so.AppendExecutionProvider_OpenVINO(OrtOpenVINOProviderOptions{});
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void set_runtime_options(const RuntimeOptions& options) {
@@ -120,6 +146,23 @@ size_t onnxruntime_session_count() {
   size_t n = 0;
   for (const auto& [key, session] : session_cache()) n += session.expired() ? 0 : 1;
   return n;
+}
+
+std::vector<std::string> available_execution_providers() {
+  try {
+    return Ort::GetAvailableProviders();
+  } catch (const Ort::Exception&) {
+    return {};
+  }
+}
+
+Result<std::string> execution_provider_for(std::string_view device) {
+  if (device == "cpu") return std::string("CPUExecutionProvider");
+  if (device == "cuda") return std::string("CUDAExecutionProvider");
+  if (device == "tensorrt") return std::string("TensorrtExecutionProvider");
+  if (device == "openvino") return std::string("OpenVINOExecutionProvider");
+  return Result<std::string>::Error("unknown device '" + std::string(device) +
+                                    "' (cpu, cuda, tensorrt, openvino)");
 }
 
 Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
@@ -158,9 +201,8 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
     if (!rt.allow_spinning) so.AddConfigEntry("session.intra_op.allow_spinning", "0");
     so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
-    if (options.device != "cpu")
-      spdlog::warn("onnxruntime: device '{}' is not available in this build, using CPU",
-                   options.device);
+    if (Status st = append_execution_provider(so, options.device); !st)
+      return R::Error(st.message());
     auto session = std::make_shared<Ort::Session>(ort_env(), model.c_str(), so);
     if (rt.share_sessions && options.device == "cpu") cache[key] = session;
     return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(session)));

@@ -180,6 +180,7 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
 
   BackendOptions bo;
   bo.threads = p.threads;
+  bo.device = p.device;
   bo.config = config;
   fs::path patched;
   if (darknet) {

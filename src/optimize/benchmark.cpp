@@ -144,12 +144,14 @@ Result<BenchResult> benchmark_model(const std::string& label, const std::filesys
   reset_peak_rss();
   BackendOptions bo;
   bo.threads = options.threads;
+  bo.device = options.device;
   const auto t0 = clock::now();
   auto backend = create_backend(options.backend, model, bo);
   if (!backend) return backend.status();
   r.load_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   auto& be = **backend;
   r.backend = std::string(be.name());
+  r.device = options.device;
   r.threads = options.threads > 0
                   ? options.threads
                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -231,6 +233,7 @@ nlohmann::json to_json(const BenchResult& r) {
   j["model"] = r.label;
   j["path"] = r.path;
   j["backend"] = r.backend;
+  j["device"] = r.device;
   j["threads"] = r.threads;
   j["warmup"] = r.warmup;
   j["input_shape"] = r.input_shape;
@@ -268,6 +271,27 @@ nlohmann::json to_json(const PipelineBenchResult& r) {
     sj["stage"] = s.name;
     sj["thread"] = s.thread;
     j["stages"].push_back(sj);
+  }
+  return j;
+}
+
+nlohmann::json to_json(const VariantRow& r) {
+  nlohmann::json j{{"variant", r.variant}, {"device", r.device},   {"path", r.path},
+                   {"ok", r.ok()},         {"size_mb", r.size_mb}, {"note", r.note}};
+  if (!r.ok()) j["error"] = r.error;
+  if (r.has_accuracy) {
+    j["map50_95"] = r.map50_95;
+    j["map50"] = r.map50;
+    j["images"] = r.images;
+  }
+  if (r.ok()) {
+    j["median_ms"] = r.bench.stats.median_ms;
+    j["p95_ms"] = r.bench.stats.p95_ms;
+    j["fps"] = r.bench.stats.fps;
+    j["peak_rss_mb"] = r.bench.peak_rss_mb;
+    j["threads"] = r.bench.threads;
+    j["runs"] = r.bench.stats.runs;
+    j["input_shape"] = r.bench.input_shape;
   }
   return j;
 }

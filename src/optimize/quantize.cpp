@@ -550,6 +550,19 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   base.only_nodes.clear();
   auto needed = tensors_to_calibrate(options.model, base);
   if (!needed) return needed.status();
+  if (options.check_quality && options.auto_float) {
+    // The search may keep a Conv in float and quantize the Relu after it: the Relu's input
+    // then needs a range of its own (the fused unit only calibrates the Relu output).
+    auto proto = onnxu::load(options.model);
+    if (!proto) return proto.status();
+    onnxu::constants_to_initializers(*proto->mutable_graph());
+    auto plan = make_plan(*proto, base);
+    if (!plan) return plan.status();
+    for (const auto& [x, y] : plan->fused_activations) {
+      (void)y;
+      if (std::find(needed->begin(), needed->end(), x) == needed->end()) needed->push_back(x);
+    }
+  }
   if (needed->empty())
     return R::Error("nothing to quantize in " + options.model.string() +
                     " (no Conv/Gemm/MatMul/Add/Mul/... on float tensors outside --exclude)");
@@ -758,9 +771,10 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
       }
       for (int i = 0; i < k; ++i) {
         FloatNode f = ranked[i];
-        f.reason = fmt::format("rank {} of {} by sensitivity: {:.1f} dB output SQNR when only it is "
-                               "INT8",
-                               i + 1, n, f.sqnr_db_alone);
+        f.reason = fmt::format(
+            "rank {} of {} by sensitivity: {:.1f} dB output SQNR when only it is "
+            "INT8",
+            i + 1, n, f.sqnr_db_alone);
         guard.kept_float.push_back(std::move(f));
       }
     }

@@ -232,4 +232,55 @@ std::string render_bench_report(const std::vector<BenchResult>& models,
   return h + "</body></html>\n";
 }
 
+std::string render_variant_report(const std::string& title, const std::vector<VariantRow>& rows) {
+  std::string h = fmt::format(
+      "<!DOCTYPE html><html><head><meta charset='utf-8'><title>edgevision benchmark</title>"
+      "<style>body{{font-family:sans-serif;margin:24px;color:#222}}table{{border-collapse:"
+      "collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:"
+      "#f3f3f3}}td:first-child,td.l{{text-align:left}}tr.fail td{{color:#b00}}</style></head>"
+      "<body><h1>edgevision benchmark: {}</h1>",
+      esc(title));
+  h += "<table><tr><th>variant</th><th>device</th><th>size MB</th><th>mAP50-95</th>"
+       "<th>mAP50</th><th>median ms</th><th>p95 ms</th><th>FPS</th><th>peak RSS MB</th>"
+       "<th>notes</th></tr>";
+  std::vector<BenchResult> ran;
+  for (const auto& r : rows) {
+    const std::string acc50_95 = r.has_accuracy ? fmt::format("{:.4f}", r.map50_95) : "-";
+    const std::string acc50 = r.has_accuracy ? fmt::format("{:.4f}", r.map50) : "-";
+    if (r.ok()) {
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{:.2f}</td><td>{}</td><td>{}</td><td>{:.2f}</td>"
+          "<td>{:.2f}</td><td>{:.1f}</td><td>{:.0f}</td><td class='l'>{}</td></tr>",
+          esc(r.variant), esc(r.device), r.size_mb, acc50_95, acc50, r.bench.stats.median_ms,
+          r.bench.stats.p95_ms, r.bench.stats.fps, r.bench.peak_rss_mb, esc(r.note));
+      BenchResult b = r.bench;
+      b.label = r.variant + " / " + r.device;
+      ran.push_back(std::move(b));
+    } else {
+      h += fmt::format(
+          "<tr class='fail'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+          "<td colspan='4'>failed</td><td class='l'>{}</td></tr>",
+          esc(r.variant), esc(r.device), r.size_mb > 0 ? fmt::format("{:.2f}", r.size_mb) : "-",
+          acc50_95, acc50, esc(r.error));
+    }
+  }
+  h += "</table><p>mAP is measured on the CPU execution provider; latency on the row's "
+       "device.</p>";
+  if (!ran.empty()) {
+    std::vector<std::string> labels;
+    std::vector<double> med, p95;
+    for (const auto& b : ran) {
+      labels.push_back(b.label);
+      med.push_back(b.stats.median_ms);
+      p95.push_back(b.stats.p95_ms);
+    }
+    h += "<h2>Latency</h2>" + bars_svg(labels, {{"median", med}, {"p95", p95}}, "ms");
+    h += "<h2>Latency histograms</h2>";
+    for (size_t i = 0; i < ran.size(); ++i)
+      h += "<h3>" + esc(ran[i].label) + "</h3>" +
+           histogram_svg(ran[i].samples_ms, ran[i].stats, kColors[i % 6]);
+  }
+  return h + "</body></html>\n";
+}
+
 }  // namespace ev

@@ -138,8 +138,8 @@ Result<AgreementReport> compare_versions(const ModelSpec& serving,
       rep.summary = fmt::format(
           "detections on {} images ({}): serving {}, candidate {}, matched {} (class, IoU >= "
           "0.5): F1 {:.2f} (need >= {:.2f})",
-          rep.images, rep.image_set, rep.serving_detections, rep.candidate_detections,
-          rep.matched, rep.f1, options.min_f1);
+          rep.images, rep.image_set, rep.serving_detections, rep.candidate_detections, rep.matched,
+          rep.f1, options.min_f1);
       return rep;
     }
     spdlog::info(
@@ -148,8 +148,8 @@ Result<AgreementReport> compare_versions(const ModelSpec& serving,
         rep.serving_detections, rep.image_set, options.min_reference_detections);
   }
   // Raw outputs on the same pre-processed tensors.
-  if (serving_paths.empty() || candidate_paths.empty() ||
-      serving_paths[0].extension() != ".onnx" || candidate_paths[0].extension() != ".onnx")
+  if (serving_paths.empty() || candidate_paths.empty() || serving_paths[0].extension() != ".onnx" ||
+      candidate_paths[0].extension() != ".onnx")
     return R::Error("the output comparison needs ONNX models");
   const fs::path dir = fs::temp_directory_path() / fmt::format("edgevision-check-{}", ::getpid());
   std::error_code ec;
@@ -170,8 +170,9 @@ Result<AgreementReport> compare_versions(const ModelSpec& serving,
   rep.method = "outputs";
   rep.sqnr_db = *q;
   rep.agree = rep.sqnr_db >= options.min_sqnr_db;
-  rep.summary = fmt::format("raw outputs on {} images ({}): SQNR {:.1f} dB vs serving (need >= {:.1f})",
-                            rep.images, rep.image_set, rep.sqnr_db, options.min_sqnr_db);
+  rep.summary =
+      fmt::format("raw outputs on {} images ({}): SQNR {:.1f} dB vs serving (need >= {:.1f})",
+                  rep.images, rep.image_set, rep.sqnr_db, options.min_sqnr_db);
   return rep;
 }
 

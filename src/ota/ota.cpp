@@ -418,8 +418,8 @@ Result<InstalledModel> ModelStore::update(const UpdateRequest& r, const Manifest
       if (!cmp->agree)
         return fail("the candidate disagrees with the serving version " + serving->version + ": " +
                     cmp->summary);
-      spdlog::info("models update: candidate agrees with serving version {}: {}",
-                   serving->version, cmp->summary);
+      spdlog::info("models update: candidate agrees with serving version {}: {}", serving->version,
+                   cmp->summary);
       agreement = *cmp;
     }
   }

@@ -60,6 +60,7 @@ DetectorParams detector_params(const DetectionConfig& detection) {
   dp.nms = detection.nms;
   dp.classes = detection.classes;
   dp.threads = detection.threads;
+  dp.device = detection.device;
   return dp;
 }
 

@@ -123,6 +123,17 @@ void expect_error(const std::string& text, const std::string& line, const std::s
   EXPECT_NE(e.find(what), std::string::npos) << e;
 }
 
+TEST(Config, DetectionDevice) {
+  auto cfg = parse("cameras: []\n");
+  ASSERT_TRUE(cfg) << cfg.error();
+  EXPECT_EQ(cfg->detection.device, "cpu");
+  cfg = parse("cameras: []\ndetection:\n  device: cuda\n");
+  ASSERT_TRUE(cfg) << cfg.error();
+  EXPECT_EQ(cfg->detection.device, "cuda");
+  expect_error("cameras: []\ndetection:\n  device: tpu\n", "3", "detection.device",
+               "expected one of");
+}
+
 TEST(ConfigErrors, UnknownKey) {
   expect_error("cameras:\n  - id: a\n    source: x.avi\n    fsp: 10\n", "4", "cameras[0].fsp",
                "unknown key");

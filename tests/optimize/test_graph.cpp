@@ -522,7 +522,7 @@ TEST_F(FragileFixture, MetricModeUsesTheCallback) {
   ASSERT_TRUE(ref.ok()) << ref.error();
   int calls = 0;
   o.metric = [&](const std::filesystem::path& m,
-                const std::vector<std::filesystem::path>& holdout) -> Result<double> {
+                 const std::vector<std::filesystem::path>& holdout) -> Result<double> {
     EXPECT_EQ(holdout.size(), 5u);
     ++calls;
     auto q = candidate_sqnr_db(m, *ref, 1);
@@ -546,8 +546,8 @@ TEST_F(FragileFixture, MetricModeUsesTheCallback) {
 TEST_F(FragileFixture, CliExitsNonZeroBelowTarget) {
   const auto bin = test::edgevision_binary();
   ASSERT_TRUE(std::filesystem::exists(bin)) << "edgevision binary not built";
-  const std::string base = bin.string() + " --offline quantize " + fragile.string() +
-                           " --calib " + images.string() + " --preprocess yolo -o ";
+  const std::string base = bin.string() + " --offline quantize " + fragile.string() + " --calib " +
+                           images.string() + " --preprocess yolo -o ";
   const auto plain = dir / "cli_plain.onnx";
   auto r = test::run_command(base + plain.string() + " --no-auto");
   EXPECT_EQ(r.exit_code, 1) << r.err;

@@ -136,7 +136,8 @@ inline onnx::ModelProto fragile_model() {
   add_float_init(g, "b1", {4}, 0.2f);
   add_float_init(g, "w2", {4, 4, 1, 1}, 0.3f);
   add_float_init(g, "b2", {4}, 0.4f);
-  for (const auto& [name, v] : {std::pair<std::string, float>{"k_plus", 1000.f}, {"k_minus", -1000.f}}) {
+  for (const auto& [name, v] :
+       {std::pair<std::string, float>{"k_plus", 1000.f}, {"k_minus", -1000.f}}) {
     auto* t = g.add_initializer();
     t->set_name(name);
     t->set_data_type(onnx::TensorProto::FLOAT);
