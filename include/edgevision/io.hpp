@@ -70,7 +70,9 @@ struct SourceOptions {
   // Network streams (FFmpeg): an open that gets no answer, or a read that gets no data, fails
   // after this instead of FFmpeg's default (30 s or never). 0: FFmpeg's default.
   int open_timeout_ms = 10000;
-  int read_timeout_ms = 10000;
+  // Below 5 s so a camera's stop() returns within 5 s even when its stream went silent after
+  // opening (the reader thread is inside FFmpeg's read until then); Frigate uses 5 s too.
+  int read_timeout_ms = 4000;
   // Set by the owner to abandon a pending open (checked every 100 ms while the stream is probed).
   const std::atomic<bool>* cancel = nullptr;
 };
