@@ -17,7 +17,6 @@
 #include "edgevision/io.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/progress.hpp"
-#include "edgevision/preprocess.hpp"
 #include "frame_loop.hpp"
 
 namespace ev::cli {

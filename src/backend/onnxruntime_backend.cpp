@@ -2,8 +2,8 @@
 // options, shared by every backend that asks for it (see RuntimeOptions in backend.hpp).
 #include "backend/backends.hpp"
 
-#include <map>
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <tuple>
 

@@ -474,9 +474,9 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   }
 
   if (const YAML::Node n = root["privacy"]) {
-    r.check_map(n, "privacy",
-                {"detector", "mode", "method", "level", "motion_regions", "full_pass_every",
-                 "plates"});
+    r.check_map(
+        n, "privacy",
+        {"detector", "mode", "method", "level", "motion_regions", "full_pass_every", "plates"});
     if (n["plates"]) {
       bool plates = true;
       r.get(n, "privacy", "plates", plates);
@@ -554,11 +554,16 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get(n, k, "log", ev.log);
     if (const YAML::Node m = n["mqtt"]) {
       const std::string mk = "events.mqtt";
-      r.check_map(m, mk,
-                  {"enabled", "host", "port", "topic_prefix", "qos", "client_id", "username",
-                   "password", "keepalive_s", "spool", "password_env", "password_file", "tls",
-                   "ca_file", "cert_file", "key_file", "tls_insecure", "stats_interval_s",
-                   "ha_discovery", "ha_discovery_prefix"});
+      r.check_map(m, mk, {"enabled",      "host",
+                          "port",         "topic_prefix",
+                          "qos",          "client_id",
+                          "username",     "password",
+                          "keepalive_s",  "spool",
+                          "password_env", "password_file",
+                          "tls",          "ca_file",
+                          "cert_file",    "key_file",
+                          "tls_insecure", "stats_interval_s",
+                          "ha_discovery", "ha_discovery_prefix"});
       auto& q = ev.mqtt;
       q.enabled = true;  // a present section means "on" unless it says otherwise
       r.get(m, mk, "enabled", q.enabled);
