@@ -47,20 +47,6 @@ inline bool open_optional_sink(const std::string& output, const SourceInfo& info
   return true;
 }
 
-// --anonymize: an anonymizer with default options, or none when not asked for. Returns false
-// (logged) when it was asked for and no face detector can run.
-inline bool make_optional_anonymizer(bool wanted, ModelManager& models,
-                                     std::unique_ptr<Anonymizer>& anonymizer) {
-  if (!wanted) return true;
-  auto a = Anonymizer::create(AnonymizerOptions{}, models);
-  if (!a) {
-    spdlog::error("--anonymize: no face detector can run: {}", a.error());
-    return false;
-  }
-  anonymizer = std::move(a.value());
-  return true;
-}
-
 // Private by default: when a command writes images (`-o`), faces are anonymized unless the
 // user opted out with --no-anonymize, which is logged as a warning. Without an output no image
 // leaves the process, so no anonymizer is needed. Returns false (logged) when one is needed
