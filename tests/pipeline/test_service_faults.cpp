@@ -1,12 +1,6 @@
 // Half-configured starts and dead cameras: /health must tell the truth, one dead stream must
 // not hold the others or shutdown.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
@@ -18,6 +12,7 @@
 
 #include "edgevision/pipeline.hpp"
 #include "events/mqtt_test_util.hpp"
+#include "support/loopback_streams.hpp"
 #include "support/test_support.hpp"
 
 namespace ev {
@@ -26,44 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 using test::wait_until;
 
-// Accepts connections on loopback and never answers.
-class BlackHole {
- public:
-  BlackHole() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(fd_, 16);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 100) > 0) {
-          const int c = accept(fd_, nullptr, nullptr);
-          if (c >= 0) held_.push_back(c);
-        }
-      }
-    });
-  }
-  ~BlackHole() {
-    stop_ = true;
-    thread_.join();
-    for (int c : held_) close(c);
-    close(fd_);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/cam.mjpg"; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::vector<int> held_;
-  std::thread thread_;
-};
+using test::BlackHole;
+using test::SilentAfterMjpeg;
 
 fs::path clip(const fs::path& dir, int frames) {
   const fs::path dst = dir / "clip.avi";
@@ -158,39 +117,12 @@ TEST(ServiceFaults, BlackHoleStreamDoesNotHoldAFileCameraNorShutdown) {
 // it must show as stalled (no frame for 5 s) or reconnecting (read timeout), never "running".
 TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
   const fs::path dir = test::temp_dir("service_stalled");
-  cv::VideoCapture in(test::data("video/otb_crossing/crossing.avi").string());
-  std::vector<std::string> jpegs;
-  cv::Mat f;
-  for (int i = 0; i < 30 && in.read(f); ++i) {
-    std::vector<uint8_t> b;
-    cv::imencode(".jpg", f, b);
-    jpegs.emplace_back(b.begin(), b.end());
-  }
-  ASSERT_EQ(jpegs.size(), 30u);
-  std::atomic<bool> done{false};
-  std::atomic<int> sent{0};
-  httplib::Server server;
-  server.Get("/cam.mjpg", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_chunked_content_provider(
-        "multipart/x-mixed-replace; boundary=frame", [&](size_t, httplib::DataSink& sink) {
-          if (sent < 30) {
-            const std::string& j = jpegs[sent % jpegs.size()];
-            const std::string part = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                                     std::to_string(j.size()) + "\r\n\r\n" + j + "\r\n";
-            ++sent;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            return sink.write(part.data(), part.size());
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // silent, still open
-          return !done.load();
-        });
-  });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  std::thread t([&] { server.listen_after_bind(); });
+  SilentAfterMjpeg mjpeg(30);
+  ASSERT_EQ(mjpeg.frames_loaded(), 30u);
   Config cfg = base_config(dir);
   CameraConfig cam;
   cam.id = "mjpeg";
-  cam.source = "http://127.0.0.1:" + std::to_string(port) + "/cam.mjpg";
+  cam.source = mjpeg.url();
   cam.detect = false;
   cfg.cameras = {cam};
   auto service = Service::create(cfg);
@@ -199,7 +131,7 @@ TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
   auto state = [&] { return (*service)->cameras().front().state; };
   EXPECT_TRUE(wait_until([&] { return (*service)->cameras().front().frames_in >= 5; }, 20))
       << state();
-  ASSERT_TRUE(wait_until([&] { return sent.load() >= 30; }, 20));
+  ASSERT_TRUE(wait_until([&] { return mjpeg.sent() >= 30; }, 20));
   const auto silent_since = std::chrono::steady_clock::now();
   EXPECT_TRUE(wait_until([&] { return state() == "stalled" || state() == "reconnecting"; }, 8))
       << state();
@@ -207,10 +139,8 @@ TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - silent_since).count();
   EXPECT_LT(s, 7.0) << "stalled after " << s << " s";
   EXPECT_NE((*service)->health().value("status", ""), "ok");
-  done = true;
+  mjpeg.close_streams();
   (*service)->stop(100);
-  server.stop();
-  t.join();
 }
 
 // SIGHUP restarts a camera whose stream went silent (its reader is stuck in FFmpeg, so its stop
@@ -218,39 +148,12 @@ TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
 // answering at once for the whole reload.
 TEST(ServiceFaults, HealthAnswersWhileReloadStopsASlowCamera) {
   const fs::path dir = test::temp_dir("service_reload_slow");
-  cv::VideoCapture in(test::data("video/otb_crossing/crossing.avi").string());
-  std::vector<std::string> jpegs;
-  cv::Mat f;
-  for (int i = 0; i < 10 && in.read(f); ++i) {
-    std::vector<uint8_t> b;
-    cv::imencode(".jpg", f, b);
-    jpegs.emplace_back(b.begin(), b.end());
-  }
-  ASSERT_EQ(jpegs.size(), 10u);
-  std::atomic<bool> done{false};
-  std::atomic<int> sent{0};
-  httplib::Server server;
-  server.Get("/cam.mjpg", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_chunked_content_provider(
-        "multipart/x-mixed-replace; boundary=frame", [&](size_t, httplib::DataSink& sink) {
-          if (sent < 10) {
-            const std::string& j = jpegs[sent % jpegs.size()];
-            const std::string part = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                                     std::to_string(j.size()) + "\r\n\r\n" + j + "\r\n";
-            ++sent;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            return sink.write(part.data(), part.size());
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));  // silent, still open
-          return !done.load();
-        });
-  });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  std::thread t([&] { server.listen_after_bind(); });
+  SilentAfterMjpeg mjpeg(10);
+  ASSERT_EQ(mjpeg.frames_loaded(), 10u);
   Config cfg = base_config(dir);
   CameraConfig cam;
   cam.id = "mjpeg";
-  cam.source = "http://127.0.0.1:" + std::to_string(port) + "/cam.mjpg";
+  cam.source = mjpeg.url();
   cam.detect = false;
   CameraConfig file;
   file.id = "file";
@@ -262,7 +165,7 @@ TEST(ServiceFaults, HealthAnswersWhileReloadStopsASlowCamera) {
   auto service = Service::create(cfg);
   ASSERT_TRUE(service) << service.error();
   ASSERT_TRUE((*service)->start());
-  ASSERT_TRUE(wait_until([&] { return sent.load() >= 10; }, 20));
+  ASSERT_TRUE(wait_until([&] { return mjpeg.sent() >= 10; }, 20));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the reader now waits in FFmpeg
 
   Config next = cfg;
@@ -302,10 +205,8 @@ TEST(ServiceFaults, HealthAnswersWhileReloadStopsASlowCamera) {
     }
   }
   EXPECT_TRUE(file_running);
-  done = true;
+  mjpeg.close_streams();
   (*service)->stop(100);
-  server.stop();
-  t.join();
 }
 
 }  // namespace
