@@ -22,23 +22,27 @@
 namespace ev::cli {
 namespace {
 
-struct AlprArgs {
-  std::string input;
-  std::string output;
+// The detector/OCR choices `alpr` and `alpr-eval` share (add_engine_options).
+struct EngineArgs {
   std::string vehicle_model = "yolox-nano";
   std::string plate_model = "plate-yolov5";
   std::string ocr = "cct";
+  int threads = 0;
+  float plate_conf = 0.1f;
+  float crop_margin = 0.05f;
+  bool whole_frame = false;
+  bool no_haar = false;
+};
+
+struct AlprArgs : EngineArgs {
+  std::string input;
+  std::string output;
   std::string region;
   bool no_throttle = false;
   bool json = false;
   bool no_mask = false;
   int64_t max_frames = 0;
-  int threads = 0;
   float min_plate_area = 1000.f;
-  float plate_conf = 0.1f;
-  float crop_margin = 0.05f;
-  bool whole_frame = false;
-  bool no_haar = false;
 };
 
 AlprParams make_params(const AlprArgs& a) {
@@ -197,21 +201,13 @@ int run_alpr(const AlprArgs& args, const GlobalOptions& global) {
 // alpr-eval
 // ---------------------------------------------------------------------------------------
 
-struct EvalArgs {
+struct EvalArgs : EngineArgs {
   std::string labels;
   std::string images;
-  std::string vehicle_model = "yolox-nano";
-  std::string plate_model = "plate-yolov5";
-  std::string ocr = "cct";
   std::string region = "none";  // labels: each row's region from the CSV; none; or a region
   bool gt_crops = false;
   bool json = false;
   double min_exact = 0;
-  int threads = 0;
-  float plate_conf = 0.1f;
-  float crop_margin = 0.05f;
-  bool whole_frame = false;
-  bool no_haar = false;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -285,14 +281,7 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
   }
   ModelManager models(global.model_manager_options());
   AlprArgs a;
-  a.vehicle_model = args.vehicle_model;
-  a.plate_model = args.plate_model;
-  a.ocr = args.ocr;
-  a.threads = args.threads;
-  a.plate_conf = args.plate_conf;
-  a.crop_margin = args.crop_margin;
-  a.whole_frame = args.whole_frame;
-  a.no_haar = args.no_haar;
+  static_cast<EngineArgs&>(a) = args;
   AlprParams params = make_params(a);
   auto engine_or = AlprEngine::create(
       params, models, args.gt_crops || args.vehicle_model == "none" ? "" : args.vehicle_model);
@@ -428,6 +417,26 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
   return rc;
 }
 
+void add_engine_options(CLI::App* cmd, EngineArgs& e) {
+  cmd->add_option("--vehicle-model", e.vehicle_model,
+                  "vehicle detector (manifest name or file; 'none' searches whole frames)")
+      ->capture_default_str();
+  cmd->add_option("--plate-model", e.plate_model, "plate detector: manifest name, file or 'haar'")
+      ->capture_default_str();
+  cmd->add_option("--ocr", e.ocr, "cct | tesseract")
+      ->check(CLI::IsMember({"cct", "tesseract"}))
+      ->capture_default_str();
+  cmd->add_option("--plate-conf", e.plate_conf, "plate detector confidence threshold")
+      ->capture_default_str();
+  cmd->add_option("--crop-margin", e.crop_margin, "context around each plate for the OCR")
+      ->capture_default_str();
+  cmd->add_flag("--whole-frame", e.whole_frame,
+                "search the whole frame for plates as well as the vehicles");
+  cmd->add_flag("--no-haar", e.no_haar,
+                "no Haar cascade second chance when the plate model finds nothing");
+  cmd->add_option("--threads", e.threads, "inference threads (0: default)");
+}
+
 }  // namespace
 
 void add_alpr_command(CLI::App& app, GlobalOptions& global) {
@@ -438,63 +447,30 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
       ->required();
   cmd->add_option("-o,--output", args->output,
                   "write frames with plates masked (same kind as input)");
-  cmd->add_option("--vehicle-model", args->vehicle_model,
-                  "vehicle detector (manifest name or file; 'none' searches whole frames)")
-      ->capture_default_str();
-  cmd->add_option("--plate-model", args->plate_model,
-                  "plate detector: manifest name, file or 'haar'")
-      ->capture_default_str();
-  cmd->add_option("--ocr", args->ocr, "cct | tesseract")
-      ->check(CLI::IsMember({"cct", "tesseract"}))
-      ->capture_default_str();
+  add_engine_options(cmd, *args);
   cmd->add_option("--region", args->region, "plate format rules: br, eu, nl, us (default none)")
       ->check(CLI::IsMember({"", "br", "eu", "nl", "us"}));
   cmd->add_option("--min-plate-area", args->min_plate_area,
                   "plates smaller than this (px^2) are not read")
       ->capture_default_str();
-  cmd->add_option("--plate-conf", args->plate_conf, "plate detector confidence threshold")
-      ->capture_default_str();
-  cmd->add_option("--crop-margin", args->crop_margin, "context around each plate for the OCR")
-      ->capture_default_str();
-  cmd->add_flag("--whole-frame", args->whole_frame,
-                "search the whole frame for plates as well as the vehicles");
-  cmd->add_flag("--no-haar", args->no_haar,
-                "no Haar cascade second chance when the plate model finds nothing");
   cmd->add_flag("--no-throttle", args->no_throttle, "read every plate in every frame (to compare)");
   cmd->add_flag("--no-mask", args->no_mask, "write -o frames without masking plates");
   cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
-  cmd->add_option("--threads", args->threads, "inference threads (0: default)");
   cmd->add_flag("--json", args->json, "one JSON line per image/frame and a summary line");
   cmd->callback([args, &global] { global.exit_code = run_alpr(*args, global); });
 
   auto eargs = std::make_shared<EvalArgs>();
   CLI::App* ev =
       app.add_subcommand("alpr-eval", "exact-match rate and CER of plate reads vs labels");
+  add_engine_options(ev, *eargs);
   ev->add_option("--labels", eargs->labels, "CSV image,text,x,y,w,h,region")->required();
   ev->add_option("images", eargs->images, "folder the label image paths are relative to")
       ->required();
-  ev->add_option("--vehicle-model", eargs->vehicle_model, "vehicle detector or 'none'")
-      ->capture_default_str();
-  ev->add_option("--plate-model", eargs->plate_model,
-                 "plate detector: manifest name, file or 'haar'")
-      ->capture_default_str();
-  ev->add_option("--ocr", eargs->ocr, "cct | tesseract")
-      ->check(CLI::IsMember({"cct", "tesseract"}))
-      ->capture_default_str();
   ev->add_option("--region", eargs->region, "labels (each row's region), none, br, eu, nl, us")
       ->capture_default_str();
-  ev->add_option("--plate-conf", eargs->plate_conf, "plate detector confidence threshold")
-      ->capture_default_str();
-  ev->add_option("--crop-margin", eargs->crop_margin, "context around each plate for the OCR")
-      ->capture_default_str();
-  ev->add_flag("--whole-frame", eargs->whole_frame,
-               "search the whole image for plates as well as the vehicles");
-  ev->add_flag("--no-haar", eargs->no_haar,
-               "no Haar cascade second chance when the plate model finds nothing");
   ev->add_flag("--gt-crops", eargs->gt_crops, "read the labelled boxes (OCR alone, no detector)");
   ev->add_option("--min-exact", eargs->min_exact,
                  "exit 1 when the exact-match rate is below this (0..1)");
-  ev->add_option("--threads", eargs->threads, "inference threads (0: default)");
   ev->add_flag("--json", eargs->json, "one JSON line per image and a summary line");
   ev->callback([eargs, &global] { global.exit_code = run_alpr_eval(*eargs, global); });
 }
