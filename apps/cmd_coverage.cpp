@@ -22,6 +22,7 @@ struct CoverageArgs {
   float score = 0.f;
   int min_face = 0;
   bool flip = false;
+  bool multi_scale = false;
   std::vector<std::string> ensemble;
   float upscale = 0.f;
   bool upscale_everywhere = false;
@@ -43,6 +44,7 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.detector.score_threshold = args.score;
   options.detector.min_face = args.min_face;
   options.detector.flip = args.flip;
+  options.detector.multi_scale = args.multi_scale;
   options.detector.ensemble = args.ensemble;
   options.detector.upscale = args.upscale;
   options.detector.upscale_everywhere = args.upscale_everywhere;
@@ -142,6 +144,8 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
   cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
   cmd->add_flag("--flip", args->flip, "also detect on the mirrored image (test-time augmentation)");
+  cmd->add_flag("--multi-scale", args->multi_scale,
+                "also run the face model on the whole image fitted into 640x640 (second scale)");
   cmd->add_option("--ensemble", args->ensemble,
                   "extra face detectors merged with --detector by NMS, e.g. yunet2022,blazeface")
       ->delimiter(',');

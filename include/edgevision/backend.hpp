@@ -39,6 +39,11 @@ struct BackendOptions {
   std::filesystem::path config;  // companion file: .pbtxt (TensorFlow), .cfg (Darknet), .prototxt
   bool optimize = true;          // graph optimizations (ORT_ENABLE_ALL)
   std::string device = "cpu";    // execution provider: cpu, cuda, tensorrt, openvino
+  // Fully convolutional image models (YuNet) often declare a fixed NCHW input, and ONNX Runtime
+  // then refuses any other size although the graph would run on it. With this set, every 4-D
+  // input's H and W (and the outputs' shapes) are loaded as free dims, patched in memory; the
+  // file is not changed. The caller must check that a run at another size works.
+  bool free_image_size = false;
 };
 
 class InferenceBackend {

@@ -41,6 +41,9 @@ struct FaceDetectorOptions {
   // unless upscale_everywhere. 0 = off. Tiled DNN detectors only.
   float upscale = 0.f;
   bool upscale_everywhere = false;
+  // Networks that take any input size run once on the whole frame; this adds a second run at
+  // the scale that fits the frame into 640x640 (multi-scale test-time augmentation).
+  bool multi_scale = false;
   // A low score_threshold finds blurred, occluded and tiny faces, but its false positives are
   // what masks scenery; large ones cost the most picture and large real faces score high. So
   // faces at least large_face_px (frame pixels) need large_face_score. 0 = off.

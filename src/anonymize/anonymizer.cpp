@@ -89,7 +89,10 @@ FaceDetectorOptions level_detector_options(FaceDetectorOptions o, PrivacyLevel l
   // Tiles with faces near the first pass's size limit are run again at 2x: crowds and
   // far-away groups, where the next face is smaller still.
   if (o.upscale <= 0.f) o.upscale = 2.f;
-  if (level == PrivacyLevel::kHigh || level == PrivacyLevel::kMaximum) o.flip = true;
+  if (level == PrivacyLevel::kHigh || level == PrivacyLevel::kMaximum) {
+    o.flip = true;
+    o.multi_scale = true;
+  }
   return o;
 }
 

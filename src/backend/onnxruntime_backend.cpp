@@ -3,10 +3,14 @@
 #include "backend/backends.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <tuple>
 
+#include <onnx/onnx_pb.h>
 #include <onnxruntime_cxx_api.h>
 #include <spdlog/spdlog.h>
 
@@ -44,9 +48,10 @@ RuntimeOptions& runtime_settings() {
   return options;
 }
 
-// Sessions by (file, its size and mtime, threads, optimize, spinning): a file rewritten in
-// place (quantize, OTA) is a different model. weak_ptr: a session goes when its last user does.
-using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool>;
+// Sessions by (file, its size and mtime, threads, optimize, spinning, free image size): a file
+// rewritten in place (quantize, OTA) is a different model. weak_ptr: a session goes when its
+// last user does.
+using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool, bool>;
 std::map<SessionKey, std::weak_ptr<Ort::Session>>& session_cache() {
   static std::map<SessionKey, std::weak_ptr<Ort::Session>> cache;
   return cache;
@@ -165,6 +170,49 @@ Result<std::string> execution_provider_for(std::string_view device) {
                                     "' (cpu, cuda, tensorrt, openvino)");
 }
 
+// The model's bytes with the H and W of every 4-D input made free (BackendOptions::
+// free_image_size). Empty when nothing needed a change, so the file is loaded as it is; an
+// error when the file is not a readable ONNX model. Output and intermediate shapes are dropped
+// too: they were inferred for the fixed size, and ONNX Runtime re-infers them.
+Result<std::string> free_image_size_bytes(const std::filesystem::path& model) {
+  std::ifstream in(model, std::ios::binary);
+  std::ostringstream bytes;
+  if (!in || !(bytes << in.rdbuf()))
+    return Result<std::string>::Error("cannot read " + model.string());
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(bytes.str()))
+    return Result<std::string>::Error(model.string() + " is not an ONNX model");
+  onnx::GraphProto& graph = *proto.mutable_graph();
+  std::set<std::string> initializers;
+  for (const auto& t : graph.initializer()) {
+    // Weights in external files are found relative to the model's folder, which a model loaded
+    // from memory does not have.
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) return std::string();
+    initializers.insert(t.name());
+  }
+  bool changed = false;
+  for (auto& input : *graph.mutable_input()) {
+    if (initializers.count(input.name()) || !input.type().has_tensor_type()) continue;
+    auto* shape = input.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() != 4) continue;
+    const char* names[] = {"height", "width"};
+    for (int d = 2; d < 4; ++d) {
+      auto* dim = shape->mutable_dim(d);
+      if (!dim->has_dim_value()) continue;
+      dim->set_dim_param(input.name() + "_" + names[d - 2]);
+      changed = true;
+    }
+  }
+  if (!changed) return std::string();
+  for (auto& output : *graph.mutable_output())
+    if (output.type().has_tensor_type()) output.mutable_type()->mutable_tensor_type()->clear_shape();
+  graph.clear_value_info();
+  std::string patched;
+  if (!proto.SerializeToString(&patched))
+    return Result<std::string>::Error("cannot serialize the patched " + model.string());
+  return patched;
+}
+
 Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
     const std::filesystem::path& model, const BackendOptions& options) {
   using R = Result<std::unique_ptr<InferenceBackend>>;
@@ -181,8 +229,8 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
   if (ec) size = 0;
   int64_t mtime = std::filesystem::last_write_time(model, ec).time_since_epoch().count();
   if (ec) mtime = 0;
-  const SessionKey key{canonical.string(), size, mtime, threads, options.optimize,
-                       rt.allow_spinning};
+  const SessionKey key{canonical.string(), size,          mtime, threads, options.optimize,
+                       rt.allow_spinning,  options.free_image_size};
   auto& cache = session_cache();
   for (auto it = cache.begin(); it != cache.end();)
     it = it->second.expired() ? cache.erase(it) : std::next(it);
@@ -203,7 +251,15 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
     if (Status st = append_execution_provider(so, options.device); !st)
       return R::Error(st.message());
-    auto session = std::make_shared<Ort::Session>(ort_env(), model.c_str(), so);
+    std::string patched;
+    if (options.free_image_size) {
+      auto bytes = free_image_size_bytes(model);
+      if (!bytes) return R::Error("onnxruntime: " + bytes.error());
+      patched = std::move(*bytes);
+    }
+    auto session = patched.empty()
+                       ? std::make_shared<Ort::Session>(ort_env(), model.c_str(), so)
+                       : std::make_shared<Ort::Session>(ort_env(), patched.data(), patched.size(), so);
     if (rt.share_sessions && options.device == "cpu") cache[key] = session;
     return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(session)));
   } catch (const Ort::Exception& e) {

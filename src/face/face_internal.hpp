@@ -23,8 +23,11 @@ struct Pass {
 // How a frame is cut into network runs. Fixed-size networks: small frames are upscaled into one
 // run (at most max_upscale); frames larger than the network at the mode's target scale are
 // tiled with overlap, plus one whole-frame run so faces larger than the overlap are not cut.
-// Dynamic networks (net = 0x0) get one run at a mode-dependent scale.
-std::vector<Pass> plan_passes(cv::Size frame, cv::Size net, DetectMode mode);
+// Dynamic networks (net = 0x0) get one whole-frame run at the scale a 640x640 network's tiles
+// would use.
+// multi_scale: dynamic networks also get a run at the scale that fits the frame into 640x640.
+std::vector<Pass> plan_passes(cv::Size frame, cv::Size net, DetectMode mode,
+                              bool multi_scale = false);
 
 // Score-ordered NMS over faces from all passes. Also drops a face that lies mostly (>= 80%)
 // inside a better one, which is what a face cut by a tile edge looks like next to the
@@ -40,6 +43,8 @@ class TiledFaceDetector : public FaceDetector {
     upscale_ = scale;
     upscale_everywhere_ = everywhere;
   }
+  // See FaceDetectorOptions::multi_scale.
+  void set_multi_scale(bool on) { multi_scale_ = on; }
   // See FaceDetectorOptions::large_face_score.
   void set_large_face_score(float score, int px) {
     large_face_score_ = score;
@@ -58,6 +63,7 @@ class TiledFaceDetector : public FaceDetector {
   int min_face_;
   float upscale_ = 0.f;
   bool upscale_everywhere_ = false;
+  bool multi_scale_ = false;
   float large_face_score_ = 0.f;
   int large_face_px_ = 48;
 
@@ -116,8 +122,10 @@ struct OnnxFaceModel {
   ResolvedModel model;
   std::unique_ptr<InferenceBackend> backend;
 };
+// free_image_size: see BackendOptions::free_image_size.
 Result<OnnxFaceModel> open_onnx_model(const FaceDetectorOptions& options, ModelManager& models,
-                                      const std::string& default_model);
+                                      const std::string& default_model,
+                                      bool free_image_size = false);
 // Threshold from options, else the manifest, else `fallback`.
 float pick_threshold(const FaceDetectorOptions& options, const ResolvedModel& model,
                      float fallback);

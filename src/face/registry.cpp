@@ -90,11 +90,12 @@ Result<ResolvedModel> resolve_model(const FaceDetectorOptions& options, ModelMan
 }
 
 Result<OnnxFaceModel> open_onnx_model(const FaceDetectorOptions& options, ModelManager& models,
-                                      const std::string& default_model) {
+                                      const std::string& default_model, bool free_image_size) {
   auto model = resolve_model(options, models, default_model);
   if (!model) return model.status();
   BackendOptions bo;
   bo.threads = options.threads;
+  bo.free_image_size = free_image_size;
   auto backend = create_backend("onnxruntime", model->primary(), bo);
   if (!backend) return backend.status();
   return OnnxFaceModel{std::move(*model), std::move(*backend)};
@@ -199,6 +200,7 @@ void apply_upscale(FaceDetector& detector, const FaceDetectorOptions& options) {
   auto* tiled = dynamic_cast<face::TiledFaceDetector*>(&detector);
   if (tiled && options.large_face_score > 0.f)
     tiled->set_large_face_score(options.large_face_score, options.large_face_px);
+  if (tiled) tiled->set_multi_scale(options.multi_scale);
   if (options.upscale <= 0.f) return;
   if (tiled) {
     tiled->set_upscale(options.upscale, options.upscale_everywhere);

@@ -1,7 +1,8 @@
 // YuNet 2023 (libfacedetection.train yunet_s, 12 raw output heads) through ONNX Runtime with
-// our own decoder. The shipped yunet_s_640_640.onnx has a fixed 1x3x640x640 input in ONNX
-// Runtime (it rejects any other size, unlike OpenCV DNN), so frames are fitted/tiled into 640
-// by TiledFaceDetector; a model with dynamic H/W gets one run padded to a multiple of 32.
+// our own decoder. The shipped yunet_s_640_640.onnx declares a fixed 1x3x640x640 input, which
+// ONNX Runtime enforces although the graph is fully convolutional; it is loaded with free H/W
+// (patched in memory) so a frame gets one run at its own aspect, padded to a multiple of 32,
+// instead of 640x640 tiles. A model that does not run at another size is tiled.
 #include <algorithm>
 #include <cmath>
 
@@ -62,6 +63,17 @@ class YuNetDetector final : public TiledFaceDetector {
   }
 
   std::string name() const override { return "yunet"; }
+
+  // One run at a size the file does not declare, to learn whether free H/W really works.
+  Status probe_free_size() {
+    const cv::Mat blank(64, 96, CV_8UC3, cv::Scalar::all(0));
+    std::vector<Face> ignored;
+    if (Status s = detect_scaled(blank, ignored); !s.ok()) return s;
+    const size_t cells = (96 / 8) * (64 / 8);
+    if (outputs_[index_[0][0]].elements() != cells)
+      return Status::Error("yunet: output size does not follow the input size");
+    return Status::Ok();
+  }
 
   Status init() {
     static const char* kinds[] = {"cls", "obj", "bbox", "kps"};
@@ -126,30 +138,47 @@ class YuNetDetector final : public TiledFaceDetector {
 }  // namespace
 
 DetectorResult create_yunet(const FaceDetectorOptions& options, ModelManager& models) {
-  auto opened = open_onnx_model(options, models, "yunet");
+  auto opened = open_onnx_model(options, models, "yunet", /*free_image_size=*/true);
   if (!opened) return opened.status();
-  const ResolvedModel* model = &opened->model;
-  auto& backend = opened->backend;
-  const auto& ins = backend->inputs();
-  if (ins.size() != 1 || ins[0].shape.size() != 4)
-    return DetectorResult::Error("yunet: expected one NCHW input in " + model->primary().string());
-  cv::Size net(static_cast<int>(ins[0].shape[3]), static_cast<int>(ins[0].shape[2]));
-  if (net.width <= 0 || net.height <= 0) {
-    net = {0, 0};
-  } else if (net.width % 32 || net.height % 32) {
-    return DetectorResult::Error("yunet: input " + std::to_string(net.width) + "x" +
-                                 std::to_string(net.height) + " is not a multiple of 32");
-  }
-  Preprocess pre = model->spec ? model->spec->preprocess : Preprocess{};
-  pre.color = "bgr";
-  pre.layout = "nchw";
-  auto det = std::make_unique<YuNetDetector>(
-      std::move(backend), pre, net, pick_threshold(options, *model, 0.6f), pick_nms(*model, 0.3f),
-      options.mode, options.min_face);
-  if (Status s = det->init(); !s.ok()) return s;
-  spdlog::debug("face: yunet ready ({} input {}x{})", model->primary().string(), net.width,
-                net.height);
-  return std::unique_ptr<FaceDetector>(std::move(det));
+  const ResolvedModel model = opened->model;
+  bool probe_failed = false;
+  const auto make = [&](std::unique_ptr<InferenceBackend> backend) -> DetectorResult {
+    const auto& ins = backend->inputs();
+    if (ins.size() != 1 || ins[0].shape.size() != 4)
+      return DetectorResult::Error("yunet: expected one NCHW input in " +
+                                   model.primary().string());
+    cv::Size net(static_cast<int>(ins[0].shape[3]), static_cast<int>(ins[0].shape[2]));
+    if (net.width <= 0 || net.height <= 0) {
+      net = {0, 0};
+    } else if (net.width % 32 || net.height % 32) {
+      return DetectorResult::Error("yunet: input " + std::to_string(net.width) + "x" +
+                                   std::to_string(net.height) + " is not a multiple of 32");
+    }
+    Preprocess pre = model.spec ? model.spec->preprocess : Preprocess{};
+    pre.color = "bgr";
+    pre.layout = "nchw";
+    auto det = std::make_unique<YuNetDetector>(
+        std::move(backend), pre, net, pick_threshold(options, model, 0.6f), pick_nms(model, 0.3f),
+        options.mode, options.min_face);
+    if (Status s = det->init(); !s.ok()) return s;
+    if (net.width == 0) {
+      if (Status s = det->probe_free_size(); !s.ok()) {
+        probe_failed = true;
+        return s;
+      }
+    }
+    spdlog::debug("face: yunet ready ({} input {}x{})", model.primary().string(), net.width,
+                  net.height);
+    return std::unique_ptr<FaceDetector>(std::move(det));
+  };
+  auto detector = make(std::move(opened->backend));
+  if (detector || !probe_failed) return detector;
+  // A graph with size-dependent reshapes only runs at its declared size: tile into it.
+  spdlog::info("face: {} does not run at free input sizes ({}); using 640x640 tiles",
+               model.primary().filename().string(), detector.error());
+  auto fixed = open_onnx_model(options, models, "yunet");
+  if (!fixed) return fixed.status();
+  return make(std::move(fixed->backend));
 }
 
 }  // namespace ev::face

@@ -168,8 +168,18 @@ TEST(FaceTiling, PlansPerMode) {
   cv::Mat covered(720, 1280, CV_8U, cv::Scalar(0));
   for (size_t k = 1; k < p.size(); ++k) covered(p[k].region).setTo(1);
   EXPECT_EQ(cv::countNonZero(covered), 1280 * 720);
-  // Dynamic networks: one run.
+  // Dynamic networks: one whole-frame run at the scale the tiles of a 640 network would use.
   EXPECT_EQ(plan_passes({1920, 1080}, {0, 0}, DetectMode::kAccurate).size(), 1u);
+  p = plan_passes({1280, 720}, {0, 0}, DetectMode::kBalanced);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].region, cv::Rect(0, 0, 1280, 720));
+  EXPECT_NEAR(p[0].scale, 640.f / 720.f, 1e-5);
+  EXPECT_FLOAT_EQ(plan_passes({166, 125}, {0, 0}, DetectMode::kBalanced)[0].scale, 2.f);
+  // multi_scale adds the whole frame fitted into 640x640.
+  p = plan_passes({1280, 720}, {0, 0}, DetectMode::kBalanced, true);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_FLOAT_EQ(p[0].scale, 0.5f);
+  EXPECT_NEAR(p[1].scale, 640.f / 720.f, 1e-5);
   EXPECT_TRUE(plan_passes({0, 0}, net, DetectMode::kFast).empty());
 }
 

@@ -1,4 +1,5 @@
 // Every detector on real photos, edge-case inputs, the fallback chain and hash checking.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -277,6 +278,34 @@ int count_found(const std::vector<Face>& faces, const std::vector<cv::Rect2f>& l
         break;
       }
   return found;
+}
+
+// The shipped YuNet declares 1x3x640x640; ONNX Runtime refuses other sizes unless the dims are
+// freed at load time, and then the outputs follow the input.
+TEST(FaceYuNetFreeSize, PatchedModelRunsAtFrameSize) {
+  const fs::path model = test::shared_models_dir() / "face" / "yunet_s_640_640.onnx";
+  const std::vector<float> input(3 * 640 * 1152, 0.f);
+  const std::vector<TensorView> in{{input.data(), {1, 3, 640, 1152}}};
+  std::vector<Tensor> out;
+  auto fixed = create_backend("onnxruntime", model, {});
+  ASSERT_TRUE(fixed.ok()) << fixed.error();
+  EXPECT_EQ((*fixed)->inputs()[0].shape[3], 640);
+  EXPECT_FALSE((*fixed)->run(in, out).ok());
+  BackendOptions free_size;
+  free_size.free_image_size = true;
+  auto patched = create_backend("onnxruntime", model, free_size);
+  ASSERT_TRUE(patched.ok()) << patched.error();
+  EXPECT_LT((*patched)->inputs()[0].shape[3], 0);  // free
+  ASSERT_TRUE((*patched)->run(in, out).ok());
+  const auto& outs = (*patched)->outputs();
+  const auto cls8 = std::find_if(outs.begin(), outs.end(),
+                                 [](const TensorInfo& t) { return t.name == "cls_8"; });
+  ASSERT_NE(cls8, outs.end());
+  EXPECT_EQ(out[cls8 - outs.begin()].elements(), size_t{(1152 / 8) * (640 / 8)});
+  // The model file itself is unchanged (patched in memory only).
+  auto hash = sha256_file(model);
+  ASSERT_TRUE(hash.ok());
+  EXPECT_EQ(*hash, "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4");
 }
 
 TEST(FaceDetectorExtra, DefaultFindsSmallFacesIn720p) {
