@@ -35,12 +35,15 @@ struct AnonymizeArgs {
   bool json = false;
   bool keep_audio = false;
   bool strict = false;
+  bool no_head_fallback = false;
+  std::string person_model = "yolox-nano";
 };
 
 struct Counters {
   int64_t frames = 0;  // frames read and decoded
   int64_t written = 0;
   int64_t faces = 0;                // detections
+  int64_t heads = 0;                // head-fallback masks (persons with no detected face)
   int64_t masks = 0;                // masks drawn (detections + held tracks)
   int64_t dropped = 0;              // fail-closed frames (detection failed)
   std::atomic<int64_t> corrupt{0};  // undecodable input frames/files (reader thread)
@@ -71,6 +74,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   options.detector.min_face = args.min_face;
   options.detector.threads = args.threads;
   options.detector.model = args.model;
+  if (args.no_head_fallback) options.head_fallback.enabled = false;
+  options.head_fallback.detector.model = args.person_model;
 
   auto source = open_source(args.input);
   if (!source) {
@@ -93,6 +98,13 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   if (args.strict && !anon.fallback_note().empty()) {
     spdlog::error("--strict: {}", anon.fallback_note());
     return 1;
+  }
+  if (!anon.head_fallback_note().empty()) {
+    if (args.strict) {
+      spdlog::error("--strict: {}", anon.head_fallback_note());
+      return 1;
+    }
+    spdlog::warn("{}; faces only (--no-head-fallback silences this)", anon.head_fallback_note());
   }
   spdlog::info("anonymizing {} ({}) -> {} with {} / {} / {}", args.input, to_string(info.kind),
                args.output, anon.detector_name(), args.method, args.level);
@@ -166,6 +178,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     }
     c.faces += item->result.faces_detected;
     c.masks += item->result.masks_applied;
+    c.heads += item->result.heads_masked;
     bar.update(++processed + c.corrupt);
     if (!to_write.push(std::move(*item))) break;
     if (stop) break;
@@ -212,6 +225,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
       {"level", args.level},
   };
   if (!anon.fallback_note().empty()) summary["fallback"] = anon.fallback_note();
+  summary["head_fallback"] = !anon.options().head_fallback.enabled.value_or(false) ? "off"
+                             : anon.head_fallback_note().empty()                   ? "on"
+                                                                                   : "unavailable";
+  summary["heads_masked"] = c.heads;
   if (args.json) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
@@ -261,7 +278,14 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
                 "carry the input's audio track over to the output video (needs ffmpeg; the audio "
                 "is not anonymized)");
   cmd->add_flag("--strict", args->strict,
-                "fail (exit 1) instead of falling back to a weaker face detector");
+                "fail (exit 1) instead of falling back to a weaker face detector or running "
+                "without the head fallback");
+  cmd->add_flag("--no-head-fallback", args->no_head_fallback,
+                "do not mask the head region of persons with no detected face (backs of heads, "
+                "masks, occlusion; on at level medium and above)");
+  cmd->add_option("--person-model", args->person_model,
+                  "object detector that finds persons for the head fallback")
+      ->capture_default_str();
   cmd->callback([args, &global] { global.exit_code = run_anonymize(*args, global); });
 }
 

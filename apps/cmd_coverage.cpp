@@ -23,6 +23,9 @@ struct CoverageArgs {
   int min_face = 0;
   bool flip = false;
   bool multi_scale = false;
+  bool no_head_fallback = false;
+  std::string person_model = "yolox-nano";
+  float person_score = 0.35f;
   std::vector<std::string> ensemble;
   float upscale = 0.f;
   bool upscale_everywhere = false;
@@ -52,6 +55,9 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.detector.large_face_score = args.large_face_score;
   options.level = *level;
   options.method = AnonymizeMethod::kBlackBox;
+  if (args.no_head_fallback) options.head_fallback.enabled = false;
+  options.head_fallback.detector.model = args.person_model;
+  options.head_fallback.person_score = args.person_score;
   ModelManager models(global.model_manager_options());
   auto anonymizer = Anonymizer::create(options, models);
   if (!anonymizer) {
@@ -64,6 +70,10 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
     spdlog::error("coverage: {}; not measuring another detector in its place",
                   (*anonymizer)->fallback_note());
     return 2;
+  }
+  if (!(*anonymizer)->head_fallback_note().empty()) {
+    spdlog::error("coverage: {}", (*anonymizer)->head_fallback_note());
+    return 1;
   }
   CoverageOptions copts;
   copts.scales = args.scales;
@@ -144,6 +154,12 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
   cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
   cmd->add_flag("--flip", args->flip, "also detect on the mirrored image (test-time augmentation)");
+  cmd->add_flag("--no-head-fallback", args->no_head_fallback,
+                "do not mask the head region of persons with no detected face (on at level "
+                "medium and above)");
+  cmd->add_option("--person-model", args->person_model,
+                  "object detector for the head fallback (manifest name or file)");
+  cmd->add_option("--person-score", args->person_score, "person score for the head fallback");
   cmd->add_flag("--multi-scale", args->multi_scale,
                 "also run the face model on the whole image fitted into 640x640 (second scale)");
   cmd->add_option("--ensemble", args->ensemble,

@@ -139,6 +139,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     if (sink) {
       if (anonymizer) {
         if (per_image) anonymizer->reset_tracking();
+        anonymizer->set_persons(dets);
         const FrameResult fr = anonymizer->process(frame.image);
         if (!fr.emitted) {
           // Fail closed: the image does not leave.

@@ -156,6 +156,7 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     if (args.json) std::printf("%s\n", tracks_json(args.input, frame_no, tracks).dump().c_str());
     if (sink) {
       // Objects were found on the original frame; the written one has its faces covered.
+      if (anonymizer) anonymizer->set_persons(dets);
       if (anonymizer && !anonymizer->process(frame.image).emitted) {
         // Fail closed: this frame is not written (tracking above has already used it).
         spdlog::warn("frame {}: face detection failed; frame withheld", frame.index);

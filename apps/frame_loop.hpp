@@ -50,7 +50,8 @@ inline bool open_optional_sink(const std::string& output, const SourceInfo& info
 // Private by default: when a command writes images (`-o`), faces are anonymized unless the
 // user opted out with --no-anonymize, which is logged as a warning. Without an output no image
 // leaves the process, so no anonymizer is needed. Returns false (logged) when one is needed
-// and no face detector can run: clear faces are never written as a fallback.
+// and no face detector can run: clear faces are never written as a fallback. The caller's
+// object detections feed the head fallback (Anonymizer::set_persons).
 inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelManager& models,
                                    std::unique_ptr<Anonymizer>& anonymizer) {
   if (!writes_images) return true;
@@ -58,7 +59,9 @@ inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelMana
     spdlog::warn("--no-anonymize: output images will show identifiable faces");
     return true;
   }
-  auto a = Anonymizer::create(AnonymizerOptions{}, models);
+  AnonymizerOptions options;
+  options.head_fallback.own_detector = false;
+  auto a = Anonymizer::create(options, models);
   if (!a) {
     spdlog::error(
         "no face detector can run, refusing to write images with clear faces "

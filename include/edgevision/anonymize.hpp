@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
 
+#include "edgevision/detect.hpp"
 #include "edgevision/face.hpp"
 #include "edgevision/status.hpp"
 
@@ -57,16 +59,41 @@ class FaceTracker {
 std::vector<cv::Rect> apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>& boxes,
                                   AnonymizeMethod method, const PrivacyParams& params);
 
+// Head fallback: a face detector misses the backs of heads, masked, occluded, blurred and
+// turned-away faces, but the object detector still finds the person. Every person whose head
+// region holds no detected face gets that region masked (docs/face-detectors.md).
+struct HeadFallbackOptions {
+  // Unset: on at privacy level medium and above, off at low.
+  std::optional<bool> enabled;
+  // false: no person detector of its own; persons come from set_persons() (a pipeline whose
+  // object detector already finds them).
+  bool own_detector = true;
+  DetectorParams detector;   // the person detector (model, threads); classes are set to person
+  float person_score = 0.35f;
+  // Video: the anonymizer's own person detector runs on every interval-th frame; the face
+  // tracker holds the head masks in between (hold_frames must exceed it).
+  int interval = 3;
+};
+
+// The part of a person box where the head is: a square at the top, sized from the box width
+// (shoulders) and capped by the height (a full-length person), widened for turned heads.
+cv::Rect2f head_region(const cv::Rect2f& person);
+// Head regions of the persons (score >= min_score) in which no detected face has its centre.
+std::vector<cv::Rect2f> heads_without_faces(const std::vector<Detection>& persons,
+                                            const std::vector<Face>& faces, float min_score);
+
 struct AnonymizerOptions {
   FaceDetectorOptions detector;
   AnonymizeMethod method = AnonymizeMethod::kBlur;
   PrivacyLevel level = PrivacyLevel::kMedium;
+  HeadFallbackOptions head_fallback;
 };
 
 struct FrameResult {
   bool emitted = false;  // false: detection failed, the frame must not leave (fail closed)
   int faces_detected = 0;
   int masks_applied = 0;
+  int heads_masked = 0;         // head-fallback regions added this frame
   std::vector<cv::Rect> masks;  // pixel areas that were masked
   std::string error;
   double detect_ms = 0;  // face detection
@@ -83,10 +110,21 @@ class Anonymizer {
   static std::unique_ptr<Anonymizer> create_with_detector(const AnonymizerOptions& options,
                                                           std::unique_ptr<FaceDetector> detector);
   FrameResult process(cv::Mat& frame);
+  // Detections made elsewhere (a pipeline's object detector on the same or a recent frame); its
+  // persons feed the head fallback of the next process() calls in place of the anonymizer's
+  // own person detector.
+  void set_persons(const std::vector<Detection>& detections);
   // Call between unrelated images (folders) so masks do not carry over.
-  void reset_tracking() { tracker_.reset(); }
+  void reset_tracking() {
+    tracker_.reset();
+    frames_ = 0;
+    if (!persons_external_) persons_.clear();
+  }
   std::string detector_name() const { return detector_->name(); }
   const std::string& fallback_note() const { return fallback_note_; }
+  // Why the head fallback is off although it was asked for (its model is unavailable); empty
+  // when it runs or was not asked for.
+  const std::string& head_fallback_note() const { return head_fallback_note_; }
   const AnonymizerOptions& options() const { return options_; }
 
  private:
@@ -97,6 +135,11 @@ class Anonymizer {
   std::unique_ptr<FaceDetector> detector_;
   FaceTracker tracker_;
   std::string fallback_note_;
+  std::unique_ptr<ObjectDetector> person_detector_;
+  std::string head_fallback_note_;
+  std::vector<Detection> persons_;  // latest person boxes for the head fallback
+  bool persons_external_ = false;
+  int64_t frames_ = 0;
 };
 
 }  // namespace ev

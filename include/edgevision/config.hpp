@@ -85,6 +85,9 @@ struct PrivacyConfig {
   // Licence plates masked in every output image: unset follows alpr.enabled (plate masking
   // costs a plate detector pass per frame, so it comes with ALPR unless asked for).
   std::optional<bool> plates;
+  // Head region of every person with no detected face masked: unset follows the level (on at
+  // medium and above).
+  std::optional<bool> head_fallback;
   bool operator==(const PrivacyConfig&) const = default;
 };
 

@@ -1,4 +1,5 @@
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <chrono>
 
 #include "edgevision/anonymize.hpp"
@@ -98,18 +99,71 @@ FaceDetectorOptions level_detector_options(FaceDetectorOptions o, PrivacyLevel l
 
 }  // namespace
 
+cv::Rect2f head_region(const cv::Rect2f& person) {
+  // A head is about half as wide as the shoulders (the box width of an upper body) and about
+  // 1/7 of a standing person's height; 0.6 of the width capped at 0.4 of the height errs on the
+  // large side for both. 1.2x wider and 1.3x taller than that square, centred: heads turn and
+  // person boxes are loose in crowds.
+  const float side = std::min(0.6f * person.width, 0.4f * person.height);
+  const float w = 1.2f * side;
+  const float h = 1.3f * side;
+  return {person.x + person.width / 2 - w / 2, person.y - 0.1f * side, w, h};
+}
+
+std::vector<cv::Rect2f> heads_without_faces(const std::vector<Detection>& persons,
+                                            const std::vector<Face>& faces, float min_score) {
+  std::vector<cv::Rect2f> heads;
+  for (const Detection& p : persons) {
+    if (p.score < min_score || p.box.width <= 0.f || p.box.height <= 0.f) continue;
+    const cv::Rect2f head = head_region(p.box);
+    const bool has_face = std::any_of(faces.begin(), faces.end(), [&](const Face& f) {
+      return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
+    });
+    if (!has_face) heads.push_back(head);
+  }
+  return heads;
+}
+
 Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& options,
                                                        ModelManager& models) {
   std::string note;
   auto detector =
       create_face_detector(level_detector_options(options.detector, options.level), models, &note);
   if (!detector) return Result<std::unique_ptr<Anonymizer>>(detector.status());
-  return std::unique_ptr<Anonymizer>(new Anonymizer(options, std::move(*detector), note));
+  AnonymizerOptions resolved = options;
+  resolved.head_fallback.enabled =
+      options.head_fallback.enabled.value_or(options.level != PrivacyLevel::kLow);
+  std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(resolved, std::move(*detector), note));
+  if (*resolved.head_fallback.enabled && options.head_fallback.own_detector) {
+    DetectorParams params = options.head_fallback.detector;
+    params.classes = {"person"};
+    params.conf = options.head_fallback.person_score;
+    if (params.threads == 0) params.threads = options.detector.threads;
+    auto persons = ObjectDetector::create(params, models);
+    if (persons) {
+      anonymizer->person_detector_ = std::move(*persons);
+    } else {
+      anonymizer->head_fallback_note_ =
+          "head fallback off: person detector '" + params.model + "' unavailable (" +
+          persons.error() + ")";
+    }
+  }
+  return anonymizer;
+}
+
+void Anonymizer::set_persons(const std::vector<Detection>& detections) {
+  persons_.clear();
+  for (const Detection& d : detections)
+    if (d.label == "person") persons_.push_back(d);
+  persons_external_ = true;
 }
 
 std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
     const AnonymizerOptions& options, std::unique_ptr<FaceDetector> detector) {
-  return std::unique_ptr<Anonymizer>(new Anonymizer(options, std::move(detector), ""));
+  AnonymizerOptions resolved = options;
+  resolved.head_fallback.enabled =
+      options.head_fallback.enabled.value_or(options.level != PrivacyLevel::kLow);
+  return std::unique_ptr<Anonymizer>(new Anonymizer(resolved, std::move(detector), ""));
 }
 
 FrameResult Anonymizer::process(cv::Mat& frame) {
@@ -139,6 +193,30 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     return result;
   }
   result.faces_detected = static_cast<int>(faces->size());
+  const HeadFallbackOptions& heads = options_.head_fallback;
+  if (heads.enabled.value_or(false) && (person_detector_ || persons_external_)) {
+    if (person_detector_ && !persons_external_ && frames_ % std::max(1, heads.interval) == 0) {
+      Status s = person_detector_->detect(frame, persons_);
+      if (!s.ok()) {
+        // The head fallback is part of the privacy path: fail closed like the face detector.
+        frame.setTo(cv::Scalar::all(0));
+        tracker_.update({});
+        result.error = "head fallback: " + s.message();
+        return result;
+      }
+    }
+    // Masks are padded for hair and ears; a head region already includes them.
+    const float unpad = 1.f / (1.f + 2.f * params_.padding);
+    for (const cv::Rect2f& head : heads_without_faces(persons_, *faces, heads.person_score)) {
+      Face f;
+      const cv::Size2f size(head.width * unpad, head.height * unpad);
+      f.box = cv::Rect2f(head.x + (head.width - size.width) / 2,
+                         head.y + (head.height - size.height) / 2, size.width, size.height);
+      faces->push_back(std::move(f));
+      ++result.heads_masked;
+    }
+  }
+  ++frames_;
   const std::vector<cv::Rect2f> boxes = tracker_.update(*faces);
   result.masks = apply_masks(frame, boxes, options_.method, params_);
   result.masks_applied = static_cast<int>(result.masks.size());

@@ -476,11 +476,14 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   if (const YAML::Node n = root["privacy"]) {
     r.check_map(
         n, "privacy",
-        {"detector", "mode", "method", "level", "motion_regions", "full_pass_every", "plates"});
-    if (n["plates"]) {
-      bool plates = true;
-      r.get(n, "privacy", "plates", plates);
-      cfg.privacy.plates = plates;
+        {"detector", "mode", "method", "level", "motion_regions", "full_pass_every", "plates",
+         "head_fallback"});
+    for (auto [key, field] : {std::pair{"plates", &cfg.privacy.plates},
+                              std::pair{"head_fallback", &cfg.privacy.head_fallback}}) {
+      if (!n[key]) continue;
+      bool on = true;
+      r.get(n, "privacy", key, on);
+      *field = on;
     }
     r.get_enum(n, "privacy", "detector", cfg.privacy.detector,
                {"yunet", "yunet2022", "ssd", "blazeface", "blazeface128", "haar"});

@@ -93,6 +93,7 @@ Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy) {
   auto level = parse_privacy_level(privacy.level);
   if (!level) return R::Error(level.error());
   ao.level = *level;
+  ao.head_fallback.enabled = privacy.head_fallback;
   return ao;
 }
 
@@ -170,6 +171,8 @@ struct CameraPipeline::Impl {
   EventEmitter emit;
   std::shared_ptr<CameraMetrics> metrics;
   std::unique_ptr<Anonymizer> anonymizer;
+  std::mutex persons_mutex;
+  std::vector<Detection> latest_persons;  // latest detections, for the head fallback
   std::unique_ptr<ObjectDetector> detector;
   // A new detector (OTA model update) waits here until the detect thread is between frames.
   std::mutex detector_swap_mutex;
@@ -324,7 +327,11 @@ struct CameraPipeline::Impl {
   void anonymize_loop() {
     while (auto p = q_anon.pop()) {
       const auto t0 = Clock::now();
-      if (s.camera.detect) p->original = p->image.clone();
+      if (s.camera.detect) {
+        p->original = p->image.clone();
+        std::lock_guard lock(persons_mutex);
+        anonymizer->set_persons(latest_persons);
+      }
       const FrameResult r = anonymizer->process(p->image);
       if (!r.emitted) {
         // Fail closed: this frame never leaves the stage, not even as a snapshot.
@@ -348,6 +355,13 @@ struct CameraPipeline::Impl {
       if (!forward(q_detect, std::move(*p))) break;
     }
     q_detect.close();
+  }
+
+  // The anonymize stage runs before detection, so its head fallback uses the persons of the
+  // latest detected frame (a frame or two old; the face tracker holds masks longer than that).
+  void publish_persons(const std::vector<Detection>& detections) {
+    std::lock_guard lock(persons_mutex);
+    latest_persons = detections;
   }
 
   void update_snapshot(const cv::Mat& image, int64_t index) {
@@ -384,6 +398,7 @@ struct CameraPipeline::Impl {
           ++motion_skipped;
         } else if (Status st = detector->detect(input, p->detections); st) {
           p->detector_ran = true;
+          publish_persons(p->detections);
           observe(metrics ? metrics->inference : nullptr,
                   detector->last_timings().inference_ms / 1000.0);
         } else {
@@ -453,6 +468,11 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
 
   auto ao = anonymizer_options(settings.privacy);
   if (!ao) return R::Error(ao.error());
+  // A camera that detects objects hands its persons to the head fallback; one that does not
+  // runs a person detector for it.
+  ao->head_fallback.own_detector = !settings.camera.detect;
+  ao->head_fallback.detector.model = settings.detection.model;
+  ao->head_fallback.detector.threads = settings.detection.threads;
   if (settings.privacy.motion_regions) {
     std::string note;
     auto faces = create_face_detector(ao->detector, models, &note);
@@ -468,6 +488,9 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
     impl->anonymizer = std::move(*anonymizer);
     if (!impl->anonymizer->fallback_note().empty()) {
       spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->fallback_note());
+    }
+    if (!impl->anonymizer->head_fallback_note().empty()) {
+      spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->head_fallback_note());
     }
   }
 

@@ -151,6 +151,9 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
   const auto t_load = Clock::now();
   auto ao = anonymizer_options(settings.privacy);
   if (!ao) return R::Error("privacy: " + ao.error());
+  ao->head_fallback.own_detector = !settings.camera.detect;  // as CameraPipeline
+  ao->head_fallback.detector.model = settings.detection.model;
+  ao->head_fallback.detector.threads = settings.detection.threads;
   auto anonymizer = Anonymizer::create(*ao, models);
   if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
   if (!(*anonymizer)->fallback_note().empty()) spdlog::warn("{}", (*anonymizer)->fallback_note());
@@ -220,6 +223,8 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
     cv::Mat image = crop_to_roi(std::move(frame.image), settings.camera.roi);
     times.add("decode", ms_since(t_frame));
 
+    // As CameraPipeline: objects are detected on the frame before anonymization.
+    const cv::Mat original = detector ? image.clone() : cv::Mat();
     const FrameResult fr = (*anonymizer)->process(image);
     times.add("face_detect", fr.detect_ms);
     if (fr.emitted) times.add("anonymize", fr.mask_ms);
@@ -235,12 +240,12 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
       bool run = true;
       if (settings.detection.motion_gating) {
         const auto t_motion = Clock::now();
-        run = motion.update(image);
+        run = motion.update(original);
         times.add("motion_gate", ms_since(t_motion));
       }
       std::vector<Detection> detections;
       if (run) {
-        if (Status st = detector->detect(image, detections); !st) {
+        if (Status st = detector->detect(original, detections); !st) {
           spdlog::warn("bench pipeline: detection failed on frame {}: {}", frame.index,
                        st.message());
         } else {
@@ -249,6 +254,7 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
           times.add("detect_inference", dt.inference_ms);
           times.add("detect_postprocess", dt.postprocess_ms);
           if (timed) result.detections += static_cast<int64_t>(detections.size());
+          (*anonymizer)->set_persons(detections);
           const auto t_track = Clock::now();
           tracker->update(detections);
           times.add("track", ms_since(t_track));
