@@ -156,18 +156,31 @@ TEST(CliAnonymize, WrongHashModelIsNotUsed) {
 }
 
 // A fresh machine: no models dir, nothing in $EDGEVISION_MODELS, an empty cache, no network.
-// The shipped YuNet is used, not a fallback.
+// The shipped YuNet is used, not a fallback. The head fallback's person detector (yolox-nano)
+// is not shipped: its absence is one warning and `"head_fallback": "unavailable"`, and
+// --strict refuses it like any weaker protection.
 TEST(CliAnonymize, OfflineStartUsesTheShippedDefaultModel) {
   const fs::path dir = test::temp_dir("cli_shipped");
-  auto r = test::run_command("EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
-                             " " + bin() + " --offline anonymize " +
-                             test::data("faces/images/2008_002079.jpg").string() + " -o " +
-                             (dir / "o.jpg").string() + " --json --strict");
+  const std::string cmd = "EDGEVISION_MODELS= EDGEVISION_CACHE=" + (dir / "cache").string() +
+                          " " + bin() + " --offline anonymize " +
+                          test::data("faces/images/2008_002079.jpg").string() + " -o " +
+                          (dir / "o.jpg").string() + " --json";
+  auto r = test::run_command(cmd + " --strict --no-head-fallback");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
   EXPECT_EQ(j["detector"], "yunet") << j.dump();
   EXPECT_FALSE(j.contains("fallback")) << j.dump();
+  EXPECT_EQ(j["head_fallback"], "off") << j.dump();
   EXPECT_GE(j["faces"].get<int>(), 1);
+  auto heads = test::run_command(cmd);
+  ASSERT_EQ(heads.exit_code, 0) << heads.err;
+  EXPECT_EQ(parse_summary(heads)["head_fallback"], "unavailable");
+  EXPECT_NE(heads.err.find("head fallback off"), std::string::npos) << heads.err;
+  EXPECT_EQ(test::run_command(cmd + " --strict").exit_code, 1);
+  // With the person model where the manager looks, the head fallback runs.
+  auto with_model = test::run_command(cmd + " --models-dir " + test::shared_models_dir().string());
+  ASSERT_EQ(with_model.exit_code, 0) << with_model.err;
+  EXPECT_EQ(parse_summary(with_model)["head_fallback"], "on");
 }
 
 // Without the shipped model (and offline), the fallback is announced in one warning line, and
@@ -179,7 +192,7 @@ TEST(CliAnonymize, FallbackIsOneLineAndStrictRefusesIt) {
       " ";
   const std::string cmd = bin() + " --offline anonymize " +
                           test::data("faces/images/2008_002079.jpg").string() + " -o " +
-                          (dir / "o.jpg").string() + " --json";
+                          (dir / "o.jpg").string() + " --json --no-head-fallback";
   auto r = test::run_command(env + cmd);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   size_t warnings = 0;
