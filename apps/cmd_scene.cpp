@@ -82,6 +82,8 @@ int run_scene(const SceneArgs& args, const GlobalOptions& global) {
   };
 
   PipelineSettings ps{cam, cfg.privacy, cfg.detection, cfg.tracking, cfg.alpr};
+  // No server here to answer a `snapshot` path: no references, no JPEG encoding.
+  ps.camera.scene.snapshots = 0;
   auto pipeline = CameraPipeline::create(ps, models, emit);
   if (!pipeline) {
     spdlog::error("{}", pipeline.error());

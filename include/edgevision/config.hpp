@@ -58,6 +58,7 @@ struct SceneConfig {
   std::vector<LineConfig> lines;
   bool activities = true;          // activity_started/ended, fall, fight
   double traffic_interval_s = 60;  // traffic summaries per zone; 0: off
+  int snapshots = 32;  // anonymized event frames kept for GET /events/{id}/snapshot.jpg; 0: off
   bool operator==(const SceneConfig&) const = default;
 };
 

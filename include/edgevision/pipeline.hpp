@@ -125,6 +125,9 @@ class CameraPipeline {
   // Latest frame that passed the anonymizer, as JPEG: encoded here, on request (once per new
   // frame), so cameras nobody watches spend nothing on it.
   std::optional<std::vector<uint8_t>> snapshot_jpeg() const;
+  // The anonymized frame of one of this camera's events (its `snapshot` field); nullopt when
+  // unknown or already dropped from the bounded store (analytics.snapshots).
+  std::optional<std::vector<uint8_t>> event_snapshot_jpeg(const std::string& event_id) const;
   void update_rates();  // once per second: recomputes fps_in / fps_out
   // Hot model switch (OTA): loads the new detector now and swaps it in between two frames.
   // On error the old detector keeps serving.
@@ -235,6 +238,8 @@ class Service final : public ServiceView, public EventFeed {
   // ServiceView
   std::vector<CameraStatus> cameras() const override;
   std::optional<std::vector<uint8_t>> snapshot_jpeg(const std::string& camera_id) const override;
+  std::optional<std::vector<uint8_t>> event_snapshot_jpeg(
+      const std::string& event_id) const override;
   EventFeed& events() override { return *this; }
   prometheus::Registry& metrics() override;
   nlohmann::json health() const override;

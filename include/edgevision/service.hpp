@@ -55,6 +55,13 @@ class ServiceView {
   // Latest anonymized frame of a camera as JPEG; nullopt if unknown camera or no frame yet.
   // Never returns a frame that did not pass the anonymizer.
   virtual std::optional<std::vector<uint8_t>> snapshot_jpeg(const std::string& camera_id) const = 0;
+  // The anonymized frame an event's `snapshot` field refers to; nullopt when unknown or
+  // already dropped (bounded per camera).
+  virtual std::optional<std::vector<uint8_t>> event_snapshot_jpeg(
+      const std::string& event_id) const {
+    (void)event_id;
+    return std::nullopt;
+  }
   virtual EventFeed& events() = 0;
   virtual prometheus::Registry& metrics() = 0;
   virtual nlohmann::json health() const = 0;  // {"status":"ok"|"degraded", ...}

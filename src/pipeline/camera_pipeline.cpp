@@ -12,6 +12,7 @@
 #include "edgevision/alpr.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
+#include "edgevision/event_snapshots.hpp"
 #include "edgevision/io.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
@@ -218,13 +219,16 @@ struct CameraPipeline::Impl {
 
   // Tracking thread only: turns tracks into events (object_appeared/left, zones, ...).
   SceneAnalyzer scene;
+  // Anonymized frames of scene events (`snapshot` field), read by the HTTP server.
+  EventSnapshots event_snapshots;
 
   Impl(PipelineSettings settings, size_t queue)
       : s(std::move(settings)),
         q_anon(queue),
         q_detect(queue),
         q_track(queue),
-        scene(s.camera.id, s.camera.scene) {}
+        scene(s.camera.id, s.camera.scene),
+        event_snapshots({static_cast<size_t>(std::max(0, s.camera.scene.snapshots))}) {}
 
   void set_state(const std::string& st, const std::string& raw_err = "") {
     const std::string err = redact_text(raw_err);
@@ -423,7 +427,12 @@ struct CameraPipeline::Impl {
       if (p->detector_ran) {
         tracks = tracker.update(p->detections);
         // Filters, appear/leave, zones, lines, activities: src/activity.
-        scene.update(scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi), emit);
+        // p->image passed the anonymizer (a frame that failed it never gets here).
+        const auto scene_emit = [&](nlohmann::json e) {
+          event_snapshots.attach(e, p->image, p->index);
+          emit(std::move(e));
+        };
+        scene.update(scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi), scene_emit);
         active_tracks = static_cast<int>(tracks.size());
       }
       if (!hooks.empty()) {
@@ -610,6 +619,11 @@ void CameraPipeline::update_rates() {
   m.rate_in = in;
   m.rate_out = out;
   m.rate_t = now;
+}
+
+std::optional<std::vector<uint8_t>> CameraPipeline::event_snapshot_jpeg(
+    const std::string& event_id) const {
+  return impl_->event_snapshots.jpeg(event_id);
 }
 
 std::optional<std::vector<uint8_t>> CameraPipeline::snapshot_jpeg() const {

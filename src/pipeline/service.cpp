@@ -361,6 +361,17 @@ std::optional<std::vector<uint8_t>> Service::snapshot_jpeg(const std::string& ca
   return it->second->pipeline->snapshot_jpeg();
 }
 
+std::optional<std::vector<uint8_t>> Service::event_snapshot_jpeg(
+    const std::string& event_id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, cam] : cameras_) {
+    // Event ids start with the camera id (SceneAnalyzer), so only that camera is asked.
+    if (!cam->pipeline || event_id.rfind(id + "-", 0) != 0) continue;
+    if (auto jpeg = cam->pipeline->event_snapshot_jpeg(event_id)) return jpeg;
+  }
+  return std::nullopt;
+}
+
 prometheus::Registry& Service::metrics() {
   return *metrics_->registry;
 }

@@ -259,6 +259,8 @@ void Server::Impl::routes() {
       handler = "/cameras/{id}/live";
     else if (req.path.rfind("/cameras/", 0) == 0)
       handler = "/cameras/{id}/snapshot.jpg";
+    else if (req.path.rfind("/events/", 0) == 0 && req.path.ends_with("/snapshot.jpg"))
+      handler = "/events/{id}/snapshot.jpg";
     requests_family_.Add({{"handler", handler}, {"code", std::to_string(res.status)}}).Increment();
     spdlog::debug("http {} {} -> {} ({} bytes)", req.method, req.path, res.status, res.body.size());
   });
@@ -288,6 +290,13 @@ void Server::Impl::routes() {
             [this](const httplib::Request& req, httplib::Response& res) { handle_live(req, res); });
   http_.Get("/events",
             [this](const httplib::Request&, httplib::Response& res) { handle_events(res); });
+  http_.Get(R"(/events/([^/]+)/snapshot\.jpg)", [this](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    const std::string id = req.matches[1];
+    auto jpeg = view_.event_snapshot_jpeg(id);
+    if (!jpeg) return send_error(res, 404, "no snapshot for event '" + id + "'");
+    res.set_content(reinterpret_cast<const char*>(jpeg->data()), jpeg->size(), "image/jpeg");
+  });
   http_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 50;
     if (req.has_param("limit")) {

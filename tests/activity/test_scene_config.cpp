@@ -25,7 +25,7 @@ TEST(SceneConfig, IssueExampleParses) {
       - name: door
         points: [[300,120],[300,560]]
         classes: [person]
-    analytics: {activities: false, traffic_interval_s: 30}
+    analytics: {activities: false, traffic_interval_s: 30, snapshots: 5}
 )");
   ASSERT_TRUE(cfg) << cfg.error();
   const SceneConfig& s = cfg->cameras[0].scene;
@@ -47,6 +47,7 @@ TEST(SceneConfig, IssueExampleParses) {
   EXPECT_EQ(s.lines[0].p2, cv::Point2f(300, 560));
   EXPECT_FALSE(s.activities);
   EXPECT_EQ(s.traffic_interval_s, 30);
+  EXPECT_EQ(s.snapshots, 5);
 }
 
 TEST(SceneConfig, DefaultsWhenAbsent) {
@@ -58,6 +59,7 @@ TEST(SceneConfig, DefaultsWhenAbsent) {
   EXPECT_TRUE(s.lines.empty());
   EXPECT_TRUE(s.activities);
   EXPECT_EQ(s.traffic_interval_s, 60);
+  EXPECT_EQ(s.snapshots, 32);
 }
 
 void expect_error(const std::string& tail, const std::string& fragment) {
@@ -85,6 +87,7 @@ TEST(SceneConfig, ErrorsNameTheKey) {
       "{points: [[0,0],[1,0],[1,1],[0,1]]}\n",
       "width_m");
   expect_error("    analytics: {activity: true}\n", "unknown key");
+  expect_error("    analytics: {snapshots: -1}\n", "analytics.snapshots");
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "edgevision/pipeline.hpp"
 #include "support/shared_models.hpp"
 #include "support/test_support.hpp"
@@ -17,6 +19,7 @@ namespace {
 struct VideoRun {
   std::vector<nlohmann::json> events;
   CameraStatus status;
+  std::map<std::string, std::vector<uint8_t>> snapshots;  // by event_id, fetched at the end
   std::vector<nlohmann::json> of(const std::string& type) const {
     std::vector<nlohmann::json> out;
     for (const auto& e : events) {
@@ -47,6 +50,10 @@ VideoRun run_file(const std::string& rel, const CameraConfig& camera_in) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE((*p)->finished());
+  for (const auto& e : run.events) {
+    if (!e.contains("snapshot")) continue;
+    if (auto jpeg = (*p)->event_snapshot_jpeg(e["event_id"])) run.snapshots[e["event_id"]] = *jpeg;
+  }
   (*p)->stop();
   run.status = (*p)->status();
   return run;
@@ -67,6 +74,7 @@ TEST(SceneVideo, ZoneEnterExitAndLoiteringOnWarehouseClip) {
   z.classes = {"person"};
   z.loitering_s = 5;
   cam.scene.zones.push_back(z);
+  cam.scene.snapshots = 1000;  // keep every event frame, to check each reference below
   const VideoRun run = run_file("video/warehouse_one_person.mp4", cam);
   EXPECT_EQ(run.status.frames_out, 442u);
   EXPECT_EQ(run.status.frames_dropped, 0u);
@@ -106,6 +114,24 @@ TEST(SceneVideo, ZoneEnterExitAndLoiteringOnWarehouseClip) {
     EXPECT_TRUE(e.contains("event_id")) << e.dump();
     EXPECT_TRUE(e.contains("frame_index")) << e.dump();
   }
+  // Snapshot references: on what is visible on its frame (the enter, the loitering start),
+  // not on ends (the object may be gone); each one answers with the anonymized frame as JPEG.
+  EXPECT_EQ(enter[0].value("snapshot", ""),
+            "/events/" + enter[0]["event_id"].get<std::string>() + "/snapshot.jpg");
+  EXPECT_TRUE(loiter[0].contains("snapshot"));
+  EXPECT_FALSE(exit[0].contains("snapshot"));
+  EXPECT_FALSE(loiter[1].contains("snapshot"));
+  size_t with = 0;
+  for (const auto& e : run.events) {
+    if (!e.contains("snapshot")) continue;
+    ++with;
+    const auto it = run.snapshots.find(e["event_id"]);
+    ASSERT_NE(it, run.snapshots.end()) << e.dump();
+    const cv::Mat img = cv::imdecode(it->second, cv::IMREAD_COLOR);
+    EXPECT_EQ(img.cols, 620);
+    EXPECT_EQ(img.rows, 370);
+  }
+  EXPECT_GE(with, 3u);
 }
 
 }  // namespace

@@ -121,6 +121,9 @@ class FakeService : public ServiceView {
     if (it == snapshots_.end()) return std::nullopt;
     return it->second;
   }
+  std::optional<std::vector<uint8_t>> event_snapshot_jpeg(const std::string& id) const override {
+    return snapshot_jpeg("event:" + id);  // set_snapshot("event:<event_id>", ...)
+  }
   EventFeed& events() override { return feed_; }
   prometheus::Registry& metrics() override { return *registry_; }
   nlohmann::json health() const override {

@@ -264,6 +264,25 @@ TEST_F(ServerTest, CamerasAndSnapshots) {
             std::string::npos);
 }
 
+// An event's `snapshot` field is a path on this server (scene analytics, issue 10).
+TEST_F(ServerTest, EventSnapshotIsServedBehindTheToken) {
+  service_.set_snapshot("event:front-door-ab12-7", test::synthetic_jpeg("event", 2));
+  start(with_token());
+  auto denied = client(false).Get("/events/front-door-ab12-7/snapshot.jpg");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  auto snap = client().Get("/events/front-door-ab12-7/snapshot.jpg");
+  ASSERT_TRUE(snap);
+  ASSERT_EQ(snap->status, 200);
+  EXPECT_EQ(snap->get_header_value("Content-Type"), "image/jpeg");
+  const cv::Mat img =
+      cv::imdecode(std::vector<uint8_t>(snap->body.begin(), snap->body.end()), cv::IMREAD_COLOR);
+  EXPECT_FALSE(img.empty());
+  auto gone = client().Get("/events/front-door-ab12-8/snapshot.jpg");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+}
+
 TEST_F(ServerTest, DetectOnOriginalAnswersAnonymized) {
   start();
   auto r = client(false).Post("/detect", jpeg_bytes(), "image/jpeg");
