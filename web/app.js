@@ -509,13 +509,18 @@ async function loadThumbs() {
   thumbBusy = true;
   try {
     while (thumbQueue.length) {
-      const rec = thumbQueue.shift();
-      if (rec.dropped || rec.thumb) continue;
-      if (Date.now() < rec.thumbAt) {
-        thumbQueue.push(rec);
-        await new Promise((r) => setTimeout(r, 100));
+      // The one due first (retries wait longer than new events).
+      let next = 0;
+      for (let i = 1; i < thumbQueue.length; i++) {
+        if (thumbQueue[i].thumbAt < thumbQueue[next].thumbAt) next = i;
+      }
+      const wait = thumbQueue[next].thumbAt - Date.now();
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, Math.min(wait, 1000)));
         continue;
       }
+      const rec = thumbQueue.splice(next, 1)[0];
+      if (rec.dropped || rec.thumb) continue;
       let res;
       try {
         res = await api('/events/' + encodeURIComponent(eventKey(rec.e)) + '/thumb.jpg');

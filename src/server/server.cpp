@@ -158,7 +158,8 @@ class Server::Impl {
   std::mutex detect_mutex_;
   std::shared_ptr<DetectHandlers> detect_;
   std::shared_ptr<SceneEditor> editor_;  // under detect_mutex_
-  std::unique_ptr<server_internal::EventImages> images_;
+  // Shared with the event feed's callback, which may still run once after unsubscribe().
+  std::shared_ptr<server_internal::EventImages> images_;
   uint64_t images_subscription_ = 0;
   GatedHttpServer http_;
   std::unique_ptr<server_internal::HttpFront> front_;
@@ -719,11 +720,11 @@ Status Server::Impl::start() {
   http_.set_read_timeout(params_.io_timeout_seconds, 0);
   http_.set_write_timeout(params_.io_timeout_seconds, 0);
   routes();
-  images_ = std::make_unique<server_internal::EventImages>(view_, params_.event_images,
+  images_ = std::make_shared<server_internal::EventImages>(view_, params_.event_images,
                                                            params_.event_image_bytes);
   images_->start();
   images_subscription_ =
-      view_.events().subscribe([images = images_.get()](const json& e) { images->on_event(e); });
+      view_.events().subscribe([images = images_](const json& e) { images->on_event(e); });
   http_.set_serving(front_->listen_fd());
   front_->run([this](httplib::Stream& stream) { http_.serve(stream); });
   spdlog::info("api: listening on http://{}:{}{}{}", params_.listen_address, port_,
