@@ -89,7 +89,12 @@ void EventImages::store(const Pending& p) {
     ++stats_.no_frame;
     return;
   }
-  const cv::Mat image = cv::imdecode(*jpeg, cv::IMREAD_COLOR);
+  // Events of one frame (a crossing and a zone entry, say) decode it once.
+  if (decoded_jpeg_ != *jpeg) {
+    decoded_ = cv::imdecode(*jpeg, cv::IMREAD_COLOR);
+    decoded_jpeg_ = decoded_.empty() ? std::vector<uint8_t>() : *jpeg;
+  }
+  const cv::Mat& image = decoded_;
   if (image.empty()) throw std::runtime_error("camera frame could not be decoded");
 
   // Event boxes are full-frame pixels; the snapshot is the camera's roi crop.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 
 #include "edgevision/service.hpp"
 
@@ -77,6 +78,9 @@ class EventImages {
   uint64_t base_ = 0;                    // number of entries evicted so far
   size_t bytes_ = 0;
   Bytes last_frame_;  // shared by the events of one frame
+  // Worker thread only: the last frame decoded and its JPEG.
+  cv::Mat decoded_;
+  std::vector<uint8_t> decoded_jpeg_;
   Stats stats_;
   std::thread worker_;
 };
