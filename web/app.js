@@ -968,6 +968,7 @@ function drawZones() {
       g.moveTo(mx, my);
       g.lineTo(mx + nx * len, my + ny * len);
       g.stroke();
+      g.fillStyle = g.strokeStyle;
       g.fillText('in', mx + nx * (len + 4), my + ny * (len + 4));
     }
     for (const [x, y] of s.points) g.fillRect(x - lw, y - lw, 2 * lw, 2 * lw);
