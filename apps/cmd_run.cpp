@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/config.hpp"
+#include "edgevision/config_edit.hpp"
 #include "edgevision/pipeline.hpp"
 #include "edgevision/server.hpp"
 
@@ -107,6 +108,16 @@ int run_service(const RunArgs& args, const GlobalOptions& global) {
       return 1;
     }
     server = std::move(*started);
+    // The zone editor saves into the file this service was started from, then reloads it
+    // through the SIGHUP path below (the same validation and camera swap as an operator's HUP).
+    SceneEditor editor;
+    editor.writable = [file = args.config] { return config_file_writable(file); };
+    editor.save = [file = args.config](const std::string& camera, const nlohmann::json& scene) {
+      if (Status st = save_camera_scene(file, camera, scene); !st) return st;
+      ::kill(::getpid(), SIGHUP);
+      return Status::Ok();
+    };
+    server->set_scene_editor(std::move(editor));
     spdlog::info("api listening on http://{}:{}/", server->address(), server->port());
   }
 

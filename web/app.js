@@ -1,6 +1,7 @@
 // edgevision dashboard: plain JS, no build step, no third-party code. Everything it shows comes
 // from the REST API of the same origin; data is only ever inserted as text (never as HTML).
-// Images are the server's anonymized frames; event thumbnails are cut from those.
+// Images are the server's anonymized frames; event thumbnails are kept by the server (cut from
+// those frames as each event arrives).
 'use strict';
 
 const TOKEN_KEY = 'edgevision.token';
@@ -8,7 +9,8 @@ const MAX_EVENTS = 200;
 const CAMERA_MS = 1000, SNAPSHOT_MS = 1000, METRICS_MS = 2000, HEALTH_MS = 5000;
 const HISTORY = 60;             // chart points (2 minutes at METRICS_MS)
 const FAR_BELOW_CAP = 0.5;      // fps out under half the cap is shown as a problem
-const BOX_COLOR = '#00e676';
+const BOX_COLOR = '#00e676', ZONE_COLOR = '#40c4ff', LINE_COLOR = '#ffab40';
+const SCENE_MS = 2000;
 
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 const tiles = new Map();  // camera id -> tile state
@@ -104,8 +106,9 @@ function makeTile(cam) {
   const source = el('div', 'source');
   const stats = el('div', 'stats');
   const fields = {state, source};
-  for (const [key, label] of [['fps', 'fps in/out'], ['latency', 'latency ms'],
-                              ['dropped', 'dropped'], ['tracks', 'tracks']]) {
+  for (const [key, label] of [
+           ['fps', 'fps in/out'], ['latency', 'latency ms'], ['dropped', 'dropped'],
+           ['tracks', 'tracks'], ['reconnects', 'reconnects']]) {
     const d = el('div', null, label);
     const v = el('span');
     v.className = 'stat-' + key;
@@ -113,10 +116,28 @@ function makeTile(cam) {
     stats.append(d);
     fields[key] = v;
   }
-  root.append(view, title, source, stats);
-  // raw: the last frame without overlays, for thumbnails and the zone editor.
-  return {id: cam.id, root, canvas, placeholder, fields, raw: null, abort: null, live: false,
-          busy: false, retryAt: 0, cam};
+  // Line crossings per direction and zone occupancy, next to the image.
+  const counts = el('ul', 'counts');
+  counts.hidden = true;
+  fields.counts = counts;
+  root.append(view, title, source, stats, counts);
+  // raw: the last frame without overlays, for the zone editor.
+  return {
+    id: cam.id,
+    root,
+    canvas,
+    placeholder,
+    fields,
+    raw: null,
+    abort: null,
+    live: false,
+    busy: false,
+    retryAt: 0,
+    cam,
+    scene: null,
+    sceneBusy: false,
+    sceneAt: 0
+  };
 }
 
 function updateTile(t, cam) {
@@ -132,6 +153,7 @@ function updateTile(t, cam) {
   t.fields.latency.textContent = fmt(cam.latency_ms);
   t.fields.dropped.textContent = String(cam.frames_dropped);
   t.fields.tracks.textContent = String(cam.active_tracks);
+  t.fields.reconnects.textContent = String(cam.reconnects ?? 0);
   if (cam.state === 'failed' && !t.raw) t.placeholder.textContent = 'no video: ' + (cam.error || 'failed');
 }
 
@@ -147,6 +169,7 @@ async function showFrame(t, blob, tracks) {
   const g = c.getContext('2d');
   g.drawImage(bmp, 0, 0);
   bmp.close();
+  drawScene(g, t.scene, c.width);
   drawTracks(g, tracks || [], c.width);
   t.tracks = tracks || [];
   t.root.dataset.tracks = JSON.stringify(t.tracks);
@@ -173,6 +196,106 @@ function drawTracks(g, tracks, width) {
     g.fillRect(x, ly, tw, th);
     g.fillStyle = '#000';
     g.fillText(label, x + 3, ly + 1);
+  }
+}
+
+// Zones and lines arrive in full-frame pixels; the frame is the camera's roi crop.
+function sceneOffset(scene) {
+  const r = scene && Array.isArray(scene.roi) ? scene.roi : [0, 0, 0, 0];
+  return r[2] > 0 && r[3] > 0 ? [r[0], r[1]] : [0, 0];
+}
+
+// The "in" side of a line: a point crossing from the negative to the positive side of
+// (x2-x1)*(y-y1) - (y2-y1)*(x-x1) counts as in (docs/configuration.md), so the arrow points
+// along the gradient (-(y2-y1), x2-x1).
+function inNormal([x1, y1], [x2, y2]) {
+  const nx = -(y2 - y1), ny = x2 - x1, n = Math.hypot(nx, ny) || 1;
+  return [nx / n, ny / n];
+}
+
+function label(g, text, x, y, color, lw) {
+  const tw = g.measureText(text).width + 6, th = 12 + 2 * lw;
+  g.fillStyle = 'rgba(0,0,0,.6)';
+  g.fillRect(x, y, tw, th);
+  g.fillStyle = color;
+  g.fillText(text, x + 3, y + 1);
+}
+
+function drawScene(g, scene, width) {
+  if (!scene) return;
+  const [ox, oy] = sceneOffset(scene);
+  const lw = Math.max(2, Math.round(width / 320));
+  g.lineWidth = lw;
+  g.font = `${10 + 2 * lw}px system-ui, sans-serif`;
+  g.textBaseline = 'top';
+  for (const z of scene.zones || []) {
+    if (!Array.isArray(z.polygon) || z.polygon.length < 3) continue;
+    g.beginPath();
+    z.polygon.forEach(([x, y], i) => (i ? g.lineTo(x - ox, y - oy) : g.moveTo(x - ox, y - oy)));
+    g.closePath();
+    g.fillStyle = 'rgba(64,196,255,.15)';
+    g.fill();
+    g.strokeStyle = ZONE_COLOR;
+    g.stroke();
+    const [x0, y0] = z.polygon[0];
+    label(g, `${z.name}: ${z.occupancy ?? 0}`, x0 - ox + lw, y0 - oy + lw, ZONE_COLOR, lw);
+  }
+  for (const l of scene.lines || []) {
+    if (!Array.isArray(l.points) || l.points.length !== 2) continue;
+    const [[x1, y1], [x2, y2]] = l.points.map(([x, y]) => [x - ox, y - oy]);
+    g.strokeStyle = LINE_COLOR;
+    g.fillStyle = LINE_COLOR;
+    g.beginPath();
+    g.moveTo(x1, y1);
+    g.lineTo(x2, y2);
+    g.stroke();
+    const [nx, ny] = inNormal([x1, y1], [x2, y2]);
+    const mx = (x1 + x2) / 2, my = (y1 + y2) / 2, len = 10 + 4 * lw;
+    const tx = mx + nx * len, ty = my + ny * len;
+    g.beginPath();
+    g.moveTo(mx, my);
+    g.lineTo(tx, ty);
+    g.stroke();
+    // Arrow head.
+    g.beginPath();
+    g.moveTo(tx + nx * 2 * lw, ty + ny * 2 * lw);
+    g.lineTo(tx - ny * 2 * lw, ty + nx * 2 * lw);
+    g.lineTo(tx + ny * 2 * lw, ty - nx * 2 * lw);
+    g.closePath();
+    g.fill();
+    label(
+        g, `${l.name} in ${l.in ?? 0} / out ${l.out ?? 0}`, Math.min(x1, x2) + lw,
+        Math.min(y1, y2) + lw, LINE_COLOR, lw);
+  }
+}
+
+function renderCounts(t) {
+  const s = t.scene;
+  const items = [];
+  for (const l of (s && s.lines) || [])
+    items.push(['line', `${l.name}: in ${l.in ?? 0} · out ${l.out ?? 0}`]);
+  for (const z of (s && s.zones) || [])
+    items.push(['zone', `${z.name}: ${z.occupancy ?? 0} inside`]);
+  const ul = t.fields.counts;
+  ul.replaceChildren(...items.map(([kind, text]) => el('li', kind, text)));
+  ul.hidden = items.length === 0;
+}
+
+async function refreshScene(t) {
+  if (t.sceneBusy || Date.now() < t.sceneAt) return;
+  t.sceneBusy = true;
+  try {
+    const res = await api('/cameras/' + encodeURIComponent(t.id) + '/scene');
+    if (!res.ok) return;
+    t.scene = await res.json();
+    t.root.dataset.scene =
+        JSON.stringify({zones: t.scene.zones, lines: t.scene.lines, roi: t.scene.roi});
+    renderCounts(t);
+  } catch (e) {
+    /* next round */
+  } finally {
+    t.sceneBusy = false;
+    t.sceneAt = Date.now() + SCENE_MS;
   }
 }
 
@@ -283,6 +406,7 @@ async function refreshCameras() {
       $('cameras').append(t.root);
     }
     updateTile(t, cam);
+    refreshScene(t);
   }
   for (const [id, t] of tiles) {
     if (!seen.has(id)) {
@@ -321,8 +445,9 @@ function renderHealthTable(cams) {
       tr.dataset.camera = cam.id;
       const status = el('td', 'status');
       status.append(el('span'));
-      tr.append(el('td', null, cam.id), status, el('td', 'fps'), el('td', 'latency'), el('td', 'dropped'),
-                el('td', 'failed'), el('td', 'model'));
+      tr.append(
+          el('td', null, cam.id), status, el('td', 'fps'), el('td', 'latency'), el('td', 'dropped'),
+          el('td', 'failed'), el('td', 'reconnects'), el('td', 'model'));
     }
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
     rows.delete(cam.id);
@@ -336,6 +461,7 @@ function renderHealthTable(cams) {
     tr.querySelector('.latency').textContent = fmt(cam.latency_ms);
     tr.querySelector('.dropped').textContent = String(cam.frames_dropped);
     tr.querySelector('.failed').textContent = String(cam.frames_failed ?? 0);
+    tr.querySelector('.reconnects').textContent = String(cam.reconnects ?? 0);
     tr.querySelector('.model').textContent = cam.model_version || '–';
   });
   for (const tr of rows.values()) tr.remove();
@@ -363,30 +489,108 @@ function eventTime(e, received) {
   return new Date(received);
 }
 
-// The thumbnail is cut from the camera's latest anonymized frame as the event arrives.
-function captureEvent(e) {
-  const rec = {e, received: Date.now(), thumb: null, frame: null};
-  const t = tiles.get(e.camera);
-  if (t && t.raw && t.raw.width > 0) {
-    rec.frame = t.raw.toDataURL('image/jpeg', 0.8);
-    const thumb = document.createElement('canvas');
-    thumb.width = 96;
-    thumb.height = 72;
-    let [x, y, w, h] = Array.isArray(e.box) && e.box.length === 4 ? e.box : [0, 0, t.raw.width, t.raw.height];
-    const pad = 0.15;
-    x = Math.max(0, x - w * pad); y = Math.max(0, y - h * pad);
-    w = Math.min(t.raw.width - x, w * (1 + 2 * pad)); h = Math.min(t.raw.height - y, h * (1 + 2 * pad));
-    if (w > 1 && h > 1) {
-      thumb.getContext('2d').drawImage(t.raw, x, y, w, h, 0, 0, 96, 72);
-      rec.thumb = thumb.toDataURL('image/jpeg', 0.8);
+// Thumbnails and frames are kept by the server (a bounded ring; anonymized like every frame it
+// serves), so events from before the page was opened have them too. Fetched one at a time
+// (with the token) into blob: URLs that are revoked when the event leaves the list.
+const thumbQueue = [];
+let thumbBusy = false;
+
+function eventKey(e) { return typeof e.event_id === 'string' ? e.event_id : null; }
+
+function snapshotPath(e) {
+  // A scene event may carry its own reference; otherwise the server's ring has it.
+  if (typeof e.snapshot === 'string' && e.snapshot.startsWith('/')) return e.snapshot;
+  const k = eventKey(e);
+  return k ? '/events/' + encodeURIComponent(k) + '/snapshot.jpg' : null;
+}
+
+async function loadThumbs() {
+  if (thumbBusy) return;
+  thumbBusy = true;
+  try {
+    while (thumbQueue.length) {
+      // The one due first (retries wait longer than new events).
+      let next = 0;
+      for (let i = 1; i < thumbQueue.length; i++) {
+        if (thumbQueue[i].thumbAt < thumbQueue[next].thumbAt) next = i;
+      }
+      const wait = thumbQueue[next].thumbAt - Date.now();
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, Math.min(wait, 1000)));
+        continue;
+      }
+      const rec = thumbQueue.splice(next, 1)[0];
+      if (rec.dropped || rec.thumb) continue;
+      let res;
+      try {
+        res = await api('/events/' + encodeURIComponent(eventKey(rec.e)) + '/thumb.jpg');
+      } catch (e) {
+        if (e instanceof Unauthorized) return;
+        res = null;
+      }
+      if (res && res.ok) {
+        rec.thumb = URL.createObjectURL(await res.blob());
+        renderEventThumb(rec);
+      } else if (++rec.thumbTries < 4) {
+        // The server cuts it just after the event; give it a moment.
+        rec.thumbAt = Date.now() + 500 * rec.thumbTries;
+        thumbQueue.push(rec);
+      } else {
+        rec.thumbMissing = true;
+        renderEventThumb(rec);
+      }
     }
+  } finally {
+    thumbBusy = false;
   }
+}
+
+function captureEvent(e) {
+  const rec = {
+    e,
+    received: Date.now(),
+    thumb: null,
+    thumbTries: 0,
+    thumbAt: Date.now() + 200,
+    thumbMissing: false,
+    frame: null,
+    li: null
+  };
+  if (eventKey(e))
+    thumbQueue.push(rec);
+  else
+    rec.thumbMissing = true;
+  loadThumbs();
   return rec;
+}
+
+function dropEvent(rec) {
+  rec.dropped = true;
+  if (rec.thumb) URL.revokeObjectURL(rec.thumb);
+  if (rec.frame) URL.revokeObjectURL(rec.frame);
+}
+
+function renderEventThumb(rec) {
+  if (!rec.li) return;
+  const old = rec.li.querySelector('.thumb, .no-thumb');
+  let node;
+  if (rec.thumb) {
+    node = el('img', 'thumb');
+    node.src = rec.thumb;
+    node.alt = 'anonymized thumbnail';
+  } else {
+    node = el('div', 'no-thumb');
+    node.title = rec.thumbMissing ? 'no image kept for this event' : 'loading…';
+  }
+  if (old)
+    old.replaceWith(node);
+  else
+    rec.li.prepend(node);
 }
 
 function addEvent(e) {
   events.unshift(captureEvent(e));
-  if (events.length > MAX_EVENTS) events.length = MAX_EVENTS;
+  while (events.length > MAX_EVENTS) dropEvent(events.pop());
   fillSelect($('f-type'), events.map((r) => r.e.type).filter(Boolean));
   fillSelect($('f-class'), events.map((r) => r.e['class']).filter(Boolean));
   renderEvents();
@@ -414,14 +618,8 @@ function renderEvents() {
     const li = el('li');
     li.dataset.type = e.type || '';
     li.dataset.camera = e.camera || '';
-    if (rec.thumb) {
-      const img = el('img', 'thumb');
-      img.src = rec.thumb;
-      img.alt = 'anonymized thumbnail';
-      li.append(img);
-    } else {
-      li.append(el('div', 'no-thumb'));
-    }
+    rec.li = li;
+    renderEventThumb(rec);
     const text = el('div');
     const t = eventTime(e, rec.received);
     const time = el('time', null, t.toLocaleTimeString([], {hour12: false}));
@@ -440,14 +638,33 @@ for (const id of ['f-camera', 'f-type', 'f-class', 'f-since'])
 $('f-zone').addEventListener('input', renderEvents);
 $('event-filters').addEventListener('submit', (ev) => ev.preventDefault());
 
-function showEventDetail(rec) {
+async function showEventDetail(rec) {
   const e = rec.e;
   $('detail-title').textContent = `${e.type || 'event'} · ${e.camera || ''} ${e['class'] || ''}`;
   const img = $('detail-frame');
+  $('detail-json').textContent = JSON.stringify(e, null, 2);
   img.hidden = !rec.frame;
   if (rec.frame) img.src = rec.frame;
-  $('detail-json').textContent = JSON.stringify(e, null, 2);
+  $('detail-note').textContent = '';
   $('event-detail').showModal();
+  const path = snapshotPath(e);
+  if (rec.frame || !path) {
+    if (!path) $('detail-note').textContent = 'no snapshot for this event';
+    return;
+  }
+  try {
+    const res = await api(path);
+    if (!res.ok) {
+      $('detail-note').textContent =
+          'no snapshot kept for this event (the server keeps the newest)';
+      return;
+    }
+    rec.frame = URL.createObjectURL(await res.blob());
+    img.src = rec.frame;
+    img.hidden = false;
+  } catch (err) {
+    $('detail-note').textContent = 'snapshot unavailable';
+  }
 }
 
 // Server-Sent Events read through fetch() so the Authorization header can be sent.
@@ -665,15 +882,48 @@ function niceMax(v) {
 function fmtAxis(v) { return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2); }
 
 // ---- zone / line editor -------------------------------------------------------------
-const zoneState = {camera: '', image: null, shapes: [], current: []};
+// Shapes are kept in frame (roi crop) pixels as drawn; YAML and saves are in full-frame pixels.
+const zoneState = {
+  camera: '',
+  image: null,
+  shapes: [],
+  current: [],
+  offset: [0, 0],
+  editable: false
+};
 
 function zoneMode() { return document.querySelector('input[name="zone-mode"]:checked').value; }
 
 async function loadZoneFrame() {
   const cam = $('zone-camera').value;
   if (!cam) return;
-  if (cam !== zoneState.camera) { zoneState.shapes = []; zoneState.current = []; }
+  const changed = cam !== zoneState.camera;
+  if (changed) {
+    zoneState.shapes = [];
+    zoneState.current = [];
+  }
   zoneState.camera = cam;
+  // The camera's configured zones and lines are where editing starts.
+  try {
+    const res = await api('/cameras/' + encodeURIComponent(cam) + '/scene');
+    if (res.ok) {
+      const scene = await res.json();
+      const [ox, oy] = sceneOffset(scene);
+      zoneState.offset = [ox, oy];
+      zoneState.editable = scene.editable === true;
+      $('zone-save').disabled = !zoneState.editable;
+      $('zone-save-note').textContent =
+          zoneState.editable ? '' : 'Save is off: ' + (scene.not_editable || 'not available');
+      if (changed) {
+        const local = (pts) => pts.map(([x, y]) => [Math.round(x - ox), Math.round(y - oy)]);
+        for (const z of scene.zones || [])
+          zoneState.shapes.push({kind: 'polygon', name: z.name, points: local(z.polygon)});
+        for (const l of scene.lines || [])
+          zoneState.shapes.push({kind: 'line', name: l.name, points: local(l.points)});
+      }
+    }
+  } catch (e) { /* keeps the copy path */
+  }
   const t = tiles.get(cam);
   if (t && t.raw && t.raw.width) {
     const c = document.createElement('canvas');
@@ -710,32 +960,78 @@ function drawZones() {
     s.points.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
     if (s.kind === 'polygon' && !s.open) { g.closePath(); g.fill(); }
     g.stroke();
+    if (s.kind === 'line' && s.points.length === 2) {
+      const [[x1, y1], [x2, y2]] = s.points;
+      const [nx, ny] = inNormal([x1, y1], [x2, y2]);
+      const mx = (x1 + x2) / 2, my = (y1 + y2) / 2, len = 10 + 4 * lw;
+      g.beginPath();
+      g.moveTo(mx, my);
+      g.lineTo(mx + nx * len, my + ny * len);
+      g.stroke();
+      g.fillStyle = g.strokeStyle;
+      g.fillText('in', mx + nx * (len + 4), my + ny * (len + 4));
+    }
     for (const [x, y] of s.points) g.fillRect(x - lw, y - lw, 2 * lw, 2 * lw);
     if (!s.open) { g.fillStyle = '#fff'; g.fillText(s.name, s.points[0][0] + 4, s.points[0][1] - 4); }
   }
   $('zone-yaml').value = zonesYaml();
 }
 
+function fullFrame(points) {
+  const [ox, oy] = zoneState.offset;
+  return points.map(([x, y]) => [x + ox, y + oy]);
+}
+
+// The camera's entry as it goes under `cameras:` in the config (its other keys unchanged).
 function zonesYaml() {
   const cam = zoneState.camera || '<camera>';
-  const pts = (p) => '[' + p.map(([x, y]) => `[${x}, ${y}]`).join(', ') + ']';
+  const pts = (p) => '[' + fullFrame(p).map(([x, y]) => `[${x}, ${y}]`).join(', ') + ']';
   const zones = zoneState.shapes.filter((s) => s.kind === 'polygon');
   const lines = zoneState.shapes.filter((s) => s.kind === 'line');
-  const img = zoneState.image;
-  let y = `# camera ${cam}; points in frame pixels (${img ? img.width + 'x' + img.height : 'no frame'})\n`;
-  y += 'zones:\n' + (zones.length ? '' : '  []\n');
-  for (const z of zones) y += `  - name: ${z.name}\n    camera: ${cam}\n    polygon: ${pts(z.points)}\n`;
-  y += 'lines:\n' + (lines.length ? '' : '  []\n');
-  for (const l of lines) y += `  - name: ${l.name}\n    camera: ${cam}\n    points: ${pts(l.points)}\n`;
+  let y = `# under cameras:, in the entry of ${cam}; points in full-frame pixels\n`;
+  y += `- id: ${cam}\n`;
+  y += '  zones:' + (zones.length ? '\n' : ' []\n');
+  for (const z of zones) y += `    - name: ${z.name}\n      polygon: ${pts(z.points)}\n`;
+  y += '  lines:' + (lines.length ? '\n' : ' []\n');
+  for (const l of lines) y += `    - name: ${l.name}\n      points: ${pts(l.points)}\n`;
   return y;
+}
+
+async function saveZones() {
+  const note = $('zone-save-note');
+  const body = {
+    zones: zoneState.shapes.filter((s) => s.kind === 'polygon')
+               .map((s) => ({name: s.name, polygon: fullFrame(s.points)})),
+    lines: zoneState.shapes.filter((s) => s.kind === 'line')
+               .map((s) => ({name: s.name, points: fullFrame(s.points)})),
+  };
+  note.textContent = 'saving…';
+  try {
+    const res = await api(
+        '/cameras/' + encodeURIComponent(zoneState.camera) + '/scene',
+        {method: 'PUT', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+    const answer = await res.json().catch(() => ({}));
+    note.textContent = res.ok ? 'saved; the service reloads its configuration' :
+                                'not saved: ' + (answer.error || 'HTTP ' + res.status);
+    note.dataset.result = res.ok ? 'saved' : 'error';
+  } catch (e) {
+    note.textContent =
+        'not saved: ' + (e instanceof Unauthorized ? 'token needed' : 'server unreachable');
+    note.dataset.result = 'error';
+  }
 }
 
 function finishShape() {
   const kind = zoneMode();
   const need = kind === 'line' ? 2 : 3;
   if (zoneState.current.length < need) return;
-  const n = zoneState.shapes.filter((s) => s.kind === kind).length + 1;
-  zoneState.shapes.push({kind, name: (kind === 'line' ? 'line' : 'zone') + n, points: zoneState.current});
+  const prefix = kind === 'line' ? 'line' : 'zone';
+  let name = $('zone-name').value.trim().replace(/[^A-Za-z0-9_-]/g, '_');
+  for (let n = zoneState.shapes.length + 1; !name || zoneState.shapes.some((s) => s.name === name);
+       n++)
+    name = prefix + n;
+  $('zone-name').value = '';
+  zoneState.shapes.push({kind, name, points: zoneState.current});
   zoneState.current = [];
   drawZones();
 }
@@ -749,6 +1045,11 @@ $('zone-canvas').addEventListener('click', (ev) => {
   if (zoneMode() === 'line' && zoneState.current.length === 2) finishShape(); else drawZones();
 });
 $('zone-finish').addEventListener('click', finishShape);
+$('zone-save').addEventListener('click', saveZones);
+$('zone-remove').addEventListener('click', () => {
+  zoneState.shapes.pop();
+  drawZones();
+});
 $('zone-undo').addEventListener('click', () => { zoneState.current.pop(); drawZones(); });
 $('zone-clear').addEventListener('click', () => { zoneState.shapes = []; zoneState.current = []; drawZones(); });
 $('zone-camera').addEventListener('change', loadZoneFrame);

@@ -244,6 +244,7 @@ class Service final : public ServiceView, public EventFeed {
   prometheus::Registry& metrics() override;
   nlohmann::json health() const override;
   nlohmann::json live_tracks(const std::string& camera_id) const override;
+  nlohmann::json scene(const std::string& camera_id) const override;  // service_scene.cpp
 
   // EventFeed
   uint64_t subscribe(Callback callback) override;
@@ -288,6 +289,16 @@ class Service final : public ServiceView, public EventFeed {
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   void init_mqtt_state();     // from create()
   void publish_mqtt_state();  // from the stats thread, mutex_ not held
+
+  // Line crossings per direction and zone occupancy per camera, from the scene events, for
+  // the dashboard (service_scene.cpp).
+  struct SceneCounts {
+    std::mutex mutex;
+    std::map<std::string, std::map<std::string, std::map<std::string, uint64_t>>> lines;
+    std::map<std::string, std::map<std::string, int>> zones;
+  };
+  mutable SceneCounts scene_counts_;
+  void count_scene(const nlohmann::json& event);  // from publish()
 
   std::thread stats_thread_;
   std::mutex stats_mutex_;

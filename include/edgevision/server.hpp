@@ -69,6 +69,21 @@ struct ServerParams {
   int head_timeout_ms = 5000;           // whole request head; 408 and closed after
   int max_connections = 256;            // open connections in all
   int max_connections_per_client = 64;  // per client address
+  // Anonymized images kept per event for the dashboard (GET /events/{id}/thumb.jpg and
+  // /snapshot.jpg): the newest event_images events, at most event_image_bytes in all.
+  size_t event_images = 200;
+  size_t event_image_bytes = 32u << 20;
+};
+
+// What PUT /cameras/{id}/scene (the dashboard's zone editor) runs. Absent: the editor only
+// copies YAML. The server refuses a save unless it has a token (a save rewrites the config file
+// and restarts the camera).
+struct SceneEditor {
+  std::function<bool()> writable;  // the config file can be rewritten now
+  // Replaces the camera's zones/lines ({"zones":[{name,polygon}],"lines":[{name,points}]}),
+  // validated by the normal config parser before anything is written, then reloads.
+  std::function<Status(const std::string& camera_id, const nlohmann::json& scene)> save;
+  bool valid() const { return writable && save; }
 };
 
 // Counters the tests and /metrics read.
@@ -101,6 +116,7 @@ class Server {
   ServerStats stats() const;
   // Replaces the detection handlers (e.g. after a model update) without a restart.
   void set_detect_handlers(DetectHandlers detect);
+  void set_scene_editor(SceneEditor editor);
 
   class Impl;
 

@@ -34,6 +34,7 @@ struct CameraStatus {
   int active_tracks = 0;
   std::string model_version;  // object detector version being served (OTA or manifest)
   double fps_cap = 0;         // the camera's configured fps cap (0: none)
+  uint64_t reconnects = 0;    // times the source was reopened after a failed open or a drop
 };
 
 // Bounded fan-out of events (JSON objects with a "schema" field) to in-process subscribers
@@ -70,6 +71,16 @@ class ServiceView {
   virtual nlohmann::json live_tracks(const std::string& camera_id) const {
     (void)camera_id;
     return nlohmann::json::array();
+  }
+  // The camera's configured zones and lines with their counts, for the live view's overlay:
+  // {"roi":[x,y,w,h], "zones":[{"name","polygon":[[x,y],..],"occupancy"}],
+  //  "lines":[{"name","points":[[x1,y1],[x2,y2]],"in","out"}]} in full-frame pixels (the
+  // snapshot is the roi crop). Null for an unknown camera.
+  virtual nlohmann::json scene(const std::string& camera_id) const {
+    (void)camera_id;
+    return {{"roi", {0, 0, 0, 0}},
+            {"zones", nlohmann::json::array()},
+            {"lines", nlohmann::json::array()}};
   }
 };
 

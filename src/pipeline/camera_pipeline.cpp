@@ -204,6 +204,7 @@ struct CameraPipeline::Impl {
   std::atomic<uint64_t> frames_in{0}, frames_out{0}, frames_failed{0}, motion_skipped{0}, faces{0};
   std::atomic<int> active_tracks{0};
   std::atomic<double> latency_ms{0};
+  std::atomic<uint64_t> reconnects{0};
   mutable std::mutex status_mutex;  // state, error, fps, snapshot
   std::string state = "starting";
   std::string error;
@@ -259,7 +260,10 @@ struct CameraPipeline::Impl {
     double backoff_ms = 500;
     const double min_interval_ms = s.camera.fps > 0 ? 1000.0 / s.camera.fps : 0;
     Clock::time_point next_slot = Clock::now();
+    bool first_open = true;
     while (!stop) {
+      if (!first_open) ++reconnects;
+      first_open = false;
       auto src = open_source(s.camera.source, opts);
       if (!src) {
         set_state("reconnecting", src.error());
@@ -578,6 +582,7 @@ CameraStatus CameraPipeline::status() const {
   s.faces_anonymized = m.faces;
   s.latency_ms = m.latency_ms;
   s.active_tracks = m.active_tracks;
+  s.reconnects = m.reconnects;
   std::lock_guard lock(m.status_mutex);
   s.state = m.state;
   s.error = m.error;

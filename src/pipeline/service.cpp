@@ -297,6 +297,7 @@ void Service::publish(nlohmann::json event) {
   }
   metrics_->count_event(camera, type);
   metrics_->count_scene_event(event);
+  count_scene(event);
   if (!event.contains("event_id"))
     event["event_id"] = camera + "-" + std::to_string(event["seq"].get<uint64_t>());
   std::vector<Callback> callbacks;

@@ -106,6 +106,7 @@ void Service::publish_mqtt_state() {
                     {"frames_out", c.frames_out},
                     {"frames_dropped", c.frames_dropped},
                     {"active_tracks", c.active_tracks},
+                    {"reconnects", c.reconnects},
                     {"model_version", c.model_version}});
   }
   stats["cameras"] = cams;

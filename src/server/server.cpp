@@ -29,6 +29,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "edgevision/redact.hpp"
+#include "server/event_images.hpp"
 #include "server/http_front.hpp"
 #include "server/server_internal.hpp"
 
@@ -66,7 +67,8 @@ json to_json(const CameraStatus& c) {
               {"latency_ms", c.latency_ms},
               {"active_tracks", c.active_tracks},
               {"model_version", c.model_version},
-              {"fps_cap", c.fps_cap}};
+              {"fps_cap", c.fps_cap},
+              {"reconnects", c.reconnects}};
 }
 
 // Media type without parameters, lower-case.
@@ -155,6 +157,10 @@ class Server::Impl {
   ServiceView& view_;
   std::mutex detect_mutex_;
   std::shared_ptr<DetectHandlers> detect_;
+  std::shared_ptr<SceneEditor> editor_;  // under detect_mutex_
+  // Shared with the event feed's callback, which may still run once after unsubscribe().
+  std::shared_ptr<server_internal::EventImages> images_;
+  uint64_t images_subscription_ = 0;
   GatedHttpServer http_;
   std::unique_ptr<server_internal::HttpFront> front_;
   int port_ = 0;
@@ -183,6 +189,9 @@ class Server::Impl {
   void handle_live(const httplib::Request& req, httplib::Response& res);
   void handle_detect(const httplib::Request& req, httplib::Response& res);
   void handle_static(const httplib::Request& req, httplib::Response& res);
+  void handle_scene(const httplib::Request& req, httplib::Response& res);
+  void handle_save_scene(const httplib::Request& req, httplib::Response& res);
+  void handle_event_image(const httplib::Request& req, httplib::Response& res, bool thumb);
   void push_event(const std::shared_ptr<SseClient>& client, std::string frame);
 };
 
@@ -201,7 +210,8 @@ void Server::Impl::routes() {
     ++requests_;
     if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     const bool api = req.path == "/metrics" || req.path == "/detect" ||
-                     req.path.rfind("/cameras", 0) == 0 || req.path.rfind("/events", 0) == 0;
+                     req.path.rfind("/cameras", 0) == 0 || req.path.rfind("/events", 0) == 0 ||
+                     req.path.rfind("/api/", 0) == 0;
     // Static dashboard files carry no data and a browser cannot attach a header to the page
     // load itself; everything the dashboard then fetches is authenticated.
     if (!api && params_.web_dir.empty() == false && req.method == "GET")
@@ -257,10 +267,12 @@ void Server::Impl::routes() {
       handler = req.path;
     else if (req.path.rfind("/cameras/", 0) == 0 && req.path.ends_with("/live"))
       handler = "/cameras/{id}/live";
+    else if (req.path.rfind("/cameras/", 0) == 0 && req.path.ends_with("/scene"))
+      handler = "/cameras/{id}/scene";
+    else if (req.path.rfind("/events/", 0) == 0 || req.path.rfind("/api/events/", 0) == 0)
+      handler = "/events/{id}/image";
     else if (req.path.rfind("/cameras/", 0) == 0)
       handler = "/cameras/{id}/snapshot.jpg";
-    else if (req.path.rfind("/events/", 0) == 0 && req.path.ends_with("/snapshot.jpg"))
-      handler = "/events/{id}/snapshot.jpg";
     requests_family_.Add({{"handler", handler}, {"code", std::to_string(res.status)}}).Increment();
     spdlog::debug("http {} {} -> {} ({} bytes)", req.method, req.path, res.status, res.body.size());
   });
@@ -290,13 +302,27 @@ void Server::Impl::routes() {
             [this](const httplib::Request& req, httplib::Response& res) { handle_live(req, res); });
   http_.Get("/events",
             [this](const httplib::Request&, httplib::Response& res) { handle_events(res); });
-  http_.Get(R"(/events/([^/]+)/snapshot\.jpg)", [this](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    const std::string id = req.matches[1];
-    auto jpeg = view_.event_snapshot_jpeg(id);
-    if (!jpeg) return send_error(res, 404, "no snapshot for event '" + id + "'");
-    res.set_content(reinterpret_cast<const char*>(jpeg->data()), jpeg->size(), "image/jpeg");
-  });
+  http_.Get(
+      R"(/cameras/([^/]+)/scene)",
+      [this](const httplib::Request& req, httplib::Response& res) { handle_scene(req, res); });
+  http_.Put(
+      R"(/cameras/([^/]+)/scene)",
+      [this](const httplib::Request& req, httplib::Response& res) { handle_save_scene(req, res); });
+  http_.Get(R"(/events/([^/]+)/thumb\.jpg)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              handle_event_image(req, res, true);
+            });
+  // The `snapshot` reference scene events carry: the event's own frame, kept (anonymized) by its
+  // camera's pipeline; else the frame the server stored when the event arrived.
+  http_.Get(R"((?:/api)?/events/([^/]+)/snapshot\.jpg)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              if (auto jpeg = view_.event_snapshot_jpeg(req.matches[1])) {
+                res.set_content(reinterpret_cast<const char*>(jpeg->data()), jpeg->size(),
+                                "image/jpeg");
+                return;
+              }
+              handle_event_image(req, res, false);
+            });
   http_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 50;
     if (req.has_param("limit")) {
@@ -582,6 +608,71 @@ void Server::Impl::handle_detect(const httplib::Request& req, httplib::Response&
                   {{"decode", decode_ms}, {"anonymize", anonymize_ms}, {"detect", detect_ms}}}});
 }
 
+void Server::Impl::handle_scene(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  json scene = view_.scene(id);
+  if (!scene.is_object()) return send_error(res, 404, "unknown camera '" + id + "'");
+  std::shared_ptr<SceneEditor> editor;
+  {
+    std::lock_guard lock(detect_mutex_);
+    editor = editor_;
+  }
+  // Why the editor can or cannot save, in words the dashboard shows.
+  std::string why;
+  if (!editor || !editor->valid())
+    why = "the service was not started from a config file";
+  else if (params_.token.empty())
+    why = "saving needs api.token (it rewrites the config file)";
+  else if (!editor->writable())
+    why = "the config file is not writable by the service";
+  scene["camera"] = id;
+  scene["editable"] = why.empty();
+  if (!why.empty()) scene["not_editable"] = why;
+  send_json(res, 200, scene);
+}
+
+// Validates the shape only; the config parser validates the content before anything is written.
+void Server::Impl::handle_save_scene(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!view_.scene(id).is_object()) return send_error(res, 404, "unknown camera '" + id + "'");
+  std::shared_ptr<SceneEditor> editor;
+  {
+    std::lock_guard lock(detect_mutex_);
+    editor = editor_;
+  }
+  if (params_.token.empty())
+    return send_error(res, 403, "saving needs api.token (it rewrites the config file)");
+  if (!editor || !editor->valid())
+    return send_error(res, 409, "the service was not started from a config file");
+  if (!editor->writable()) return send_error(res, 409, "the config file is not writable");
+  if (media_type(req.get_header_value("Content-Type")) != "application/json")
+    return send_error(res, 415, "send the scene as application/json");
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return send_error(res, 400, "body is not a JSON object");
+  for (const char* key : {"zones", "lines"}) {
+    if (!body.contains(key)) body[key] = json::array();
+    if (!body[key].is_array()) return send_error(res, 400, std::string(key) + " must be a list");
+    for (const auto& item : body[key]) {
+      if (!item.is_object() || !item.contains("name") || !item["name"].is_string())
+        return send_error(res, 400, std::string(key) + ": every entry needs a name");
+    }
+  }
+  if (Status st = editor->save(id, json{{"zones", body["zones"]}, {"lines", body["lines"]}}); !st) {
+    spdlog::warn("api: zone editor save for camera {} refused: {}", id, st.message());
+    return send_error(res, 400, st.message());
+  }
+  spdlog::info("api: zones/lines of camera {} saved from the dashboard; reloading", id);
+  send_json(res, 200, json{{"saved", true}, {"camera", id}});
+}
+
+void Server::Impl::handle_event_image(const httplib::Request& req, httplib::Response& res,
+                                      bool thumb) {
+  const std::string id = req.matches[1];
+  auto bytes = images_ ? (thumb ? images_->thumbnail(id) : images_->frame(id)) : nullptr;
+  if (!bytes) return send_error(res, 404, "no image kept for event '" + id + "'");
+  res.set_content(reinterpret_cast<const char*>(bytes->data()), bytes->size(), "image/jpeg");
+}
+
 void Server::Impl::handle_static(const httplib::Request& req, httplib::Response& res) {
   if (params_.web_dir.empty()) return send_error(res, 404, "not found");
   auto file = resolve_static_path(params_.web_dir, req.path);
@@ -635,6 +726,11 @@ Status Server::Impl::start() {
   http_.set_read_timeout(params_.io_timeout_seconds, 0);
   http_.set_write_timeout(params_.io_timeout_seconds, 0);
   routes();
+  images_ = std::make_shared<server_internal::EventImages>(view_, params_.event_images,
+                                                           params_.event_image_bytes);
+  images_->start();
+  images_subscription_ =
+      view_.events().subscribe([images = images_](const json& e) { images->on_event(e); });
   http_.set_serving(front_->listen_fd());
   front_->run([this](httplib::Stream& stream) { http_.serve(stream); });
   spdlog::info("api: listening on http://{}:{}{}{}", params_.listen_address, port_,
@@ -654,6 +750,10 @@ void Server::Impl::stop() {
   }
   http_.set_serving(-1);
   if (front_) front_->stop();
+  if (images_) {
+    view_.events().unsubscribe(images_subscription_);
+    images_->stop();
+  }
   spdlog::info("api: stopped");
 }
 
@@ -676,6 +776,12 @@ int Server::port() const {
 }
 const std::string& Server::address() const {
   return impl_->params_.listen_address;
+}
+
+void Server::set_scene_editor(SceneEditor editor) {
+  auto next = std::make_shared<SceneEditor>(std::move(editor));
+  std::lock_guard lock(impl_->detect_mutex_);
+  impl_->editor_ = std::move(next);
 }
 
 ServerStats Server::stats() const {

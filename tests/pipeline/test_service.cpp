@@ -173,6 +173,12 @@ TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
   }
   EXPECT_GE(max_people, 2) << "retained evtest/pets/counts";
   EXPECT_FALSE(sub.last("evtest/stats").empty());
+  {
+    const auto stats = nlohmann::json::parse(sub.last("evtest/stats"), nullptr, false);
+    ASSERT_TRUE(stats.is_object()) << sub.last("evtest/stats");
+    ASSERT_EQ(stats["cameras"].size(), 2u);
+    for (const auto& c : stats["cameras"]) EXPECT_EQ(c.value("reconnects", -1), 0) << c;  // files
+  }
   EXPECT_EQ(sub.last("evtest/available"), "offline");  // after stop()
   for (const auto& line : jsonl) EXPECT_FALSE(nlohmann::json::parse(line)["device"].empty());
   std::printf("[ info ] %zu events (%d crossing, %d pets), %zu MQTT messages\n", jsonl.size(),

@@ -144,6 +144,18 @@ class FakeService : public ServiceView {
     auto it = tracks_.find(id);
     return it == tracks_.end() ? nlohmann::json::array() : it->second;
   }
+  nlohmann::json scene(const std::string& id) const override {
+    std::lock_guard lock(mutex_);
+    auto it = scenes_.find(id);
+    if (it != scenes_.end()) return it->second;
+    for (const auto& c : cameras_)
+      if (c.id == id) return ServiceView::scene(id);
+    return nullptr;
+  }
+  void set_scene(const std::string& id, nlohmann::json scene) {
+    std::lock_guard lock(mutex_);
+    scenes_[id] = std::move(scene);
+  }
   void set_tracks(const std::string& id, nlohmann::json tracks) {
     std::lock_guard lock(mutex_);
     tracks_[id] = std::move(tracks);
@@ -164,6 +176,7 @@ class FakeService : public ServiceView {
   std::vector<CameraStatus> cameras_;
   std::map<std::string, std::vector<uint8_t>> snapshots_;
   std::map<std::string, nlohmann::json> tracks_;
+  std::map<std::string, nlohmann::json> scenes_;
   nlohmann::json health_ = {{"status", "ok"}, {"cameras", 2}};
   FakeEventFeed feed_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -171,6 +184,7 @@ class FakeService : public ServiceView {
 
 inline nlohmann::json synthetic_event(const std::string& camera, int n) {
   return {{"schema", 1},
+          {"event_id", camera + "-t-" + std::to_string(n)},
           {"type", n % 2 ? "object_left" : "object_appeared"},
           {"camera", camera},
           {"track_id", n},

@@ -446,9 +446,9 @@ TEST_F(ServerTest, EventsRecentAndStream) {
     for (size_t pos = 0; (pos = received.find(needle, pos)) != std::string::npos; ++pos) ++k;
     return k;
   };
-  for (int i = 0; i < 200 && service_.feed().subscriber_count() == 0; ++i)
+  for (int i = 0; i < 200 && service_.feed().subscriber_count() < 2; ++i)
     std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(service_.feed().subscriber_count(), 1u);
+  ASSERT_EQ(service_.feed().subscriber_count(), 2u);  // the SSE client and event images
   for (int i = 3; i < 8; ++i) service_.feed().publish(test::synthetic_event("car-park", i));
   for (int i = 0; i < 300 && count("data: ") < 8; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(count("data: "), 8u) << "3 backlog + 5 live";
@@ -471,7 +471,8 @@ TEST_F(ServerTest, EventsRecentAndStream) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(server_->stats().sse_clients, 0u);
-  EXPECT_EQ(service_.feed().subscriber_count(), 0u);
+  // Only the server's own subscription (event images) is left.
+  EXPECT_EQ(service_.feed().subscriber_count(), 1u);
 }
 
 TEST_F(ServerTest, SseClientLimit) {
@@ -515,9 +516,9 @@ TEST_F(ServerTest, SlowSseClientDoesNotGrowMemory) {
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string req = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_GT(send(fd, req.data(), req.size(), MSG_NOSIGNAL), 0);
-  for (int i = 0; i < 200 && service_.feed().subscriber_count() == 0; ++i)
+  for (int i = 0; i < 200 && service_.feed().subscriber_count() < 2; ++i)
     std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(service_.feed().subscriber_count(), 1u);
+  ASSERT_EQ(service_.feed().subscriber_count(), 2u);  // the SSE client and event images
 
   const int64_t rss0 = server_internal::process_rss_bytes();
   json big = test::synthetic_event("front-door", 1);
@@ -536,7 +537,8 @@ TEST_F(ServerTest, SlowSseClientDoesNotGrowMemory) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(server_->stats().sse_clients, 0u);
-  EXPECT_EQ(service_.feed().subscriber_count(), 0u);
+  // Only the server's own subscription (event images) is left.
+  EXPECT_EQ(service_.feed().subscriber_count(), 1u);
 }
 
 TEST_F(ServerTest, ConcurrentClients) {

@@ -1,9 +1,12 @@
 // End-to-end dashboard test in real Chromium (Debian's /usr/bin/chromium through
 // playwright-core; no browser download). Starts ev_fake_service (four cameras, synthetic frames,
 // tracks and events, token auth) and checks what a user sees: the token prompt; the pushed live
-// view with the tracks drawn; events with anonymized thumbnails, filters and details; camera
-// health (a failing camera, one far below its fps cap); metrics charts; the zone/line editor's
-// YAML; no sideways scrolling at 400 px; a rejected token. Screenshots of each view go to
+// view with the tracks, the configured zones and lines (with the "in" arrow) drawn and the
+// line/zone counts beside it; events with the server's anonymized thumbnails (also for events
+// from before the page was opened), filters and details; camera health (a failing camera, one
+// far below its fps cap, reconnects); metrics charts; the zone/line editor starting from the
+// configured shapes, its YAML, saving into the config file (and a refused invalid save); no
+// sideways scrolling at 400 px; a rejected token. Screenshots of each view go to
 // <build>/test-artifacts/.
 // Usage: node dashboard_test.cjs FAKE_SERVICE_BINARY WEB_DIR WORK_DIR
 'use strict';
@@ -32,9 +35,24 @@ function check(cond, what) {
   if (!cond) failures++;
 }
 
+// The config file the zone editor saves into (front-door's configured zone and line).
+const configFile = path.join(workDir, 'dashboard-config.yaml');
+fs.writeFileSync(path.join(workDir, 'door.mp4'), 'x');
+fs.writeFileSync(configFile, `cameras:
+  - id: front-door
+    source: ${path.join(workDir, 'door.mp4')}
+    zones:
+      - name: bay
+        polygon: [[180, 20], [300, 20], [300, 160], [180, 160]]
+        loitering_s: 30
+    lines:
+      - name: door
+        points: [[120, 10], [120, 170]]
+`);
+
 function startFake() {
   return new Promise((resolve, reject) => {
-    const child = spawn(fakeBin, ['--port', '0', '--token', TOKEN, '--web', webDir],
+    const child = spawn(fakeBin, ['--port', '0', '--token', TOKEN, '--web', webDir, '--config', configFile],
                         {stdio: ['ignore', 'pipe', 'inherit']});
     let out = '';
     child.stdout.on('data', (d) => {
@@ -100,6 +118,40 @@ async function main() {
           'tracks of the frame arrive with it ' + JSON.stringify(overlay.tracks));
     check(overlay.px && overlay.px[0] < 60 && overlay.px[1] > 180 && overlay.px[2] > 80 && overlay.px[2] < 160,
           'track box drawn on the frame (pixel ' + JSON.stringify(overlay.px) + ')');
+    // Zones and lines over the live image: the line in its colour (#ffab40) where it runs, the
+    // zone's edge in #40c4ff, both away from the moving box and the labels.
+    await page.waitForFunction(() => {
+      const t = document.querySelector('.tile[data-camera="front-door"]');
+      return t.dataset.scene && JSON.parse(t.dataset.scene).lines.length === 1;
+    }, null, {timeout: 10000});
+    const sceneDrawn = await page.$eval('.tile[data-camera="front-door"]', async (t) => {
+      const before = Number(t.dataset.frames);
+      // The next frame is drawn with the scene known.
+      for (let i = 0; i < 50 && Number(t.dataset.frames) === before; i++) await new Promise((r) => setTimeout(r, 50));
+      const g = t.querySelector('canvas').getContext('2d');
+      const px = (x, y) => [...g.getImageData(x, y, 1, 1).data].slice(0, 3);
+      // The "in" arrow of the vertical door line points left (negative x): sample on it.
+      return {scene: JSON.parse(t.dataset.scene), line: px(120, 150), zone: px(300, 140), arrow: px(105, 90)};
+    });
+    const near = (got, want, tol = 40) => got.every((v, i) => Math.abs(v - want[i]) <= tol);
+    check(sceneDrawn.scene.zones[0].name === 'bay' && sceneDrawn.scene.lines[0].name === 'door',
+          'live view knows the camera\'s zone and line ' + JSON.stringify(sceneDrawn.scene));
+    check(near(sceneDrawn.line, [255, 171, 64]), 'line drawn on the live image (pixel ' + JSON.stringify(sceneDrawn.line) + ')');
+    check(near(sceneDrawn.zone, [64, 196, 255]), 'zone edge drawn on the live image (pixel ' + JSON.stringify(sceneDrawn.zone) + ')');
+    check(near(sceneDrawn.arrow, [255, 171, 64]), 'direction arrow on the "in" side (pixel ' + JSON.stringify(sceneDrawn.arrow) + ')');
+    const countsText = async () => page.$$eval('.tile[data-camera="front-door"] .counts li', (ls) => ls.map((l) => l.textContent));
+    const c0 = await countsText();
+    const inOf = (texts) => Number((/door: in (\d+)/.exec(texts.join('|')) || [])[1]);
+    check(c0.length === 2 && /^door: in \d+ · out \d+$/.test(c0[0]) && /^bay: \d+ inside$/.test(c0[1]),
+          'counts beside the live view: ' + JSON.stringify(c0));
+    await page.waitForFunction((n) => {
+      const m = /door: in (\d+)/.exec(document.querySelector('.tile[data-camera="front-door"] .counts').textContent);
+      return m && Number(m[1]) > n;
+    }, inOf(c0), {timeout: 10000}).catch(() => {});
+    const c1 = await countsText();
+    check(inOf(c1) > inOf(c0), `line counts update (in ${inOf(c0)} -> ${inOf(c1)})`);
+    check(await page.$eval('.tile[data-camera="car-park"] .counts', (u) => u.hidden), 'no counts for a camera without zones/lines');
+    check(await page.textContent('.tile[data-camera="gate"] .stat-reconnects') === '12', 'reconnects on the tile');
     const fdState = await page.textContent('.tile[data-camera="front-door"] .state');
     const yardState = await page.textContent('.tile[data-camera="yard"] .state');
     const gateState = await page.textContent('.tile[data-camera="gate"] .state');
@@ -117,8 +169,10 @@ async function main() {
     await page.click('#tabs button[data-view="events"]');
     await page.waitForFunction(() => document.querySelectorAll('#events li img.thumb').length >= 3, null, {timeout: 15000});
     check(await page.textContent('#events-state') === 'live', 'event stream is live');
-    const thumbs = await page.$$eval('#events li img.thumb', (is) => is.map((i) => [i.naturalWidth, i.naturalHeight]));
-    check(thumbs.length >= 3 && thumbs.every(([w, h]) => w === 96 && h === 72), 'events have thumbnails ' + JSON.stringify(thumbs.slice(0, 3)));
+    const thumbs = await page.$$eval('#events li img.thumb', (is) => is.map((i) => [i.naturalWidth, i.naturalHeight, i.src.slice(0, 5)]));
+    check(thumbs.length >= 3 && thumbs.every(([w, h, src]) => w > 0 && w <= 160 && h > 0 && h <= 120 &&
+                                                         (w === 160 || h === 120) && src === 'blob:'),
+          'events have the server\'s thumbnails (<= 160x120) ' + JSON.stringify(thumbs.slice(0, 3)));
     await page.selectOption('#f-camera', 'car-park');
     const cams = await page.$$eval('#events li', (lis) => lis.map((l) => l.dataset.camera));
     check(cams.length > 0 && cams.every((c) => c === 'car-park'), 'camera filter (' + cams.length + ' car-park events)');
@@ -132,7 +186,10 @@ async function main() {
     await page.waitForSelector('#event-detail[open]', {timeout: 5000});
     const detail = JSON.parse(await page.textContent('#detail-json'));
     check(typeof detail.type === 'string' && typeof detail.camera === 'string', 'event details show the event');
-    check(await page.$eval('#detail-frame', (i) => !i.hidden && i.naturalWidth === 320), 'event details show its frame');
+    await page.waitForFunction(() => { const i = document.getElementById('detail-frame'); return !i.hidden && i.naturalWidth > 0; },
+                               null, {timeout: 5000}).catch(() => {});
+    check(await page.$eval('#detail-frame', (i) => !i.hidden && i.naturalWidth === 320 && i.src.startsWith('blob:')),
+          'event details show its snapshot from the server');
     await page.screenshot({path: path.join(artifacts, 'dashboard-event-detail.png')});
     await page.click('#event-detail .close');
 
@@ -148,6 +205,10 @@ async function main() {
     check(row('yard').level === 'warn' && row('yard').color === 'rgb(210, 153, 34)' && /1\.0 \/ 1\.0 \/ 10/.test(row('yard').fps),
           'health: far-below-cap camera in amber, fps in/out/cap ' + JSON.stringify(row('yard')));
     check(row('front-door').level === 'ok' && / \/ 15$/.test(row('front-door').fps), 'health: running camera ok ' + JSON.stringify(row('front-door')));
+    const reconnects = await page.$$eval('#health-table tbody tr', (trs) => Object.fromEntries(
+        trs.map((tr) => [tr.dataset.camera, tr.querySelector('.reconnects').textContent])));
+    check(reconnects.gate === '12' && reconnects.yard === '3' && reconnects['front-door'] === '0',
+          'health: reconnects per camera ' + JSON.stringify(reconnects));
     await page.screenshot({path: path.join(artifacts, 'dashboard-health.png'), fullPage: true});
 
     // ---- metrics charts
@@ -167,25 +228,60 @@ async function main() {
     check(!(await page.content()).includes('# TYPE'), 'no Prometheus text on the page');
     await page.screenshot({path: path.join(artifacts, 'dashboard-metrics.png'), fullPage: true});
 
-    // ---- zone / line editor
+    // ---- zone / line editor: starts from the configured shapes, copies YAML, saves
     await page.click('#tabs button[data-view="zones"]');
     await page.selectOption('#zone-camera', 'front-door');
-    await page.waitForFunction(() => document.getElementById('zone-canvas').width === 320, null, {timeout: 5000});
+    await page.waitForFunction(() => document.getElementById('zone-canvas').width === 320 &&
+        /name: bay/.test(document.getElementById('zone-yaml').value), null, {timeout: 5000});
+    check(/name: door\n\s+points: \[\[120, 10\], \[120, 170\]\]/.test(await page.inputValue('#zone-yaml')),
+          'editor starts from the configured zone and line');
+    check(await page.isEnabled('#zone-save'), 'save is offered (config writable, token set)');
     const box = await page.locator('#zone-canvas').boundingBox();
     const at = async (x, y) => page.mouse.click(box.x + x * box.width / 320, box.y + y * box.height / 180);
-    await at(20, 20); await at(150, 20); await at(150, 120); await at(20, 120);
+    await page.fill('#zone-name', 'entry');
+    await at(20, 20); await at(100, 20); await at(100, 120); await at(20, 120);
     await page.click('#zone-finish');
     await page.check('input[name="zone-mode"][value="line"]');
+    await page.fill('#zone-name', 'exit');
     await at(10, 170); await at(300, 170);
     const yaml = await page.inputValue('#zone-yaml');
-    const near = (got, want) => got.length === want.length &&
+    const nearPts = (got, want) => got.length === want.length &&
         got.every(([x, y], i) => Math.abs(x - want[i][0]) <= 2 && Math.abs(y - want[i][1]) <= 2);
-    const poly = /- name: zone1\n\s+camera: front-door\n\s+polygon: (\[\[.*\]\])\n/.exec(yaml);
-    const line = /- name: line1\n\s+camera: front-door\n\s+points: (\[\[.*\]\])\n/.exec(yaml);
-    check(poly && near(JSON.parse(poly[1]), [[20, 20], [150, 20], [150, 120], [20, 120]]),
+    const poly = /- name: entry\n\s+polygon: (\[\[.*\]\])\n/.exec(yaml);
+    const line = /- name: exit\n\s+points: (\[\[.*\]\])\n/.exec(yaml);
+    check(/^- id: front-door$/m.test(yaml) && poly && nearPts(JSON.parse(poly[1]), [[20, 20], [100, 20], [100, 120], [20, 120]]),
           'zone polygon in frame pixels in the YAML:\n' + yaml);
-    check(line && near(JSON.parse(line[1]), [[10, 170], [300, 170]]), 'line in the YAML');
+    check(line && nearPts(JSON.parse(line[1]), [[10, 170], [300, 170]]), 'line in the YAML');
     await page.screenshot({path: path.join(artifacts, 'dashboard-zones.png'), fullPage: true});
+    await page.click('#zone-save');
+    await page.waitForSelector('#zone-save-note[data-result]', {timeout: 5000});
+    check(await page.getAttribute('#zone-save-note', 'data-result') === 'saved',
+          'save accepted: ' + await page.textContent('#zone-save-note'));
+    const saved = fs.readFileSync(configFile, 'utf8');
+    check(/name: entry/.test(saved) && /name: exit/.test(saved) && /name: bay/.test(saved) && /loitering_s: 30/.test(saved),
+          'config file holds the new shapes and keeps the zone\'s other keys:\n' + saved);
+    await page.click('#tabs button[data-view="live"]');
+    await page.waitForFunction(() => {
+      const s = document.querySelector('.tile[data-camera="front-door"]').dataset.scene;
+      return s && JSON.parse(s).zones.some((z) => z.name === 'entry');
+    }, null, {timeout: 10000}).catch(() => {});
+    const reloaded = JSON.parse(await page.$eval('.tile[data-camera="front-door"]', (t) => t.dataset.scene));
+    check(reloaded.zones.map((z) => z.name).join() === 'bay,entry' && reloaded.lines.map((l) => l.name).join() === 'door,exit',
+          'live view shows the saved shapes after the reload ' + JSON.stringify(reloaded));
+    await page.waitForTimeout(600);
+    await page.screenshot({path: path.join(artifacts, 'dashboard-live-zones.png'), fullPage: true});
+    // An invalid shape (three points on one line: no area) is refused by the config parser.
+    await page.click('#tabs button[data-view="zones"]');
+    await page.check('input[name="zone-mode"][value="polygon"]');
+    await at(30, 30); await at(60, 30); await at(90, 30);
+    await page.click('#zone-finish');
+    await page.evaluate(() => document.getElementById('zone-save-note').removeAttribute('data-result'));
+    await page.click('#zone-save');
+    await page.waitForSelector('#zone-save-note[data-result]', {timeout: 5000});
+    const refused = await page.textContent('#zone-save-note');
+    check(await page.getAttribute('#zone-save-note', 'data-result') === 'error' && /non-zero area/.test(refused),
+          'invalid zone refused with the parser\'s reason: ' + refused);
+    check(fs.readFileSync(configFile, 'utf8') === saved, 'config file unchanged after the refused save');
 
     // ---- phone width: no sideways scrolling on any view
     await page.setViewportSize({width: 400, height: 800});
@@ -207,6 +303,11 @@ async function main() {
     await page.reload();
     await page.waitForFunction(() => document.querySelectorAll('.tile').length === 4, null, {timeout: 10000});
     check(await page.isHidden('#token-form'), 'token kept across reload');
+    // Events from before this page load come with the server's thumbnails.
+    await page.click('#tabs button[data-view="events"]');
+    await page.waitForFunction(() => document.querySelectorAll('#events li img.thumb').length >= 10, null, {timeout: 10000}).catch(() => {});
+    const early = await page.$$eval('#events li img.thumb', (is) => is.length);
+    check(early >= 10, `events received as backlog after a reload have thumbnails (${early})`);
     await page.evaluate(() => sessionStorage.setItem('edgevision.token', 'wrong'));
     await page.reload();
     await page.waitForSelector('#token-form:not([hidden])', {timeout: 10000});

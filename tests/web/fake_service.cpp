@@ -1,6 +1,8 @@
 // ev_fake_service: the REST server over a fake ServiceView with two cameras, moving synthetic
 // frames and a steady trickle of events. The dashboard test (tests/web) drives a browser at it.
 // Prints "LISTENING <port>" on stdout once it accepts connections; runs until SIGTERM/SIGINT.
+// With --config FILE the zone editor saves into FILE through the real save path
+// (save_camera_scene) and the fake "reloads" the saved zones/lines into its scene.
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -11,6 +13,8 @@
 
 #include <prometheus/histogram.h>
 
+#include "edgevision/config.hpp"
+#include "edgevision/config_edit.hpp"
 #include "edgevision/server.hpp"
 #include "server/fake_service.hpp"
 
@@ -24,6 +28,7 @@ void on_signal(int) {
 int main(int argc, char** argv) {
   ev::ServerParams params;
   params.port = 0;
+  std::string config_file;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--port")
@@ -32,8 +37,11 @@ int main(int argc, char** argv) {
       params.token = value;
     else if (key == "--web")
       params.web_dir = value;
+    else if (key == "--config")
+      config_file = value;
     else {
-      std::fprintf(stderr, "usage: ev_fake_service [--port N] [--token T] [--web DIR]\n");
+      std::fprintf(stderr,
+                   "usage: ev_fake_service [--port N] [--token T] [--web DIR] [--config FILE]\n");
       return 2;
     }
   }
@@ -58,6 +66,7 @@ int main(int argc, char** argv) {
     slow.fps_in = slow.fps_out = 1.0;
     slow.fps_cap = 10;
     slow.latency_ms = 880;
+    slow.reconnects = 3;
     service.add_camera(slow);
     ev::CameraStatus failed;
     failed.id = "gate";
@@ -65,6 +74,7 @@ int main(int argc, char** argv) {
     failed.state = "failed";
     failed.error = "cannot open rtsp://10.0.0.9/stream: connection refused";
     failed.fps_cap = 10;
+    failed.reconnects = 12;
     service.add_camera(failed);
   }
   // The service's metric families the dashboard charts (names as in src/pipeline/metrics.cpp).
@@ -86,12 +96,61 @@ int main(int argc, char** argv) {
   auto& inf_fd = inference.Add({{"camera", "front-door"}, {"model", "yolox-nano"}}, buckets);
   auto& spool_mqtt = spool.Add({{"sink", "mqtt"}});
 
+  // front-door's zone and line (full-frame pixels = the 320x180 frame: no roi); the counts
+  // move while the fake runs.
+  struct SceneState {
+    std::mutex mutex;
+    nlohmann::json zones = nlohmann::json::array(
+        {{{"name", "bay"}, {"polygon", {{180, 20}, {300, 20}, {300, 160}, {180, 160}}}}});
+    nlohmann::json lines =
+        nlohmann::json::array({{{"name", "door"}, {"points", {{120, 10}, {120, 170}}}}});
+  };
+  auto scene_state = std::make_shared<SceneState>();
+  auto publish_scene = [&service, scene_state](int n) {
+    std::lock_guard lock(scene_state->mutex);
+    nlohmann::json zones = scene_state->zones, lines = scene_state->lines;
+    for (auto& z : zones) z["occupancy"] = n / 10 % 4;
+    for (auto& l : lines) {
+      l["in"] = n / 5;
+      l["out"] = n / 8;
+    }
+    service.set_scene("front-door", {{"roi", {0, 0, 0, 0}}, {"zones", zones}, {"lines", lines}});
+  };
+  publish_scene(0);
+
   ev::DetectHandlers detect;
   detect.anonymize = [](cv::Mat&) -> ev::Result<int> { return 0; };
   auto server = ev::Server::start(params, service, detect);
   if (!server) {
     std::fprintf(stderr, "ev_fake_service: %s\n", server.error().c_str());
     return 1;
+  }
+  if (!config_file.empty()) {
+    ev::SceneEditor editor;
+    editor.writable = [config_file] { return ev::config_file_writable(config_file); };
+    editor.save = [config_file, scene_state](const std::string& camera,
+                                             const nlohmann::json& scene) -> ev::Status {
+      if (ev::Status st = ev::save_camera_scene(config_file, camera, scene); !st) return st;
+      // What the service's reload would pick up: the file as saved.
+      auto cfg = ev::load_config(config_file);
+      if (!cfg) return ev::Status::Error(cfg.error());
+      for (const auto& c : cfg->cameras) {
+        if (c.id != "front-door") continue;
+        std::lock_guard lock(scene_state->mutex);
+        scene_state->zones = nlohmann::json::array();
+        scene_state->lines = nlohmann::json::array();
+        for (const auto& z : c.scene.zones) {
+          nlohmann::json poly = nlohmann::json::array();
+          for (const auto& p : z.polygon) poly.push_back({p.x, p.y});
+          scene_state->zones.push_back({{"name", z.name}, {"polygon", poly}});
+        }
+        for (const auto& l : c.scene.lines)
+          scene_state->lines.push_back(
+              {{"name", l.name}, {"points", {{l.p1.x, l.p1.y}, {l.p2.x, l.p2.y}}}});
+      }
+      return ev::Status::Ok();
+    };
+    (*server)->set_scene_editor(editor);
   }
   std::printf("LISTENING %d\n", (*server)->port());
   std::fflush(stdout);
@@ -114,6 +173,7 @@ int main(int argc, char** argv) {
     lat_cp.Observe(0.05 + (n % 5) * 0.01);
     inf_fd.Observe(0.012 + (n % 4) * 0.002);
     spool_mqtt.Set(n % 20);
+    publish_scene(n);
     if (n % 3 == 0)
       service.feed().publish(ev::test::synthetic_event(n % 2 ? "car-park" : "front-door", n / 3));
     auto cams = service.cameras();

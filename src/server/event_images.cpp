@@ -1,0 +1,190 @@
+#include "server/event_images.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace ev::server_internal {
+
+EventImages::EventImages(ServiceView& view, size_t max_events, size_t max_bytes, size_t queue)
+    : view_(view),
+      max_events_(std::max<size_t>(1, max_events)),
+      max_bytes_(max_bytes),
+      max_queue_(std::max<size_t>(1, queue)) {}
+
+EventImages::~EventImages() {
+  stop();
+}
+
+void EventImages::start() {
+  std::lock_guard lock(mutex_);
+  if (worker_.joinable()) return;
+  stop_ = false;
+  worker_ = std::thread([this] { run(); });
+}
+
+void EventImages::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  idle_cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void EventImages::on_event(const nlohmann::json& event) {
+  if (!event.is_object()) return;
+  const auto id = event.find("event_id");
+  const auto camera = event.find("camera");
+  if (id == event.end() || !id->is_string() || camera == event.end() || !camera->is_string())
+    return;
+  Pending p{id->get<std::string>(), camera->get<std::string>(), {}};
+  const auto box = event.find("box");
+  if (box != event.end() && box->is_array() && box->size() == 4 &&
+      std::all_of(box->begin(), box->end(), [](const auto& v) { return v.is_number(); })) {
+    for (const auto& v : *box) p.box.push_back(static_cast<int>(v.template get<double>()));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_) return;
+    while (queue_.size() >= max_queue_) {
+      queue_.pop_front();
+      ++stats_.dropped;
+    }
+    queue_.push_back(std::move(p));
+  }
+  cv_.notify_one();
+}
+
+void EventImages::run() {
+  for (;;) {
+    Pending p;
+    {
+      std::unique_lock lock(mutex_);
+      busy_ = false;
+      idle_cv_.notify_all();
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      p = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+    }
+    try {
+      store(p);
+    } catch (const std::exception& e) {
+      // A frame that cannot be decoded or cut costs this event its image, nothing else.
+      spdlog::warn("event images: {}: {}", p.id, e.what());
+    }
+  }
+}
+
+void EventImages::store(const Pending& p) {
+  auto jpeg = view_.snapshot_jpeg(p.camera);
+  if (!jpeg || jpeg->empty()) {
+    std::lock_guard lock(mutex_);
+    ++stats_.no_frame;
+    return;
+  }
+  // Events of one frame (a crossing and a zone entry, say) decode it once.
+  if (decoded_jpeg_ != *jpeg) {
+    decoded_ = cv::imdecode(*jpeg, cv::IMREAD_COLOR);
+    decoded_jpeg_ = decoded_.empty() ? std::vector<uint8_t>() : *jpeg;
+  }
+  const cv::Mat& image = decoded_;
+  if (image.empty()) throw std::runtime_error("camera frame could not be decoded");
+
+  // Event boxes are full-frame pixels; the snapshot is the camera's roi crop.
+  cv::Rect crop(0, 0, image.cols, image.rows);
+  if (p.box.size() == 4 && p.box[2] > 0 && p.box[3] > 0) {
+    int ox = 0, oy = 0;
+    const nlohmann::json scene = view_.scene(p.camera);
+    if (scene.is_object() && scene.contains("roi") && scene["roi"].is_array() &&
+        scene["roi"].size() == 4 && scene["roi"][2].get<int>() > 0) {
+      ox = scene["roi"][0].get<int>();
+      oy = scene["roi"][1].get<int>();
+    }
+    // The box with 20% around it, at least 48 px, at the thumbnail's aspect ratio.
+    const double cx = p.box[0] - ox + p.box[2] / 2.0, cy = p.box[1] - oy + p.box[3] / 2.0;
+    double w = std::max(48.0, p.box[2] * 1.4), h = std::max(36.0, p.box[3] * 1.4);
+    const double aspect = static_cast<double>(kThumbWidth) / kThumbHeight;
+    if (w / h < aspect)
+      w = h * aspect;
+    else
+      h = w / aspect;
+    const cv::Rect want(static_cast<int>(cx - w / 2), static_cast<int>(cy - h / 2),
+                        static_cast<int>(w), static_cast<int>(h));
+    const cv::Rect inside = want & crop;
+    if (inside.area() > 0) crop = inside;
+  }
+  const double scale = std::min(static_cast<double>(kThumbWidth) / crop.width,
+                                static_cast<double>(kThumbHeight) / crop.height);
+  cv::Mat thumb;
+  cv::resize(image(crop), thumb,
+             cv::Size(std::max(1, static_cast<int>(crop.width * scale)),
+                      std::max(1, static_cast<int>(crop.height * scale))),
+             0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  auto thumb_jpeg = std::make_shared<std::vector<uint8_t>>();
+  if (!cv::imencode(".jpg", thumb, *thumb_jpeg, {cv::IMWRITE_JPEG_QUALITY, 80}))
+    throw std::runtime_error("thumbnail could not be encoded");
+
+  std::lock_guard lock(mutex_);
+  if (index_.count(p.id)) return;  // the same event twice (a replay): keep the first
+  Entry e{p.id, thumb_jpeg, nullptr, thumb_jpeg->size()};
+  if (last_frame_ && *last_frame_ == *jpeg) {
+    e.frame = last_frame_;  // several events of one frame share its bytes
+  } else {
+    e.frame = std::make_shared<const std::vector<uint8_t>>(std::move(*jpeg));
+    e.bytes += e.frame->size();
+    last_frame_ = e.frame;
+  }
+  index_[p.id] = base_ + ring_.size();
+  bytes_ += e.bytes;
+  ring_.push_back(std::move(e));
+  ++stats_.stored;
+  while (!ring_.empty() &&
+         (ring_.size() > max_events_ || (bytes_ > max_bytes_ && ring_.size() > 1))) {
+    Entry& old = ring_.front();
+    // A frame still held by the next entry moves its byte count there.
+    if (ring_.size() > 1 && ring_[1].frame == old.frame) {
+      const size_t frame_bytes = old.bytes - old.thumb->size();
+      old.bytes -= frame_bytes;
+      ring_[1].bytes += frame_bytes;
+    }
+    bytes_ -= old.bytes;
+    index_.erase(old.id);
+    ring_.pop_front();
+    ++base_;
+  }
+  if (ring_.empty() || ring_.back().frame != last_frame_) last_frame_.reset();
+}
+
+EventImages::Bytes EventImages::thumbnail(const std::string& event_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = index_.find(event_id);
+  return it == index_.end() ? nullptr : ring_[it->second - base_].thumb;
+}
+
+EventImages::Bytes EventImages::frame(const std::string& event_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = index_.find(event_id);
+  return it == index_.end() ? nullptr : ring_[it->second - base_].frame;
+}
+
+EventImages::Stats EventImages::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats s = stats_;
+  s.kept = ring_.size();
+  s.bytes = bytes_;
+  return s;
+}
+
+void EventImages::flush() {
+  std::unique_lock lock(mutex_);
+  idle_cv_.wait(lock, [&] { return stop_ || (queue_.empty() && !busy_); });
+}
+
+}  // namespace ev::server_internal

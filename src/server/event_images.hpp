@@ -1,0 +1,88 @@
+// A bounded ring of anonymized images per event for the dashboard's event list: a small
+// thumbnail around the event's box and the camera frame it was cut from. Images come only from
+// ServiceView::snapshot_jpeg(), which never returns a frame that skipped the anonymizer (faces,
+// and plates when they are masked), so nothing here can hold a clear face.
+//
+// Events arrive on the publisher's thread and are only queued (bounded, oldest dropped); one
+// worker thread fetches the camera's current frame and cuts the thumbnail, so the event path
+// never waits for a JPEG encode.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "edgevision/service.hpp"
+
+namespace ev::server_internal {
+
+class EventImages {
+ public:
+  using Bytes = std::shared_ptr<const std::vector<uint8_t>>;
+  struct Stats {
+    uint64_t stored = 0;    // events that got images
+    uint64_t no_frame = 0;  // events whose camera had no frame yet
+    uint64_t dropped = 0;   // events dropped from the queue (worker behind)
+    size_t kept = 0;        // events held now
+    size_t bytes = 0;       // bytes held now
+  };
+
+  EventImages(ServiceView& view, size_t max_events, size_t max_bytes, size_t queue = 64);
+  ~EventImages();  // stop()
+  EventImages(const EventImages&) = delete;
+  EventImages& operator=(const EventImages&) = delete;
+
+  void start();
+  void stop();
+  // Queues the event (needs "event_id" and "camera"; others are ignored). Never blocks.
+  void on_event(const nlohmann::json& event);
+  Bytes thumbnail(const std::string& event_id) const;
+  Bytes frame(const std::string& event_id) const;
+  Stats stats() const;
+  // Blocks until the queue is empty and the worker idle (tests).
+  void flush();
+
+  static constexpr int kThumbWidth = 160, kThumbHeight = 120;
+
+ private:
+  struct Pending {
+    std::string id, camera;
+    std::vector<int> box;  // x, y, w, h in full-frame pixels; empty: whole frame
+  };
+  struct Entry {
+    std::string id;
+    Bytes thumb, frame;
+    size_t bytes = 0;  // thumb + frame, the frame counted by the first entry that holds it
+  };
+  void run();
+  void store(const Pending& p);
+
+  ServiceView& view_;
+  const size_t max_events_, max_bytes_, max_queue_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<Pending> queue_;
+  bool busy_ = false, stop_ = false;
+  std::deque<Entry> ring_;               // oldest first
+  std::map<std::string, size_t> index_;  // id -> position offset (see base_)
+  uint64_t base_ = 0;                    // number of entries evicted so far
+  size_t bytes_ = 0;
+  Bytes last_frame_;  // shared by the events of one frame
+  // Worker thread only: the last frame decoded and its JPEG.
+  cv::Mat decoded_;
+  std::vector<uint8_t> decoded_jpeg_;
+  Stats stats_;
+  std::thread worker_;
+};
+
+}  // namespace ev::server_internal
