@@ -70,6 +70,23 @@ std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int s
 cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
                       float margin = 0.f);
 
+// One way of cutting a located plate for the OCR. Detector boxes and corners are often a
+// little off (a cut first character, the state-name band of a US plate taken for the whole
+// plate, a single-row plate told two-row), so a plate is read from a few cuts and voted.
+struct CropVariant {
+  float margin_x = 0.05f;  // context on each side, fraction of the plate's width
+  float margin_y = 0.05f;  // ... and height
+  bool corners = true;     // warp the corner quad (when plausible); false: the axis-aligned box
+  bool split_rows = true;  // split a two-row plate into its rows (when the model says two rows)
+};
+cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
+                      const CropVariant& variant);
+// The first `n` (1..3) cuts read per plate: the corner warp with `margin` of context; the
+// corner warp with more context (10 % of the width, 20 % of the height: the band of characters
+// is often only part of what the model calls the plate); the axis-aligned box with that
+// context (when the corners are off).
+std::vector<CropVariant> crop_variants(float margin, int n);
+
 // ---------------------------------------------------------------------------------------
 // OCR
 // ---------------------------------------------------------------------------------------
@@ -170,6 +187,11 @@ class PlateVote {
   bool confident_read_ = false;
 };
 
+// Several reads of one plate (one per crop variant) voted into one read like a track's reads
+// (PlateVote): text and confidence of the vote; char_conf the mean confidence of the reads that
+// agree with each voted character, times the share of reads that agree.
+OcrResult combine_reads(const std::vector<OcrResult>& reads, double similarity = 0.7);
+
 struct ThrottleParams {
   bool enabled = true;
   float min_plate_area = 1000.f;  // px^2; smaller plates are never read (still masked)
@@ -218,6 +240,7 @@ struct AlprParams {
   bool haar_second_chance = true;    // the model found no plate at all: try the Haar cascade
   std::string region;                // format rules ("" = none); see known_regions()
   float crop_margin = 0.05f;         // context kept around a located plate for the OCR
+  int read_variants = 3;             // crops read per plate and voted (1..3, see crop_variants)
   PlateDetectorParams plate;
   OcrParams ocr;
   VoteParams vote;
@@ -305,6 +328,10 @@ class AlprEngine {
   PlateOcr& ocr() { return *ocr_; }
   // Reads one located plate (rectify + OCR + format rules).
   Result<OcrResult> read_plate(const cv::Mat& bgr, const PlateDetection& plate);
+  // One read per crop variant (rectify + OCR + format rules), not voted.
+  Result<std::vector<OcrResult>> read_plate_variants(const cv::Mat& bgr,
+                                                     const PlateDetection& plate,
+                                                     const std::vector<CropVariant>& variants);
 
  private:
   AlprParams params_;
@@ -338,7 +365,9 @@ struct PlateWork {
   double time_ms = 0;
   float frame_diagonal = 0;
   std::vector<PlateDetection> plates;
-  std::vector<cv::Mat> crops;  // same order; empty Mat for plates too small to read
+  // Same order: each plate's crop variants (params.read_variants); none for plates too small
+  // to read.
+  std::vector<std::vector<cv::Mat>> crops;
 };
 
 class PlateStage {

@@ -137,18 +137,29 @@ Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>
 }
 
 Result<OcrResult> AlprEngine::read_plate(const cv::Mat& bgr, const PlateDetection& plate) {
-  const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size(), params_.crop_margin);
-  if (crop.empty()) return Result<OcrResult>::Error("alpr: empty plate crop");
-  const auto t0 = std::chrono::steady_clock::now();
-  auto r = ocr_->read(crop);
-  timings_.ocr_ms += ms_since(t0);
-  ++stats_.ocr_calls;
-  if (!r) return r;
-  if (!params_.region.empty()) {
-    const FormatResult f = apply_region_format(r->text, r->char_conf, params_.region);
-    r->text = f.text;
+  auto reads = read_plate_variants(
+      bgr, plate, crop_variants(params_.crop_margin, std::clamp(params_.read_variants, 1, 3)));
+  if (!reads) return reads.status();
+  if (reads->empty()) return Result<OcrResult>::Error("alpr: empty plate crop");
+  return combine_reads(*reads, params_.vote.similarity);
+}
+
+Result<std::vector<OcrResult>> AlprEngine::read_plate_variants(
+    const cv::Mat& bgr, const PlateDetection& plate, const std::vector<CropVariant>& variants) {
+  std::vector<OcrResult> out;
+  for (const auto& v : variants) {
+    const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size(), v);
+    if (crop.empty()) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = ocr_->read(crop);
+    timings_.ocr_ms += ms_since(t0);
+    ++stats_.ocr_calls;
+    if (!r) return r.status();
+    if (!params_.region.empty())
+      r->text = apply_region_format(r->text, r->char_conf, params_.region).text;
+    out.push_back(std::move(*r));
   }
-  return r;
+  return out;
 }
 
 Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out) {

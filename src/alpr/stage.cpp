@@ -2,6 +2,7 @@
 // masked on the anonymize thread (so no output image ever carries one); the crops taken just
 // before masking go through a bounded queue to an OCR thread of their own, so a slow read
 // never stalls tracking.
+#include <algorithm>
 #include <cmath>
 
 #include <spdlog/spdlog.h>
@@ -80,11 +81,16 @@ Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
     w.frame_index = index;
     w.time_ms = time_ms;
     w.frame_diagonal = static_cast<float>(std::hypot(frame.cols, frame.rows));
+    const auto variants = crop_variants(options_.params.crop_margin,
+                                        std::clamp(options_.params.read_variants, 1, 3));
     for (const auto& p : plates) {
-      w.crops.push_back(
-          p.box.area() >= options_.params.throttle.min_plate_area
-              ? rectify_plate(frame, p, ocr_->input_size(), options_.params.crop_margin)
-              : cv::Mat());
+      std::vector<cv::Mat> cuts;
+      if (p.box.area() >= options_.params.throttle.min_plate_area)
+        for (const auto& v : variants) {
+          cv::Mat c = rectify_plate(frame, p, ocr_->input_size(), v);
+          if (!c.empty()) cuts.push_back(std::move(c));
+        }
+      w.crops.push_back(std::move(cuts));
     }
     w.plates = plates;
     submit(std::move(w));
@@ -110,11 +116,16 @@ void PlateStage::consume(const PlateWork& work) {
       [&](size_t i) -> Result<OcrResult> {
         if (i >= work.crops.size() || work.crops[i].empty())
           return Result<OcrResult>::Error("no crop");
-        ++ocr_calls_;
-        auto r = ocr_->read(work.crops[i]);
-        if (r && !options_.params.region.empty())
-          r->text = apply_region_format(r->text, r->char_conf, options_.params.region).text;
-        return r;
+        std::vector<OcrResult> variants;
+        for (const auto& crop : work.crops[i]) {
+          ++ocr_calls_;
+          auto r = ocr_->read(crop);
+          if (!r) return r;
+          if (!options_.params.region.empty())
+            r->text = apply_region_format(r->text, r->char_conf, options_.params.region).text;
+          variants.push_back(std::move(*r));
+        }
+        return combine_reads(variants, options_.params.vote.similarity);
       },
       reads, stats_);
   if (!s.ok()) {

@@ -74,6 +74,7 @@ PlateStageOptions plate_stage_options(const PipelineSettings& settings) {
   o.params.ocr.engine = a.ocr;
   o.params.region = a.region;
   o.params.throttle.enabled = a.throttle;
+  o.params.read_variants = a.read_variants;
   o.params.throttle.min_plate_area = static_cast<float>(a.min_plate_area);
   o.known = {a.allow, a.deny};
   o.queue_size = static_cast<size_t>(a.queue_size);

@@ -30,7 +30,7 @@ class PlateStageTest : public ::testing::Test {
     d.box = cv::Rect2f(kPlate);
     d.score = 0.9f;
     w.plates = {d};
-    w.crops = {rectify_plate(photo, d, {128, 64}, 0.05f)};
+    w.crops = {{rectify_plate(photo, d, {128, 64}, 0.05f)}};
     return w;
   }
 };
