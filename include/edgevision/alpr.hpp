@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -290,6 +291,11 @@ class PlateTrackBook {
   // Votes of the tracks that ended (last 1024) and of the live ones, by track id.
   std::vector<PlateSummary> summaries() const;
   const std::map<int64_t, TrackReadState>& states() const { return states_; }
+  // The vehicle class last seen with a plate track ("" when none).
+  std::string vehicle_of(int64_t track_id) const {
+    auto it = vehicle_of_track_.find(track_id);
+    return it == vehicle_of_track_.end() ? "" : it->second;
+  }
   TrackReadState* find(int64_t track_id) {
     auto it = states_.find(track_id);
     return it == states_.end() ? nullptr : &it->second;
@@ -348,6 +354,13 @@ class AlprEngine {
 // Camera pipeline stage: masking on the anonymize thread, reading on its own thread
 // ---------------------------------------------------------------------------------------
 
+// The vehicle a plate belongs to: among `vehicles` of one of `classes`, the one whose box
+// (grown 5 % / 8 %, as when plates are searched inside vehicles) holds the plate's centre;
+// confirmed tracks before tentative ones (id 0), then the smallest box (the nearer car in
+// front of a bigger one). -1: none.
+int plate_owner(const cv::Rect2f& plate, const std::vector<Track>& vehicles,
+                const std::vector<std::string>& classes);
+
 struct PlateStageOptions {
   std::string camera;
   bool mask = true;   // privacy.plates
@@ -356,6 +369,9 @@ struct PlateStageOptions {
   KnownPlates known;
   size_t queue_size = 4;
   float mask_margin = 0.1f;
+  // > 0 when the camera tracks objects: the OCR thread waits up to this long for the vehicle
+  // tracks of a frame (set_vehicles) before reading it, so events name the plate's vehicle.
+  int vehicle_wait_ms = 0;
 };
 
 // One frame's plates handed from the anonymize thread to the OCR thread: rectified crops
@@ -384,6 +400,11 @@ class PlateStage {
   Status process(cv::Mat& frame, int64_t index, double time_ms);
   // Queues work for the OCR thread; false once stopped.
   bool submit(PlateWork work);
+  // Track thread, every frame: the object tracks of frame `index` (the last few frames are
+  // kept), from which the OCR thread tells each plate's vehicle class and track.
+  void set_vehicles(int64_t index, const std::vector<Track>& tracks);
+  // Track thread: no more set_vehicles calls (the source ended); the OCR thread stops waiting.
+  void vehicles_ended();
   void start();  // the OCR thread (no-op unless options.read)
   void stop();   // drains the queue, joins
 
@@ -406,6 +427,10 @@ class PlateStage {
   std::thread thread_;
   PlateTrackBook book_;  // OCR thread only (summaries() locks)
   mutable std::mutex book_mutex_;
+  std::mutex vehicles_mutex_;
+  std::condition_variable vehicles_cv_;
+  std::deque<std::pair<int64_t, std::vector<Track>>> vehicles_;  // newest last, bounded
+  bool stopping_ = false, vehicles_ended_ = false;               // under vehicles_mutex_
   AlprStats stats_;
   std::atomic<int64_t> ocr_calls_{0}, masked_{0};
 };
