@@ -340,6 +340,11 @@ class AlprEngine {
                                                      const std::vector<CropVariant>& variants);
 
  private:
+  // What process_image and process_frame both do first: clear `out`, locate the plates (with
+  // their vehicle class), count the frame.
+  Status begin_frame(const cv::Mat& bgr, std::vector<PlateRead>& out,
+                     std::vector<PlateDetection>& plates, std::vector<std::string>& owners);
+
   AlprParams params_;
   std::unique_ptr<ObjectDetector> vehicles_;
   std::unique_ptr<PlateDetector> plates_;

@@ -162,14 +162,21 @@ Result<std::vector<OcrResult>> AlprEngine::read_plate_variants(
   return out;
 }
 
-Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out) {
+Status AlprEngine::begin_frame(const cv::Mat& bgr, std::vector<PlateRead>& out,
+                               std::vector<PlateDetection>& plates,
+                               std::vector<std::string>& owners) {
   out.clear();
-  std::vector<PlateDetection> plates;
-  std::vector<std::string> owners;
   Status s = detect_plates(bgr, plates, &owners);
   if (!s.ok()) return s;
   ++stats_.frames;
   stats_.plates_seen += static_cast<int64_t>(plates.size());
+  return Status::Ok();
+}
+
+Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out) {
+  std::vector<PlateDetection> plates;
+  std::vector<std::string> owners;
+  if (Status s = begin_frame(bgr, out, plates, owners); !s.ok()) return s;
   for (size_t i = 0; i < plates.size(); ++i) {
     PlateRead pr;
     pr.box = plates[i].box;
@@ -186,13 +193,9 @@ Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out
 }
 
 Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out) {
-  out.clear();
   std::vector<PlateDetection> plates;
   std::vector<std::string> owners;
-  Status s = detect_plates(bgr, plates, &owners);
-  if (!s.ok()) return s;
-  ++stats_.frames;
-  stats_.plates_seen += static_cast<int64_t>(plates.size());
+  if (Status s = begin_frame(bgr, out, plates, owners); !s.ok()) return s;
   const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
   return book_.update(
       plates, owners, diag, [&](size_t i) { return read_plate(bgr, plates[i]); }, out, stats_);
