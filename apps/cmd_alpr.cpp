@@ -34,6 +34,7 @@ struct EngineArgs {
   int read_variants = 3;
   bool whole_frame = false;
   bool no_haar = false;
+  bool no_mosaic = false;
 };
 
 struct AlprArgs : EngineArgs {
@@ -56,6 +57,7 @@ AlprParams make_params(const AlprArgs& a) {
   p.read_variants = a.read_variants;
   p.whole_image_always = a.whole_frame;
   p.haar_second_chance = !a.no_haar;
+  p.plate_mosaic = !a.no_mosaic;
   p.ocr.engine = a.ocr;
   p.ocr.threads = a.threads;
   p.region = a.region;
@@ -451,6 +453,8 @@ void add_engine_options(CLI::App* cmd, EngineArgs& e) {
       ->capture_default_str();
   cmd->add_flag("--whole-frame", e.whole_frame,
                 "search the whole frame for plates as well as the vehicles");
+  cmd->add_flag("--no-mosaic", e.no_mosaic,
+                "one plate-detector pass per vehicle instead of 2-4 vehicle crops tiled into one");
   cmd->add_flag("--no-haar", e.no_haar,
                 "no Haar cascade second chance when the plate model finds nothing");
   cmd->add_option("--threads", e.threads, "inference threads (0: default)");

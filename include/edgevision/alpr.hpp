@@ -239,6 +239,10 @@ struct AlprParams {
   bool whole_image_fallback = true;  // no plate in any vehicle: search the whole frame
   bool whole_image_always = false;   // search the whole frame as well as the vehicles
   bool haar_second_chance = true;    // the model found no plate at all: try the Haar cascade
+  // Two or more vehicles: their crops are tiled 2x2 into one 640x640 plate-detector input
+  // (each in a 320x320 cell) instead of one 640 pass per vehicle. The shared YOLOv5 plate model
+  // only accepts 640x640 (its reshapes are baked), so this is how a crop gets a 320 input.
+  bool plate_mosaic = true;
   std::string region;                // format rules ("" = none); see known_regions()
   float crop_margin = 0.05f;         // context kept around a located plate for the OCR
   int read_variants = 3;             // crops read per plate and voted (1..3, see crop_variants)
@@ -344,6 +348,10 @@ class AlprEngine {
   // their vehicle class), count the frame.
   Status begin_frame(const cv::Mat& bgr, std::vector<PlateRead>& out,
                      std::vector<PlateDetection>& plates, std::vector<std::string>& owners);
+  // Plates in several vehicle crops at once (AlprParams::plate_mosaic).
+  Status detect_in_mosaic(const cv::Mat& bgr, const std::vector<cv::Rect>& rois,
+                          const std::vector<std::string>& labels, std::vector<PlateDetection>& found,
+                          std::vector<std::string>& owners);
 
   AlprParams params_;
   std::unique_ptr<ObjectDetector> vehicles_;

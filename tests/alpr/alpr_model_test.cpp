@@ -186,6 +186,32 @@ TEST_F(AlprModels, EngineReadsAStillPhotoEndToEnd) {
   EXPECT_EQ((*engine)->stats().ocr_calls, static_cast<int64_t>(reads.size()) * 3);
 }
 
+TEST_F(AlprModels, MosaicFindsThePlatesOfSeveralVehiclesInOnePass) {
+  // Two cars side by side (eu1.jpg twice): with the mosaic both vehicle crops go through one
+  // plate-detector pass, and each plate comes back where it is in the frame.
+  const cv::Mat one = load("plates/images/eu/eu1.jpg");
+  ASSERT_FALSE(one.empty());
+  cv::Mat two;
+  cv::hconcat(one, one, two);
+  const cv::Rect2f left(396, 340, 203, 46), right = left + cv::Point2f(one.cols, 0);
+  for (bool mosaic : {true, false}) {
+    AlprParams params;
+    params.plate_mosaic = mosaic;
+    params.haar_second_chance = false;
+    auto engine = AlprEngine::create(params, models, "yolox-nano");
+    ASSERT_TRUE(engine) << engine.error();
+    std::vector<PlateRead> reads;
+    ASSERT_TRUE((*engine)->process_image(two, reads).ok());
+    int found = 0;
+    for (const auto& r : reads)
+      if ((iou(r.box, left) > 0.5f || iou(r.box, right) > 0.5f) && r.voted.text == "M5XSX") {
+        ++found;
+        EXPECT_FALSE(r.vehicle.empty());
+      }
+    EXPECT_EQ(found, 2) << "mosaic " << mosaic;
+  }
+}
+
 TEST_F(AlprModels, CropVariantsRecoverAPlateTheTightCutMisreads) {
   // us8: the plate model's corners cut the top of the characters (the tight cut alone reads
   // "FA76913"); the wider cuts see whole characters and outvote it.
