@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -30,8 +31,10 @@ struct EngineArgs {
   int threads = 0;
   float plate_conf = 0.1f;
   float crop_margin = 0.05f;
+  int read_variants = 3;
   bool whole_frame = false;
   bool no_haar = false;
+  bool no_mosaic = false;
 };
 
 struct AlprArgs : EngineArgs {
@@ -51,8 +54,10 @@ AlprParams make_params(const AlprArgs& a) {
   p.plate.threads = a.threads;
   p.plate.conf = a.plate_conf;
   p.crop_margin = a.crop_margin;
+  p.read_variants = a.read_variants;
   p.whole_image_always = a.whole_frame;
   p.haar_second_chance = !a.no_haar;
+  p.plate_mosaic = !a.no_mosaic;
   p.ocr.engine = a.ocr;
   p.ocr.threads = a.threads;
   p.region = a.region;
@@ -208,6 +213,7 @@ struct EvalArgs : EngineArgs {
   bool gt_crops = false;
   bool json = false;
   double min_exact = 0;
+  std::string dump_crops;  // folder: the rectified crop each read saw (to look at misses)
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -315,6 +321,7 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
                                                        : args.region;
     std::string read;
     bool detected = false;
+    std::optional<PlateDetection> dumped;
     float score = 0.f;
     auto format = [&](const OcrResult& r) {
       return region.empty() ? r.text : apply_region_format(r.text, r.char_conf, region).text;
@@ -332,6 +339,7 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
       ocr_ms += ms_since(t0);
       read = format(*r);
       detected = true;
+      dumped = d;
     } else {
       std::vector<PlateDetection> plates;
       Status s = engine.detect_plates(img, plates);
@@ -365,7 +373,16 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
         }
         ocr_ms += ms_since(t0);
         read = format(*r);
+        dumped = *best;
       }
+    }
+    if (!args.dump_crops.empty() && dumped) {
+      std::filesystem::create_directories(args.dump_crops);
+      const std::string name = std::filesystem::path(row.image).stem().string() + "_" +
+                               (read.empty() ? "-" : read) + ".png";
+      const cv::Size s = engine.ocr().input_size();
+      cv::imwrite((std::filesystem::path(args.dump_crops) / name).string(),
+                  rectify_plate(img, *dumped, {s.width * 3, s.height * 3}, params.crop_margin));
     }
     per_region[row.region].add(detected, read, row.text);
     all.add(detected, read, row.text);
@@ -430,8 +447,14 @@ void add_engine_options(CLI::App* cmd, EngineArgs& e) {
       ->capture_default_str();
   cmd->add_option("--crop-margin", e.crop_margin, "context around each plate for the OCR")
       ->capture_default_str();
+  cmd->add_option("--read-variants", e.read_variants,
+                  "crops read per plate and voted: 1 corner warp, 2 + wider, 3 + axis-aligned box")
+      ->check(CLI::Range(1, 3))
+      ->capture_default_str();
   cmd->add_flag("--whole-frame", e.whole_frame,
                 "search the whole frame for plates as well as the vehicles");
+  cmd->add_flag("--no-mosaic", e.no_mosaic,
+                "one plate-detector pass per vehicle instead of 2-4 vehicle crops tiled into one");
   cmd->add_flag("--no-haar", e.no_haar,
                 "no Haar cascade second chance when the plate model finds nothing");
   cmd->add_option("--threads", e.threads, "inference threads (0: default)");
@@ -472,6 +495,8 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
   ev->add_option("--min-exact", eargs->min_exact,
                  "exit 1 when the exact-match rate is below this (0..1)");
   ev->add_flag("--json", eargs->json, "one JSON line per image and a summary line");
+  ev->add_option("--dump-crops", eargs->dump_crops,
+                 "write the rectified plate crop of each read to this folder (PNG)");
   ev->callback([eargs, &global] { global.exit_code = run_alpr_eval(*eargs, global); });
 }
 

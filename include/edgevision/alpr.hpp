@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -69,6 +70,23 @@ std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int s
 // is split into its rows, placed side by side.
 cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
                       float margin = 0.f);
+
+// One way of cutting a located plate for the OCR. Detector boxes and corners are often a
+// little off (a cut first character, the state-name band of a US plate taken for the whole
+// plate, a single-row plate told two-row), so a plate is read from a few cuts and voted.
+struct CropVariant {
+  float margin_x = 0.05f;  // context on each side, fraction of the plate's width
+  float margin_y = 0.05f;  // ... and height
+  bool corners = true;     // warp the corner quad (when plausible); false: the axis-aligned box
+  bool split_rows = true;  // split a two-row plate into its rows (when the model says two rows)
+};
+cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
+                      const CropVariant& variant);
+// The first `n` (1..3) cuts read per plate: the corner warp with `margin` of context; the
+// corner warp with more context (10 % of the width, 20 % of the height: the band of characters
+// is often only part of what the model calls the plate); the axis-aligned box with that
+// context (when the corners are off).
+std::vector<CropVariant> crop_variants(float margin, int n);
 
 // ---------------------------------------------------------------------------------------
 // OCR
@@ -170,6 +188,11 @@ class PlateVote {
   bool confident_read_ = false;
 };
 
+// Several reads of one plate (one per crop variant) voted into one read like a track's reads
+// (PlateVote): text and confidence of the vote; char_conf the mean confidence of the reads that
+// agree with each voted character, times the share of reads that agree.
+OcrResult combine_reads(const std::vector<OcrResult>& reads, double similarity = 0.7);
+
 struct ThrottleParams {
   bool enabled = true;
   float min_plate_area = 1000.f;  // px^2; smaller plates are never read (still masked)
@@ -216,8 +239,13 @@ struct AlprParams {
   bool whole_image_fallback = true;  // no plate in any vehicle: search the whole frame
   bool whole_image_always = false;   // search the whole frame as well as the vehicles
   bool haar_second_chance = true;    // the model found no plate at all: try the Haar cascade
+  // Two or more vehicles: their crops are tiled 2x2 into one 640x640 plate-detector input
+  // (each in a 320x320 cell) instead of one 640 pass per vehicle. The shared YOLOv5 plate model
+  // only accepts 640x640 (its reshapes are baked), so this is how a crop gets a 320 input.
+  bool plate_mosaic = true;
   std::string region;                // format rules ("" = none); see known_regions()
   float crop_margin = 0.05f;         // context kept around a located plate for the OCR
+  int read_variants = 3;             // crops read per plate and voted (1..3, see crop_variants)
   PlateDetectorParams plate;
   OcrParams ocr;
   VoteParams vote;
@@ -267,6 +295,11 @@ class PlateTrackBook {
   // Votes of the tracks that ended (last 1024) and of the live ones, by track id.
   std::vector<PlateSummary> summaries() const;
   const std::map<int64_t, TrackReadState>& states() const { return states_; }
+  // The vehicle class last seen with a plate track ("" when none).
+  std::string vehicle_of(int64_t track_id) const {
+    auto it = vehicle_of_track_.find(track_id);
+    return it == vehicle_of_track_.end() ? "" : it->second;
+  }
   TrackReadState* find(int64_t track_id) {
     auto it = states_.find(track_id);
     return it == states_.end() ? nullptr : &it->second;
@@ -305,8 +338,21 @@ class AlprEngine {
   PlateOcr& ocr() { return *ocr_; }
   // Reads one located plate (rectify + OCR + format rules).
   Result<OcrResult> read_plate(const cv::Mat& bgr, const PlateDetection& plate);
+  // One read per crop variant (rectify + OCR + format rules), not voted.
+  Result<std::vector<OcrResult>> read_plate_variants(const cv::Mat& bgr,
+                                                     const PlateDetection& plate,
+                                                     const std::vector<CropVariant>& variants);
 
  private:
+  // What process_image and process_frame both do first: clear `out`, locate the plates (with
+  // their vehicle class), count the frame.
+  Status begin_frame(const cv::Mat& bgr, std::vector<PlateRead>& out,
+                     std::vector<PlateDetection>& plates, std::vector<std::string>& owners);
+  // Plates in several vehicle crops at once (AlprParams::plate_mosaic).
+  Status detect_in_mosaic(const cv::Mat& bgr, const std::vector<cv::Rect>& rois,
+                          const std::vector<std::string>& labels, std::vector<PlateDetection>& found,
+                          std::vector<std::string>& owners);
+
   AlprParams params_;
   std::unique_ptr<ObjectDetector> vehicles_;
   std::unique_ptr<PlateDetector> plates_;
@@ -321,6 +367,13 @@ class AlprEngine {
 // Camera pipeline stage: masking on the anonymize thread, reading on its own thread
 // ---------------------------------------------------------------------------------------
 
+// The vehicle a plate belongs to: among `vehicles` of one of `classes`, the one whose box
+// (grown 5 % / 8 %, as when plates are searched inside vehicles) holds the plate's centre;
+// confirmed tracks before tentative ones (id 0), then the smallest box (the nearer car in
+// front of a bigger one). -1: none.
+int plate_owner(const cv::Rect2f& plate, const std::vector<Track>& vehicles,
+                const std::vector<std::string>& classes);
+
 struct PlateStageOptions {
   std::string camera;
   bool mask = true;   // privacy.plates
@@ -329,6 +382,9 @@ struct PlateStageOptions {
   KnownPlates known;
   size_t queue_size = 4;
   float mask_margin = 0.1f;
+  // > 0 when the camera tracks objects: the OCR thread waits up to this long for the vehicle
+  // tracks of a frame (set_vehicles) before reading it, so events name the plate's vehicle.
+  int vehicle_wait_ms = 0;
 };
 
 // One frame's plates handed from the anonymize thread to the OCR thread: rectified crops
@@ -338,7 +394,9 @@ struct PlateWork {
   double time_ms = 0;
   float frame_diagonal = 0;
   std::vector<PlateDetection> plates;
-  std::vector<cv::Mat> crops;  // same order; empty Mat for plates too small to read
+  // Same order: each plate's crop variants (params.read_variants); none for plates too small
+  // to read.
+  std::vector<std::vector<cv::Mat>> crops;
 };
 
 class PlateStage {
@@ -355,6 +413,11 @@ class PlateStage {
   Status process(cv::Mat& frame, int64_t index, double time_ms);
   // Queues work for the OCR thread; false once stopped.
   bool submit(PlateWork work);
+  // Track thread, every frame: the object tracks of frame `index` (the last few frames are
+  // kept), from which the OCR thread tells each plate's vehicle class and track.
+  void set_vehicles(int64_t index, const std::vector<Track>& tracks);
+  // Track thread: no more set_vehicles calls (the source ended); the OCR thread stops waiting.
+  void vehicles_ended();
   void start();  // the OCR thread (no-op unless options.read)
   void stop();   // drains the queue, joins
 
@@ -377,6 +440,10 @@ class PlateStage {
   std::thread thread_;
   PlateTrackBook book_;  // OCR thread only (summaries() locks)
   mutable std::mutex book_mutex_;
+  std::mutex vehicles_mutex_;
+  std::condition_variable vehicles_cv_;
+  std::deque<std::pair<int64_t, std::vector<Track>>> vehicles_;  // newest last, bounded
+  bool stopping_ = false, vehicles_ended_ = false;               // under vehicles_mutex_
   AlprStats stats_;
   std::atomic<int64_t> ocr_calls_{0}, masked_{0};
 };

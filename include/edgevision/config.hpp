@@ -209,6 +209,7 @@ struct AlprConfig {
   int queue_size = 4;                        // plate work waiting for OCR; the oldest is dropped
   double min_plate_area = 1000;              // px^2; smaller plates are masked, never read
   bool throttle = true;                      // stop reading a track once its vote is settled
+  int read_variants = 3;                     // crops read per plate and voted (1..3)
   std::vector<std::string> allow;            // known plates (exact or one character off)
   std::vector<std::string> deny;
   bool operator==(const AlprConfig&) const = default;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include <spdlog/spdlog.h>
+#include <opencv2/imgproc.hpp>
 
 #include "edgevision/alpr.hpp"
 #include "edgevision/anonymize.hpp"
@@ -90,18 +91,30 @@ Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>
     timings_.vehicle_ms = ms_since(t0);
     if (!s.ok()) return s;
     t0 = std::chrono::steady_clock::now();
+    std::vector<cv::Rect> rois;
+    std::vector<std::string> labels;
     for (const auto& c : cars) {
       // A little margin: plates sit at the very bottom edge of tight vehicle boxes.
       const float mx = c.box.width * 0.05f, my = c.box.height * 0.08f;
       const cv::Rect roi = cv::Rect(cv::Rect2f(c.box.x - mx, c.box.y - my, c.box.width + 2 * mx,
                                                c.box.height + 2 * my)) &
                            frame;
-      std::vector<PlateDetection> in_car;
-      s = plates_->detect(bgr, roi, in_car);
+      if (roi.width < 8 || roi.height < 8) continue;
+      rois.push_back(roi);
+      labels.push_back(c.label);
+    }
+    if (params_.plate_mosaic && rois.size() >= 2) {
+      s = detect_in_mosaic(bgr, rois, labels, found, owners);
       if (!s.ok()) return s;
-      for (auto& p : in_car) {
-        found.push_back(p);
-        owners.push_back(c.label);
+    } else {
+      for (size_t i = 0; i < rois.size(); ++i) {
+        std::vector<PlateDetection> in_car;
+        s = plates_->detect(bgr, rois[i], in_car);
+        if (!s.ok()) return s;
+        for (auto& p : in_car) {
+          found.push_back(p);
+          owners.push_back(labels[i]);
+        }
       }
     }
     timings_.plate_ms = ms_since(t0);
@@ -136,29 +149,92 @@ Status AlprEngine::detect_plates(const cv::Mat& bgr, std::vector<PlateDetection>
   return Status::Ok();
 }
 
-Result<OcrResult> AlprEngine::read_plate(const cv::Mat& bgr, const PlateDetection& plate) {
-  const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size(), params_.crop_margin);
-  if (crop.empty()) return Result<OcrResult>::Error("alpr: empty plate crop");
-  const auto t0 = std::chrono::steady_clock::now();
-  auto r = ocr_->read(crop);
-  timings_.ocr_ms += ms_since(t0);
-  ++stats_.ocr_calls;
-  if (!r) return r;
-  if (!params_.region.empty()) {
-    const FormatResult f = apply_region_format(r->text, r->char_conf, params_.region);
-    r->text = f.text;
+Status AlprEngine::detect_in_mosaic(const cv::Mat& bgr, const std::vector<cv::Rect>& rois,
+                                    const std::vector<std::string>& labels,
+                                    std::vector<PlateDetection>& found,
+                                    std::vector<std::string>& owners) {
+  constexpr int kCell = 320;
+  for (size_t first = 0; first < rois.size(); first += 4) {
+    const size_t n = std::min<size_t>(4, rois.size() - first);
+    cv::Mat canvas(2 * kCell, 2 * kCell, CV_8UC3, cv::Scalar::all(114));
+    std::vector<cv::Rect> cells(n);
+    std::vector<double> scales(n);
+    for (size_t k = 0; k < n; ++k) {
+      const cv::Rect& r = rois[first + k];
+      scales[k] = std::min(static_cast<double>(kCell) / r.width, static_cast<double>(kCell) / r.height);
+      const cv::Size sz(std::max(1, cvRound(r.width * scales[k])),
+                        std::max(1, cvRound(r.height * scales[k])));
+      cells[k] = cv::Rect(static_cast<int>(k % 2) * kCell, static_cast<int>(k / 2) * kCell, sz.width,
+                          sz.height);
+      cv::Mat small;
+      cv::resize(bgr(r), small, sz, 0, 0, cv::INTER_AREA);
+      small.copyTo(canvas(cells[k]));
+    }
+    std::vector<PlateDetection> dets;
+    Status s = plates_->detect(canvas, {}, dets);
+    if (!s.ok()) return s;
+    for (auto d : dets) {
+      // Each detection belongs to the cell holding most of it; one straddling cells is dropped.
+      int owner = -1;
+      for (size_t k = 0; k < n; ++k)
+        if ((d.box & cv::Rect2f(cells[k])).area() >= 0.8f * d.box.area()) owner = static_cast<int>(k);
+      if (owner < 0) continue;
+      const cv::Rect& cell = cells[owner];
+      const cv::Rect& roi = rois[first + owner];
+      const float inv = static_cast<float>(1.0 / scales[owner]);
+      auto back = [&](cv::Point2f p) {
+        return cv::Point2f((p.x - cell.x) * inv + roi.x, (p.y - cell.y) * inv + roi.y);
+      };
+      d.box = cv::Rect2f(back(d.box.tl()), back(d.box.br()));
+      for (auto& c : d.corners) c = back(c);
+      found.push_back(d);
+      owners.push_back(labels[first + owner]);
+    }
   }
-  return r;
+  return Status::Ok();
 }
 
-Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out) {
+Result<OcrResult> AlprEngine::read_plate(const cv::Mat& bgr, const PlateDetection& plate) {
+  auto reads = read_plate_variants(
+      bgr, plate, crop_variants(params_.crop_margin, std::clamp(params_.read_variants, 1, 3)));
+  if (!reads) return reads.status();
+  if (reads->empty()) return Result<OcrResult>::Error("alpr: empty plate crop");
+  return combine_reads(*reads, params_.vote.similarity);
+}
+
+Result<std::vector<OcrResult>> AlprEngine::read_plate_variants(
+    const cv::Mat& bgr, const PlateDetection& plate, const std::vector<CropVariant>& variants) {
+  std::vector<OcrResult> out;
+  for (const auto& v : variants) {
+    const cv::Mat crop = rectify_plate(bgr, plate, ocr_->input_size(), v);
+    if (crop.empty()) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = ocr_->read(crop);
+    timings_.ocr_ms += ms_since(t0);
+    ++stats_.ocr_calls;
+    if (!r) return r.status();
+    if (!params_.region.empty())
+      r->text = apply_region_format(r->text, r->char_conf, params_.region).text;
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+Status AlprEngine::begin_frame(const cv::Mat& bgr, std::vector<PlateRead>& out,
+                               std::vector<PlateDetection>& plates,
+                               std::vector<std::string>& owners) {
   out.clear();
-  std::vector<PlateDetection> plates;
-  std::vector<std::string> owners;
   Status s = detect_plates(bgr, plates, &owners);
   if (!s.ok()) return s;
   ++stats_.frames;
   stats_.plates_seen += static_cast<int64_t>(plates.size());
+  return Status::Ok();
+}
+
+Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out) {
+  std::vector<PlateDetection> plates;
+  std::vector<std::string> owners;
+  if (Status s = begin_frame(bgr, out, plates, owners); !s.ok()) return s;
   for (size_t i = 0; i < plates.size(); ++i) {
     PlateRead pr;
     pr.box = plates[i].box;
@@ -175,13 +251,9 @@ Status AlprEngine::process_image(const cv::Mat& bgr, std::vector<PlateRead>& out
 }
 
 Status AlprEngine::process_frame(const cv::Mat& bgr, std::vector<PlateRead>& out) {
-  out.clear();
   std::vector<PlateDetection> plates;
   std::vector<std::string> owners;
-  Status s = detect_plates(bgr, plates, &owners);
-  if (!s.ok()) return s;
-  ++stats_.frames;
-  stats_.plates_seen += static_cast<int64_t>(plates.size());
+  if (Status s = begin_frame(bgr, out, plates, owners); !s.ok()) return s;
   const float diag = static_cast<float>(std::hypot(bgr.cols, bgr.rows));
   return book_.update(
       plates, owners, diag, [&](size_t i) { return read_plate(bgr, plates[i]); }, out, stats_);

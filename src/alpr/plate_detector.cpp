@@ -50,9 +50,16 @@ std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int s
 
 cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
                       float margin) {
+  CropVariant v;
+  v.margin_x = v.margin_y = margin;
+  return rectify_plate(bgr, plate, size, v);
+}
+
+cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size size,
+                      const CropVariant& variant) {
   cv::Mat warped;
   const cv::Rect img(0, 0, bgr.cols, bgr.rows);
-  bool corners_ok = plate.has_corners;
+  bool corners_ok = plate.has_corners && variant.corners;
   if (corners_ok) {
     // Corners must form a plausible quad near the box; otherwise use the box.
     const double area = std::abs(
@@ -65,7 +72,7 @@ cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size 
                                                 cv::norm(plate.corners[2] - plate.corners[3])));
     const float h = static_cast<float>(std::max(cv::norm(plate.corners[3] - plate.corners[0]),
                                                 cv::norm(plate.corners[2] - plate.corners[1])));
-    const float mx = w * margin, my = h * margin;
+    const float mx = w * variant.margin_x, my = h * variant.margin_y;
     const cv::Point2f dst[4] = {{mx, my}, {w + mx, my}, {w + mx, h + my}, {mx, h + my}};
     const cv::Mat m = cv::getPerspectiveTransform(plate.corners.data(), dst);
     cv::warpPerspective(
@@ -73,7 +80,7 @@ cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size 
         cv::Size(std::max(1, cvRound(w + 2 * mx)), std::max(1, cvRound(h + 2 * my))),
         cv::INTER_LINEAR, cv::BORDER_REPLICATE);
   } else {
-    const float mx = plate.box.width * margin, my = plate.box.height * margin;
+    const float mx = plate.box.width * variant.margin_x, my = plate.box.height * variant.margin_y;
     const cv::Rect r = cv::Rect(cv::Rect2f(plate.box.x - mx, plate.box.y - my,
                                            plate.box.width + 2 * mx, plate.box.height + 2 * my)) &
                        img;
@@ -81,7 +88,7 @@ cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size 
     warped = bgr(r).clone();
   }
   if (warped.empty()) return {};
-  if (plate.rows == 2) {
+  if (plate.rows == 2 && variant.split_rows) {
     // Two-line plate: top 5/12 and bottom 2/3 side by side (the plate model author's recipe).
     const int h = warped.rows, w = warped.cols;
     cv::Mat top = warped(cv::Rect(0, 0, w, std::max(1, h * 5 / 12)));
@@ -92,6 +99,20 @@ cv::Mat rectify_plate(const cv::Mat& bgr, const PlateDetection& plate, cv::Size 
   }
   cv::Mat out;
   cv::resize(warped, out, size, 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+std::vector<CropVariant> crop_variants(float margin, int n) {
+  std::vector<CropVariant> out;
+  CropVariant tight;
+  tight.margin_x = tight.margin_y = margin;
+  out.push_back(tight);
+  CropVariant wide;
+  wide.margin_x = 0.10f;
+  wide.margin_y = 0.20f;
+  if (n >= 2) out.push_back(wide);
+  wide.corners = false;
+  if (n >= 3) out.push_back(wide);
   return out;
 }
 

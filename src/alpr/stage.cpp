@@ -2,7 +2,10 @@
 // masked on the anonymize thread (so no output image ever carries one); the crops taken just
 // before masking go through a bounded queue to an OCR thread of their own, so a slow read
 // never stalls tracking.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -27,6 +30,28 @@ void register_plate_events() {
 }
 
 }  // namespace
+
+int plate_owner(const cv::Rect2f& plate, const std::vector<Track>& vehicles,
+                const std::vector<std::string>& classes) {
+  const cv::Point2f c(plate.x + plate.width / 2, plate.y + plate.height / 2);
+  int best = -1;
+  float best_area = 0;
+  for (size_t i = 0; i < vehicles.size(); ++i) {
+    const Track& v = vehicles[i];
+    if (std::find(classes.begin(), classes.end(), v.label) == classes.end()) continue;
+    const float mx = v.box.width * 0.05f, my = v.box.height * 0.08f;
+    const cv::Rect2f grown(v.box.x - mx, v.box.y - my, v.box.width + 2 * mx, v.box.height + 2 * my);
+    if (!grown.contains(c)) continue;
+    // A confirmed track (id > 0) beats a tentative one; then the smaller box.
+    const bool better = best < 0 || (v.id > 0) > (vehicles[best].id > 0) ||
+                        ((v.id > 0) == (vehicles[best].id > 0) && v.box.area() < best_area);
+    if (better) {
+      best = static_cast<int>(i);
+      best_area = v.box.area();
+    }
+  }
+  return best;
+}
 
 PlateStage::PlateStage(PlateStageOptions options, std::unique_ptr<PlateDetector> detector,
                        std::unique_ptr<PlateOcr> ocr, Emit emit)
@@ -63,12 +88,41 @@ void PlateStage::start() {
 }
 
 void PlateStage::stop() {
+  {
+    std::lock_guard lock(vehicles_mutex_);
+    stopping_ = true;  // what is still queued is read without waiting for vehicles
+  }
+  vehicles_cv_.notify_all();
   queue_.close();
   if (thread_.joinable()) thread_.join();
 }
 
 bool PlateStage::submit(PlateWork work) {
   return queue_.push_drop_oldest(std::move(work));
+}
+
+void PlateStage::vehicles_ended() {
+  {
+    std::lock_guard lock(vehicles_mutex_);
+    vehicles_ended_ = true;
+  }
+  vehicles_cv_.notify_all();
+}
+
+void PlateStage::set_vehicles(int64_t index, const std::vector<Track>& tracks) {
+  if (!options_.read) return;
+  {
+    std::lock_guard lock(vehicles_mutex_);
+    std::vector<Track> kept;
+    for (const auto& t : tracks)
+      if (std::find(options_.params.vehicle_classes.begin(), options_.params.vehicle_classes.end(),
+                    t.label) != options_.params.vehicle_classes.end())
+        kept.push_back(t);
+    vehicles_.emplace_back(index, std::move(kept));
+    // The OCR thread lags the track thread by at most its queue; a few frames more suffice.
+    while (vehicles_.size() > options_.queue_size + 8) vehicles_.pop_front();
+  }
+  vehicles_cv_.notify_all();
 }
 
 Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
@@ -80,11 +134,16 @@ Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
     w.frame_index = index;
     w.time_ms = time_ms;
     w.frame_diagonal = static_cast<float>(std::hypot(frame.cols, frame.rows));
+    const auto variants = crop_variants(options_.params.crop_margin,
+                                        std::clamp(options_.params.read_variants, 1, 3));
     for (const auto& p : plates) {
-      w.crops.push_back(
-          p.box.area() >= options_.params.throttle.min_plate_area
-              ? rectify_plate(frame, p, ocr_->input_size(), options_.params.crop_margin)
-              : cv::Mat());
+      std::vector<cv::Mat> cuts;
+      if (p.box.area() >= options_.params.throttle.min_plate_area)
+        for (const auto& v : variants) {
+          cv::Mat c = rectify_plate(frame, p, ocr_->input_size(), v);
+          if (!c.empty()) cuts.push_back(std::move(c));
+        }
+      w.crops.push_back(std::move(cuts));
     }
     w.plates = plates;
     submit(std::move(w));
@@ -103,18 +162,52 @@ void PlateStage::run() {
 }
 
 void PlateStage::consume(const PlateWork& work) {
+  // The vehicle of each plate, from the vehicle tracks of this frame or, failing that, of the
+  // nearest frame at most kLookahead away (a vehicle's first track appears a frame or two
+  // after it does). The track thread runs behind the anonymize thread that queued this work,
+  // so wait for it a little.
+  constexpr int64_t kLookahead = 2;
+  std::vector<std::string> vehicle_of(work.plates.size());
+  std::vector<int64_t> vehicle_track(work.plates.size(), 0);
+  {
+    std::unique_lock lock(vehicles_mutex_);
+    if (options_.vehicle_wait_ms > 0)
+      vehicles_cv_.wait_for(lock, std::chrono::milliseconds(options_.vehicle_wait_ms), [&] {
+        return stopping_ || vehicles_ended_ ||
+               (!vehicles_.empty() && vehicles_.back().first >= work.frame_index + kLookahead);
+      });
+    std::vector<const std::pair<int64_t, std::vector<Track>>*> nearest;
+    for (const auto& v : vehicles_)
+      if (std::llabs(v.first - work.frame_index) <= kLookahead) nearest.push_back(&v);
+    std::stable_sort(nearest.begin(), nearest.end(), [&](auto* a, auto* b) {
+      return std::llabs(a->first - work.frame_index) < std::llabs(b->first - work.frame_index);
+    });
+    for (size_t i = 0; i < work.plates.size(); ++i)
+      for (const auto* v : nearest) {
+        const int k = plate_owner(work.plates[i].box, v->second, options_.params.vehicle_classes);
+        if (k < 0) continue;
+        vehicle_of[i] = v->second[k].label;
+        vehicle_track[i] = v->second[k].id;
+        break;
+      }
+  }
   std::vector<PlateRead> reads;
   std::lock_guard lock(book_mutex_);
   Status s = book_.update(
-      work.plates, {}, work.frame_diagonal,
+      work.plates, vehicle_of, work.frame_diagonal,
       [&](size_t i) -> Result<OcrResult> {
         if (i >= work.crops.size() || work.crops[i].empty())
           return Result<OcrResult>::Error("no crop");
-        ++ocr_calls_;
-        auto r = ocr_->read(work.crops[i]);
-        if (r && !options_.params.region.empty())
-          r->text = apply_region_format(r->text, r->char_conf, options_.params.region).text;
-        return r;
+        std::vector<OcrResult> variants;
+        for (const auto& crop : work.crops[i]) {
+          ++ocr_calls_;
+          auto r = ocr_->read(crop);
+          if (!r) return r;
+          if (!options_.params.region.empty())
+            r->text = apply_region_format(r->text, r->char_conf, options_.params.region).text;
+          variants.push_back(std::move(*r));
+        }
+        return combine_reads(variants, options_.params.vote.similarity);
       },
       reads, stats_);
   if (!s.ok()) {
@@ -122,7 +215,8 @@ void PlateStage::consume(const PlateWork& work) {
                  s.message());
     return;
   }
-  for (const auto& r : reads) {
+  for (size_t i = 0; i < reads.size(); ++i) {
+    const PlateRead& r = reads[i];
     if (!r.read_now || r.voted.text.empty()) continue;
     TrackReadState* st = book_.find(r.track_id);
     if (!st) continue;
@@ -136,7 +230,10 @@ void PlateStage::consume(const PlateWork& work) {
     e["region"] = options_.params.region;
     e["box"] = {std::lround(r.box.x), std::lround(r.box.y), std::lround(r.box.width),
                 std::lround(r.box.height)};
-    e["vehicle"] = r.vehicle.empty() ? nlohmann::json() : nlohmann::json(r.vehicle);
+    // The vehicle of this frame, else the one last seen with this plate track.
+    const std::string vehicle = r.vehicle.empty() ? book_.vehicle_of(r.track_id) : r.vehicle;
+    e["vehicle"] = vehicle.empty() ? nlohmann::json() : nlohmann::json(vehicle);
+    if (i < vehicle_track.size() && vehicle_track[i] > 0) e["vehicle_track_id"] = vehicle_track[i];
     const std::string known = match_known_plate(options_.known, r.voted.text);
     if (!known.empty()) e["known"] = known;
     e["frame_index"] = work.frame_index;

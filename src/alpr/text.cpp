@@ -326,6 +326,33 @@ VotedPlate PlateVote::result() const {
   return out;
 }
 
+OcrResult combine_reads(const std::vector<OcrResult>& reads, double similarity) {
+  if (reads.size() == 1) return reads.front();
+  VoteParams vp;
+  vp.history = static_cast<int>(std::max<size_t>(1, reads.size()));
+  vp.similarity = similarity;
+  PlateVote vote(vp);
+  for (const auto& r : reads) vote.add(r);
+  const VotedPlate v = vote.result();
+  OcrResult out;
+  out.text = v.text;
+  out.confidence = v.confidence;
+  for (size_t i = 0; i < v.text.size(); ++i) {
+    double sum = 0;
+    int agree = 0, same_len = 0;
+    for (const auto& r : reads) {
+      if (r.text.size() != v.text.size() || string_similarity(r.text, v.text) < similarity)
+        continue;
+      ++same_len;
+      if (r.text[i] != v.text[i]) continue;
+      ++agree;
+      sum += i < r.char_conf.size() ? r.char_conf[i] : r.confidence;
+    }
+    out.char_conf.push_back(agree ? static_cast<float>(sum / agree * agree / same_len) : 0.f);
+  }
+  return out;
+}
+
 bool PlateVote::settled() const {
   if (reads_.empty()) return false;
   if (confident_read_) return true;

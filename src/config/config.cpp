@@ -518,7 +518,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     const std::string k = "alpr";
     r.check_map(n, k,
                 {"enabled", "plate_model", "ocr", "region", "queue_size", "min_plate_area",
-                 "throttle", "allow", "deny"});
+                 "throttle", "allow", "deny", "read_variants"});
     auto& a = cfg.alpr;
     r.get(n, k, "enabled", a.enabled);
     r.get(n, k, "plate_model", a.plate_model);
@@ -528,6 +528,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get_number(n, k, "queue_size", a.queue_size, 1, 1000);
     r.get_number(n, k, "min_plate_area", a.min_plate_area, 0, 1e8);
     r.get(n, k, "throttle", a.throttle);
+    r.get_number(n, k, "read_variants", a.read_variants, 1, 3);
     a.allow = r.string_list(n, k, "allow");
     a.deny = r.string_list(n, k, "deny");
   }

@@ -75,6 +75,9 @@ PlateStageOptions plate_stage_options(const PipelineSettings& settings) {
   o.params.ocr.engine = a.ocr;
   o.params.region = a.region;
   o.params.throttle.enabled = a.throttle;
+  o.params.read_variants = a.read_variants;
+  // With object tracking, plate events name the vehicle the plate belongs to.
+  if (settings.camera.detect) o.vehicle_wait_ms = 1000;
   o.params.throttle.min_plate_area = static_cast<float>(a.min_plate_area);
   o.known = {a.allow, a.deny};
   o.queue_size = static_cast<size_t>(a.queue_size);
@@ -439,6 +442,8 @@ struct CameraPipeline::Impl {
         scene.update(scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi), scene_emit);
         active_tracks = static_cast<int>(tracks.size());
       }
+      // Tentative tracks too: a plate read on a vehicle's first frames still gets its class.
+      if (plates) plates->set_vehicles(p->index, tracker.live_tracks());
       if (!hooks.empty()) {
         const AnalyticsFrame f{s.camera.id,
                                p->index,
@@ -455,6 +460,7 @@ struct CameraPipeline::Impl {
       latency_ms = total * 1000.0;
       ++frames_out;
     }
+    if (plates) plates->vehicles_ended();
     if (!stop) {
       // The source ended: everything still tracked has left, every open event ends.
       scene.finish(emit);

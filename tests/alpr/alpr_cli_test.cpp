@@ -86,5 +86,18 @@ TEST(AlprCli, EvalBarAndUsageErrors) {
   EXPECT_NE(usage.exit_code, 0);  // CLI11's own parse-error code (the same for every command)
 }
 
+TEST(AlprCli, EndToEndExactMatchOnTheSharedPlatesIsAtLeast90Percent) {
+  // The bar on all 77 shared photos, detector + OCR, no ground-truth boxes: the tool
+  // itself exits 1 below it.
+  const auto plates = test::data("plates");
+  auto r = test::run_command(cli() + " alpr-eval --labels " + (plates / "labels.csv").string() +
+                             " " + plates.string() + " --json --min-exact 0.9");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 78u);
+  EXPECT_EQ(lines.back()["summary"]["all"]["images"], 77);
+  EXPECT_GE(lines.back()["summary"]["all"]["exact_rate"].get<double>(), 0.9);
+}
+
 }  // namespace
 }  // namespace ev

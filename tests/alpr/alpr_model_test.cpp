@@ -66,6 +66,40 @@ TEST(RectifyPlate, CornersUndoAPerspectiveWarp) {
   EXPECT_GT(cv::mean(box(cv::Rect(0, 50, 20, 14)))[1], cv::mean(box(cv::Rect(0, 50, 20, 14)))[0]);
 }
 
+TEST(RectifyPlate, CropVariantsTakeMoreContextTheBoxOrOneRow) {
+  // A uniform grey scene with a white plate whose corners are known; a two-row plate.
+  cv::Mat scene(300, 400, CV_8UC3, cv::Scalar::all(60));
+  scene(cv::Rect(100, 100, 200, 60)).setTo(cv::Scalar::all(255));
+  PlateDetection d;
+  d.box = cv::Rect2f(100, 100, 200, 60);
+  d.corners = {cv::Point2f(100, 100), {300, 100}, {300, 160}, {100, 160}};
+  d.has_corners = true;
+  const auto vs = crop_variants(0.05f, 3);
+  ASSERT_EQ(vs.size(), 3u);
+  EXPECT_EQ(crop_variants(0.05f, 1).size(), 1u);
+  EXPECT_FLOAT_EQ(vs[0].margin_x, 0.05f);
+  EXPECT_TRUE(vs[1].corners);
+  EXPECT_FALSE(vs[2].corners);
+  const cv::Mat tight = rectify_plate(scene, d, {200, 100}, vs[0]);
+  const cv::Mat wide = rectify_plate(scene, d, {200, 100}, vs[1]);
+  // More context: more of the grey surround in the crop.
+  EXPECT_LT(cv::mean(wide)[0], cv::mean(tight)[0] - 10);
+  // The box cut (no corners) sees the same plate here.
+  const cv::Mat box = rectify_plate(scene, d, {200, 100}, vs[2]);
+  EXPECT_NEAR(cv::mean(box)[0], cv::mean(wide)[0], 8);
+  // A two-row plate is split and put side by side unless split_rows is off.
+  scene(cv::Rect(100, 100, 200, 25)).setTo(cv::Scalar::all(0));  // dark top row
+  d.rows = 2;
+  CropVariant one_row = vs[0];
+  one_row.split_rows = false;
+  const cv::Mat split = rectify_plate(scene, d, {200, 100}, vs[0]);
+  const cv::Mat whole = rectify_plate(scene, d, {200, 100}, one_row);
+  // Whole plate: the dark row is at the top across the width; split: the top row is on the
+  // left half only, so the top of the right half is light.
+  EXPECT_LT(cv::mean(whole(cv::Rect(120, 10, 60, 20)))[0], 80);
+  EXPECT_GT(cv::mean(split(cv::Rect(120, 10, 60, 20)))[0], 170);
+}
+
 class AlprModels : public ::testing::Test {
  protected:
   ModelManager models{test::shared_model_options("alpr_models")};
@@ -148,7 +182,55 @@ TEST_F(AlprModels, EngineReadsAStillPhotoEndToEnd) {
   bool found = false;
   for (const auto& r : reads) found |= r.voted.text == "M5XSX";
   EXPECT_TRUE(found);
-  EXPECT_EQ((*engine)->stats().ocr_calls, static_cast<int64_t>(reads.size()));
+  // Each plate is read from read_variants cuts.
+  EXPECT_EQ((*engine)->stats().ocr_calls, static_cast<int64_t>(reads.size()) * 3);
+}
+
+TEST_F(AlprModels, MosaicFindsThePlatesOfSeveralVehiclesInOnePass) {
+  // Two cars side by side (eu1.jpg twice): with the mosaic both vehicle crops go through one
+  // plate-detector pass, and each plate comes back where it is in the frame.
+  const cv::Mat one = load("plates/images/eu/eu1.jpg");
+  ASSERT_FALSE(one.empty());
+  cv::Mat two;
+  cv::hconcat(one, one, two);
+  const cv::Rect2f left(396, 340, 203, 46), right = left + cv::Point2f(one.cols, 0);
+  for (bool mosaic : {true, false}) {
+    AlprParams params;
+    params.plate_mosaic = mosaic;
+    params.haar_second_chance = false;
+    auto engine = AlprEngine::create(params, models, "yolox-nano");
+    ASSERT_TRUE(engine) << engine.error();
+    std::vector<PlateRead> reads;
+    ASSERT_TRUE((*engine)->process_image(two, reads).ok());
+    int found = 0;
+    for (const auto& r : reads)
+      if ((iou(r.box, left) > 0.5f || iou(r.box, right) > 0.5f) && r.voted.text == "M5XSX") {
+        ++found;
+        EXPECT_FALSE(r.vehicle.empty());
+      }
+    EXPECT_EQ(found, 2) << "mosaic " << mosaic;
+  }
+}
+
+TEST_F(AlprModels, CropVariantsRecoverAPlateTheTightCutMisreads) {
+  // us8: the plate model's corners cut the top of the characters (the tight cut alone reads
+  // "FA76913"); the wider cuts see whole characters and outvote it.
+  AlprParams params;
+  auto engine = AlprEngine::create(params, models, "yolox-nano");
+  ASSERT_TRUE(engine) << engine.error();
+  cv::Mat img = load("plates/images/us/us8.jpg");
+  std::vector<PlateRead> reads;
+  ASSERT_TRUE((*engine)->process_image(img, reads).ok());
+  std::string text;
+  float best = 0.05f;  // the labelled plate is the best-overlapping detection (as alpr-eval)
+  for (const auto& r : reads) {
+    const float o = iou(r.box, cv::Rect2f(310, 273, 329, 164));
+    if (o > best) {
+      best = o;
+      text = r.voted.text;
+    }
+  }
+  EXPECT_EQ(text, "EAZ6913");
 }
 
 TEST(PlateMask, OnlyThePlateAndItsMarginChange) {

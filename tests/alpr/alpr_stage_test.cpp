@@ -1,4 +1,7 @@
 // PlateStage: plate masks in output frames, the OCR thread's bounded queue, plate events.
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
@@ -30,7 +33,7 @@ class PlateStageTest : public ::testing::Test {
     d.box = cv::Rect2f(kPlate);
     d.score = 0.9f;
     w.plates = {d};
-    w.crops = {rectify_plate(photo, d, {128, 64}, 0.05f)};
+    w.crops = {{rectify_plate(photo, d, {128, 64}, 0.05f)}};
     return w;
   }
 };
@@ -101,6 +104,121 @@ TEST_F(PlateStageTest, KnownPlatesAreFlagged) {
   std::lock_guard lock(mutex);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["known"], "deny");
+}
+
+Track vehicle(int64_t id, const std::string& label, cv::Rect2f box) {
+  Track t;
+  t.id = id;
+  t.label = label;
+  t.box = box;
+  t.state = TrackState::kTracked;
+  return t;
+}
+
+TEST(PlateOwner, TheSmallestVehicleHoldingThePlateCentre) {
+  const std::vector<std::string> classes{"car", "truck", "bus", "motorcycle"};
+  const cv::Rect2f plate(100, 190, 40, 12);  // centre (120, 196)
+  const std::vector<Track> tracks{
+      vehicle(1, "truck", {0, 0, 400, 300}),     // holds it, but bigger
+      vehicle(2, "car", {60, 100, 120, 90}),     // bottom edge at 190: inside only when grown
+      vehicle(3, "person", {110, 150, 20, 60}),  // smaller, not a vehicle class
+      vehicle(4, "car", {300, 100, 80, 80}),     // elsewhere
+  };
+  EXPECT_EQ(plate_owner(plate, tracks, classes), 1);
+  EXPECT_EQ(plate_owner(plate, {tracks[0], tracks[3]}, classes), 0);
+  EXPECT_EQ(plate_owner(plate, {tracks[2], tracks[3]}, classes), -1);
+  EXPECT_EQ(plate_owner(plate, {}, classes), -1);
+  // A tentative track (id 0) only when no confirmed one holds the plate.
+  const Track tentative = vehicle(0, "bus", {90, 150, 60, 50});
+  EXPECT_EQ(plate_owner(plate, {tracks[0], tentative}, classes), 0);
+  EXPECT_EQ(plate_owner(plate, {tentative, tracks[3]}, classes), 0);
+}
+
+TEST_F(PlateStageTest, EventsNameTheVehicleTrackThePlateBelongsTo) {
+  ASSERT_FALSE(photo.empty());
+  PlateStageOptions o;
+  o.camera = "cam";
+  o.read = true;
+  o.vehicle_wait_ms = 5000;
+  auto stage = PlateStage::create(o, models, emit);
+  ASSERT_TRUE(stage) << stage.error();
+  (*stage)->start();
+  ASSERT_TRUE((*stage)->submit(work(3)));
+  // The track thread is behind: the OCR thread waits for frame 3's vehicles.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(events.empty());
+  }
+  (*stage)->set_vehicles(2, {vehicle(9, "truck", {0, 0, 800, 600})});
+  (*stage)->set_vehicles(
+      3, {vehicle(7, "car", {300, 150, 400, 260}), vehicle(8, "person", {450, 300, 60, 100})});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(events.empty());  // it waits for two frames more (a new vehicle's track lags)
+  }
+  (*stage)->set_vehicles(4, {vehicle(7, "car", {305, 150, 400, 260})});
+  (*stage)->set_vehicles(5, {});
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (!events.empty()) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  (*stage)->stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["text"], "M5XSX");
+  EXPECT_EQ(events[0]["vehicle"], "car");
+  EXPECT_EQ(events[0]["vehicle_track_id"], 7);
+  const auto plates = (*stage)->summaries();
+  ASSERT_EQ(plates.size(), 1u);
+  EXPECT_EQ(plates[0].vehicle, "car");
+}
+
+TEST_F(PlateStageTest, AVehicleTrackedFromTheNextFrameStillNamesThePlate) {
+  ASSERT_FALSE(photo.empty());
+  PlateStageOptions o;
+  o.camera = "cam";
+  o.read = true;
+  o.vehicle_wait_ms = 60000;
+  auto stage = PlateStage::create(o, models, emit);
+  ASSERT_TRUE(stage) << stage.error();
+  (*stage)->set_vehicles(0, {});
+  (*stage)->set_vehicles(1, {vehicle(0, "car", {300, 150, 400, 260})});  // tentative
+  (*stage)->vehicles_ended();  // the source ended after frame 1: no minute's wait
+  ASSERT_TRUE((*stage)->submit(work(0)));
+  const auto t0 = std::chrono::steady_clock::now();
+  (*stage)->start();
+  (*stage)->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["vehicle"], "car");
+  EXPECT_FALSE(events[0].contains("vehicle_track_id"));  // not confirmed yet
+}
+
+TEST_F(PlateStageTest, WithoutVehiclesTheEventSaysNullAndStopDoesNotWait) {
+  ASSERT_FALSE(photo.empty());
+  PlateStageOptions o;
+  o.camera = "cam";
+  o.read = true;
+  o.vehicle_wait_ms = 60000;
+  auto stage = PlateStage::create(o, models, emit);
+  ASSERT_TRUE(stage) << stage.error();
+  ASSERT_TRUE((*stage)->submit(work(0)));
+  (*stage)->start();
+  const auto t0 = std::chrono::steady_clock::now();
+  (*stage)->stop();  // no track thread ever reports: stop drains without the minute's wait
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0]["vehicle"].is_null());
+  EXPECT_FALSE(events[0].contains("vehicle_track_id"));
 }
 
 }  // namespace

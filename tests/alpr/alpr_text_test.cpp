@@ -163,6 +163,25 @@ TEST(PlateVote, ModalLengthAndBoundedHistory) {
   EXPECT_EQ(empty.size(), 0u);
 }
 
+TEST(CombineReads, CropVariantsAreVotedPerCharacter) {
+  // Three cuts of one plate: the tight one lost the top of the E (read F), the wider two agree.
+  OcrResult tight = read("FA76913", 0.8f), wide = read("EAZ6913", 0.99f),
+            box = read("EAZ6913", 0.95f);
+  const OcrResult r = combine_reads({tight, wide, box});
+  EXPECT_EQ(r.text, "EAZ6913");
+  ASSERT_EQ(r.char_conf.size(), 7u);
+  // Characters all three agree on keep their confidence; a disputed one is discounted by the
+  // share of reads that agree.
+  EXPECT_NEAR(r.char_conf[3], (0.8f + 0.99f + 0.95f) / 3, 1e-5);
+  EXPECT_NEAR(r.char_conf[0], (0.99f + 0.95f) / 2 * 2 / 3, 1e-5);
+  EXPECT_GT(r.confidence, 0.5f);
+  EXPECT_LT(r.confidence, 0.99f);
+  // One read is returned as it is; an unrelated string in the minority is outvoted.
+  EXPECT_EQ(combine_reads({tight}).text, "FA76913");
+  EXPECT_EQ(combine_reads({read("WASHINGTON", 0.99f), wide, box}).text, "EAZ6913");
+  EXPECT_EQ(combine_reads({}).text, "");
+}
+
 TEST(PlateVote, OneVeryConfidentReadSettles) {
   PlateVote v({10, 0.7, 3, 0.95f});
   v.add(read("AB123", 0.97f));

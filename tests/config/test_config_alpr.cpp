@@ -23,13 +23,14 @@ TEST(ConfigAlpr, DefaultsReadNothingAndMaskPlatesWithAlpr) {
   EXPECT_EQ(cfg->alpr.ocr, "cct");
   EXPECT_EQ(cfg->alpr.plate_model, "plate-yolov5");
   EXPECT_TRUE(cfg->alpr.throttle);
+  EXPECT_EQ(cfg->alpr.read_variants, 3);
 }
 
 TEST(ConfigAlpr, ParsesEveryKey) {
   auto cfg = parse_alpr(
       "privacy:\n  plates: false\n"
       "alpr:\n  enabled: true\n  plate_model: haar\n  ocr: tesseract\n  region: nl\n"
-      "  queue_size: 8\n  min_plate_area: 500\n  throttle: false\n"
+      "  queue_size: 8\n  min_plate_area: 500\n  throttle: false\n  read_variants: 1\n"
       "  allow: [XSNB23]\n  deny: [77TRSH, 24LSB1]\n");
   ASSERT_TRUE(cfg) << cfg.error();
   EXPECT_EQ(cfg->privacy.plates, std::optional<bool>(false));
@@ -41,6 +42,7 @@ TEST(ConfigAlpr, ParsesEveryKey) {
   EXPECT_EQ(a.queue_size, 8);
   EXPECT_EQ(a.min_plate_area, 500);
   EXPECT_FALSE(a.throttle);
+  EXPECT_EQ(a.read_variants, 1);
   EXPECT_EQ(a.allow, std::vector<std::string>{"XSNB23"});
   EXPECT_EQ(a.deny.size(), 2u);
 }
@@ -52,6 +54,9 @@ TEST(ConfigAlpr, BadValuesNameTheKey) {
   bad = parse_alpr("alpr:\n  queue_size: 0\n");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("alpr.queue_size"), std::string::npos) << bad.error();
+  bad = parse_alpr("alpr:\n  read_variants: 4\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("alpr.read_variants"), std::string::npos) << bad.error();
   bad = parse_alpr("alpr:\n  region: mars\n");
   ASSERT_FALSE(bad);
   bad = parse_alpr("alpr:\n  colour: red\n");
