@@ -24,6 +24,7 @@ struct QuantizeArgs {
   std::string output;
   std::string calib;
   std::string method = "minmax";
+  std::string precision = "speed";
   double percentile = 99.99;
   std::vector<std::string> exclude;
   std::string calib_cache;
@@ -288,6 +289,12 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   o.output = args.output;
   o.calib_dir = args.calib;
   o.method = *method;
+  auto precision = parse_quant_precision(args.precision);
+  if (!precision) {
+    spdlog::error("{}", precision.error());
+    return 2;
+  }
+  o.precision = *precision;
   o.percentile = args.percentile;
   o.exclude = args.exclude;
   o.calib_cache = args.calib_cache;
@@ -362,10 +369,18 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   }
   for (const auto& f : r->kept_float)
     spdlog::info("quantize: kept in float: {} ({}): {}", f.node, f.op, f.reason);
+  if (!r->float_for_speed.empty()) {
+    std::string kept;
+    for (const auto& [why, n] : r->float_for_speed)
+      kept += fmt::format("{}{} {}", kept.empty() ? "" : ", ", n, why);
+    spdlog::info("quantize: --precision speed kept in float (int8 slower on CPU): {}", kept);
+  }
   nlohmann::json j{
       {"model", path.string()},
       {"output", args.output},
       {"method", args.method},
+      {"precision", to_string(o.precision)},
+      {"float_for_speed", r->float_for_speed},
       {"percentile", o.method == CalibrationMethod::kPercentile ? args.percentile : 0.0},
       {"per_channel", o.per_channel},
       {"images", r->images},
@@ -408,6 +423,11 @@ void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--calib", args->calib, "folder of calibration images");
   cmd->add_option("--method", args->method, "minmax | percentile | entropy (KL)")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
+  cmd->add_option("--precision", args->precision,
+                  "which ops may become INT8: speed = only where ONNX Runtime's int8 kernel is "
+                  "faster on CPU (dense Conv/Gemm/MatMul; default) | all = every op with an int8 "
+                  "form (the earlier default, for int8 accelerators)")
+      ->check(CLI::IsMember({"speed", "all"}));
   cmd->add_option("--percentile", args->percentile, "for --method percentile (default 99.99)")
       ->check(CLI::Range(50.0, 100.0));
   cmd->add_option("--exclude", args->exclude,
