@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -210,6 +211,19 @@ void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int thread
 
 namespace {
 
+// How calibration images become input tensors: --preprocess, else the manifest entry's; none
+// for a bare file without --preprocess.
+Result<std::optional<Preprocess>> model_preprocess(const QuantizeArgs& args,
+                                                   const ResolvedModel& resolved) {
+  if (!args.preprocess.empty()) {
+    auto p = preprocess_preset(args.preprocess);
+    if (!p) return p.status();
+    return std::optional<Preprocess>(*p);
+  }
+  if (resolved.spec) return std::optional<Preprocess>(resolved.spec->preprocess);
+  return std::optional<Preprocess>();
+}
+
 int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   ModelManager models(global.model_manager_options());
   auto resolved = models.resolve(args.model);
@@ -266,15 +280,9 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
                    args.output);
     for (const auto& k : r->kept_fp32) spdlog::debug("fp16: kept float32: {}", k);
     if (!args.calib.empty() && !args.fp16_io) {
-      Preprocess pre;
-      if (!args.preprocess.empty()) {
-        auto p = preprocess_preset(args.preprocess);
-        if (p) pre = *p;
-      } else if (resolved->spec) {
-        pre = resolved->spec->preprocess;
-      }
+      auto pre = model_preprocess(args, *resolved);
       auto images = list_calibration_images(args.calib, 1);
-      if (images) compare_on_image(path, args.output, images->front(), pre, j);
+      if (pre && *pre && images) compare_on_image(path, args.output, images->front(), **pre, j);
     }
     if (args.json) std::cout << j.dump(2) << std::endl;
     return 0;
@@ -302,15 +310,13 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   o.per_channel = !args.per_tensor;
   o.threads = args.threads;
   o.progress = true;
-  if (!args.preprocess.empty()) {
-    auto p = preprocess_preset(args.preprocess);
-    if (!p) {
-      spdlog::error("{}", p.error());
-      return 2;
-    }
-    o.preprocess = *p;
-  } else if (resolved->spec) {
-    o.preprocess = resolved->spec->preprocess;
+  auto pre = model_preprocess(args, *resolved);
+  if (!pre) {
+    spdlog::error("{}", pre.error());
+    return 2;
+  }
+  if (*pre) {
+    o.preprocess = **pre;
   } else if (args.calib_cache.empty() || !std::filesystem::exists(args.calib_cache)) {
     spdlog::error(
         "{} has no manifest entry, so its pre-processing is unknown: pass --preprocess "
@@ -413,6 +419,57 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   return 0;
 }
 
+// The options by concern: INT8 calibration, the accuracy guard, FP16.
+void add_int8_options(CLI::App* cmd, QuantizeArgs& a) {
+  cmd->add_option("--calib", a.calib, "folder of calibration images");
+  cmd->add_option("--precision", a.precision,
+                  "which ops may become INT8: speed = only where ONNX Runtime's int8 kernel is "
+                  "faster on CPU (dense Conv/Gemm/MatMul; default) | all = every op with an int8 "
+                  "form (the earlier default, for int8 accelerators)")
+      ->check(CLI::IsMember({"speed", "all"}));
+  cmd->add_option("--method", a.method, "minmax | percentile | entropy (KL)")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
+  cmd->add_option("--percentile", a.percentile, "for --method percentile (default 99.99)")
+      ->check(CLI::Range(50.0, 100.0));
+  cmd->add_option("--calib-cache", a.calib_cache,
+                  "JSON of tensor ranges: reused when it matches, written after calibrating");
+  cmd->add_option("--max-images", a.max_images, "use at most N calibration images");
+  auto* pc =
+      cmd->add_flag("--per-channel", a.per_channel, "per-output-channel weight scales (default)");
+  cmd->add_flag("--per-tensor", a.per_tensor, "one weight scale per tensor")->excludes(pc);
+  cmd->add_option("--threads", a.threads, "inference threads during calibration");
+}
+
+void add_guard_options(CLI::App* cmd, QuantizeArgs& a) {
+  cmd->add_flag("--no-auto", a.no_auto,
+                "no sensitivity search: quantize everything outside --exclude (the quality target "
+                "is still checked)");
+  cmd->add_option("--min-sqnr", a.min_sqnr,
+                  "quality target: output SQNR vs FP32 on held-back images, dB (default 26)");
+  cmd->add_option("--holdout", a.holdout,
+                  "calibration images held back for the quality check (default n/3, 4..48)");
+  cmd->add_option("--val", a.val,
+                  "data.yaml: judge candidates by the real mAP50-95 on its val split (accuracy "
+                  "control) instead of the output SQNR");
+  cmd->add_option("--max-drop", a.max_drop,
+                  "with --val: largest mAP50-95 drop allowed, points (default 1.0)");
+  cmd->add_option("--val-images", a.val_images, "with --val: use at most N val images");
+  cmd->add_option("--max-drop-vs-fp32", a.max_drop_fp32,
+                  "detectors without --val: largest drop of mAP50-95 against the FP32 model's own "
+                  "detections on the held-back images, points (default 10)");
+  cmd->add_flag("--force", a.force,
+                "write the model even when it misses the quality target (loudly)");
+}
+
+void add_fp16_options(CLI::App* cmd, QuantizeArgs& a) {
+  cmd->add_flag("--fp16", a.fp16,
+                "weights and compute in float16, inputs/outputs float32 behind Casts; for GPU EPs "
+                "and FP16-capable CPUs");
+  cmd->add_flag("--fp16-weights-only", a.fp16_weights_only,
+                "FP16 storage only: weights float16 + Cast, compute stays float32 (CPU EPs)");
+  cmd->add_flag("--fp16-io", a.fp16_io, "with --fp16: graph inputs and outputs become float16 too");
+}
+
 }  // namespace
 
 void add_quantize_command(CLI::App& app, GlobalOptions& global) {
@@ -420,53 +477,15 @@ void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("quantize", "INT8 static quantization (QDQ ONNX) or FP16");
   cmd->add_option("model", args->model, "manifest name or .onnx file")->required();
   cmd->add_option("-o,--output", args->output, "output .onnx")->required();
-  cmd->add_option("--calib", args->calib, "folder of calibration images");
-  cmd->add_option("--method", args->method, "minmax | percentile | entropy (KL)")
-      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
-  cmd->add_option("--precision", args->precision,
-                  "which ops may become INT8: speed = only where ONNX Runtime's int8 kernel is "
-                  "faster on CPU (dense Conv/Gemm/MatMul; default) | all = every op with an int8 "
-                  "form (the earlier default, for int8 accelerators)")
-      ->check(CLI::IsMember({"speed", "all"}));
-  cmd->add_option("--percentile", args->percentile, "for --method percentile (default 99.99)")
-      ->check(CLI::Range(50.0, 100.0));
   cmd->add_option("--exclude", args->exclude,
                   "node names, output tensor names or op types kept in float (wildcards allowed); "
                   "FIRST..LAST: every node from FIRST to LAST in graph order");
-  cmd->add_option("--calib-cache", args->calib_cache,
-                  "JSON of tensor ranges: reused when it matches, written after calibrating");
-  cmd->add_option("--max-images", args->max_images, "use at most N calibration images");
-  cmd->add_flag("--per-channel", args->per_channel, "per-output-channel weight scales (default)");
-  cmd->add_flag("--per-tensor", args->per_tensor, "one weight scale per tensor");
-  cmd->add_flag("--fp16", args->fp16,
-                "FP16 graph instead of INT8 (no calibration): weights and compute in float16, "
-                "inputs/outputs float32 behind Casts; for GPU EPs and FP16-capable CPUs");
-  cmd->add_flag("--fp16-weights-only", args->fp16_weights_only,
-                "FP16 storage only: weights float16 + Cast, compute stays float32 (CPU EPs)");
-  cmd->add_flag("--fp16-io", args->fp16_io,
-                "with --fp16: graph inputs and outputs become float16 too");
   cmd->add_option("--preprocess", args->preprocess,
                   "yolo | raw | imagenet, for models without a manifest entry");
-  cmd->add_option("--threads", args->threads, "inference threads during calibration");
-  cmd->add_flag("--no-auto", args->no_auto,
-                "no sensitivity search: quantize everything outside --exclude (the quality "
-                "target is still checked)");
-  cmd->add_option("--min-sqnr", args->min_sqnr,
-                  "quality target: output SQNR vs FP32 on held-back images, dB (default 26)");
-  cmd->add_option("--holdout", args->holdout,
-                  "calibration images held back for the quality check (default n/3, 4..48)");
-  cmd->add_option("--val", args->val,
-                  "data.yaml: judge candidates by the real mAP50-95 on its val split "
-                  "(accuracy control) instead of the output SQNR");
-  cmd->add_option("--max-drop", args->max_drop,
-                  "with --val: largest mAP50-95 drop allowed, points (default 1.0)");
-  cmd->add_option("--val-images", args->val_images, "with --val: use at most N val images");
-  cmd->add_option("--max-drop-vs-fp32", args->max_drop_fp32,
-                  "detectors without --val: largest drop of mAP50-95 against the FP32 model's own "
-                  "detections on the held-back images, points (default 10)");
-  cmd->add_flag("--force", args->force,
-                "write the model even when it misses the quality target (loudly)");
   cmd->add_flag("--json", args->json, "one JSON summary on stdout");
+  add_int8_options(cmd, *args);
+  add_guard_options(cmd, *args);
+  add_fp16_options(cmd, *args);
   cmd->callback([args, &global] { global.exit_code = run_quantize(*args, global); });
 }
 
