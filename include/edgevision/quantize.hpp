@@ -224,6 +224,12 @@ struct QuantizeReport {
 };
 
 Result<QuantizeReport> quantize_model(const QuantizeOptions& options);
+// The calibration images quantize_model holds back to judge its result: the last n/3 (4..48, or
+// QuantizeOptions::holdout_images) by name; all of them when there are too few to split.
+// holdout_split() removes them from `images`.
+std::vector<std::filesystem::path> holdout_split(std::vector<std::filesystem::path>& images,
+                                                 int holdout_images);
+Result<std::vector<std::filesystem::path>> holdout_images(const QuantizeOptions& options);
 
 // Same graph rewrite with ranges given directly (no calibration run); used by the tests and
 // by quantize_model once it has its table.

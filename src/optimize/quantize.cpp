@@ -679,6 +679,22 @@ struct TempDir {
 
 }  // namespace
 
+std::vector<std::filesystem::path> holdout_split(std::vector<std::filesystem::path>& images,
+                                                 int holdout_images) {
+  const int n = static_cast<int>(images.size());
+  const int h = holdout_images > 0 ? holdout_images : std::clamp(n / 3, 4, 48);
+  if (n - h < std::max(1, h / 2)) return images;  // too few: the check reuses them all
+  std::vector<std::filesystem::path> held(images.end() - h, images.end());
+  images.resize(n - h);
+  return held;
+}
+
+Result<std::vector<std::filesystem::path>> holdout_images(const QuantizeOptions& options) {
+  auto images = list_calibration_images(options.calib_dir, options.max_images);
+  if (!images) return images.status();
+  return holdout_split(*images, options.holdout_images);
+}
+
 Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   using R = Result<QuantizeReport>;
   QuantizeOptions base = options;
@@ -711,19 +727,14 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     auto images = list_calibration_images(options.calib_dir, options.max_images);
     if (!images) return images.status();
     calib_images = *images;
-    const int n = static_cast<int>(calib_images.size());
-    int h = options.holdout_images > 0 ? options.holdout_images : std::clamp(n / 3, 4, 48);
     if (options.check_quality) {
-      if (n - h >= std::max(1, h / 2)) {
-        holdout.assign(calib_images.end() - h, calib_images.end());
-        calib_images.resize(n - h);
-      } else {
-        holdout = calib_images;
+      const int n = static_cast<int>(calib_images.size());
+      holdout = holdout_split(calib_images, options.holdout_images);
+      if (static_cast<int>(holdout.size()) == n)
         spdlog::warn(
             "quantize: only {} calibration images; the quality check reuses them (give >= {} "
             "images to hold some back)",
-            n, 2 * h);
-      }
+            n, 2 * static_cast<int>(holdout.size()));
     }
   } else if (options.check_quality && !options.force) {
     return R::Error(
