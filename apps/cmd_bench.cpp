@@ -1,10 +1,12 @@
 // `edgevision bench --model M [--compare M2 ...]`: latency percentiles, FPS, peak RSS, CPU%,
 // load time; --json for machines, --report for people.
 // `edgevision bench --video FILE | --pipeline CONFIG`: the same for each pipeline stage.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
@@ -22,6 +24,7 @@ struct BenchArgs {
   int frames = 300;
   bool threaded = false;
   std::vector<std::string> compare;
+  std::string op_profile;  // trace folder: per-op-type ORT profile of each model
   BenchOptions options;
   std::string image;
   std::string report;
@@ -101,6 +104,35 @@ void print_pipeline_table(const PipelineBenchResult& r) {
   }
 }
 
+// One row per executed op type, one column per model: kernel ms per inference (node count).
+void print_op_profiles(const std::vector<BenchResult>& results,
+                       const std::vector<OpProfile>& profiles) {
+  std::vector<std::string> ops;
+  for (const auto& p : profiles)
+    for (const auto& o : p.ops)
+      if (std::find(ops.begin(), ops.end(), o.op) == ops.end()) ops.push_back(o.op);
+  std::printf("\nkernel time per inference by op type (ONNX Runtime profile), ms (nodes)\n%-28s",
+              "op");
+  for (size_t i = 0; i < profiles.size(); ++i)
+    std::printf(" %18s", results[i].label.substr(0, 18).c_str());
+  std::printf("\n");
+  for (const auto& op : ops) {
+    std::printf("%-28s", op.substr(0, 28).c_str());
+    for (const auto& p : profiles) {
+      auto it = std::find_if(p.ops.begin(), p.ops.end(),
+                             [&](const OpTypeTime& o) { return o.op == op; });
+      if (it == p.ops.end())
+        std::printf(" %18s", "-");
+      else
+        std::printf(" %18s", fmt::format("{:.2f} ({})", it->ms, it->nodes).c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("%-28s", "total kernel time");
+  for (const auto& p : profiles) std::printf(" %18.2f", p.kernel_ms);
+  std::printf("\n");
+}
+
 int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
   ModelManagerOptions model_options;
   auto settings = pipeline_settings(args, global, model_options);
@@ -136,10 +168,11 @@ int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
 
 int run_bench(const BenchArgs& args, const GlobalOptions& global) {
   if (!args.pipeline.empty() || !args.video.empty()) {
-    if (!args.compare.empty() || !args.ort_graph.empty() || !args.image.empty()) {
+    if (!args.compare.empty() || !args.ort_graph.empty() || !args.image.empty() ||
+        !args.op_profile.empty()) {
       spdlog::error(
-          "bench: --compare, --ort-graph and --image are for --model benchmarks, not "
-          "--pipeline/--video");
+          "bench: --compare, --ort-graph, --op-profile and --image are for --model benchmarks, "
+          "not --pipeline/--video");
       return 2;
     }
     return run_pipeline_bench(args, global);
@@ -154,6 +187,7 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
   BenchOptions opts = args.options;
   opts.image = args.image;
   std::vector<BenchResult> results;
+  std::vector<OpProfile> profiles;
   for (const auto& name : names) {
     auto resolved = models.resolve(name);
     if (!resolved) {
@@ -184,6 +218,16 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
           g->saved.string());
       spdlog::info("ORT graph of {}: {}", name, format_op_counts(*g));
     }
+    if (!args.op_profile.empty()) {
+      auto p = ort_op_profile(resolved->primary(), args.op_profile, o.threads, o.runs, o.warmup);
+      if (!p) {
+        spdlog::error("bench {}: {}", name, p.error());
+        return 1;
+      }
+      spdlog::info("op profile of {}: {:.2f} ms kernel time per inference; trace {}", name,
+                   p->kernel_ms, p->trace.string());
+      profiles.push_back(std::move(*p));
+    }
     results.push_back(std::move(*r));
   }
   if (!args.report.empty()) {
@@ -198,8 +242,10 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
     for (size_t i = 1; i < results.size(); ++i) {
       auto c = to_json(results[i]);
       c["median_ratio"] = results[i].stats.median_ms / results.front().stats.median_ms;
+      if (i < profiles.size()) c["op_profile"] = to_json(profiles[i]);
       j["compare"].push_back(c);
     }
+    if (!profiles.empty()) j["op_profile"] = to_json(profiles.front());
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -212,6 +258,7 @@ int run_bench(const BenchArgs& args, const GlobalOptions& global) {
                 s.max_ms, s.fps, r.load_ms, r.peak_rss_mb, r.cpu_percent,
                 s.median_ms / results.front().stats.median_ms);
   }
+  if (!profiles.empty()) print_op_profiles(results, profiles);
   return 0;
 }
 
@@ -247,6 +294,9 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--ort-graph", args->ort_graph,
                   "save ONNX Runtime's optimized graph of each model in DIR and log its op counts "
                   "(shows whether QDQ became QLinearConv & co.)");
+  cmd->add_option("--op-profile", args->op_profile,
+                  "profile each model with ONNX Runtime (EnableProfiling, traces in DIR) and print "
+                  "the kernel time per op type side by side (why INT8 is or is not faster)");
   cmd->add_flag("--json", args->json, "one JSON object on stdout (others under \"compare\")");
   cmd->callback([args, &global] { global.exit_code = run_bench(*args, global); });
 }

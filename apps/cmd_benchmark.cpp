@@ -83,7 +83,8 @@ Variant make_int8(const BenchmarkArgs& args, const ResolvedModel& resolved, cons
   o.progress = true;
   if (resolved.spec) {
     o.preprocess = resolved.spec->preprocess;
-    if (resolved.spec->task == "detect") use_detector_agreement(o, models, args.threads, 10.0);
+    if (resolved.spec->task == "detect")
+      use_detector_agreement(o, models, args.threads, kDefaultMaxDropVsFp32);
   }
   auto r = quantize_model(o);
   if (!r) {

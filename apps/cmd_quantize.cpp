@@ -1,8 +1,12 @@
 // `edgevision quantize MODEL -o OUT.onnx --calib DIR`: static INT8 QDQ model, or --fp16 /
 // --fp16-weights-only.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,8 +14,11 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "commands.hpp"
+#include "edgevision/anonymize.hpp"
 #include "edgevision/backend.hpp"
 #include "edgevision/detect.hpp"
+#include "edgevision/face.hpp"
+#include "edgevision/face_coverage.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/quantize.hpp"
 #include "edgevision/validate.hpp"
@@ -24,6 +31,7 @@ struct QuantizeArgs {
   std::string output;
   std::string calib;
   std::string method = "minmax";
+  std::string precision = "speed";
   double percentile = 99.99;
   std::vector<std::string> exclude;
   std::string calib_cache;
@@ -42,7 +50,8 @@ struct QuantizeArgs {
   int holdout = 0;
   std::string val;
   double max_drop = 1.0;
-  double max_drop_fp32 = 10.0;
+  double max_drop_fp32 = kDefaultMaxDropVsFp32;
+  double max_face_drop = 2.0;
   int val_images = 0;
   bool force = false;
 };
@@ -72,6 +81,8 @@ nlohmann::json guard_json(const QuantizeReport& r) {
 
 std::string metric_label(const QuantizeReport& r) {
   if (r.quality_metric == "map50_95_val") return "mAP50-95 on --val (points)";
+  if (r.quality_metric == "face_coverage_vs_fp32")
+    return "face coverage of the FP32 model's faces on held-back images (%)";
   if (r.quality_metric == "map50_95_vs_fp32")
     return "mAP50-95 vs FP32 detections on held-back images (points)";
   return "output SQNR (dB)";
@@ -129,6 +140,99 @@ class AgreementMap {
   int classes_ = 0;
   std::vector<cv::Mat> images_;
   std::vector<std::vector<GroundTruth>> truth_;
+};
+
+// The quality measure for face models: face coverage (src/anonymize/face_coverage.cpp, the
+// faces_wider metric judged on pixels) of the candidate on the held-back calibration images,
+// with the FP32 model's faces as the labels. A face detector exists to anonymize, so what
+// counts is whether the same faces still end up masked, not raw output agreement.
+class FaceCoverageAgreement {
+ public:
+  FaceCoverageAgreement(ModelManager& models, int threads) : models_(models), threads_(threads) {}
+  ~FaceCoverageAgreement() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  // Faces the FP32 `model` finds on `holdout`: they become the labels.
+  Result<int> label(const std::filesystem::path& model,
+                    const std::vector<std::filesystem::path>& holdout) {
+    if (Status st = label_with_fp32(model, holdout); !st) return st;
+    return faces_;
+  }
+  Result<double> operator()(const std::filesystem::path& model,
+                            const std::vector<std::filesystem::path>& holdout) {
+    if (dir_.empty()) {
+      if (Status st = label_with_fp32(model, holdout); !st) return st;
+    }
+    if (faces_ == 0) return Status::Error("no face labels to judge face coverage by");
+    auto det = make_detector(model);
+    if (!det) return det.status();
+    auto anonymizer = Anonymizer::create_with_detector(AnonymizerOptions{}, std::move(*det));
+    CoverageOptions co;
+    co.scales = {1.0};
+    auto rep = evaluate_face_coverage(dir_, *anonymizer, co);
+    if (!rep) return rep.status();
+    return rep->coverage() * 100.0;
+  }
+
+ private:
+  // The detector family whose decoder reads this model: the first that loads it as it is.
+  Result<std::unique_ptr<FaceDetector>> make_detector(const std::filesystem::path& model) {
+    std::string errors;
+    for (const auto& name : family_.empty() ? face_detector_names() : std::vector{family_}) {
+      if (name == "haar") continue;
+      FaceDetectorOptions fo;
+      fo.detector = name;
+      fo.model = model.string();
+      fo.threads = threads_;
+      std::string note;
+      auto det = create_face_detector(fo, models_, &note);
+      if (det && note.empty()) {
+        family_ = name;
+        return det;
+      }
+      errors += fmt::format(" {}: {};", name, det ? note : det.error());
+    }
+    return Status::Error("no face detector reads " + model.string() + ":" + errors);
+  }
+  Status label_with_fp32(const std::filesystem::path& model,
+                         const std::vector<std::filesystem::path>& holdout) {
+    auto det = make_detector(model);
+    if (!det) return det.status();
+    dir_ = std::filesystem::temp_directory_path() /
+           fmt::format("edgevision-face-truth-{}", ::getpid());
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return Status::Error("cannot create " + dir_.string() + ": " + ec.message());
+    std::ofstream csv(dir_ / "labels.csv");
+    csv << "image,x,y,w,h\n";
+    int faces = 0;
+    for (size_t i = 0; i < holdout.size(); ++i) {
+      cv::Mat img = cv::imread(holdout[i].string(), cv::IMREAD_COLOR);
+      if (img.empty()) continue;
+      const std::string name = fmt::format("{:03}.png", i);
+      cv::imwrite((dir_ / name).string(), img);
+      auto found = (*det)->detect(img);
+      if (!found) return found.status();
+      for (const auto& f : *found) {
+        const cv::Rect b = cv::Rect(f.box) & cv::Rect(0, 0, img.cols, img.rows);
+        if (b.area() <= 0) continue;
+        csv << name << ',' << b.x << ',' << b.y << ',' << b.width << ',' << b.height << '\n';
+        ++faces;
+      }
+    }
+    if (!csv) return Status::Error("cannot write " + (dir_ / "labels.csv").string());
+    faces_ = faces;
+    spdlog::info("quantize: {} faces found by the FP32 model on {} held-back images are the labels",
+                 faces, holdout.size());
+    return Status::Ok();
+  }
+
+  ModelManager& models_;
+  int threads_;
+  std::string family_;
+  std::filesystem::path dir_;
+  int faces_ = 0;
 };
 
 // The people's view on stdout: the guard's verdict and the nodes kept in float.
@@ -207,7 +311,56 @@ void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int thread
   };
 }
 
+// Face coverage needs faces: with fewer than this many on the held-back images it says little
+// (each face is several points) and the guard judges by output SQNR instead.
+constexpr int kMinFacesForCoverage = 10;
+
+// Face models are judged by face coverage when the held-back calibration images show enough
+// faces; otherwise by output SQNR, said in one warning line. False: the FP32 model failed.
+bool use_face_coverage(QuantizeOptions& o, ModelManager& models, int threads,
+                       double max_drop_points) {
+  auto coverage = std::make_shared<FaceCoverageAgreement>(models, threads);
+  auto held = holdout_images(o);
+  if (!held) {
+    spdlog::error("{}", held.error());
+    return false;
+  }
+  auto faces = coverage->label(o.model, *held);
+  if (!faces) {
+    spdlog::error("quantize: FP32 face model: {}", faces.error());
+    return false;
+  }
+  if (*faces < kMinFacesForCoverage) {
+    spdlog::warn(
+        "quantize: the FP32 model finds only {} faces on the {} held-back calibration images (< "
+        "{}): judging by output SQNR instead of face coverage; calibrate with images that show "
+        "faces",
+        *faces, held->size(), kMinFacesForCoverage);
+    return true;
+  }
+  o.metric_name = "face_coverage_vs_fp32";
+  o.max_drop = max_drop_points;
+  o.metric = [coverage](const std::filesystem::path& m,
+                        const std::vector<std::filesystem::path>& holdout) {
+    return (*coverage)(m, holdout);
+  };
+  return true;
+}
+
 namespace {
+
+// How calibration images become input tensors: --preprocess, else the manifest entry's; none
+// for a bare file without --preprocess.
+Result<std::optional<Preprocess>> model_preprocess(const QuantizeArgs& args,
+                                                   const ResolvedModel& resolved) {
+  if (!args.preprocess.empty()) {
+    auto p = preprocess_preset(args.preprocess);
+    if (!p) return p.status();
+    return std::optional<Preprocess>(*p);
+  }
+  if (resolved.spec) return std::optional<Preprocess>(resolved.spec->preprocess);
+  return std::optional<Preprocess>();
+}
 
 int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   ModelManager models(global.model_manager_options());
@@ -265,15 +418,9 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
                    args.output);
     for (const auto& k : r->kept_fp32) spdlog::debug("fp16: kept float32: {}", k);
     if (!args.calib.empty() && !args.fp16_io) {
-      Preprocess pre;
-      if (!args.preprocess.empty()) {
-        auto p = preprocess_preset(args.preprocess);
-        if (p) pre = *p;
-      } else if (resolved->spec) {
-        pre = resolved->spec->preprocess;
-      }
+      auto pre = model_preprocess(args, *resolved);
       auto images = list_calibration_images(args.calib, 1);
-      if (images) compare_on_image(path, args.output, images->front(), pre, j);
+      if (pre && *pre && images) compare_on_image(path, args.output, images->front(), **pre, j);
     }
     if (args.json) std::cout << j.dump(2) << std::endl;
     return 0;
@@ -288,6 +435,12 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   o.output = args.output;
   o.calib_dir = args.calib;
   o.method = *method;
+  auto precision = parse_quant_precision(args.precision);
+  if (!precision) {
+    spdlog::error("{}", precision.error());
+    return 2;
+  }
+  o.precision = *precision;
   o.percentile = args.percentile;
   o.exclude = args.exclude;
   o.calib_cache = args.calib_cache;
@@ -295,15 +448,13 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   o.per_channel = !args.per_tensor;
   o.threads = args.threads;
   o.progress = true;
-  if (!args.preprocess.empty()) {
-    auto p = preprocess_preset(args.preprocess);
-    if (!p) {
-      spdlog::error("{}", p.error());
-      return 2;
-    }
-    o.preprocess = *p;
-  } else if (resolved->spec) {
-    o.preprocess = resolved->spec->preprocess;
+  auto pre = model_preprocess(args, *resolved);
+  if (!pre) {
+    spdlog::error("{}", pre.error());
+    return 2;
+  }
+  if (*pre) {
+    o.preprocess = **pre;
   } else if (args.calib_cache.empty() || !std::filesystem::exists(args.calib_cache)) {
     spdlog::error(
         "{} has no manifest entry, so its pre-processing is unknown: pass --preprocess "
@@ -333,6 +484,9 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
     };
   } else if (resolved->spec && resolved->spec->task == "detect" && args.min_sqnr <= 0) {
     use_detector_agreement(o, models, args.threads, args.max_drop_fp32);
+  } else if (resolved->spec && resolved->spec->task == "face" && args.min_sqnr <= 0) {
+    if (!o.calib_dir.empty() && !use_face_coverage(o, models, args.threads, args.max_face_drop))
+      return 1;
   }
   auto r = quantize_model(o);
   if (!r) {
@@ -362,10 +516,18 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   }
   for (const auto& f : r->kept_float)
     spdlog::info("quantize: kept in float: {} ({}): {}", f.node, f.op, f.reason);
+  if (!r->float_for_speed.empty()) {
+    std::string kept;
+    for (const auto& [why, n] : r->float_for_speed)
+      kept += fmt::format("{}{} {}", kept.empty() ? "" : ", ", n, why);
+    spdlog::info("quantize: --precision speed kept in float (int8 slower on CPU): {}", kept);
+  }
   nlohmann::json j{
       {"model", path.string()},
       {"output", args.output},
       {"method", args.method},
+      {"precision", to_string(o.precision)},
+      {"float_for_speed", r->float_for_speed},
       {"percentile", o.method == CalibrationMethod::kPercentile ? args.percentile : 0.0},
       {"per_channel", o.per_channel},
       {"images", r->images},
@@ -398,6 +560,60 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   return 0;
 }
 
+// The options by concern: INT8 calibration, the accuracy guard, FP16.
+void add_int8_options(CLI::App* cmd, QuantizeArgs& a) {
+  cmd->add_option("--calib", a.calib, "folder of calibration images");
+  cmd->add_option("--precision", a.precision,
+                  "which ops may become INT8: speed = only where ONNX Runtime's int8 kernel is "
+                  "faster on CPU (dense Conv/Gemm/MatMul; default) | all = every op with an int8 "
+                  "form (the earlier default, for int8 accelerators)")
+      ->check(CLI::IsMember({"speed", "all"}));
+  cmd->add_option("--method", a.method, "minmax | percentile | entropy (KL)")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
+  cmd->add_option("--percentile", a.percentile, "for --method percentile (default 99.99)")
+      ->check(CLI::Range(50.0, 100.0));
+  cmd->add_option("--calib-cache", a.calib_cache,
+                  "JSON of tensor ranges: reused when it matches, written after calibrating");
+  cmd->add_option("--max-images", a.max_images, "use at most N calibration images");
+  auto* pc =
+      cmd->add_flag("--per-channel", a.per_channel, "per-output-channel weight scales (default)");
+  cmd->add_flag("--per-tensor", a.per_tensor, "one weight scale per tensor")->excludes(pc);
+  cmd->add_option("--threads", a.threads, "inference threads during calibration");
+}
+
+void add_guard_options(CLI::App* cmd, QuantizeArgs& a) {
+  cmd->add_flag("--no-auto", a.no_auto,
+                "no sensitivity search: quantize everything outside --exclude (the quality target "
+                "is still checked)");
+  cmd->add_option("--min-sqnr", a.min_sqnr,
+                  "quality target: output SQNR vs FP32 on held-back images, dB (default 26)");
+  cmd->add_option("--holdout", a.holdout,
+                  "calibration images held back for the quality check (default n/3, 4..48)");
+  cmd->add_option("--val", a.val,
+                  "data.yaml: judge candidates by the real mAP50-95 on its val split (accuracy "
+                  "control) instead of the output SQNR");
+  cmd->add_option("--max-drop", a.max_drop,
+                  "with --val: largest mAP50-95 drop allowed, points (default 1.0)");
+  cmd->add_option("--val-images", a.val_images, "with --val: use at most N val images");
+  cmd->add_option("--max-drop-vs-fp32", a.max_drop_fp32,
+                  "detectors without --val: largest drop of mAP50-95 against the FP32 model's own "
+                  "detections on the held-back images, points (default 7)");
+  cmd->add_option("--max-face-drop", a.max_face_drop,
+                  "face models without --min-sqnr: largest drop of face coverage (faces the FP32 "
+                  "model finds on the held-back images that stay masked), points (default 2)");
+  cmd->add_flag("--force", a.force,
+                "write the model even when it misses the quality target (loudly)");
+}
+
+void add_fp16_options(CLI::App* cmd, QuantizeArgs& a) {
+  cmd->add_flag("--fp16", a.fp16,
+                "weights and compute in float16, inputs/outputs float32 behind Casts; for GPU EPs "
+                "and FP16-capable CPUs");
+  cmd->add_flag("--fp16-weights-only", a.fp16_weights_only,
+                "FP16 storage only: weights float16 + Cast, compute stays float32 (CPU EPs)");
+  cmd->add_flag("--fp16-io", a.fp16_io, "with --fp16: graph inputs and outputs become float16 too");
+}
+
 }  // namespace
 
 void add_quantize_command(CLI::App& app, GlobalOptions& global) {
@@ -405,48 +621,15 @@ void add_quantize_command(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("quantize", "INT8 static quantization (QDQ ONNX) or FP16");
   cmd->add_option("model", args->model, "manifest name or .onnx file")->required();
   cmd->add_option("-o,--output", args->output, "output .onnx")->required();
-  cmd->add_option("--calib", args->calib, "folder of calibration images");
-  cmd->add_option("--method", args->method, "minmax | percentile | entropy (KL)")
-      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
-  cmd->add_option("--percentile", args->percentile, "for --method percentile (default 99.99)")
-      ->check(CLI::Range(50.0, 100.0));
   cmd->add_option("--exclude", args->exclude,
                   "node names, output tensor names or op types kept in float (wildcards allowed); "
                   "FIRST..LAST: every node from FIRST to LAST in graph order");
-  cmd->add_option("--calib-cache", args->calib_cache,
-                  "JSON of tensor ranges: reused when it matches, written after calibrating");
-  cmd->add_option("--max-images", args->max_images, "use at most N calibration images");
-  cmd->add_flag("--per-channel", args->per_channel, "per-output-channel weight scales (default)");
-  cmd->add_flag("--per-tensor", args->per_tensor, "one weight scale per tensor");
-  cmd->add_flag("--fp16", args->fp16,
-                "FP16 graph instead of INT8 (no calibration): weights and compute in float16, "
-                "inputs/outputs float32 behind Casts; for GPU EPs and FP16-capable CPUs");
-  cmd->add_flag("--fp16-weights-only", args->fp16_weights_only,
-                "FP16 storage only: weights float16 + Cast, compute stays float32 (CPU EPs)");
-  cmd->add_flag("--fp16-io", args->fp16_io,
-                "with --fp16: graph inputs and outputs become float16 too");
   cmd->add_option("--preprocess", args->preprocess,
                   "yolo | raw | imagenet, for models without a manifest entry");
-  cmd->add_option("--threads", args->threads, "inference threads during calibration");
-  cmd->add_flag("--no-auto", args->no_auto,
-                "no sensitivity search: quantize everything outside --exclude (the quality "
-                "target is still checked)");
-  cmd->add_option("--min-sqnr", args->min_sqnr,
-                  "quality target: output SQNR vs FP32 on held-back images, dB (default 26)");
-  cmd->add_option("--holdout", args->holdout,
-                  "calibration images held back for the quality check (default n/3, 4..48)");
-  cmd->add_option("--val", args->val,
-                  "data.yaml: judge candidates by the real mAP50-95 on its val split "
-                  "(accuracy control) instead of the output SQNR");
-  cmd->add_option("--max-drop", args->max_drop,
-                  "with --val: largest mAP50-95 drop allowed, points (default 1.0)");
-  cmd->add_option("--val-images", args->val_images, "with --val: use at most N val images");
-  cmd->add_option("--max-drop-vs-fp32", args->max_drop_fp32,
-                  "detectors without --val: largest drop of mAP50-95 against the FP32 model's own "
-                  "detections on the held-back images, points (default 10)");
-  cmd->add_flag("--force", args->force,
-                "write the model even when it misses the quality target (loudly)");
   cmd->add_flag("--json", args->json, "one JSON summary on stdout");
+  add_int8_options(cmd, *args);
+  add_guard_options(cmd, *args);
+  add_fp16_options(cmd, *args);
   cmd->callback([args, &global] { global.exit_code = run_quantize(*args, global); });
 }
 

@@ -107,6 +107,26 @@ Result<OrtGraphSummary> ort_optimized_graph(const std::filesystem::path& model,
                                             const std::filesystem::path& save_as, int threads);
 std::string format_op_counts(const OrtGraphSummary& s);  // "104 QLinearConv, 98 QLinearMul, ..."
 
+// Per-op-type kernel time of one model in ONNX Runtime (SessionOptions::EnableProfiling): the
+// model runs `warmup` + `runs` times on random input (the input's dynamic dims as 1), and the
+// kernel events of the timed runs are summed by the op type ORT executed (QLinearConv,
+// QuickGelu, ...). Explains an INT8 vs FP32 latency ratio op by op.
+struct OpTypeTime {
+  std::string op;  // as executed, e.g. "QLinearConv", "Conv", "QuickGelu"
+  int nodes = 0;   // nodes of that type in the executed graph
+  double ms = 0;   // kernel time per inference
+};
+struct OpProfile {
+  std::vector<OpTypeTime> ops;  // slowest first
+  double kernel_ms = 0;         // sum of all kernel time per inference
+  int runs = 0;
+  std::filesystem::path trace;  // ORT's JSON trace (Chrome tracing format)
+};
+Result<OpProfile> ort_op_profile(const std::filesystem::path& model,
+                                 const std::filesystem::path& trace_dir, int threads, int runs,
+                                 int warmup);
+nlohmann::json to_json(const OpProfile& p);
+
 nlohmann::json to_json(const LatencyStats& s);
 nlohmann::json to_json(const BenchResult& r);
 nlohmann::json to_json(const PipelineBenchResult& r);

@@ -120,12 +120,28 @@ Result<CalibrationTable> calibrate(const std::filesystem::path& model,
                                    const Preprocess& pre, const CalibrationOptions& options);
 
 // ---------------------------------------------------------------- model writers
+// Which nodes may become INT8 at all (before the accuracy guard picks among them).
+enum class QuantPrecision {
+  // Only where ONNX Runtime's CPU int8 kernel beats its float one: dense (group 1) Conv with a
+  // 1x1 or 3x3 kernel, Gemm, MatMul, and a Relu/Clip(0, max) fused into such a Conv. Depthwise
+  // and grouped Conv, SiLU (Sigmoid + Mul, one fused float kernel), element-wise
+  // Add/Mul/Concat/Resize and pooling stay float: their int8 kernels are slower on CPU, and each
+  // quantized Conv is one Q -> QLinearConv -> DQ island (bench/README.md, "Speed by op").
+  kSpeed,
+  // Every op with an int8 form (the previous default): smallest graph in integers, for runtimes
+  // with fast int8 element-wise and depthwise kernels (TensorRT, OpenVINO, NPUs).
+  kAll,
+};
+Result<QuantPrecision> parse_quant_precision(std::string_view name);
+const char* to_string(QuantPrecision precision);
+
 struct QuantizeOptions {
   std::filesystem::path model;   // FP32 ONNX input
   std::filesystem::path output;  // QDQ ONNX output
   std::filesystem::path calib_dir;
   CalibrationMethod method = CalibrationMethod::kMinMax;
   double percentile = 99.99;
+  QuantPrecision precision = QuantPrecision::kSpeed;
   // Node names, output tensor names or op types kept in float; shell-style wildcards (fnmatch)
   // allowed; "FIRST..LAST" keeps every node from FIRST to LAST (graph order) in float.
   std::vector<std::string> exclude;
@@ -173,6 +189,12 @@ struct QuantizeReport {
   int nodes_total = 0;
   int nodes_quantized = 0;
   std::vector<std::string> excluded_nodes;  // names (or op_type#index when unnamed)
+  // Nodes the precision policy (QuantizeOptions::precision) left in float, by reason
+  // ("depthwise Conv", "Sigmoid", ...) -> count.
+  std::map<std::string, int> float_for_speed;
+  // kSpeed: float SiLUs after a quantized Conv written as one com.microsoft QuickGelu (what ORT
+  // fuses them into in a float graph, but cannot once a DequantizeLinear feeds them).
+  int silu_fused = 0;
   int activations_quantized = 0;            // tensors with a Q/DQ pair
   // Relu/Clip outputs quantized together with the Conv/Gemm/MatMul/Add/Mul in front of them (no
   // Q/DQ between the two; ONNX Runtime folds the activation into the QLinear kernel).
@@ -202,6 +224,12 @@ struct QuantizeReport {
 };
 
 Result<QuantizeReport> quantize_model(const QuantizeOptions& options);
+// The calibration images quantize_model holds back to judge its result: the last n/3 (4..48, or
+// QuantizeOptions::holdout_images) by name; all of them when there are too few to split.
+// holdout_split() removes them from `images`.
+std::vector<std::filesystem::path> holdout_split(std::vector<std::filesystem::path>& images,
+                                                 int holdout_images);
+Result<std::vector<std::filesystem::path>> holdout_images(const QuantizeOptions& options);
 
 // Same graph rewrite with ranges given directly (no calibration run); used by the tests and
 // by quantize_model once it has its table.

@@ -5,11 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <onnxruntime_cxx_api.h>
 #include <spdlog/spdlog.h>
 #include <opencv2/imgcodecs.hpp>
@@ -56,6 +59,99 @@ Result<OrtGraphSummary> ort_optimized_graph(const std::filesystem::path& model,
     if (op == "Conv" || op == "FusedConv") ++s.float_convs;
   }
   return s;
+}
+
+Result<OpProfile> ort_op_profile(const std::filesystem::path& model,
+                                 const std::filesystem::path& trace_dir, int threads, int runs,
+                                 int warmup) {
+  using R = Result<OpProfile>;
+  std::error_code ec;
+  if (!std::filesystem::exists(model, ec)) return R::Error("no such model " + model.string());
+  if (runs < 1) return R::Error("op profile: runs must be >= 1");
+  std::filesystem::create_directories(trace_dir, ec);
+  if (ec) return R::Error("cannot create " + trace_dir.string() + ": " + ec.message());
+  OpProfile prof;
+  prof.runs = runs;
+  try {
+    static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "edgevision-op-profile");
+    Ort::SessionOptions so;
+    if (threads > 0) so.SetIntraOpNumThreads(threads);
+    so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    so.SetLogSeverityLevel(ORT_LOGGING_LEVEL_ERROR);
+    so.EnableProfiling((trace_dir / model.stem()).c_str());
+    Ort::Session session(env, model.c_str(), so);
+    Ort::AllocatorWithDefaultOptions alloc;
+    std::vector<Ort::AllocatedStringPtr> in_names_own, out_names_own;
+    std::vector<const char*> in_names, out_names;
+    std::vector<std::vector<float>> buffers;
+    std::vector<Ort::Value> inputs;
+    auto mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    for (size_t i = 0; i < session.GetInputCount(); ++i) {
+      in_names_own.push_back(session.GetInputNameAllocated(i, alloc));
+      in_names.push_back(in_names_own.back().get());
+      const Ort::TypeInfo type = session.GetInputTypeInfo(i);  // owns what info points to
+      auto info = type.GetTensorTypeAndShapeInfo();
+      if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+        return R::Error("op profile: input " + std::to_string(i) + " is not float");
+      auto shape = info.GetShape();
+      size_t n = 1;
+      for (auto& d : shape) n *= static_cast<size_t>(d = d > 0 ? d : 1);
+      buffers.emplace_back(n);
+      for (auto& v : buffers.back()) v = u(rng);
+      inputs.push_back(Ort::Value::CreateTensor<float>(mem, buffers.back().data(), n, shape.data(),
+                                                       shape.size()));
+    }
+    for (size_t i = 0; i < session.GetOutputCount(); ++i) {
+      out_names_own.push_back(session.GetOutputNameAllocated(i, alloc));
+      out_names.push_back(out_names_own.back().get());
+    }
+    for (int r = 0; r < warmup + runs; ++r)
+      session.Run(Ort::RunOptions{nullptr}, in_names.data(), inputs.data(), inputs.size(),
+                  out_names.data(), out_names.size());
+    prof.trace = session.EndProfilingAllocated(alloc).get();
+  } catch (const Ort::Exception& e) {
+    return R::Error("onnxruntime: cannot profile " + model.string() + ": " + e.what());
+  }
+  std::ifstream in(prof.trace);
+  auto events = nlohmann::json::parse(in, nullptr, false);
+  if (events.is_discarded() || !events.is_array())
+    return R::Error("op profile: unreadable ORT trace " + prof.trace.string());
+  // The timed runs are the last `runs` "model_run" events; kernel events before the first of
+  // them belong to the warm-up (and session set-up) and are skipped.
+  std::vector<int64_t> run_starts;
+  for (const auto& e : events)
+    if (e.value("name", "") == "model_run") run_starts.push_back(e.value("ts", int64_t{0}));
+  if (static_cast<int>(run_starts.size()) < runs)
+    return R::Error("op profile: the ORT trace has " + std::to_string(run_starts.size()) +
+                    " runs, expected " + std::to_string(warmup + runs));
+  std::sort(run_starts.begin(), run_starts.end());
+  const int64_t first = run_starts[run_starts.size() - runs];
+  std::map<std::string, double> us;
+  std::map<std::string, std::set<std::string>> nodes;
+  for (const auto& e : events) {
+    if (e.value("cat", "") != "Node" || !e.contains("args")) continue;
+    const std::string name = e.value("name", "");
+    if (name.size() < 12 || name.compare(name.size() - 12, 12, "_kernel_time") != 0) continue;
+    const std::string op = e["args"].value("op_name", "?");
+    nodes[op].insert(name);
+    if (e.value("ts", int64_t{0}) < first) continue;
+    us[op] += e.value("dur", 0.0);
+  }
+  for (const auto& [op, t] : us) {
+    prof.ops.push_back({op, static_cast<int>(nodes[op].size()), t / 1000.0 / runs});
+    prof.kernel_ms += t / 1000.0 / runs;
+  }
+  std::sort(prof.ops.begin(), prof.ops.end(),
+            [](const OpTypeTime& a, const OpTypeTime& b) { return a.ms > b.ms; });
+  return prof;
+}
+
+nlohmann::json to_json(const OpProfile& p) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& o : p.ops) ops.push_back({{"op", o.op}, {"nodes", o.nodes}, {"ms", o.ms}});
+  return {{"kernel_ms", p.kernel_ms}, {"runs", p.runs}, {"trace", p.trace.string()}, {"ops", ops}};
 }
 
 std::string format_op_counts(const OrtGraphSummary& s) {

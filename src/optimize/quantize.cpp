@@ -82,9 +82,38 @@ struct Plan {
   std::map<std::string, float>
       clip_max;  // fused Clip outputs (and what passes them through) -> the max
   std::vector<std::string> excluded;
+  // QuantPrecision::kSpeed: Relu/Clip quantized only because the Conv in front of them is (they
+  // follow it, and are not probed on their own); and what the policy left float, by reason.
+  std::set<int> followers;
+  std::map<std::string, int> float_for_speed;
   std::map<std::string, const onnx::TensorProto*> inits;
   std::map<std::string, onnxu::ValueType> types;
 };
+
+int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.i();
+  return fallback;
+}
+
+// Why QuantPrecision::kSpeed keeps `n` in float; empty when ONNX Runtime's int8 kernel for it is
+// faster than the float one on CPU (measured per op type, bench/README.md "Speed by op"): dense
+// 1x1/3x3 QLinearConv ~2x the float NCHWc Conv, while int8 depthwise Conv is ~2x slower and SiLU
+// as QLinearSigmoid + QLinearMul ~2x the fused float QuickGelu.
+std::string speed_float_reason(const onnx::NodeProto& n,
+                               const std::map<std::string, const onnx::TensorProto*>& inits) {
+  const auto& op = n.op_type();
+  if (op == "Gemm" || op == "MatMul") return {};
+  if (op != "Conv") return op;
+  const int64_t group = int_attr(n, "group", 1);
+  auto w = n.input_size() > 1 ? inits.find(n.input(1)) : inits.end();
+  if (w == inits.end() || w->second->dims_size() != 4) return "Conv without a 4-D weight";
+  const auto& d = w->second->dims();
+  if (group != 1) return d[1] == 1 ? "depthwise Conv" : "grouped Conv";
+  if (!((d[2] == 1 && d[3] == 1) || (d[2] == 3 && d[3] == 3)))
+    return fmt::format("Conv {}x{}", d[2], d[3]);
+  return {};
+}
 
 Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& options) {
   Plan plan;
@@ -119,6 +148,8 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
       continue;
     }
     if (!only_nodes.empty() && !only_nodes.count(i)) continue;
+    if (options.precision == QuantPrecision::kSpeed && !speed_float_reason(n, plan.inits).empty())
+      continue;
     if (n.input_size() == 0 || !is_float(n.input(0))) continue;
     if (kWeightOps.count(n.op_type()) && (n.input_size() < 2 || !is_float(n.input(1)))) continue;
     plan.quantize_node[i] = true;
@@ -140,6 +171,35 @@ Result<Plan> make_plan(const onnx::ModelProto& model, const QuantizeOptions& opt
   for (int i = 0; i < g.node_size(); ++i) {
     for (const auto& o : g.node(i).output()) producer[o] = i;
     for (const auto& in : g.node(i).input()) ++readers[in];
+  }
+  if (options.precision == QuantPrecision::kSpeed) {
+    // A Relu/Clip(0, max) that is the only reader of a quantized Conv/Gemm/MatMul costs nothing
+    // in int8 (ORT folds it into the QLinear kernel's output range): it follows its producer.
+    // Any other stays float, with the reason counted.
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      if (!is_quantizable_op(n) || plan.quantize_node[i] || (*excluded)[i] || float_nodes.count(i))
+        continue;
+      const std::string why = speed_float_reason(n, plan.inits);
+      if (why.empty()) continue;
+      bool follows = false;
+      if ((n.op_type() == "Relu" || n.op_type() == "Clip") && n.input_size() > 0 &&
+          n.output_size() > 0 && is_float(n.output(0)) && !graph_outputs.count(n.output(0))) {
+        auto p = producer.find(n.input(0));
+        auto bounds = n.op_type() == "Clip"
+                          ? onnxu::clip_bounds(n, plan.inits, onnxu::default_opset(model))
+                          : std::optional<std::pair<float, float>>(std::pair{0.f, 0.f});
+        follows = p != producer.end() && plan.quantize_node[p->second] &&
+                  kWeightOps.count(g.node(p->second).op_type()) && readers[n.input(0)] == 1 &&
+                  !graph_outputs.count(n.input(0)) && bounds && bounds->first == 0.f;
+      }
+      if (follows) {
+        plan.quantize_node[i] = true;
+        plan.followers.insert(i);
+      } else if (only_nodes.empty()) {
+        ++plan.float_for_speed[why];
+      }
+    }
   }
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
@@ -196,7 +256,70 @@ onnx::NodeProto make_node(const std::string& op, const std::string& name,
   return n;
 }
 
+// A float SiLU (x * Sigmoid(x)) that reads a quantized Conv's DequantizeLinear output becomes
+// one com.microsoft QuickGelu (alpha 1) node. ORT fuses Sigmoid + Mul into QuickGelu itself in
+// a float graph, but not here: it first gives every consumer of a DequantizeLinear its own copy
+// (EnsureUniqueDQForNodeUnit), so the Sigmoid and the Mul no longer read the same tensor; the
+// SiLU then costs two float passes and the DequantizeLinear two (ORT 1.29, bench/README.md
+// "Speed by op"). Returns the number of SiLUs fused.
+int fuse_silu_after_dq(std::vector<onnx::NodeProto>& body) {
+  std::map<std::string, std::vector<size_t>> readers;
+  for (size_t i = 0; i < body.size(); ++i)
+    for (const auto& in : body[i].input()) readers[in].push_back(i);
+  auto std_op = [](const onnx::NodeProto& n, const char* op) {
+    return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
+  };
+  std::set<size_t> drop;
+  int fused = 0;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const auto& sig = body[i];
+    if (!std_op(sig, "Sigmoid") || sig.input_size() != 1 || sig.output_size() != 1) continue;
+    const std::string& x = sig.input(0);
+    const std::string suffix = "_dequantized";
+    if (x.size() <= suffix.size() || x.compare(x.size() - suffix.size(), suffix.size(), suffix))
+      continue;
+    const auto& sr = readers[sig.output(0)];
+    if (sr.size() != 1) continue;
+    auto& mul = body[sr[0]];
+    if (!std_op(mul, "Mul") || mul.input_size() != 2) continue;
+    const bool pair = (mul.input(0) == x && mul.input(1) == sig.output(0)) ||
+                      (mul.input(1) == x && mul.input(0) == sig.output(0));
+    if (!pair) continue;
+    onnx::NodeProto q;
+    q.set_op_type("QuickGelu");
+    q.set_domain("com.microsoft");
+    q.set_name(mul.name().empty() ? sig.name() + "_silu" : mul.name());
+    q.add_input(x);
+    q.add_output(mul.output(0));
+    auto* a = q.add_attribute();
+    a->set_name("alpha");
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(1.f);
+    mul = std::move(q);
+    drop.insert(i);
+    ++fused;
+  }
+  if (!drop.empty()) {
+    std::vector<onnx::NodeProto> kept;
+    kept.reserve(body.size() - drop.size());
+    for (size_t i = 0; i < body.size(); ++i)
+      if (!drop.count(i)) kept.push_back(std::move(body[i]));
+    body = std::move(kept);
+  }
+  return fused;
+}
+
 }  // namespace
+
+Result<QuantPrecision> parse_quant_precision(std::string_view name) {
+  if (name == "speed") return QuantPrecision::kSpeed;
+  if (name == "all") return QuantPrecision::kAll;
+  return Status::Error("unknown precision policy '" + std::string(name) + "' (speed | all)");
+}
+
+const char* to_string(QuantPrecision precision) {
+  return precision == QuantPrecision::kSpeed ? "speed" : "all";
+}
 
 Result<std::vector<std::string>> tensors_to_calibrate(const std::filesystem::path& model,
                                                       const QuantizeOptions& options) {
@@ -246,6 +369,7 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
   auto& g = *model.mutable_graph();
   report.nodes_total = g.node_size();
   report.excluded_nodes = plan.excluded;
+  report.float_for_speed = plan.float_for_speed;
 
   // Ranges: calibrated ones, clamped for fused activations, then pass-through outputs inherit
   // their input's (topological order), Clip bound included, so that a MaxPool after a fused
@@ -461,6 +585,16 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
       if (qdq.count(o)) emit_qdq(o, body);
   }
   report.activations_quantized = static_cast<int>(qdq.size());
+  if (options.precision == QuantPrecision::kSpeed) report.silu_fused = fuse_silu_after_dq(body);
+  if (report.silu_fused > 0) {
+    bool has_ms = false;
+    for (const auto& o : model.opset_import()) has_ms = has_ms || o.domain() == "com.microsoft";
+    if (!has_ms) {
+      auto* o = model.add_opset_import();
+      o->set_domain("com.microsoft");
+      o->set_version(1);
+    }
+  }
   for (const auto& n : g.node()) {  // graph order
     if (n.input_size() == 0 || n.output_size() == 0) continue;
     auto it = plan.fused_activations.find(n.input(0));
@@ -517,7 +651,8 @@ Result<std::vector<std::pair<int, const onnx::NodeProto*>>> quantized_nodes(
   if (!plan) return plan.status();
   std::vector<std::pair<int, const onnx::NodeProto*>> out;
   for (int i = 0; i < model.graph().node_size(); ++i)
-    if (plan->quantize_node[i]) out.emplace_back(i, &model.graph().node(i));
+    if (plan->quantize_node[i] && !plan->followers.count(i))
+      out.emplace_back(i, &model.graph().node(i));
   return out;
 }
 
@@ -543,6 +678,22 @@ struct TempDir {
 };
 
 }  // namespace
+
+std::vector<std::filesystem::path> holdout_split(std::vector<std::filesystem::path>& images,
+                                                 int holdout_images) {
+  const int n = static_cast<int>(images.size());
+  const int h = holdout_images > 0 ? holdout_images : std::clamp(n / 3, 4, 48);
+  if (n - h < std::max(1, h / 2)) return images;  // too few: the check reuses them all
+  std::vector<std::filesystem::path> held(images.end() - h, images.end());
+  images.resize(n - h);
+  return held;
+}
+
+Result<std::vector<std::filesystem::path>> holdout_images(const QuantizeOptions& options) {
+  auto images = list_calibration_images(options.calib_dir, options.max_images);
+  if (!images) return images.status();
+  return holdout_split(*images, options.holdout_images);
+}
 
 Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   using R = Result<QuantizeReport>;
@@ -576,19 +727,14 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     auto images = list_calibration_images(options.calib_dir, options.max_images);
     if (!images) return images.status();
     calib_images = *images;
-    const int n = static_cast<int>(calib_images.size());
-    int h = options.holdout_images > 0 ? options.holdout_images : std::clamp(n / 3, 4, 48);
     if (options.check_quality) {
-      if (n - h >= std::max(1, h / 2)) {
-        holdout.assign(calib_images.end() - h, calib_images.end());
-        calib_images.resize(n - h);
-      } else {
-        holdout = calib_images;
+      const int n = static_cast<int>(calib_images.size());
+      holdout = holdout_split(calib_images, options.holdout_images);
+      if (static_cast<int>(holdout.size()) == n)
         spdlog::warn(
             "quantize: only {} calibration images; the quality check reuses them (give >= {} "
             "images to hold some back)",
-            n, 2 * h);
-      }
+            n, 2 * static_cast<int>(holdout.size()));
     }
   } else if (options.check_quality && !options.force) {
     return R::Error(

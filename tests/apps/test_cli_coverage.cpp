@@ -55,6 +55,46 @@ TEST(CliCoverage, QuantizedFaceModelStillCoversEveryFace) {
   EXPECT_NE(bad.exit_code, 0);
 }
 
+// `quantize` judges a face model by face coverage: the faces the FP32 model finds on the
+// held-back calibration images are the labels, and the INT8 model must still mask them (within
+// --max-face-drop points). Without enough faces there it says so and judges by output SQNR.
+TEST(CliCoverage, QuantizeJudgesFaceModelsByFaceCoverage) {
+  const auto dir = test::temp_dir("cli_quantize_face");
+  const std::string base = test::edgevision_binary().string() + " --offline --models-dir " +
+                           test::shared_models_dir().string() + " quantize yunet --json -o ";
+  auto r = test::run_command(base + (dir / "faces.onnx").string() + " --calib " +
+                             test::data("faces_wider/images").string() + " --max-images 30");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  const auto& q = j["quality"];
+  EXPECT_EQ(q["metric"], "face_coverage_vs_fp32") << q.dump();
+  EXPECT_EQ(q["holdout_images"], 10);
+  EXPECT_GT(q["reference"].get<double>(), 50.0);  // FP32's coverage of its own faces, %
+  EXPECT_DOUBLE_EQ(q["target"].get<double>(), q["reference"].get<double>() - 2.0);
+  EXPECT_GE(q["value"].get<double>(), q["target"].get<double>());
+  EXPECT_TRUE(q["target_met"].get<bool>());
+  EXPECT_NE(r.err.find("faces found by the FP32 model"), std::string::npos) << r.err;
+
+  // An impossible coverage target: refused with the numbers, nothing written.
+  auto strict = test::run_command(base + (dir / "strict.onnx").string() + " --calib " +
+                                  test::data("faces_wider/images").string() +
+                                  " --max-images 30 --max-face-drop=-101");
+  EXPECT_EQ(strict.exit_code, 1) << strict.err;
+  EXPECT_NE(strict.err.find("face coverage"), std::string::npos) << strict.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "strict.onnx"));
+
+  // 8 COCO images: 4 held back with too few faces on them -> output SQNR, announced.
+  auto few = test::run_command(base + (dir / "few.onnx").string() + " --calib " +
+                               test::data("coco/images/train2017").string() + " --max-images 8");
+  ASSERT_EQ(few.exit_code, 0) << few.err;
+  auto jf = nlohmann::json::parse(few.out, nullptr, false);
+  ASSERT_FALSE(jf.is_discarded()) << few.out;
+  EXPECT_EQ(jf["quality"]["metric"], "sqnr_db");
+  EXPECT_NE(few.err.find("judging by output SQNR instead of face coverage"), std::string::npos)
+      << few.err;
+}
+
 TEST(CliCoverage, DefaultBeatsThePythonRecipeDetector) {
   auto ours = coverage("");
   // The recipe is Haar alone: no head fallback masking persons' heads for it.

@@ -111,6 +111,7 @@ TEST_F(AnalyzeFixture, SiluSeenThroughQdq) {
   q.preprocess.scale = 1.f / 255.f;
   q.progress = false;
   q.check_quality = false;
+  q.precision = QuantPrecision::kAll;  // SiLU in INT8 too: Sigmoid/Mul behind Q/DQ pairs
   auto r = quantize_model(q);
   ASSERT_TRUE(r.ok()) << r.error();
   AnalyzeOptions o;

@@ -74,6 +74,7 @@ struct TinyFixture : ::testing::Test {
     o.preprocess = pre;
     o.progress = false;
     o.check_quality = false;  // these tests are about the graph rewrite
+    o.precision = QuantPrecision::kAll;  // of every op type
     return o;
   }
 };
@@ -547,7 +548,7 @@ TEST_F(FragileFixture, CliExitsNonZeroBelowTarget) {
   const auto bin = test::edgevision_binary();
   ASSERT_TRUE(std::filesystem::exists(bin)) << "edgevision binary not built";
   const std::string base = bin.string() + " --offline quantize " + fragile.string() + " --calib " +
-                           images.string() + " --preprocess yolo -o ";
+                           images.string() + " --preprocess yolo --precision all -o ";
   const auto plain = dir / "cli_plain.onnx";
   auto r = test::run_command(base + plain.string() + " --no-auto");
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -569,6 +570,98 @@ TEST_F(FragileFixture, CliExitsNonZeroBelowTarget) {
   EXPECT_TRUE(parsed["quality"]["target_met"].get<bool>());
   ASSERT_EQ(parsed["quality"]["kept_float"].size(), 1u);
   EXPECT_EQ(parsed["quality"]["kept_float"][0]["node"], "unshift");
+}
+
+// The speed policy (QuantPrecision::kSpeed, the default): INT8 only where ORT's int8 kernel is
+// faster on CPU. On YOLOX's blocks that is the dense convs; the depthwise conv, the SiLU and the
+// residual Add stay float, and ORT runs exactly two QLinearConvs with one float conv left.
+TEST_F(TinyFixture, SpeedPolicyQuantizesDenseConvsOnly) {
+  const auto silu = dir / "silu.onnx";
+  ASSERT_TRUE(test::save_model(test::silu_model(), silu));
+  auto o = qopts("silu_speed.onnx");
+  o.model = silu;
+  o.precision = QuantPrecision::kSpeed;
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->nodes_quantized, 2);  // conv1, conv2
+  EXPECT_EQ(r->weights_quantized, 2);
+  const std::map<std::string, int> why{
+      {"depthwise Conv", 1}, {"Sigmoid", 2}, {"Mul", 1}, {"Add", 1}};
+  EXPECT_EQ(r->float_for_speed, why);
+  auto speed = count_qdq(o.output, dir / "ort" / "silu_speed.onnx");
+  EXPECT_EQ(speed.ort_integer, 2);      // QLinearConv x2
+  EXPECT_EQ(speed.ort_float_convs, 1);  // the depthwise conv
+  // The Q/DQ boundaries of two int8 islands: conv1's input and output, conv2's.
+  EXPECT_EQ(speed.quantized, (std::set<std::string>{"x", "c1", "a", "c2"}));
+  // The SiLU after conv1 reads a DequantizeLinear, which ORT would duplicate per consumer and
+  // then not fuse: it is written as one QuickGelu. The one after the depthwise conv is left to
+  // ORT's own fusion.
+  EXPECT_EQ(r->silu_fused, 1);
+  auto q = onnxu::load(o.output);
+  ASSERT_TRUE(q.ok());
+  int quick_gelu = 0;
+  for (const auto& n : q->graph().node()) {
+    if (n.name() == "dwconv") {
+      EXPECT_EQ(n.input(1), "wd");  // float weight
+    }
+    EXPECT_NE(n.name(), "sig1");
+    if (n.name() == "silu1") {
+      EXPECT_EQ(n.op_type(), "QuickGelu");
+      EXPECT_EQ(n.domain(), "com.microsoft");
+      EXPECT_EQ(n.input(0), "c1_dequantized");
+      ++quick_gelu;
+    }
+  }
+  EXPECT_EQ(quick_gelu, 1);
+
+  // --precision all: every op of the graph in INT8 (the earlier default).
+  auto oa = qopts("silu_all.onnx");
+  oa.model = silu;
+  auto ra = quantize_model(oa);
+  ASSERT_TRUE(ra.ok()) << ra.error();
+  EXPECT_EQ(ra->nodes_quantized, 7);
+  EXPECT_TRUE(ra->float_for_speed.empty());
+  auto all = count_qdq(oa.output, dir / "ort" / "silu_all.onnx");
+  EXPECT_EQ(all.ort_float_convs, 0);
+  EXPECT_GT(all.ort_integer, 3);
+
+  // Both stay close to FP32 on the calibration images (30 dB: ~3% noise), speed closer.
+  auto imgs = list_calibration_images(images, 0);
+  ASSERT_TRUE(imgs.ok());
+  auto ref = reference_run(silu, *imgs, pre, 1);
+  ASSERT_TRUE(ref.ok()) << ref.error();
+  auto q_speed = candidate_sqnr_db(o.output, *ref, 1);
+  auto q_all = candidate_sqnr_db(oa.output, *ref, 1);
+  ASSERT_TRUE(q_speed.ok() && q_all.ok());
+  EXPECT_GT(*q_speed, 30.0);
+  EXPECT_GT(*q_all, 25.0);
+  EXPECT_GT(*q_speed, *q_all);
+}
+
+// The accuracy guard searches within the speed policy: it only probes the nodes that policy
+// lets become INT8 (one fused Conv + Relu unit counts once), and the Relu follows its Conv.
+TEST_F(TinyFixture, SpeedPolicyProbesOnlyItsCandidates) {
+  auto o = qopts("tiny_speed_guard.onnx");
+  o.precision = QuantPrecision::kSpeed;
+  o.check_quality = true;
+  o.min_sqnr_db = 200;  // unreachable: every candidate gets probed and kept float in turn
+  o.force = true;
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->nodes_probed, 2);  // conv1 (+ relu1), fc
+  std::set<std::string> probed;
+  for (const auto& f : r->kept_float) probed.insert(f.node);
+  EXPECT_TRUE(probed.count("conv1") || probed.count("fc"));
+  EXPECT_FALSE(probed.count("relu1"));
+  EXPECT_FALSE(probed.count("dwconv"));
+
+  o = qopts("tiny_speed.onnx");
+  o.precision = QuantPrecision::kSpeed;
+  auto plain = quantize_model(o);
+  ASSERT_TRUE(plain.ok()) << plain.error();
+  EXPECT_EQ(plain->nodes_quantized, 3);  // conv1, relu1 (fused), fc
+  EXPECT_EQ(plain->fused_activations, std::vector<std::string>{"r1"});
+  EXPECT_EQ(plain->float_for_speed.at("depthwise Conv"), 1);
 }
 
 TEST(OutputSqnr, IdenticalNoisyAndBroken) {

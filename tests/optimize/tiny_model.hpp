@@ -153,6 +153,38 @@ inline onnx::ModelProto fragile_model() {
   return m;
 }
 
+// YOLOX's building blocks, for the speed policy (QuantPrecision::kSpeed):
+//   x[1,3,8,8] -> conv1 (dense 3->8, 3x3) -> c1 -> SiLU (sig1 = Sigmoid(c1), silu1 = Mul(c1, s1))
+//   -> m1 -> dwconv (depthwise 8, 3x3) -> d -> add = Add(d, m1) -> a -> conv2 (dense 8->4, 1x1)
+//   -> c2 -> out = Sigmoid(c2) -> y[1,4,8,8]
+// (conv2 does not write the graph output: ORT fuses only DQ -> Conv -> Q into QLinearConv.)
+inline onnx::ModelProto silu_model() {
+  onnx::ModelProto m = empty_model("silu");
+  auto& g = *m.mutable_graph();
+  set_io(g.add_input(), "x", {1, 3, 8, 8});
+  set_io(g.add_output(), "y", {1, 4, 8, 8});
+  add_float_init(g, "w1", {8, 3, 3, 3}, 0.1f);
+  add_float_init(g, "b1", {8}, 0.2f);
+  add_float_init(g, "wd", {8, 1, 3, 3}, 0.3f);
+  add_float_init(g, "bd", {8}, 0.4f);
+  add_float_init(g, "w2", {4, 8, 1, 1}, 0.5f);
+  add_float_init(g, "b2", {4}, 0.6f);
+  auto* c1 = add_node(g, "Conv", "conv1", {"x", "w1", "b1"}, {"c1"});
+  add_ints(c1, "kernel_shape", {3, 3});
+  add_ints(c1, "pads", {1, 1, 1, 1});
+  add_node(g, "Sigmoid", "sig1", {"c1"}, {"s1"});
+  add_node(g, "Mul", "silu1", {"c1", "s1"}, {"m1"});
+  auto* dw = add_node(g, "Conv", "dwconv", {"m1", "wd", "bd"}, {"d"});
+  add_ints(dw, "kernel_shape", {3, 3});
+  add_ints(dw, "pads", {1, 1, 1, 1});
+  add_int(dw, "group", 8);
+  add_node(g, "Add", "add", {"d", "m1"}, {"a"});
+  auto* c2 = add_node(g, "Conv", "conv2", {"a", "w2", "b2"}, {"c2"});
+  add_ints(c2, "kernel_shape", {1, 1});
+  add_node(g, "Sigmoid", "out", {"c2"}, {"y"});
+  return m;
+}
+
 inline bool save_model(const onnx::ModelProto& m, const std::filesystem::path& p) {
   std::string bytes;
   if (!m.SerializeToString(&bytes)) return false;
