@@ -36,7 +36,7 @@ struct AnonymizeArgs {
   bool keep_audio = false;
   bool strict = false;
   bool no_head_fallback = false;
-  std::string person_model = "yolox-nano";
+  std::string person_model = HeadFallbackOptions{}.detector.model;
 };
 
 struct Counters {

@@ -24,8 +24,8 @@ struct CoverageArgs {
   bool flip = false;
   bool multi_scale = false;
   bool no_head_fallback = false;
-  std::string person_model = "yolox-nano";
-  float person_score = 0.35f;
+  std::string person_model = HeadFallbackOptions{}.detector.model;
+  float person_score = HeadFallbackOptions{}.person_score;
   std::vector<std::string> ensemble;
   float upscale = 0.f;
   bool upscale_everywhere = false;

@@ -45,7 +45,7 @@ fs::path default_web_dir() {
 // threads); built from the same privacy/detection sections.
 DetectHandlers detect_handlers(const Config& cfg) {
   ModelManager models(model_manager_options(cfg.models));
-  auto ao = anonymizer_options(cfg.privacy);
+  auto ao = anonymizer_options(cfg.privacy, cfg.detection);
   auto anonymizer =
       ao ? Anonymizer::create(*ao, models) : Result<std::unique_ptr<Anonymizer>>::Error(ao.error());
   if (!anonymizer) {

@@ -125,6 +125,7 @@ class Anonymizer {
   // Why the head fallback is off although it was asked for (its model is unavailable); empty
   // when it runs or was not asked for.
   const std::string& head_fallback_note() const { return head_fallback_note_; }
+  // As given, with head_fallback.enabled resolved from the level when it was unset.
   const AnonymizerOptions& options() const { return options_; }
 
  private:

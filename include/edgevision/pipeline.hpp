@@ -74,7 +74,9 @@ struct PipelineSettings {
 
 // What the config sections ask for, in the parameter structs of the stages.
 DetectorParams detector_params(const DetectionConfig& detection);
-Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy);
+// The head fallback's own person detector (when it needs one) is `detection`'s model.
+Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy,
+                                             const DetectionConfig& detection);
 TrackerParams tracker_params(const TrackingConfig& tracking);
 ModelManagerOptions model_manager_options(const ModelsConfig& models);
 // The process-wide inference runtime the service asks for (backend.hpp): sessions shared

@@ -74,7 +74,11 @@ Anonymizer::Anonymizer(AnonymizerOptions options, std::unique_ptr<FaceDetector> 
       params_(privacy_params(options_.level)),
       detector_(std::move(detector)),
       tracker_(params_.hold_frames),
-      fallback_note_(std::move(fallback_note)) {}
+      fallback_note_(std::move(fallback_note)) {
+  // Unset: the level decides (docs/face-detectors.md, "Hard faces").
+  options_.head_fallback.enabled =
+      options_.head_fallback.enabled.value_or(options_.level != PrivacyLevel::kLow);
+}
 
 namespace {
 
@@ -130,11 +134,8 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& 
   auto detector =
       create_face_detector(level_detector_options(options.detector, options.level), models, &note);
   if (!detector) return Result<std::unique_ptr<Anonymizer>>(detector.status());
-  AnonymizerOptions resolved = options;
-  resolved.head_fallback.enabled =
-      options.head_fallback.enabled.value_or(options.level != PrivacyLevel::kLow);
-  std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(resolved, std::move(*detector), note));
-  if (*resolved.head_fallback.enabled && options.head_fallback.own_detector) {
+  std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(*detector), note));
+  if (*anonymizer->options_.head_fallback.enabled && options.head_fallback.own_detector) {
     DetectorParams params = options.head_fallback.detector;
     params.classes = {"person"};
     params.conf = options.head_fallback.person_score;
@@ -160,10 +161,7 @@ void Anonymizer::set_persons(const std::vector<Detection>& detections) {
 
 std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
     const AnonymizerOptions& options, std::unique_ptr<FaceDetector> detector) {
-  AnonymizerOptions resolved = options;
-  resolved.head_fallback.enabled =
-      options.head_fallback.enabled.value_or(options.level != PrivacyLevel::kLow);
-  return std::unique_ptr<Anonymizer>(new Anonymizer(resolved, std::move(detector), ""));
+  return std::unique_ptr<Anonymizer>(new Anonymizer(options, std::move(detector), ""));
 }
 
 FrameResult Anonymizer::process(cv::Mat& frame) {
@@ -185,25 +183,21 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   }
   result.detect_ms = ms_since(t_detect);
   const auto t_mask = Clock::now();
-  if (!faces) {
-    // Fail closed: nothing of this frame may leave un-anonymized.
+  // Fail closed: nothing of this frame may leave un-anonymized.
+  const auto fail_closed = [&](std::string error) {
     frame.setTo(cv::Scalar::all(0));
     tracker_.update({});
-    result.error = faces.error();
+    result.error = std::move(error);
     return result;
-  }
+  };
+  if (!faces) return fail_closed(faces.error());
   result.faces_detected = static_cast<int>(faces->size());
   const HeadFallbackOptions& heads = options_.head_fallback;
-  if (heads.enabled.value_or(false) && (person_detector_ || persons_external_)) {
+  if (*heads.enabled && (person_detector_ || persons_external_)) {
     if (person_detector_ && !persons_external_ && frames_ % std::max(1, heads.interval) == 0) {
-      Status s = person_detector_->detect(frame, persons_);
-      if (!s.ok()) {
-        // The head fallback is part of the privacy path: fail closed like the face detector.
-        frame.setTo(cv::Scalar::all(0));
-        tracker_.update({});
-        result.error = "head fallback: " + s.message();
-        return result;
-      }
+      // The head fallback is part of the privacy path: it fails closed like the face detector.
+      if (Status s = person_detector_->detect(frame, persons_); !s.ok())
+        return fail_closed("head fallback: " + s.message());
     }
     // Masks are padded for hair and ears; a head region already includes them.
     const float unpad = 1.f / (1.f + 2.f * params_.padding);

@@ -84,7 +84,8 @@ PlateStageOptions plate_stage_options(const PipelineSettings& settings) {
   return o;
 }
 
-Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy) {
+Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy,
+                                             const DetectionConfig& detection) {
   using R = Result<AnonymizerOptions>;
   AnonymizerOptions ao;
   ao.detector.detector = privacy.detector;
@@ -98,6 +99,8 @@ Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy) {
   if (!level) return R::Error(level.error());
   ao.level = *level;
   ao.head_fallback.enabled = privacy.head_fallback;
+  ao.head_fallback.detector.model = detection.model;
+  ao.head_fallback.detector.threads = detection.threads;
   return ao;
 }
 
@@ -485,13 +488,11 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
   impl->live = is_live(settings.camera.source);
   SceneAnalyzer::register_event_types();
 
-  auto ao = anonymizer_options(settings.privacy);
+  auto ao = anonymizer_options(settings.privacy, settings.detection);
   if (!ao) return R::Error(ao.error());
   // A camera that detects objects hands its persons to the head fallback; one that does not
   // runs a person detector for it.
   ao->head_fallback.own_detector = !settings.camera.detect;
-  ao->head_fallback.detector.model = settings.detection.model;
-  ao->head_fallback.detector.threads = settings.detection.threads;
   if (settings.privacy.motion_regions) {
     std::string note;
     auto faces = create_face_detector(ao->detector, models, &note);

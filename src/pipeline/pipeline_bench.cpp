@@ -149,11 +149,9 @@ Result<PipelineBenchResult> benchmark_pipeline(const PipelineSettings& settings,
   reset_peak_rss();
 
   const auto t_load = Clock::now();
-  auto ao = anonymizer_options(settings.privacy);
+  auto ao = anonymizer_options(settings.privacy, settings.detection);
   if (!ao) return R::Error("privacy: " + ao.error());
   ao->head_fallback.own_detector = !settings.camera.detect;  // as CameraPipeline
-  ao->head_fallback.detector.model = settings.detection.model;
-  ao->head_fallback.detector.threads = settings.detection.threads;
   auto anonymizer = Anonymizer::create(*ao, models);
   if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
   if (!(*anonymizer)->fallback_note().empty()) spdlog::warn("{}", (*anonymizer)->fallback_note());
