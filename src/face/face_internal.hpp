@@ -75,6 +75,13 @@ class TiledFaceDetector : public FaceDetector {
 // Tiles of the frame for the upscaled small-face pass: net-sized at `scale`, overlapping.
 std::vector<Pass> plan_upscaled_passes(cv::Size frame, cv::Size net, float scale);
 
+// Upscaled runs around faces found near the first pass's size limit (`faces`, frame
+// coordinates). Fixed-size networks: the plan_upscaled_passes tiles holding a face. Dynamic
+// networks: a padded crop around each face, overlapping crops merged, none over 640x640 at
+// `scale`.
+std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float scale,
+                                         const std::vector<cv::Rect2f>& faces);
+
 // Runs several detectors (and/or each on the mirrored frame) and merges by NMS.
 std::unique_ptr<FaceDetector> make_ensemble(std::vector<std::unique_ptr<FaceDetector>> members,
                                             bool flip);

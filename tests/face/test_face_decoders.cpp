@@ -183,6 +183,43 @@ TEST(FaceTiling, PlansPerMode) {
   EXPECT_TRUE(plan_passes({0, 0}, net, DetectMode::kFast).empty());
 }
 
+TEST(FaceTiling, SmallFacePassesCropAroundFaces) {
+  const cv::Size frame(1280, 720);
+  EXPECT_TRUE(plan_small_face_passes(frame, {0, 0}, 2.f, {}).empty());
+  // Dynamic network: a crop around the face (6 heights each side), not a whole grid tile.
+  auto p = plan_small_face_passes(frame, {0, 0}, 2.f, {{600, 300, 20, 20}});
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_FLOAT_EQ(p[0].scale, 2.f);
+  EXPECT_TRUE(p[0].region.contains({610, 310}));
+  EXPECT_EQ(p[0].region, cv::Rect(480, 180, 260, 260));
+  // Two faces close together share one crop; one near the corner is clipped to the frame.
+  p = plan_small_face_passes(frame, {0, 0}, 2.f,
+                             {{600, 300, 20, 20}, {660, 310, 18, 18}, {5, 700, 15, 15}});
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_TRUE(p[0].region.contains({610, 310}) && p[0].region.contains({669, 319}));
+  EXPECT_EQ(p[1].region, cv::Rect(cv::Point(0, 610), cv::Point(110, 720)));
+  // A large merged group is cut into runs of at most 640x640 network pixels, covering it.
+  std::vector<cv::Rect2f> row;
+  for (int x = 40; x < 1240; x += 60) row.push_back({static_cast<float>(x), 400, 30, 30});
+  p = plan_small_face_passes(frame, {0, 0}, 2.f, row);
+  ASSERT_GT(p.size(), 1u);
+  cv::Mat covered(720, 1280, CV_8U, cv::Scalar(0));
+  for (const Pass& pass : p) {
+    EXPECT_LE(pass.region.width, 320);
+    EXPECT_LE(pass.region.height, 320);
+    covered(pass.region).setTo(1);
+  }
+  for (const cv::Rect2f& b : row) EXPECT_TRUE(covered.at<uint8_t>(415, static_cast<int>(b.x) + 15));
+  // Fixed network: the grid tiles that hold a face's centre, each a full network run.
+  p = plan_small_face_passes(frame, {640, 640}, 2.f, {{600, 300, 20, 20}});
+  ASSERT_FALSE(p.empty());
+  EXPECT_LT(p.size(), plan_upscaled_passes(frame, {640, 640}, 2.f).size());
+  for (const Pass& pass : p) {
+    EXPECT_EQ(pass.region.size(), cv::Size(320, 320));
+    EXPECT_TRUE(pass.region.contains({610, 310}));
+  }
+}
+
 TEST(FaceTiling, MergeDropsDuplicatesAndCutFaces) {
   std::vector<Face> faces = {
       {{100, 100, 50, 50}, 0.9f, {}},
