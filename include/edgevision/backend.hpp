@@ -87,6 +87,10 @@ struct RuntimeOptions {
   // > 0: no session uses more intra-op threads than this (a backend's own `threads` may ask
   // for fewer; 0 there means this value). 0: no cap.
   int max_intra_op_threads = 0;
+  // Shared sessions run one inference at a time; the other users wait their turn. Each run in
+  // flight holds its own activations (a 1152x640 face run: tens of MB), and on a box with
+  // fewer cores than cameras parallel runs of one model only time-slice the same cores.
+  bool one_run_per_session = true;
   bool operator==(const RuntimeOptions&) const = default;
 };
 void set_runtime_options(const RuntimeOptions& options);

@@ -52,17 +52,25 @@ RuntimeOptions& runtime_settings() {
 // rewritten in place (quantize, OTA) is a different model. weak_ptr: a session goes when its
 // last user does.
 using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool, bool>;
-std::map<SessionKey, std::weak_ptr<Ort::Session>>& session_cache() {
-  static std::map<SessionKey, std::weak_ptr<Ort::Session>> cache;
+
+// A session and, when its users take turns, the lock they take turns on.
+struct SharedSession {
+  std::unique_ptr<Ort::Session> session;
+  bool one_run_at_a_time = false;
+  std::mutex run_mutex;
+};
+
+std::map<SessionKey, std::weak_ptr<SharedSession>>& session_cache() {
+  static std::map<SessionKey, std::weak_ptr<SharedSession>> cache;
   return cache;
 }
 
 class OnnxRuntimeBackend final : public InferenceBackend {
  public:
-  explicit OnnxRuntimeBackend(std::shared_ptr<Ort::Session> session)
-      : session_(std::move(session)) {
-    inputs_ = describe(*session_, true);
-    outputs_ = describe(*session_, false);
+  explicit OnnxRuntimeBackend(std::shared_ptr<SharedSession> shared)
+      : shared_(std::move(shared)) {
+    inputs_ = describe(*shared_->session, true);
+    outputs_ = describe(*shared_->session, false);
     for (auto& i : inputs_) input_names_.push_back(i.name.c_str());
     for (auto& o : outputs_) output_names_.push_back(o.name.c_str());
   }
@@ -84,8 +92,12 @@ class OnnxRuntimeBackend final : public InferenceBackend {
         values.push_back(Ort::Value::CreateTensor<float>(memory_info_, const_cast<float*>(t.data),
                                                          count, t.shape.data(), t.shape.size()));
       }
-      auto results = session_->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
-                                   values.size(), output_names_.data(), output_names_.size());
+      std::unique_lock<std::mutex> turn(shared_->run_mutex, std::defer_lock);
+      if (shared_->one_run_at_a_time) turn.lock();
+      auto results =
+          shared_->session->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
+                                values.size(), output_names_.data(), output_names_.size());
+      if (turn.owns_lock()) turn.unlock();
       out.resize(results.size());
       for (size_t i = 0; i < results.size(); ++i) {
         auto info = results[i].GetTensorTypeAndShapeInfo();
@@ -103,7 +115,7 @@ class OnnxRuntimeBackend final : public InferenceBackend {
   }
 
  private:
-  std::shared_ptr<Ort::Session> session_;
+  std::shared_ptr<SharedSession> shared_;
   Ort::MemoryInfo memory_info_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   std::vector<TensorInfo> inputs_, outputs_;
   std::vector<const char*> input_names_, output_names_;
@@ -257,11 +269,16 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
       if (!bytes) return R::Error("onnxruntime: " + bytes.error());
       patched = std::move(*bytes);
     }
-    auto session = patched.empty()
-                       ? std::make_shared<Ort::Session>(ort_env(), model.c_str(), so)
-                       : std::make_shared<Ort::Session>(ort_env(), patched.data(), patched.size(), so);
-    if (rt.share_sessions && options.device == "cpu") cache[key] = session;
-    return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(session)));
+    auto shared = std::make_shared<SharedSession>();
+    shared->session =
+        patched.empty()
+            ? std::make_unique<Ort::Session>(ort_env(), model.c_str(), so)
+            : std::make_unique<Ort::Session>(ort_env(), patched.data(), patched.size(), so);
+    if (rt.share_sessions && options.device == "cpu") {
+      shared->one_run_at_a_time = rt.one_run_per_session;
+      cache[key] = shared;
+    }
+    return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(shared)));
   } catch (const Ort::Exception& e) {
     return R::Error("onnxruntime: cannot load " + model.string() + ": " + e.what());
   }
