@@ -677,6 +677,24 @@ struct TempDir {
   }
 };
 
+// The accuracy guard's fields (QuantizeReport, "Accuracy guard") onto the written model's report,
+// in one place so that a new guard field cannot be lost on one path.
+void copy_guard_fields(const QuantizeReport& guard, QuantizeReport& to) {
+  to.quality_checked = guard.quality_checked;
+  to.quality_metric = guard.quality_metric;
+  to.quality = guard.quality;
+  to.quality_target = guard.quality_target;
+  to.reference_score = guard.reference_score;
+  to.full_int8_quality = guard.full_int8_quality;
+  to.target_met = guard.target_met;
+  to.holdout_images = guard.holdout_images;
+  to.nodes_probed = guard.nodes_probed;
+  to.candidates_evaluated = guard.candidates_evaluated;
+  to.search_s = guard.search_s;
+  to.kept_float = guard.kept_float;
+  to.search_steps = guard.search_steps;
+}
+
 }  // namespace
 
 std::vector<std::filesystem::path> holdout_split(std::vector<std::filesystem::path>& images,
@@ -791,6 +809,12 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     }
   }
 
+  // The refused and the written report both say how the calibration table was made.
+  auto add_calibration_facts = [&](QuantizeReport& r) {
+    r.images = table.images;
+    r.cache_used = from_cache;
+    r.calibration_s = calib_s;
+  };
   QuantizeOptions chosen = base;
   QuantizeReport guard;
   if (options.check_quality && !holdout.empty()) {
@@ -930,31 +954,15 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     if (!guard.target_met && !options.force) {
       QuantizeReport refused = guard;
       refused.written = false;
-      refused.images = table.images;
-      refused.cache_used = from_cache;
-      refused.calibration_s = calib_s;
+      add_calibration_facts(refused);
       std::filesystem::remove(options.output, ec);
       return refused;
     }
   }
   auto report = write_qdq_model(options.model, options.output, table, chosen);
   if (!report) return report;
-  report->quality_checked = guard.quality_checked;
-  report->quality_metric = guard.quality_metric;
-  report->quality = guard.quality;
-  report->quality_target = guard.quality_target;
-  report->reference_score = guard.reference_score;
-  report->full_int8_quality = guard.full_int8_quality;
-  report->target_met = guard.target_met;
-  report->holdout_images = guard.holdout_images;
-  report->nodes_probed = guard.nodes_probed;
-  report->candidates_evaluated = guard.candidates_evaluated;
-  report->search_s = guard.search_s;
-  report->kept_float = guard.kept_float;
-  report->search_steps = guard.search_steps;
-  report->cache_used = from_cache;
-  report->images = table.images;
-  report->calibration_s = calib_s;
+  copy_guard_fields(guard, *report);
+  add_calibration_facts(*report);
   // Smoke test: the runtime must load and run what was written.
   BackendOptions bo;
   bo.threads = options.threads;
