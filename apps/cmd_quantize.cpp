@@ -437,6 +437,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"excluded_nodes", r->excluded_nodes},
       {"activations_quantized", r->activations_quantized},
       {"fused_activations", r->fused_activations.size()},
+      {"silu_inputs_floored", r->silu_inputs_floored},
       {"weights_quantized", r->weights_quantized},
       {"opset", r->opset},
       {"input_bytes", r->input_bytes},
@@ -444,10 +445,11 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"quality", guard_json(*r)}};
   spdlog::info(
       "quantize: {} of {} nodes quantized ({} excluded), {} activations ({} Relu/Clip fused "
-      "with the op before them), {} weights; {:.2f} MB -> {:.2f} MB; written to {}",
+      "with the op before them, {} SiLU inputs floored at -8), {} weights; {:.2f} MB -> {:.2f} MB; "
+      "written to {}",
       r->nodes_quantized, r->nodes_total, r->excluded_nodes.size(), r->activations_quantized,
-      r->fused_activations.size(), r->weights_quantized, r->input_bytes / 1e6,
-      r->output_bytes / 1e6, args.output);
+      r->fused_activations.size(), r->silu_inputs_floored, r->weights_quantized,
+      r->input_bytes / 1e6, r->output_bytes / 1e6, args.output);
   if (!args.calib.empty()) {
     auto images = list_calibration_images(args.calib, 1);
     if (images) compare_on_image(path, args.output, images->front(), o.preprocess, j);
