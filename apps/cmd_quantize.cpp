@@ -498,7 +498,7 @@ void add_guard_options(CLI::App* cmd, QuantizeArgs& a) {
   cmd->add_option("--val-images", a.val_images, "with --val: use at most N val images");
   cmd->add_option("--max-drop-vs-fp32", a.max_drop_fp32,
                   "detectors without --val: largest drop of mAP50-95 against the FP32 model's own "
-                  "detections on the held-back images, points (default 7)");
+                  "detections on the held-back images, points (default 12)");
   cmd->add_option("--max-face-drop", a.max_face_drop,
                   "face models without --min-sqnr: largest drop of face coverage (faces the FP32 "
                   "model finds on the held-back images that stay masked), points (default 2)");
