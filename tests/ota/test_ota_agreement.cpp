@@ -18,20 +18,53 @@ namespace ev {
 namespace {
 namespace fs = std::filesystem;
 
-class OtaAgreement : public ::testing::Test {
+// A test's own model cache and OTA store, and the shipped files of one manifest model.
+class OtaModelFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void use_model(const std::string& model, const fs::path& check_images, int max_images) {
+    model_ = model;
+    check_images_ = check_images;
+    max_images_ = max_images;
     dir_ = test::temp_dir("ota_agreement");
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     manager_ = std::make_unique<ModelManager>(test::shared_model_options("ota_cache_" + name));
     store_ = std::make_unique<ota::ModelStore>(manager_->cache_dir() / "ota");
-    auto statuses = manager_->inspect("yolox-nano");
+    auto statuses = manager_->inspect(model);
     ASSERT_TRUE(statuses.ok()) << statuses.error();
     for (const auto& st : *statuses) {
       ASSERT_EQ(st.state, ModelFileStatus::State::present) << st.file->file;
       shipped_.push_back(st.path);
     }
     ASSERT_FALSE(shipped_.empty());
+  }
+  ota::UpdateRequest request(const std::string& version, const fs::path& file) {
+    ota::UpdateRequest r;
+    r.name = model_;
+    r.version = version;
+    r.file_source = file.string();
+    auto sha = sha256_file(file);
+    EXPECT_TRUE(sha.ok());
+    r.sha256 = sha.ok() ? *sha : "";
+    r.shipped_paths = shipped_;
+    r.agreement.images = check_images_;
+    r.agreement.max_images = max_images_;
+    return r;
+  }
+
+  std::string model_;
+  fs::path check_images_;
+  int max_images_ = 0;
+  fs::path dir_;
+  std::unique_ptr<ModelManager> manager_;
+  std::vector<fs::path> shipped_;
+  std::unique_ptr<ota::ModelStore> store_;
+};
+
+class OtaAgreement : public OtaModelFixture {
+ protected:
+  void SetUp() override {
+    use_model("yolox-nano", test::data("coco/images/val2017"), 8);
+    ASSERT_FALSE(HasFatalFailure());
     // A candidate that loads and runs (the smoke test passes) but is broken: YOLOX's class
     // prediction convs (80 output channels, one per scale) lose their weights.
     auto m = onnxu::load(shipped_[0]);
@@ -47,24 +80,8 @@ class OtaAgreement : public ::testing::Test {
     broken_ = dir_ / "broken.onnx";
     ASSERT_TRUE(onnxu::save(*m, broken_).ok());
   }
-  ota::UpdateRequest request(const std::string& version, const fs::path& file) {
-    ota::UpdateRequest r;
-    r.name = "yolox-nano";
-    r.version = version;
-    r.file_source = file.string();
-    auto sha = sha256_file(file);
-    EXPECT_TRUE(sha.ok());
-    r.sha256 = sha.ok() ? *sha : "";
-    r.shipped_paths = shipped_;
-    r.agreement.images = test::data("coco/images/val2017");
-    r.agreement.max_images = 8;
-    return r;
-  }
 
-  fs::path dir_, broken_;
-  std::unique_ptr<ModelManager> manager_;
-  std::vector<fs::path> shipped_;
-  std::unique_ptr<ota::ModelStore> store_;
+  fs::path broken_;
 };
 
 TEST_F(OtaAgreement, UpdateRefusedWhenDetectionsDisagree) {
@@ -120,19 +137,11 @@ TEST_F(OtaAgreement, AgreeingUpdateAndRollbackAfterTheFirstUpdate) {
 
 // Face models are judged by face coverage (the judge of `quantize`), not raw outputs: the faces
 // the serving YuNet finds on real photos are the labels.
-class OtaFaceAgreement : public ::testing::Test {
+class OtaFaceAgreement : public OtaModelFixture {
  protected:
   void SetUp() override {
-    dir_ = test::temp_dir("ota_face_agreement");
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    manager_ = std::make_unique<ModelManager>(test::shared_model_options("ota_cache_" + name));
-    store_ = std::make_unique<ota::ModelStore>(manager_->cache_dir() / "ota");
-    auto statuses = manager_->inspect("yunet");
-    ASSERT_TRUE(statuses.ok()) << statuses.error();
-    for (const auto& st : *statuses) {
-      ASSERT_EQ(st.state, ModelFileStatus::State::present) << st.file->file;
-      shipped_.push_back(st.path);
-    }
+    use_model("yunet", test::data("faces_wider/images"), 6);
+    ASSERT_FALSE(HasFatalFailure());
     ASSERT_EQ(shipped_.size(), 1u);
   }
   // YuNet with its objectness heads silenced: it loads, runs and returns finite numbers, but
@@ -166,24 +175,6 @@ class OtaFaceAgreement : public ::testing::Test {
     EXPECT_TRUE(onnxu::save(*m, out).ok());
     return out;
   }
-  ota::UpdateRequest request(const std::string& version, const fs::path& file) {
-    ota::UpdateRequest r;
-    r.name = "yunet";
-    r.version = version;
-    r.file_source = file.string();
-    auto sha = sha256_file(file);
-    EXPECT_TRUE(sha.ok());
-    r.sha256 = sha.ok() ? *sha : "";
-    r.shipped_paths = shipped_;
-    r.agreement.images = test::data("faces_wider/images");
-    r.agreement.max_images = 6;
-    return r;
-  }
-
-  fs::path dir_;
-  std::unique_ptr<ModelManager> manager_;
-  std::vector<fs::path> shipped_;
-  std::unique_ptr<ota::ModelStore> store_;
 };
 
 TEST_F(OtaFaceAgreement, UpdateRefusedWhenFaceCoverageDrops) {
