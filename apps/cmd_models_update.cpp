@@ -62,6 +62,9 @@ int finish(const Result<ota::InstalledModel>& r, const ota::ModelStore& store, b
                     {"matched", r->agreement->matched},
                     {"f1", r->agreement->f1},
                     {"sqnr_db", r->agreement->sqnr_db},
+                    {"serving_faces", r->agreement->serving_faces},
+                    {"serving_coverage", r->agreement->serving_coverage},
+                    {"candidate_coverage", r->agreement->candidate_coverage},
                     {"summary", r->agreement->summary}};
   if (json) {
     std::cout << out.dump(2) << "\n";
@@ -113,6 +116,9 @@ void add_models_update_command(CLI::App& app, GlobalOptions& global) {
   update->add_option("--min-sqnr", update_args->request.agreement.min_sqnr_db,
                      "other models: least raw-output SQNR against the serving model, dB "
                      "(default 12)");
+  update->add_option("--max-face-drop", update_args->request.agreement.max_face_drop,
+                     "face models: largest drop of face coverage (of the faces the serving model "
+                     "finds on --check-images) below the serving model's own, points (default 2)");
   update->add_flag("--no-check", update_args->no_check,
                    "skip the comparison with the serving model (not recommended)");
   update->add_flag("--json", update_args->json, "print the result as JSON");

@@ -1,10 +1,8 @@
 // `edgevision quantize MODEL -o OUT.onnx --calib DIR`: static INT8 QDQ model, or --fp16 /
 // --fp16-weights-only.
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -17,8 +15,7 @@
 #include "edgevision/anonymize.hpp"
 #include "edgevision/backend.hpp"
 #include "edgevision/detect.hpp"
-#include "edgevision/face.hpp"
-#include "edgevision/face_coverage.hpp"
+#include "edgevision/face_agreement.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/quantize.hpp"
 #include "edgevision/validate.hpp"
@@ -142,99 +139,6 @@ class AgreementMap {
   std::vector<std::vector<GroundTruth>> truth_;
 };
 
-// The quality measure for face models: face coverage (src/anonymize/face_coverage.cpp, the
-// faces_wider metric judged on pixels) of the candidate on the held-back calibration images,
-// with the FP32 model's faces as the labels. A face detector exists to anonymize, so what
-// counts is whether the same faces still end up masked, not raw output agreement.
-class FaceCoverageAgreement {
- public:
-  FaceCoverageAgreement(ModelManager& models, int threads) : models_(models), threads_(threads) {}
-  ~FaceCoverageAgreement() {
-    std::error_code ec;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
-  }
-  // Faces the FP32 `model` finds on `holdout`: they become the labels.
-  Result<int> label(const std::filesystem::path& model,
-                    const std::vector<std::filesystem::path>& holdout) {
-    if (Status st = label_with_fp32(model, holdout); !st) return st;
-    return faces_;
-  }
-  Result<double> operator()(const std::filesystem::path& model,
-                            const std::vector<std::filesystem::path>& holdout) {
-    if (dir_.empty()) {
-      if (Status st = label_with_fp32(model, holdout); !st) return st;
-    }
-    if (faces_ == 0) return Status::Error("no face labels to judge face coverage by");
-    auto det = make_detector(model);
-    if (!det) return det.status();
-    auto anonymizer = Anonymizer::create_with_detector(AnonymizerOptions{}, std::move(*det));
-    CoverageOptions co;
-    co.scales = {1.0};
-    auto rep = evaluate_face_coverage(dir_, *anonymizer, co);
-    if (!rep) return rep.status();
-    return rep->coverage() * 100.0;
-  }
-
- private:
-  // The detector family whose decoder reads this model: the first that loads it as it is.
-  Result<std::unique_ptr<FaceDetector>> make_detector(const std::filesystem::path& model) {
-    std::string errors;
-    for (const auto& name : family_.empty() ? face_detector_names() : std::vector{family_}) {
-      if (name == "haar") continue;
-      FaceDetectorOptions fo;
-      fo.detector = name;
-      fo.model = model.string();
-      fo.threads = threads_;
-      std::string note;
-      auto det = create_face_detector(fo, models_, &note);
-      if (det && note.empty()) {
-        family_ = name;
-        return det;
-      }
-      errors += fmt::format(" {}: {};", name, det ? note : det.error());
-    }
-    return Status::Error("no face detector reads " + model.string() + ":" + errors);
-  }
-  Status label_with_fp32(const std::filesystem::path& model,
-                         const std::vector<std::filesystem::path>& holdout) {
-    auto det = make_detector(model);
-    if (!det) return det.status();
-    dir_ = std::filesystem::temp_directory_path() /
-           fmt::format("edgevision-face-truth-{}", ::getpid());
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) return Status::Error("cannot create " + dir_.string() + ": " + ec.message());
-    std::ofstream csv(dir_ / "labels.csv");
-    csv << "image,x,y,w,h\n";
-    int faces = 0;
-    for (size_t i = 0; i < holdout.size(); ++i) {
-      cv::Mat img = cv::imread(holdout[i].string(), cv::IMREAD_COLOR);
-      if (img.empty()) continue;
-      const std::string name = fmt::format("{:03}.png", i);
-      cv::imwrite((dir_ / name).string(), img);
-      auto found = (*det)->detect(img);
-      if (!found) return found.status();
-      for (const auto& f : *found) {
-        const cv::Rect b = cv::Rect(f.box) & cv::Rect(0, 0, img.cols, img.rows);
-        if (b.area() <= 0) continue;
-        csv << name << ',' << b.x << ',' << b.y << ',' << b.width << ',' << b.height << '\n';
-        ++faces;
-      }
-    }
-    if (!csv) return Status::Error("cannot write " + (dir_ / "labels.csv").string());
-    faces_ = faces;
-    spdlog::info("quantize: {} faces found by the FP32 model on {} held-back images are the labels",
-                 faces, holdout.size());
-    return Status::Ok();
-  }
-
-  ModelManager& models_;
-  int threads_;
-  std::string family_;
-  std::filesystem::path dir_;
-  int faces_ = 0;
-};
-
 // The people's view on stdout: the guard's verdict and the nodes kept in float.
 void print_guard_table(const QuantizeReport& r, const std::string& output) {
   if (!r.quality_checked) return;
@@ -311,15 +215,11 @@ void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int thread
   };
 }
 
-// Face coverage needs faces: with fewer than this many on the held-back images it says little
-// (each face is several points) and the guard judges by output SQNR instead.
-constexpr int kMinFacesForCoverage = 10;
-
 // Face models are judged by face coverage when the held-back calibration images show enough
 // faces; otherwise by output SQNR, said in one warning line. False: the FP32 model failed.
 bool use_face_coverage(QuantizeOptions& o, ModelManager& models, int threads,
                        double max_drop_points) {
-  auto coverage = std::make_shared<FaceCoverageAgreement>(models, threads);
+  auto coverage = std::make_shared<FaceCoverageJudge>(models, threads);
   auto held = holdout_images(o);
   if (!held) {
     spdlog::error("{}", held.error());
@@ -340,9 +240,8 @@ bool use_face_coverage(QuantizeOptions& o, ModelManager& models, int threads,
   }
   o.metric_name = "face_coverage_vs_fp32";
   o.max_drop = max_drop_points;
-  o.metric = [coverage](const std::filesystem::path& m,
-                        const std::vector<std::filesystem::path>& holdout) {
-    return (*coverage)(m, holdout);
+  o.metric = [coverage](const std::filesystem::path& m, const std::vector<std::filesystem::path>&) {
+    return coverage->coverage(m);
   };
   return true;
 }
@@ -538,6 +437,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"excluded_nodes", r->excluded_nodes},
       {"activations_quantized", r->activations_quantized},
       {"fused_activations", r->fused_activations.size()},
+      {"silu_inputs_floored", r->silu_inputs_floored},
       {"weights_quantized", r->weights_quantized},
       {"opset", r->opset},
       {"input_bytes", r->input_bytes},
@@ -545,10 +445,11 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"quality", guard_json(*r)}};
   spdlog::info(
       "quantize: {} of {} nodes quantized ({} excluded), {} activations ({} Relu/Clip fused "
-      "with the op before them), {} weights; {:.2f} MB -> {:.2f} MB; written to {}",
+      "with the op before them, {} SiLU inputs floored at -8), {} weights; {:.2f} MB -> {:.2f} MB; "
+      "written to {}",
       r->nodes_quantized, r->nodes_total, r->excluded_nodes.size(), r->activations_quantized,
-      r->fused_activations.size(), r->weights_quantized, r->input_bytes / 1e6,
-      r->output_bytes / 1e6, args.output);
+      r->fused_activations.size(), r->silu_inputs_floored, r->weights_quantized,
+      r->input_bytes / 1e6, r->output_bytes / 1e6, args.output);
   if (!args.calib.empty()) {
     auto images = list_calibration_images(args.calib, 1);
     if (images) compare_on_image(path, args.output, images->front(), o.preprocess, j);
@@ -597,7 +498,7 @@ void add_guard_options(CLI::App* cmd, QuantizeArgs& a) {
   cmd->add_option("--val-images", a.val_images, "with --val: use at most N val images");
   cmd->add_option("--max-drop-vs-fp32", a.max_drop_fp32,
                   "detectors without --val: largest drop of mAP50-95 against the FP32 model's own "
-                  "detections on the held-back images, points (default 7)");
+                  "detections on the held-back images, points (default 12)");
   cmd->add_option("--max-face-drop", a.max_face_drop,
                   "face models without --min-sqnr: largest drop of face coverage (faces the FP32 "
                   "model finds on the held-back images that stay masked), points (default 2)");

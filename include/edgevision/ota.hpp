@@ -34,7 +34,11 @@ namespace ev::ota {
 // The candidate against the serving model on real images, before anything is switched.
 // Detectors: detections matched by class and IoU >= 0.5 (F1, the serving model's detections as
 // the reference). Other models, or too few reference detections to judge: the raw outputs
-// (channel-balanced SQNR, see ev::output_sqnr_db). Face coverage is not measured here.
+// (channel-balanced SQNR, see ev::output_sqnr_db). Face models: face coverage, the judge of
+// `quantize` (ev::FaceCoverageJudge): the faces the serving model finds are the labels, and the
+// candidate's coverage of them may fall at most max_face_drop points below the serving model's
+// own; with fewer than kMinFacesForCoverage faces on the images (the built-in set has none) the
+// raw outputs are compared instead, said in one line.
 struct AgreementOptions {
   bool enabled = true;
   std::filesystem::path images;  // folder of real images; empty: a built-in synthetic set
@@ -42,10 +46,11 @@ struct AgreementOptions {
   double min_f1 = 0.7;
   int min_reference_detections = 5;
   double min_sqnr_db = 12.0;
+  double max_face_drop = 2.0;  // face models: coverage points
 };
 
 struct AgreementReport {
-  std::string method;  // "detections" or "outputs"
+  std::string method;  // "detections", "faces" or "outputs"
   std::string image_set;
   int images = 0;
   int serving_detections = 0;
@@ -53,6 +58,11 @@ struct AgreementReport {
   int matched = 0;
   double f1 = 0;
   double sqnr_db = 0;
+  // Face models: faces the serving model finds (the labels) and both models' coverage of them
+  // (%, src/anonymize/face_coverage.cpp).
+  int serving_faces = 0;
+  double serving_coverage = 0;
+  double candidate_coverage = 0;
   bool agree = false;
   std::string summary;  // one line with the numbers
 };

@@ -195,6 +195,9 @@ struct QuantizeReport {
   // kSpeed: float SiLUs after a quantized Conv written as one com.microsoft QuickGelu (what ORT
   // fuses them into in a float graph, but cannot once a DequantizeLinear feeds them).
   int silu_fused = 0;
+  // SiLU inputs whose calibrated minimum was raised to -8 (SiLU is ~0 below; the uint8 levels
+  // go to the range that matters).
+  int silu_inputs_floored = 0;
   int activations_quantized = 0;            // tensors with a Q/DQ pair
   // Relu/Clip outputs quantized together with the Conv/Gemm/MatMul/Add/Mul in front of them (no
   // Q/DQ between the two; ONNX Runtime folds the activation into the QLinear kernel).

@@ -256,6 +256,38 @@ onnx::NodeProto make_node(const std::string& op, const std::string& name,
   return n;
 }
 
+// SiLU(x) = x * sigmoid(x) differs from SiLU(-8) = -0.0027 by at most 0.0027 for any x below -8:
+// well under half a uint8 step of any SiLU input range that reaches -8 (>= 0.016).
+constexpr float kSiluInputFloor = -8.f;
+
+// Tensors whose only readers are one SiLU: Sigmoid(x) and Mul(x, Sigmoid(x)), the Sigmoid read by
+// that Mul alone; graph outputs excluded.
+std::set<std::string> silu_only_inputs(const onnx::GraphProto& g) {
+  std::map<std::string, std::vector<int>> readers;
+  for (int i = 0; i < g.node_size(); ++i)
+    for (const auto& in : g.node(i).input()) readers[in].push_back(i);
+  std::set<std::string> outputs;
+  for (const auto& o : g.output()) outputs.insert(o.name());
+  std::set<std::string> out;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& sig = g.node(i);
+    if (sig.op_type() != "Sigmoid" || sig.input_size() != 1 || sig.output_size() != 1) continue;
+    const std::string& x = sig.input(0);
+    const auto& sr = readers[sig.output(0)];
+    if (sr.size() != 1 || outputs.count(x) || outputs.count(sig.output(0))) continue;
+    const auto& mul = g.node(sr[0]);
+    if (mul.op_type() != "Mul" || mul.input_size() != 2) continue;
+    if (!((mul.input(0) == x && mul.input(1) == sig.output(0)) ||
+          (mul.input(1) == x && mul.input(0) == sig.output(0))))
+      continue;
+    const auto& xr = readers[x];
+    if (xr.size() == 2 && std::count(xr.begin(), xr.end(), i) == 1 &&
+        std::count(xr.begin(), xr.end(), sr[0]) == 1)
+      out.insert(x);
+  }
+  return out;
+}
+
 // A float SiLU (x * Sigmoid(x)) that reads a quantized Conv's DequantizeLinear output becomes
 // one com.microsoft QuickGelu (alpha 1) node. ORT fuses Sigmoid + Mul into QuickGelu itself in
 // a float graph, but not here: it first gives every consumer of a DequantizeLinear its own copy
@@ -385,6 +417,16 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
     it->second.min = 0.f;
     if (auto c = plan.clip_max.find(y); c != plan.clip_max.end())
       it->second.max = std::min(it->second.max, c->second);
+  }
+  // A tensor read only by a SiLU needs no range below kSiluInputFloor (SiLU is ~0 there), so
+  // its uint8 levels go to the part that matters: YOLOX-nano's conv outputs spend up to 93% of
+  // them on negatives down to -38.
+  std::set<std::string> floored;
+  for (const auto& x : silu_only_inputs(g)) {
+    auto it = ranges.find(x);
+    if (it == ranges.end() || it->second.min >= kSiluInputFloor) continue;
+    it->second.min = kSiluInputFloor;
+    floored.insert(x);
   }
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
@@ -585,6 +627,7 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
       if (qdq.count(o)) emit_qdq(o, body);
   }
   report.activations_quantized = static_cast<int>(qdq.size());
+  for (const auto& x : floored) report.silu_inputs_floored += static_cast<int>(qdq.count(x));
   if (options.precision == QuantPrecision::kSpeed) report.silu_fused = fuse_silu_after_dq(body);
   if (report.silu_fused > 0) {
     bool has_ms = false;
@@ -676,6 +719,24 @@ struct TempDir {
     if (!path.empty()) std::filesystem::remove_all(path, ec);
   }
 };
+
+// The accuracy guard's fields (QuantizeReport, "Accuracy guard") onto the written model's report,
+// in one place so that a new guard field cannot be lost on one path.
+void copy_guard_fields(const QuantizeReport& guard, QuantizeReport& to) {
+  to.quality_checked = guard.quality_checked;
+  to.quality_metric = guard.quality_metric;
+  to.quality = guard.quality;
+  to.quality_target = guard.quality_target;
+  to.reference_score = guard.reference_score;
+  to.full_int8_quality = guard.full_int8_quality;
+  to.target_met = guard.target_met;
+  to.holdout_images = guard.holdout_images;
+  to.nodes_probed = guard.nodes_probed;
+  to.candidates_evaluated = guard.candidates_evaluated;
+  to.search_s = guard.search_s;
+  to.kept_float = guard.kept_float;
+  to.search_steps = guard.search_steps;
+}
 
 }  // namespace
 
@@ -791,6 +852,12 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     }
   }
 
+  // The refused and the written report both say how the calibration table was made.
+  auto add_calibration_facts = [&](QuantizeReport& r) {
+    r.images = table.images;
+    r.cache_used = from_cache;
+    r.calibration_s = calib_s;
+  };
   QuantizeOptions chosen = base;
   QuantizeReport guard;
   if (options.check_quality && !holdout.empty()) {
@@ -930,31 +997,15 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
     if (!guard.target_met && !options.force) {
       QuantizeReport refused = guard;
       refused.written = false;
-      refused.images = table.images;
-      refused.cache_used = from_cache;
-      refused.calibration_s = calib_s;
+      add_calibration_facts(refused);
       std::filesystem::remove(options.output, ec);
       return refused;
     }
   }
   auto report = write_qdq_model(options.model, options.output, table, chosen);
   if (!report) return report;
-  report->quality_checked = guard.quality_checked;
-  report->quality_metric = guard.quality_metric;
-  report->quality = guard.quality;
-  report->quality_target = guard.quality_target;
-  report->reference_score = guard.reference_score;
-  report->full_int8_quality = guard.full_int8_quality;
-  report->target_met = guard.target_met;
-  report->holdout_images = guard.holdout_images;
-  report->nodes_probed = guard.nodes_probed;
-  report->candidates_evaluated = guard.candidates_evaluated;
-  report->search_s = guard.search_s;
-  report->kept_float = guard.kept_float;
-  report->search_steps = guard.search_steps;
-  report->cache_used = from_cache;
-  report->images = table.images;
-  report->calibration_s = calib_s;
+  copy_guard_fields(guard, *report);
+  add_calibration_facts(*report);
   // Smoke test: the runtime must load and run what was written.
   BackendOptions bo;
   bo.threads = options.threads;

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "edgevision/detect.hpp"
+#include "edgevision/face_agreement.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/quantize.hpp"
@@ -92,6 +93,48 @@ int match(const std::vector<Detection>& ref, std::vector<Detection> cand) {
   return matched;
 }
 
+// Face models: the candidate's face coverage of the faces the serving model finds (the judge of
+// `quantize`). False: not judged this way (no detector family reads the serving model, or too
+// few faces on the images); the caller compares raw outputs.
+Result<bool> compare_faces(const fs::path& serving, const fs::path& candidate,
+                           const std::vector<cv::Mat>& images, const AgreementOptions& options,
+                           AgreementReport& rep) {
+  ModelManagerOptions mo;
+  mo.allow_download = false;
+  ModelManager models(mo);
+  FaceCoverageJudge judge(models, 1, "models update", "the serving model");
+  auto faces = judge.label(serving, images);
+  if (!faces) {
+    spdlog::info(
+        "models update: the serving face model cannot be judged by face coverage ({}); "
+        "comparing raw outputs instead",
+        faces.error());
+    return false;
+  }
+  rep.serving_faces = *faces;
+  if (*faces < kMinFacesForCoverage) {
+    spdlog::warn(
+        "models update: the serving model finds {} faces on the {} ({} needed to judge by face "
+        "coverage); comparing raw outputs instead; pass --check-images with photos of people",
+        *faces, rep.image_set, kMinFacesForCoverage);
+    return false;
+  }
+  auto own = judge.coverage(serving);
+  if (!own) return Status::Error("serving model: " + own.error());
+  auto cand = judge.coverage(candidate);
+  if (!cand) return Status::Error("candidate: " + cand.error());
+  rep.method = "faces";
+  rep.serving_coverage = *own;
+  rep.candidate_coverage = *cand;
+  rep.agree = *cand >= *own - options.max_face_drop;
+  rep.summary = fmt::format(
+      "face coverage on {} images ({}) of the {} faces the serving model finds: serving {:.1f}%, "
+      "candidate {:.1f}% (need >= {:.1f}%, at most {:.1f} points below)",
+      rep.images, rep.image_set, *faces, *own, *cand, *own - options.max_face_drop,
+      options.max_face_drop);
+  return true;
+}
+
 }  // namespace
 
 Result<AgreementReport> compare_versions(const ModelSpec& serving,
@@ -146,6 +189,12 @@ Result<AgreementReport> compare_versions(const ModelSpec& serving,
         "models update: the serving model finds {} objects on the {} ({} needed to judge by "
         "detections); comparing raw outputs instead",
         rep.serving_detections, rep.image_set, options.min_reference_detections);
+  }
+  if (serving.task == "face" && candidate.task == "face" && !serving_paths.empty() &&
+      !candidate_paths.empty()) {
+    auto judged = compare_faces(serving_paths[0], candidate_paths[0], *images, options, rep);
+    if (!judged) return judged.status();
+    if (*judged) return rep;
   }
   // Raw outputs on the same pre-processed tensors.
   if (serving_paths.empty() || candidate_paths.empty() || serving_paths[0].extension() != ".onnx" ||

@@ -638,6 +638,44 @@ TEST_F(TinyFixture, SpeedPolicyQuantizesDenseConvsOnly) {
   EXPECT_GT(*q_speed, *q_all);
 }
 
+// A tensor read only by a SiLU gets no range below -8 (SiLU is ~0 there): its uint8 levels go to
+// the part that matters. A tensor read by anything else (here a plain Sigmoid) keeps its range.
+TEST_F(TinyFixture, SiluInputRangeIsFlooredAtMinusEight) {
+  const auto silu = dir / "silu_floor.onnx";
+  ASSERT_TRUE(test::save_model(test::silu_model(), silu));
+  QuantizeOptions o;
+  o.model = silu;
+  o.output = dir / "silu_floor_int8.onnx";
+  o.precision = QuantPrecision::kSpeed;
+  auto needed = tensors_to_calibrate(silu, o);
+  ASSERT_TRUE(needed.ok()) << needed.error();
+  CalibrationTable table;
+  table.method = "minmax";
+  for (const auto& t : *needed) table.ranges[t] = {-1.f, 1.f};
+  ASSERT_TRUE(table.ranges.count("c1") && table.ranges.count("c2"));
+  table.ranges["c1"] = {-40.f, 4.f};  // conv1 -> SiLU
+  table.ranges["c2"] = {-40.f, 4.f};  // conv2 -> Sigmoid (the graph output)
+  auto r = write_qdq_model(silu, o.output, table, o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->silu_inputs_floored, 1);
+  auto q = onnxu::load(o.output);
+  ASSERT_TRUE(q.ok()) << q.error();
+  std::map<std::string, float> scale;
+  std::map<std::string, int> zero;
+  for (const auto& t : q->graph().initializer()) {
+    if (t.name() == "c1_scale" || t.name() == "c2_scale") scale[t.name()] = onnxu::to_floats(t)[0];
+    if (t.name() == "c1_zero_point" || t.name() == "c2_zero_point")
+      zero[t.name()] =
+          static_cast<uint8_t>(t.raw_data().empty() ? t.int32_data(0) : t.raw_data()[0]);
+  }
+  ASSERT_EQ(scale.size(), 2u);
+  ASSERT_EQ(zero.size(), 2u);
+  EXPECT_NEAR(scale["c1_scale"], 12.f / 255.f, 1e-6);  // [-8, 4]
+  EXPECT_NEAR(scale["c2_scale"], 44.f / 255.f, 1e-6);  // [-40, 4] untouched
+  EXPECT_EQ(zero["c1_zero_point"], 170);               // round(8 / (12 / 255))
+  EXPECT_EQ(zero["c2_zero_point"], 232);               // round(40 / (44 / 255))
+}
+
 // The accuracy guard searches within the speed policy: it only probes the nodes that policy
 // lets become INT8 (one fused Conv + Relu unit counts once), and the Relu follows its Conv.
 TEST_F(TinyFixture, SpeedPolicyProbesOnlyItsCandidates) {

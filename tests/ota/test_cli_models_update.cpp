@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "edgevision/models.hpp"
+#include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
 namespace ev {
@@ -84,6 +85,34 @@ TEST_F(CliTest, ModelsUpdateAndRollback) {
   EXPECT_EQ(none.exit_code, 1);
   server.stop();
   t.join();
+}
+
+// A face model update is judged by face coverage on --check-images; --max-face-drop sets the bar.
+TEST_F(CliTest, FaceModelUpdateJudgedByFaceCoverage) {
+  const fs::path dir = test::temp_dir("cli_models_update_face");
+  ModelManager models(test::shared_model_options("cli_models_update_face_lookup"));
+  auto shipped = models.locate("yunet");
+  ASSERT_TRUE(shipped.ok()) << shipped.error();
+  const fs::path copy = dir / "yunet_v2.onnx";
+  fs::copy_file(shipped->paths.at(0), copy, fs::copy_options::overwrite_existing);
+  auto sha = sha256_file(copy);
+  ASSERT_TRUE(sha.ok());
+  const std::string update =
+      bin() + " --offline --models-dir " + test::shared_models_dir().string() + " --cache-dir " +
+      (dir / "cache").string() + " models update yunet --url " + copy.string() + " --sha256 " +
+      *sha + " --check-images " + test::data("faces_wider/images").string() + " --json --version ";
+  // The same weights cannot be 5 points better than themselves: refused with the numbers.
+  auto strict = test::run_command(update + "v2 --max-face-drop=-5");
+  EXPECT_EQ(strict.exit_code, 1) << strict.err;
+  EXPECT_NE(strict.err.find("face coverage"), std::string::npos) << strict.err;
+  EXPECT_FALSE(fs::exists(dir / "cache" / "ota" / "yunet" / "current"));
+  auto ok = test::run_command(update + "v2");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const json j = parse(ok);
+  EXPECT_EQ(j["check"]["method"], "faces") << ok.out;
+  EXPECT_GE(j["check"]["serving_faces"].get<int>(), 10);
+  EXPECT_DOUBLE_EQ(j["check"]["candidate_coverage"].get<double>(),
+                   j["check"]["serving_coverage"].get<double>());
 }
 
 TEST_F(CliTest, DiagnoseJson) {
