@@ -440,8 +440,8 @@ void add_engine_options(CLI::App* cmd, EngineArgs& e) {
       ->capture_default_str();
   cmd->add_option("--plate-model", e.plate_model, "plate detector: manifest name, file or 'haar'")
       ->capture_default_str();
-  cmd->add_option("--ocr", e.ocr, "cct | tesseract")
-      ->check(CLI::IsMember({"cct", "tesseract"}))
+  cmd->add_option("--ocr", e.ocr, "cct | tesseract | paddle")
+      ->check(CLI::IsMember({"cct", "tesseract", "paddle"}))
       ->capture_default_str();
   cmd->add_option("--plate-conf", e.plate_conf, "plate detector confidence threshold")
       ->capture_default_str();
