@@ -171,9 +171,17 @@ class PaddleOcr final : public PlateOcr {
       if (lines->empty()) lines->push_back(plate_bgr);
       OcrResult r;
       for (cv::Mat& line : *lines) {
-        if (cls_.session && upside_down(line)) cv::rotate(line, line, cv::ROTATE_180);
         auto part = recognise(line);
         if (!part) return part.status();
+        // cls alone turned right-way-up plates over (NYZ0897 read as L680ZAN), so its verdict
+        // only earns a second read of the turned line, and the more confident read is kept.
+        if (cls_.session && upside_down(line)) {
+          cv::Mat turned;
+          cv::rotate(line, turned, cv::ROTATE_180);
+          auto other = recognise(turned);
+          if (!other) return other.status();
+          if (other->confidence > part->confidence) part = std::move(other);
+        }
         r.text += part->text;
         r.char_conf.insert(r.char_conf.end(), part->char_conf.begin(), part->char_conf.end());
       }
@@ -192,8 +200,8 @@ class PaddleOcr final : public PlateOcr {
   static constexpr int kDetHeight = 160;  // det input height for a plate crop (x32)
   static constexpr int kRecHeight = 48;
 
-  // The plate's text lines, cut upright, top to bottom. Lines much lower than the tallest
-  // (state names, dealer frames, stickers) are left out: they are not the registration.
+  // The plate's text lines, cut upright, top to bottom. Lines under 0.7 of the tallest's
+  // height (state names, dealer frames, stickers) are left out: they are not the registration.
   Result<std::vector<cv::Mat>> find_lines(const cv::Mat& plate) {
     const int pad = std::max(8, plate.rows / 8);
     cv::Mat padded;
@@ -234,7 +242,7 @@ class PaddleOcr final : public PlateOcr {
     }
     std::vector<cv::Mat> kept;
     for (auto& l : lines)
-      if (2 * l.rows >= tallest) kept.push_back(l);
+      if (10 * l.rows >= 7 * tallest) kept.push_back(l);
     return kept;
   }
 
