@@ -479,4 +479,13 @@ class PlateStage {
 // closed: a box that cannot be pixelated is filled black.
 void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float margin = 0.1f);
 
+// The area a plate's mask covers, before `margin`: the box together with its corner quad, and
+// at least as tall as half its width (a US plate's shape), grown downward. Why: the plate
+// model often boxes only the band above the characters (a state name, "WASHINGTON, DC") and
+// the characters below must not stay readable; the extra height on a correctly boxed wide
+// plate only hides more bumper.
+cv::Rect2f plate_mask_region(const PlateDetection& plate);
+// mask_plates over plate_mask_region of each plate.
+void mask_plates(cv::Mat& bgr, const std::vector<PlateDetection>& plates, float margin = 0.1f);
+
 }  // namespace ev

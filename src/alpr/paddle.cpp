@@ -22,7 +22,8 @@ std::vector<std::string> paddle_charset(const std::string& dictionary_text) {
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.size() == 1 && line[0] >= 'a' && line[0] <= 'z') line[0] = static_cast<char>(line[0] - 'a' + 'A');
+    if (line.size() == 1 && line[0] >= 'a' && line[0] <= 'z')
+      line[0] = static_cast<char>(line[0] - 'a' + 'A');
     charset.push_back(line);
   }
   charset.push_back(" ");
@@ -47,7 +48,10 @@ std::array<cv::Point2f, 4> order_corners(const cv::RotatedRect& r) {
 float box_score(const cv::Mat& prob, const std::array<cv::Point2f, 4>& box) {
   float x0 = box[0].x, x1 = box[0].x, y0 = box[0].y, y1 = box[0].y;
   for (const auto& q : box) {
-    x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
+    x0 = std::min(x0, q.x);
+    x1 = std::max(x1, q.x);
+    y0 = std::min(y0, q.y);
+    y1 = std::max(y1, q.y);
   }
   const int xmin = std::clamp(static_cast<int>(std::floor(x0)), 0, prob.cols - 1);
   const int xmax = std::clamp(static_cast<int>(std::ceil(x1)), 0, prob.cols - 1);
@@ -56,7 +60,8 @@ float box_score(const cv::Mat& prob, const std::array<cv::Point2f, 4>& box) {
   cv::Mat mask = cv::Mat::zeros(ymax - ymin + 1, xmax - xmin + 1, CV_8U);
   std::vector<cv::Point> poly;
   for (const auto& q : box)
-    poly.emplace_back(static_cast<int>(std::lround(q.x)) - xmin, static_cast<int>(std::lround(q.y)) - ymin);
+    poly.emplace_back(static_cast<int>(std::lround(q.x)) - xmin,
+                      static_cast<int>(std::lround(q.y)) - ymin);
   cv::fillPoly(mask, std::vector<std::vector<cv::Point>>{poly}, cv::Scalar(1));
   return static_cast<float>(cv::mean(prob(cv::Rect(xmin, ymin, mask.cols, mask.rows)), mask)[0]);
 }
@@ -67,12 +72,14 @@ std::vector<TextBox> db_postprocess(const cv::Mat& prob, const DbParams& params,
                                     float scale_y, cv::Size image) {
   std::vector<TextBox> out;
   if (prob.empty() || prob.type() != CV_32F) return out;
-  if (image.empty()) image = cv::Size(static_cast<int>(std::lround(prob.cols * scale_x)),
-                                      static_cast<int>(std::lround(prob.rows * scale_y)));
+  if (image.empty())
+    image = cv::Size(static_cast<int>(std::lround(prob.cols * scale_x)),
+                     static_cast<int>(std::lround(prob.rows * scale_y)));
   cv::Mat bitmap = prob > params.thresh;
   std::vector<std::vector<cv::Point>> contours;
   cv::findContours(bitmap, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
-  const size_t n = std::min(contours.size(), static_cast<size_t>(std::max(0, params.max_candidates)));
+  const size_t n =
+      std::min(contours.size(), static_cast<size_t>(std::max(0, params.max_candidates)));
   for (size_t i = 0; i < n; ++i) {
     const cv::RotatedRect r = cv::minAreaRect(contours[i]);
     if (std::min(r.size.width, r.size.height) < static_cast<float>(params.min_size)) continue;
@@ -140,7 +147,8 @@ OrtModel load_model(const std::filesystem::path& path, int threads) {
 
 // NCHW float blob of a BGR image: (x / 255 - mean) / std per channel, zero-padded on the
 // right to `width` (normalised zero).
-std::vector<float> to_blob(const cv::Mat& bgr, int width, const cv::Scalar& mean, const cv::Scalar& std) {
+std::vector<float> to_blob(const cv::Mat& bgr, int width, const cv::Scalar& mean,
+                           const cv::Scalar& std) {
   const int h = bgr.rows;
   std::vector<float> blob(static_cast<size_t>(3) * h * width, 0.f);
   for (int y = 0; y < h; ++y) {
@@ -156,7 +164,10 @@ std::vector<float> to_blob(const cv::Mat& bgr, int width, const cv::Scalar& mean
 class PaddleOcr final : public PlateOcr {
  public:
   PaddleOcr(OrtModel det, OrtModel rec, OrtModel cls, std::vector<std::string> charset)
-      : det_(std::move(det)), rec_(std::move(rec)), cls_(std::move(cls)), charset_(std::move(charset)) {}
+      : det_(std::move(det)),
+        rec_(std::move(rec)),
+        cls_(std::move(cls)),
+        charset_(std::move(charset)) {}
   std::string name() const override { return "paddle"; }
   // Plates are cut at 3:1 with room for two rows; det finds the lines inside.
   cv::Size input_size() const override { return {384, 128}; }
@@ -233,9 +244,10 @@ class PaddleOcr final : public PlateOcr {
       const std::array<cv::Point2f, 4> dst{cv::Point2f(0, 0), cv::Point2f(w, 0), cv::Point2f(w, h),
                                            cv::Point2f(0, h)};
       cv::Mat line;
-      cv::warpPerspective(padded, line, cv::getPerspectiveTransform(c.data(), dst.data()),
-                          cv::Size(static_cast<int>(std::lround(w)), static_cast<int>(std::lround(h))),
-                          cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+      cv::warpPerspective(
+          padded, line, cv::getPerspectiveTransform(c.data(), dst.data()),
+          cv::Size(static_cast<int>(std::lround(w)), static_cast<int>(std::lround(h))),
+          cv::INTER_CUBIC, cv::BORDER_REPLICATE);
       if (line.rows >= 1.5 * line.cols) cv::rotate(line, line, cv::ROTATE_90_COUNTERCLOCKWISE);
       tallest = std::max(tallest, line.rows);
       lines.push_back(line);
@@ -249,7 +261,8 @@ class PaddleOcr final : public PlateOcr {
   // cls: 180 degrees with confidence > 0.9 (PaddleOCR's cls_thresh).
   bool upside_down(const cv::Mat& line) {
     constexpr int kH = 48, kW = 192;
-    const int w = std::min(kW, static_cast<int>(std::ceil(kH * static_cast<double>(line.cols) / line.rows)));
+    const int w =
+        std::min(kW, static_cast<int>(std::ceil(kH * static_cast<double>(line.cols) / line.rows)));
     cv::Mat in;
     cv::resize(line, in, cv::Size(std::max(1, w), kH));
     auto blob = to_blob(in, kW, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5});
@@ -277,9 +290,9 @@ class PaddleOcr final : public PlateOcr {
     auto out = rec_.session.Run(Ort::RunOptions{nullptr}, in_names, &t, 1, out_names, 1);
     const auto oshape = out[0].GetTensorTypeAndShapeInfo().GetShape();
     if (oshape.size() != 3 || oshape[2] != static_cast<int64_t>(charset_.size()))
-      return Result<OcrResult>::Error(fmt::format(
-          "paddle: rec output has {} classes, the dictionary {}", oshape.size() == 3 ? oshape[2] : -1,
-          charset_.size()));
+      return Result<OcrResult>::Error(
+          fmt::format("paddle: rec output has {} classes, the dictionary {}",
+                      oshape.size() == 3 ? oshape[2] : -1, charset_.size()));
     const int steps = static_cast<int>(oshape[1]), classes = static_cast<int>(oshape[2]);
     // The exported rec ends in a softmax; decode_ctc softmaxes its scores, so it gets logs.
     std::vector<float> scores(out[0].GetTensorData<float>(),
@@ -310,8 +323,8 @@ Result<std::unique_ptr<PlateOcr>> create_paddle_ocr(const ResolvedModel& model, 
     OrtModel det = load_model(model.paths[2], threads);
     OrtModel cls;
     if (model.paths.size() > 3) cls = load_model(model.paths[3], threads);
-    return std::unique_ptr<PlateOcr>(
-        std::make_unique<PaddleOcr>(std::move(det), std::move(rec), std::move(cls), std::move(charset)));
+    return std::unique_ptr<PlateOcr>(std::make_unique<PaddleOcr>(
+        std::move(det), std::move(rec), std::move(cls), std::move(charset)));
   } catch (const Ort::Exception& e) {
     return R::Error(std::string("paddle: cannot load the PP-OCR models: ") + e.what());
   }

@@ -133,7 +133,8 @@ TEST_F(PaddleModels, WithoutTheDictionaryItRefusesToStart) {
   p.engine = "paddle";
   // A rec file under another name is not the manifest's: no dictionary, det or cls with it.
   const auto dir = test::temp_dir("alpr_paddle_bare");
-  std::filesystem::copy_file(test::ocr_models_dir() / "ch_PP-OCRv4_rec_infer.onnx", dir / "rec.onnx");
+  std::filesystem::copy_file(test::ocr_models_dir() / "ch_PP-OCRv4_rec_infer.onnx",
+                             dir / "rec.onnx");
   p.model = (dir / "rec.onnx").string();
   auto r = create_plate_ocr(p, *models);
   ASSERT_FALSE(r);
