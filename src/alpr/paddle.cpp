@@ -209,6 +209,7 @@ class PaddleOcr final : public PlateOcr {
 
  private:
   static constexpr int kDetHeight = 160;  // det input height for a plate crop (x32)
+  static constexpr int kDetMaxWidth = 1280;
   static constexpr int kRecHeight = 48;
 
   // The plate's text lines, cut upright, top to bottom. Lines under 0.7 of the tallest's
@@ -218,22 +219,25 @@ class PaddleOcr final : public PlateOcr {
     cv::Mat padded;
     const cv::Scalar fill = cv::mean(plate);
     cv::copyMakeBorder(plate, padded, pad, pad, pad, pad, cv::BORDER_CONSTANT, fill);
-    const double s = static_cast<double>(kDetHeight) / padded.rows;
+    // 160 px high; a very wide cut is scaled down instead so det memory stays bounded.
+    const double s = std::min(static_cast<double>(kDetHeight) / padded.rows,
+                              static_cast<double>(kDetMaxWidth) / padded.cols);
     const int dw = std::max(32, static_cast<int>(std::lround(padded.cols * s / 32.0)) * 32);
+    const int dh = std::max(32, static_cast<int>(std::lround(padded.rows * s / 32.0)) * 32);
     cv::Mat in;
-    cv::resize(padded, in, cv::Size(dw, kDetHeight), 0, 0, cv::INTER_LINEAR);
+    cv::resize(padded, in, cv::Size(dw, dh), 0, 0, cv::INTER_LINEAR);
     auto blob = to_blob(in, dw, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
-    const std::array<int64_t, 4> shape{1, 3, kDetHeight, dw};
+    const std::array<int64_t, 4> shape{1, 3, dh, dw};
     Ort::Value t = Ort::Value::CreateTensor<float>(mem_, blob.data(), blob.size(), shape.data(), 4);
     const char* in_names[] = {det_.input.c_str()};
     const char* out_names[] = {det_.output.c_str()};
     auto out = det_.session.Run(Ort::RunOptions{nullptr}, in_names, &t, 1, out_names, 1);
     const auto oshape = out[0].GetTensorTypeAndShapeInfo().GetShape();
-    if (oshape.size() != 4 || oshape[2] != kDetHeight || oshape[3] != dw)
+    if (oshape.size() != 4 || oshape[2] != dh || oshape[3] != dw)
       return Result<std::vector<cv::Mat>>::Error("paddle: det output is not a [1,1,H,W] map");
-    const cv::Mat prob(kDetHeight, dw, CV_32F, const_cast<float*>(out[0].GetTensorData<float>()));
+    const cv::Mat prob(dh, dw, CV_32F, const_cast<float*>(out[0].GetTensorData<float>()));
     const auto boxes = db_postprocess(prob, DbParams{}, static_cast<float>(padded.cols) / dw,
-                                      static_cast<float>(padded.rows) / kDetHeight, padded.size());
+                                      static_cast<float>(padded.rows) / dh, padded.size());
     std::vector<cv::Mat> lines;
     int tallest = 0;
     for (const auto& b : boxes) {
@@ -278,7 +282,8 @@ class PaddleOcr final : public PlateOcr {
 
   Result<OcrResult> recognise(const cv::Mat& line) {
     const double ratio = static_cast<double>(line.cols) / line.rows;
-    const int w = std::max(1, static_cast<int>(std::ceil(kRecHeight * ratio)));
+    // Lines wider than 40:1 are squeezed: rec cost grows with the width.
+    const int w = std::clamp(static_cast<int>(std::ceil(kRecHeight * ratio)), 1, 40 * kRecHeight);
     const int width = std::max(320, w);
     cv::Mat in;
     cv::resize(line, in, cv::Size(w, kRecHeight), 0, 0, cv::INTER_LINEAR);

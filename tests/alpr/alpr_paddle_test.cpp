@@ -128,6 +128,16 @@ TEST_F(PaddleModels, UpsideDownLineIsTurnedByCls) {
   EXPECT_EQ(r->text, "KX47PL");
 }
 
+TEST_F(PaddleModels, OddShapedCutsAreReadWithoutError) {
+  for (const cv::Size size : {cv::Size(3000, 14), cv::Size(9, 700), cv::Size(1, 1)}) {
+    cv::Mat cut(size, CV_8UC3);
+    cv::randu(cut, cv::Scalar::all(0), cv::Scalar::all(255));
+    auto r = ocr->read(cut);
+    ASSERT_TRUE(r) << size << ": " << r.error();
+    EXPECT_EQ(r->char_conf.size(), r->text.size());
+  }
+}
+
 TEST_F(PaddleModels, WithoutTheDictionaryItRefusesToStart) {
   OcrParams p;
   p.engine = "paddle";
