@@ -124,9 +124,9 @@ int run_alpr(const AlprArgs& args, const GlobalOptions& global) {
     else
       j["frame_index"] = frame.index;
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
-    std::vector<cv::Rect2f> boxes;
+    std::vector<PlateDetection> boxes;  // masked (plate_mask_region): box only, no corners
     for (const auto& r : reads) {
-      boxes.push_back(r.box);
+      boxes.emplace_back().box = r.box;
       if (r.voted.text.empty()) continue;
       ++plates_read;
       nlohmann::ordered_json p{{"text", r.voted.text},
@@ -440,8 +440,8 @@ void add_engine_options(CLI::App* cmd, EngineArgs& e) {
       ->capture_default_str();
   cmd->add_option("--plate-model", e.plate_model, "plate detector: manifest name, file or 'haar'")
       ->capture_default_str();
-  cmd->add_option("--ocr", e.ocr, "cct | tesseract")
-      ->check(CLI::IsMember({"cct", "tesseract"}))
+  cmd->add_option("--ocr", e.ocr, "cct | tesseract | paddle")
+      ->check(CLI::IsMember({"cct", "tesseract", "paddle"}))
       ->capture_default_str();
   cmd->add_option("--plate-conf", e.plate_conf, "plate detector confidence threshold")
       ->capture_default_str();

@@ -116,9 +116,36 @@ OcrResult decode_cct(const float* probs, int slots, const CctConfig& config);
 OcrResult decode_ctc(const float* scores, int steps, int classes,
                      const std::vector<std::string>& charset, int blank = 0);
 
+// PaddleOCR (PP-OCRv4) pieces, exposed for tests.
+// The rec model's classes: 0 the CTC blank, then one per line of the dictionary text, then a
+// space (PaddleOCR's use_space_char). ASCII lowercase letters are upper-cased (plates are read
+// in capitals; PP-OCR often answers 'o' for 'O').
+std::vector<std::string> paddle_charset(const std::string& dictionary_text);
+
+struct DbParams {
+  float thresh = 0.3f;      // binarise the probability map
+  float box_thresh = 0.6f;  // mean probability inside a box to keep it
+  float unclip = 1.5f;      // grow each box by area * unclip / perimeter on every side
+  int min_size = 3;         // boxes with a shorter side (map pixels) are dropped
+  int max_candidates = 1000;
+};
+// A text line found by DB: a rotated rectangle (corners tl, tr, br, bl) in image pixels.
+struct TextBox {
+  std::array<cv::Point2f, 4> corners{};
+  float score = 0.f;
+};
+// DB post-processing of a [H,W] CV_32F probability map: binarise, contours, min-area
+// rectangles scored by the mean probability inside, unclipped; coordinates multiplied by
+// (scale_x, scale_y) and clipped to `image` (the map's size when empty). Sorted top to
+// bottom, then left to right within a line.
+std::vector<TextBox> db_postprocess(const cv::Mat& prob, const DbParams& params = {},
+                                    float scale_x = 1.f, float scale_y = 1.f,
+                                    cv::Size image = {});
+
 struct OcrParams {
-  std::string engine = "cct";  // cct | tesseract
-  std::string model = "cct-xs-global";
+  std::string engine = "cct";  // cct | tesseract | paddle
+  std::string model;           // manifest name or path; "" = the engine's default
+                               // (cct-xs-global, ppocr-v4)
   int threads = 0;
 };
 
@@ -451,5 +478,14 @@ class PlateStage {
 // Covers each plate box (grown by `margin` of its size) with a coarse pixelation. Fails
 // closed: a box that cannot be pixelated is filled black.
 void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float margin = 0.1f);
+
+// The area a plate's mask covers, before `margin`: the box together with its corner quad, and
+// at least as tall as half its width (a US plate's shape), grown downward. Why: the plate
+// model often boxes only the band above the characters (a state name, "WASHINGTON, DC") and
+// the characters below must not stay readable; the extra height on a correctly boxed wide
+// plate only hides more bumper.
+cv::Rect2f plate_mask_region(const PlateDetection& plate);
+// mask_plates over plate_mask_region of each plate.
+void mask_plates(cv::Mat& bgr, const std::vector<PlateDetection>& plates, float margin = 0.1f);
 
 }  // namespace ev

@@ -204,7 +204,7 @@ struct RuntimeConfig {
 struct AlprConfig {
   bool enabled = false;                      // read plates and emit plate_read / plate_updated
   std::string plate_model = "plate-yolov5";  // manifest name, file, or haar
-  std::string ocr = "cct";                   // cct | tesseract
+  std::string ocr = "cct";                   // cct | tesseract | paddle
   std::string region;                        // format rules: br | eu | nl | us | "" (none)
   int queue_size = 4;                        // plate work waiting for OCR; the oldest is dropped
   double min_plate_area = 1000;              // px^2; smaller plates are masked, never read

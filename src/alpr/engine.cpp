@@ -355,11 +355,39 @@ std::vector<PlateSummary> PlateTrackBook::summaries() const {
   return out;
 }
 
+namespace {
+constexpr float kMaskMinHeightPerWidth = 0.5f;
+}  // namespace
+
 void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float margin) {
   PrivacyParams p;
   p.padding = margin;
   const auto applied = apply_masks(bgr, plates, AnonymizeMethod::kPixelate, p);
   (void)applied;
+}
+
+cv::Rect2f plate_mask_region(const PlateDetection& plate) {
+  cv::Rect2f r = plate.box;
+  if (plate.has_corners) {
+    float x0 = r.x, y0 = r.y, x1 = r.br().x, y1 = r.br().y;
+    for (const auto& c : plate.corners) {
+      x0 = std::min(x0, c.x);
+      y0 = std::min(y0, c.y);
+      x1 = std::max(x1, c.x);
+      y1 = std::max(y1, c.y);
+    }
+    r = cv::Rect2f(x0, y0, x1 - x0, y1 - y0);
+  }
+  const float min_height = kMaskMinHeightPerWidth * r.width;
+  if (r.height < min_height) r.height = min_height;
+  return r;
+}
+
+void mask_plates(cv::Mat& bgr, const std::vector<PlateDetection>& plates, float margin) {
+  std::vector<cv::Rect2f> boxes;
+  boxes.reserve(plates.size());
+  for (const auto& p : plates) boxes.push_back(plate_mask_region(p));
+  mask_plates(bgr, boxes, margin);
 }
 
 }  // namespace ev

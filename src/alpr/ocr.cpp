@@ -1,6 +1,6 @@
 // Plate OCR engines behind PlateOcr: fast-plate-ocr's CCT (default; ONNX Runtime, uint8 NHWC
-// input, which the float-only InferenceBackend cannot feed) and Tesseract (Debian) as the
-// baseline.
+// input, which the float-only InferenceBackend cannot feed), PaddleOCR (paddle.cpp) and
+// Tesseract (Debian) as the baseline.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "edgevision/alpr.hpp"
+#include "alpr/paddle.hpp"
 
 namespace ev {
 namespace {
@@ -139,10 +140,14 @@ Result<std::unique_ptr<PlateOcr>> create_plate_ocr(const OcrParams& params, Mode
     if (!s.ok()) return s;
     return std::unique_ptr<PlateOcr>(std::move(t));
   }
-  if (params.engine != "cct")
-    return R::Error("alpr: unknown OCR engine '" + params.engine + "' (cct | tesseract)");
-  auto resolved = models.resolve(params.model);
+  if (params.engine != "cct" && params.engine != "paddle")
+    return R::Error("alpr: unknown OCR engine '" + params.engine + "' (cct | tesseract | paddle)");
+  const bool paddle = params.engine == "paddle";
+  auto resolved = models.resolve(!params.model.empty() ? params.model
+                                 : paddle            ? "ppocr-v4"
+                                                     : "cct-xs-global");
   if (!resolved) return resolved.status();
+  if (paddle) return create_paddle_ocr(*resolved, params.threads);
   try {
     Ort::SessionOptions so;
     if (params.threads > 0) so.SetIntraOpNumThreads(params.threads);

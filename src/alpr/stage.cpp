@@ -149,10 +149,8 @@ Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
     submit(std::move(w));
   }
   if (options_.mask) {
-    std::vector<cv::Rect2f> boxes;
-    for (const auto& p : plates) boxes.push_back(p.box);
-    mask_plates(frame, boxes, options_.mask_margin);
-    masked_ += static_cast<int64_t>(boxes.size());
+    mask_plates(frame, plates, options_.mask_margin);
+    masked_ += static_cast<int64_t>(plates.size());
   }
   return Status::Ok();
 }

@@ -523,7 +523,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get(n, k, "enabled", a.enabled);
     r.get(n, k, "plate_model", a.plate_model);
     if (a.plate_model.empty()) r.fail(n["plate_model"], k + ".plate_model", "expected a model");
-    r.get_enum(n, k, "ocr", a.ocr, {"cct", "tesseract"});
+    r.get_enum(n, k, "ocr", a.ocr, {"cct", "tesseract", "paddle"});
     r.get_enum(n, k, "region", a.region, {"", "br", "eu", "nl", "us"});
     r.get_number(n, k, "queue_size", a.queue_size, 1, 1000);
     r.get_number(n, k, "min_plate_area", a.min_plate_area, 0, 1e8);

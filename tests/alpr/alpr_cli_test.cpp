@@ -82,7 +82,7 @@ TEST(AlprCli, EvalBarAndUsageErrors) {
   auto bad = test::run_command(cli() + " alpr-eval --labels " + (dir / "bad.csv").string() + " " +
                                test::data("plates").string());
   EXPECT_EQ(bad.exit_code, 2);
-  auto usage = test::run_command(cli() + " alpr --ocr paddle x.jpg");
+  auto usage = test::run_command(cli() + " alpr --ocr easyocr x.jpg");
   EXPECT_NE(usage.exit_code, 0);  // CLI11's own parse-error code (the same for every command)
 }
 

@@ -48,7 +48,10 @@ TEST(ConfigAlpr, ParsesEveryKey) {
 }
 
 TEST(ConfigAlpr, BadValuesNameTheKey) {
-  auto bad = parse_alpr("alpr:\n  ocr: paddle\n");
+  auto paddle = parse_alpr("alpr:\n  ocr: paddle\n");
+  ASSERT_TRUE(paddle) << paddle.error();
+  EXPECT_EQ(paddle->alpr.ocr, "paddle");
+  auto bad = parse_alpr("alpr:\n  ocr: easyocr\n");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("alpr.ocr"), std::string::npos) << bad.error();
   bad = parse_alpr("alpr:\n  queue_size: 0\n");

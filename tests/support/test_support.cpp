@@ -17,6 +17,9 @@ fs::path data(const std::string& rel) {
 fs::path edgevision_binary() {
   return fs::path(EV_BINARY_DIR) / "bin" / "edgevision";
 }
+fs::path ocr_models_dir() {
+  return fs::path(EV_OCR_MODELS_DIR);
+}
 
 fs::path temp_dir(const std::string& name) {
   // CTest runs test cases of one suite in parallel processes: the pid keeps them apart.

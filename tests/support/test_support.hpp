@@ -9,6 +9,8 @@ std::filesystem::path shared_dir();                  // EV_SHARED_DIR
 std::filesystem::path shared_models_dir();           // <shared>/models
 std::filesystem::path data(const std::string& rel);  // <shared>/data/<rel>
 std::filesystem::path edgevision_binary();           // <build>/bin/edgevision
+// PaddleOCR models unpacked by scripts/fetch_ocr_models.sh at configure time ("" if that failed).
+std::filesystem::path ocr_models_dir();
 // A fresh empty directory under the build tree for one test.
 std::filesystem::path temp_dir(const std::string& name);
 }  // namespace ev::test
