@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "edgevision/preprocess.hpp"
+#include "edgevision/rects.hpp"
 #include "face/face_internal.hpp"
 
 namespace ev::face {
@@ -155,8 +156,8 @@ std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float sca
     // hold a face's centre.
     for (const Pass& tile : plan_upscaled_passes(frame, net, scale)) {
       const bool holds = std::any_of(faces.begin(), faces.end(), [&](const cv::Rect2f& b) {
-        return tile.region.contains(cv::Point(static_cast<int>(b.x + b.width / 2),
-                                              static_cast<int>(b.y + b.height / 2)));
+        return tile.region.contains(
+            cv::Point(static_cast<int>(b.x + b.width / 2), static_cast<int>(b.y + b.height / 2)));
       });
       if (holds) passes.push_back(tile);
     }
@@ -173,24 +174,13 @@ std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float sca
     // At most one 640x640 run around a lone face.
     const float pad = std::min(std::max(kContext * b.height, 48.f),
                                (static_cast<float>(tile) - std::max(b.width, b.height)) / 2.f);
-    const cv::Rect r(cv::Point(static_cast<int>(std::floor(b.x - pad)),
-                               static_cast<int>(std::floor(b.y - pad))),
-                     cv::Point(static_cast<int>(std::ceil(b.x + b.width + pad)),
-                               static_cast<int>(std::ceil(b.y + b.height + pad))));
+    const cv::Rect r(
+        cv::Point(static_cast<int>(std::floor(b.x - pad)), static_cast<int>(std::floor(b.y - pad))),
+        cv::Point(static_cast<int>(std::ceil(b.x + b.width + pad)),
+                  static_cast<int>(std::ceil(b.y + b.height + pad))));
     if ((r & whole).area() > 0) regions.push_back(r & whole);
   }
-  bool merged = true;
-  while (merged) {
-    merged = false;
-    for (size_t i = 0; i < regions.size() && !merged; ++i)
-      for (size_t j = i + 1; j < regions.size(); ++j)
-        if ((regions[i] & regions[j]).area() > 0) {
-          regions[i] |= regions[j];
-          regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(j));
-          merged = true;
-          break;
-        }
-  }
+  regions = merge_overlapping_rects(std::move(regions));
   // A crop larger than a 640x640 run is cut into such tiles, so one run's memory stays bounded.
   const int overlap = static_cast<int>(std::lround(64.f / scale));
   for (const cv::Rect& r : regions) {
@@ -263,8 +253,9 @@ Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
       for (const Face& f : all)
         if (f.box.height < small) near_limit.push_back(f.box);
       const std::vector<Pass> passes =
-          upscale_everywhere_ ? plan_upscaled_passes(bgr.size(), net_size(), upscale_)
-                              : plan_small_face_passes(bgr.size(), net_size(), upscale_, near_limit);
+          upscale_everywhere_
+              ? plan_upscaled_passes(bgr.size(), net_size(), upscale_)
+              : plan_small_face_passes(bgr.size(), net_size(), upscale_, near_limit);
       for (const Pass& pass : passes)
         if (Status s = run_pass(bgr, pass, all); !s.ok()) return s;
     }

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "edgevision/pipeline.hpp"
+#include "edgevision/rects.hpp"
 
 namespace ev {
 
@@ -18,23 +19,6 @@ cv::Rect pad_rect(const cv::Rect& r, float fraction, int pixels, const cv::Rect&
   const int dx = static_cast<int>(r.width * fraction) + pixels;
   const int dy = static_cast<int>(r.height * fraction) + pixels;
   return cv::Rect(r.x - dx, r.y - dy, r.width + 2 * dx, r.height + 2 * dy) & bounds;
-}
-
-// Merges overlapping rectangles until none overlap.
-std::vector<cv::Rect> merge_rects(std::vector<cv::Rect> rects) {
-  bool merged = true;
-  while (merged) {
-    merged = false;
-    for (size_t i = 0; i < rects.size() && !merged; ++i)
-      for (size_t j = i + 1; j < rects.size(); ++j)
-        if ((rects[i] & rects[j]).area() > 0) {
-          rects[i] |= rects[j];
-          rects.erase(rects.begin() + static_cast<std::ptrdiff_t>(j));
-          merged = true;
-          break;
-        }
-  }
-  return rects;
 }
 
 }  // namespace
@@ -101,14 +85,14 @@ Result<std::vector<Face>> MotionGatedFaceDetector::detect(const cv::Mat& bgr) {
                         static_cast<int>(std::ceil(b.height * sy)));
     regions.push_back(pad_rect(full, options_.pad_fraction, options_.pad_pixels, frame));
   }
-  regions = merge_rects(std::move(regions));
+  regions = merge_overlapping_rects(std::move(regions));
   // A known face touched by motion is re-detected whole: its region grows to contain it.
   for (const Face& f : known_) {
     const cv::Rect fb = pad_rect(cv::Rect(f.box) & frame, 0.25f, 8, frame);
     for (auto& r : regions)
       if ((r & fb).area() > 0) r |= fb;
   }
-  regions = merge_rects(std::move(regions));
+  regions = merge_overlapping_rects(std::move(regions));
   double area = 0;
   for (const auto& r : regions) area += r.area();
   if (area > options_.max_region_fraction * frame.area() ||
