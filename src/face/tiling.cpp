@@ -181,19 +181,13 @@ std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float sca
     if ((r & whole).area() > 0) regions.push_back(r & whole);
   }
   regions = merge_overlapping_rects(std::move(regions));
-  // A crop larger than a 640x640 run is cut into such tiles, so one run's memory stays bounded.
-  const int overlap = static_cast<int>(std::lround(64.f / scale));
-  for (const cv::Rect& r : regions) {
-    if (r.width <= tile && r.height <= tile) {
-      passes.push_back({r, scale});
-      continue;
+  // A crop larger than a 640x640 run is cut into such runs (the upscaled tiles of the crop),
+  // so one run's memory stays bounded; a smaller crop is one run.
+  for (const cv::Rect& r : regions)
+    for (Pass pass : plan_upscaled_passes(r.size(), {0, 0}, scale)) {
+      pass.region += r.tl();
+      passes.push_back(pass);
     }
-    const int rw = std::min(r.width, tile);
-    const int rh = std::min(r.height, tile);
-    for (int y : tile_origins(r.height, rh, overlap))
-      for (int x : tile_origins(r.width, rw, overlap))
-        passes.push_back({cv::Rect(r.x + x, r.y + y, rw, rh), scale});
-  }
   return passes;
 }
 
