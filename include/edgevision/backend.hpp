@@ -97,5 +97,8 @@ void set_runtime_options(const RuntimeOptions& options);
 RuntimeOptions runtime_options();
 // ONNX Runtime sessions alive in the process (a shared one counts once).
 size_t onnxruntime_session_count();
+// The most inference runs one ONNX Runtime session had in flight at once since the last reset
+// (over all sessions): 1 with one_run_per_session, up to the number of users without.
+int onnxruntime_peak_runs_in_flight(bool reset = false);
 
 }  // namespace ev

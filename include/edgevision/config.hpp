@@ -71,6 +71,8 @@ struct CameraConfig {
   bool enabled = true;
   bool detect = true;  // run object detection + tracking (false: anonymize only)
   int queue_size = 4;  // frames between stages
+  // MJPEG streams read as JPEG packets, decoded only when analysed (SourceOptions::raw_mjpeg).
+  bool mjpeg_packets = true;
   SceneConfig scene;   // keys filters, zones, lines, analytics
 
   bool operator==(const CameraConfig&) const = default;

@@ -26,6 +26,7 @@ struct SourceInfo {
   cv::Size size;             // first frame size; may vary across a folder
   int64_t frame_count = -1;  // -1 if unknown (streams, cameras)
   int fourcc = 0;            // video codec of the input, 0 if unknown
+  bool decodes_on_demand = false;  // MJPEG stream read as packets: skipped frames cost no decode
 };
 
 struct Frame {
@@ -73,6 +74,9 @@ struct SourceOptions {
   // Below 5 s so a camera's stop() returns within 5 s even when its stream went silent after
   // opening (the reader thread is inside FFmpeg's read until then); Frigate uses 5 s too.
   int read_timeout_ms = 4000;
+  // MJPEG streams are read as JPEG packets and only the frames that are analysed are decoded
+  // (false: OpenCV decodes every frame, as for other codecs).
+  bool raw_mjpeg = true;
   // Set by the owner to abandon a pending open (checked every 100 ms while the stream is probed).
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -3,9 +3,11 @@
 #include "backend/backends.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -58,6 +60,26 @@ struct SharedSession {
   std::unique_ptr<Ort::Session> session;
   bool one_run_at_a_time = false;
   std::mutex run_mutex;
+  std::atomic<int> in_flight{0};
+};
+
+std::atomic<int> g_peak_in_flight{0};
+
+// Counts a run in flight on its session for as long as it lives.
+class RunInFlight {
+ public:
+  explicit RunInFlight(SharedSession& s) : s_(s) {
+    const int now = ++s_.in_flight;
+    int peak = g_peak_in_flight.load();
+    while (now > peak && !g_peak_in_flight.compare_exchange_weak(peak, now)) {
+    }
+  }
+  ~RunInFlight() { --s_.in_flight; }
+  RunInFlight(const RunInFlight&) = delete;
+  RunInFlight& operator=(const RunInFlight&) = delete;
+
+ private:
+  SharedSession& s_;
 };
 
 std::map<SessionKey, std::weak_ptr<SharedSession>>& session_cache() {
@@ -94,9 +116,11 @@ class OnnxRuntimeBackend final : public InferenceBackend {
       }
       std::unique_lock<std::mutex> turn(shared_->run_mutex, std::defer_lock);
       if (shared_->one_run_at_a_time) turn.lock();
+      std::optional<RunInFlight> counted(std::in_place, *shared_);
       auto results =
           shared_->session->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
                                 values.size(), output_names_.data(), output_names_.size());
+      counted.reset();
       if (turn.owns_lock()) turn.unlock();
       out.resize(results.size());
       for (size_t i = 0; i < results.size(); ++i) {
@@ -156,6 +180,10 @@ void set_runtime_options(const RuntimeOptions& options) {
 RuntimeOptions runtime_options() {
   std::lock_guard lock(runtime_mutex());
   return runtime_settings();
+}
+
+int onnxruntime_peak_runs_in_flight(bool reset) {
+  return reset ? g_peak_in_flight.exchange(0) : g_peak_in_flight.load();
 }
 
 size_t onnxruntime_session_count() {

@@ -415,7 +415,7 @@ CameraConfig read_camera(const Reader& r, const YAML::Node& n, const std::string
   CameraConfig c;
   r.check_map(n, key,
               {"id", "source", "fps", "roi", "loop", "enabled", "detect", "queue_size", "filters",
-               "zones", "lines", "analytics"});
+               "zones", "lines", "analytics", "mjpeg_packets"});
   if (!n["id"]) r.fail(n, key + ".id", "missing required key (a camera name such as 'door')");
   if (!n["source"]) {
     r.fail(n, key + ".source", "missing required key (file, folder, /dev/videoN or rtsp:// URL)");
@@ -435,6 +435,7 @@ CameraConfig read_camera(const Reader& r, const YAML::Node& n, const std::string
   r.get(n, key, "enabled", c.enabled);
   r.get(n, key, "detect", c.detect);
   r.get_number(n, key, "queue_size", c.queue_size, 1, 64);
+  r.get(n, key, "mjpeg_packets", c.mjpeg_packets);
   if (const YAML::Node roi = n["roi"]) {
     const std::string k = key + ".roi";
     if (!roi.IsSequence() || roi.size() != 4) {

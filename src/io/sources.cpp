@@ -14,6 +14,7 @@
 
 #include "edgevision/io.hpp"
 #include "edgevision/redact.hpp"
+#include "io/mjpeg_decoder.hpp"
 
 namespace ev {
 namespace fs = std::filesystem;
@@ -107,18 +108,14 @@ class ImageListSource final : public FrameSource {
 
 class CaptureSource final : public FrameSource {
  public:
-  CaptureSource(cv::VideoCapture cap, SourceInfo info, SourceOptions options)
-      : cap_(std::move(cap)), info_(std::move(info)), options_(options) {}
+  // `mjpeg`: the capture is in raw mode (CAP_PROP_FORMAT -1) and its packets are JPEGs.
+  CaptureSource(cv::VideoCapture cap, SourceInfo info, SourceOptions options,
+                std::unique_ptr<MjpegDecoder> mjpeg)
+      : cap_(std::move(cap)), info_(std::move(info)), options_(options), mjpeg_(std::move(mjpeg)) {}
 
   ReadStatus read(Frame& frame, std::string& message) override {
     for (;;) {
-      bool ok = false;
-      try {
-        ok = cap_.read(frame.image);
-      } catch (const cv::Exception& e) {
-        ok = false;
-      }
-      if (ok && !frame.image.empty()) {
+      if (read_image(frame.image)) {
         frame.index = index_++;
         frame.timestamp_ms =
             info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
@@ -143,7 +140,7 @@ class CaptureSource final : public FrameSource {
         ++loops_;
         cap_.set(cv::CAP_PROP_POS_FRAMES, 0);
         corrupt_run_ = 0;
-        if (cap_.read(frame.image) && !frame.image.empty()) {
+        if (read_image(frame.image)) {
           frame.index = index_++;
           frame.timestamp_ms = info_.fps > 0 ? frame.index * 1000.0 / info_.fps : 0;
           return ReadStatus::kFrame;
@@ -180,13 +177,7 @@ class CaptureSource final : public FrameSource {
       frame.image.release();
       return ReadStatus::kFrame;
     }
-    bool ok = false;
-    try {
-      ok = cap_.retrieve(frame.image);
-    } catch (const cv::Exception&) {
-      ok = false;
-    }
-    if (!ok || frame.image.empty()) {
+    if (!retrieve_image(frame.image)) {
       if (++corrupt_run_ > options_.max_corrupt_run) {
         message = "stream " + info_.uri + " delivers only undecodable frames";
         return ReadStatus::kError;
@@ -199,9 +190,30 @@ class CaptureSource final : public FrameSource {
   }
 
  private:
+  // The grabbed frame's image, decoded by OpenCV or, in raw mode, from its JPEG packet.
+  bool retrieve_image(cv::Mat& image) {
+    try {
+      if (!mjpeg_) return cap_.retrieve(image) && !image.empty();
+      return cap_.retrieve(packet_) && mjpeg_->decode(packet_, image).ok();
+    } catch (const cv::Exception&) {
+      return false;
+    }
+  }
+  bool read_image(cv::Mat& image) {
+    bool grabbed = false;
+    try {
+      grabbed = cap_.grab();
+    } catch (const cv::Exception&) {
+      grabbed = false;
+    }
+    return grabbed && retrieve_image(image);
+  }
+
   cv::VideoCapture cap_;
   SourceInfo info_;
   SourceOptions options_;
+  std::unique_ptr<MjpegDecoder> mjpeg_;
+  cv::Mat packet_;
   int64_t index_ = 0;
   int corrupt_run_ = 0;
   int64_t loops_ = 0;
@@ -344,7 +356,30 @@ Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, Source
   const double count = cap.get(cv::CAP_PROP_FRAME_COUNT);
   info.frame_count = kind == SourceKind::kVideo && count > 0 ? static_cast<int64_t>(count) : -1;
   info.fourcc = static_cast<int>(cap.get(cv::CAP_PROP_FOURCC));
-  return std::unique_ptr<FrameSource>(new CaptureSource(std::move(cap), info, options));
+  // OpenCV's grab() decodes every frame, also those an fps cap then skips (at 30 fps capped
+  // to 10, two thirds of the decoding is thrown away). An MJPEG stream is read as packets
+  // instead and only the frames that are analysed are decoded.
+  std::unique_ptr<MjpegDecoder> mjpeg;
+  if (kind == SourceKind::kStream && options.raw_mjpeg && is_mjpeg_fourcc(info.fourcc)) {
+    auto decoder = MjpegDecoder::create();
+    bool raw = false;
+    if (decoder) {
+      try {
+        raw = cap.set(cv::CAP_PROP_FORMAT, -1);
+      } catch (const cv::Exception&) {
+        raw = false;
+      }
+    }
+    if (raw) {
+      mjpeg = std::move(*decoder);
+      info.decodes_on_demand = true;
+    } else {
+      spdlog::warn("{}: MJPEG frames skipped by the fps cap are decoded too ({})", info.uri,
+                   decoder ? "OpenCV refused raw packets" : decoder.error());
+    }
+  }
+  return std::unique_ptr<FrameSource>(
+      new CaptureSource(std::move(cap), info, options, std::move(mjpeg)));
 }
 
 }  // namespace

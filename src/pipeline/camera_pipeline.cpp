@@ -262,6 +262,7 @@ struct CameraPipeline::Impl {
   void source_loop() {
     SourceOptions opts;
     opts.loop = s.camera.loop;
+    opts.raw_mjpeg = s.camera.mjpeg_packets;
     opts.cancel = &stop;
     double backoff_ms = 500;
     const double min_interval_ms = s.camera.fps > 0 ? 1000.0 / s.camera.fps : 0;

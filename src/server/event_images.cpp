@@ -83,7 +83,10 @@ void EventImages::run() {
 }
 
 void EventImages::store(const Pending& p) {
-  auto jpeg = view_.snapshot_jpeg(p.camera);
+  // The event's own frame as the pipeline stored it (encoded once there, and the frame the
+  // box belongs to); the camera's latest frame when the pipeline kept none.
+  auto jpeg = view_.event_snapshot_jpeg(p.id);
+  if (!jpeg || jpeg->empty()) jpeg = view_.snapshot_jpeg(p.camera);
   if (!jpeg || jpeg->empty()) {
     std::lock_guard lock(mutex_);
     ++stats_.no_frame;

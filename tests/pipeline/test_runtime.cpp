@@ -112,6 +112,7 @@ TEST(Runtime, SharedDetectorSessionConcurrentlyGivesPerCameraResults) {
   EXPECT_EQ(onnxruntime_session_count(), sessions_before + 1) << "one session for all cameras";
 
   // Every camera runs every image several times, concurrently, each in its own order.
+  onnxruntime_peak_runs_in_flight(/*reset=*/true);
   std::vector<std::vector<std::vector<Detection>>> got(kCameras);
   std::vector<std::string> errors(kCameras);
   std::vector<std::thread> threads;
@@ -142,6 +143,33 @@ TEST(Runtime, SharedDetectorSessionConcurrentlyGivesPerCameraResults) {
       expect_same(got[c][i], expected[i],
                   "camera " + std::to_string(c) + " image " + std::to_string(i));
   }
+  // The cameras took turns on the shared session: each run's activations were alone in it.
+  EXPECT_EQ(onnxruntime_peak_runs_in_flight(), 1);
+}
+
+// Without turns, four cameras on one session run at the same time (the counter is real).
+TEST(Runtime, SharedSessionWithoutTurnsRunsConcurrently) {
+  ModelManager models(test::shared_model_options("runtime_shared_detect"));
+  const auto images = test_images();
+  ASSERT_FALSE(images.empty());
+  DetectorParams params;
+  params.model = "yolox-nano";
+  params.threads = 1;
+  RuntimeGuard g({.share_sessions = true, .allow_spinning = false, .one_run_per_session = false});
+  std::vector<std::unique_ptr<ObjectDetector>> cams;
+  for (int i = 0; i < kCameras; ++i) {
+    auto d = ObjectDetector::create(params, models);
+    ASSERT_TRUE(d) << d.error();
+    cams.push_back(std::move(*d));
+  }
+  onnxruntime_peak_runs_in_flight(/*reset=*/true);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kCameras; ++c)
+    threads.emplace_back([&, c] {
+      for (int k = 0; k < 10; ++k) (void)cams[c]->detect(images[(k + c) % images.size()]);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_GE(onnxruntime_peak_runs_in_flight(), 2);
 }
 
 TEST(Runtime, SharedFaceSessionConcurrentlyGivesPerCameraResults) {

@@ -1,0 +1,37 @@
+// Decodes the JPEG packets of an MJPEG stream that OpenCV reads in raw mode
+// (CAP_PROP_FORMAT = -1), so a live camera read faster than it is analysed only pays for the
+// frames it analyses: OpenCV's grab() decodes every frame, a raw grab() only reads the packet.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <memory>
+#include <string>
+
+#include "edgevision/status.hpp"
+
+namespace ev {
+
+class MjpegDecoder {
+ public:
+  // libavcodec's MJPEG decoder on one thread (the camera's reader thread does the work).
+  static Result<std::unique_ptr<MjpegDecoder>> create();
+  ~MjpegDecoder();
+  MjpegDecoder(const MjpegDecoder&) = delete;
+  MjpegDecoder& operator=(const MjpegDecoder&) = delete;
+
+  // `packet`: one whole JPEG (the 1xN CV_8U Mat of a raw retrieve()). `bgr` gets a newly
+  // allocated image, never a buffer shared with an earlier frame.
+  Status decode(const cv::Mat& packet, cv::Mat& bgr);
+
+ private:
+  struct State;
+  explicit MjpegDecoder(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// True for the codec tags OpenCV reports for MJPEG ("mjpe" from the codec name on HTTP/RTSP
+// streams, "MJPG" from AVI/MOV containers).
+bool is_mjpeg_fourcc(int fourcc);
+
+}  // namespace ev
