@@ -208,6 +208,7 @@ struct CameraPipeline::Impl {
 
   // Counters read by status(); written by one stage thread each.
   std::atomic<uint64_t> frames_in{0}, frames_out{0}, frames_failed{0}, motion_skipped{0}, faces{0};
+  std::atomic<uint64_t> dropped_undecoded{0};  // live frames dropped at the source (backlog)
   std::atomic<int> active_tracks{0};
   std::atomic<double> latency_ms{0};
   std::atomic<uint64_t> reconnects{0};
@@ -254,6 +255,12 @@ struct CameraPipeline::Impl {
                             [&] { return stop.load(); });
   }
 
+  // Frames already waiting in front of a stage that a live frame would have to queue behind.
+  // Two absorb one slow frame; a third would only be dropped further on (drop-oldest) after
+  // costing its decode and its anonymization, so a live source drops it before decoding.
+  static constexpr size_t kMaxWaiting = 2;
+  bool backlogged() const { return q_anon.size() >= kMaxWaiting || q_detect.size() >= kMaxWaiting; }
+
   template <typename Q>
   bool forward(Q& q, Packet p) {
     return live ? q.push_drop_oldest(std::move(p)) : q.push(std::move(p));
@@ -267,6 +274,12 @@ struct CameraPipeline::Impl {
     double backoff_ms = 500;
     const double min_interval_ms = s.camera.fps > 0 ? 1000.0 / s.camera.fps : 0;
     Clock::time_point next_slot = Clock::now();
+    // The next frame is due one interval after this slot (never more than one in the past).
+    auto advance_slot = [&] {
+      next_slot = std::max(
+          next_slot + std::chrono::microseconds(static_cast<int64_t>(min_interval_ms * 1000)),
+          Clock::now() - std::chrono::milliseconds(static_cast<int64_t>(min_interval_ms)));
+    };
     bool first_open = true;
     while (!stop) {
       if (!first_open) ++reconnects;
@@ -285,13 +298,19 @@ struct CameraPipeline::Impl {
         Frame frame;
         std::string message;
         const auto t0 = Clock::now();
-        // A live camera faster than the fps cap: frames before the next slot are not decoded.
-        bool skipped = false;
-        const ReadStatus rs =
-            live && min_interval_ms > 0
-                ? (*src)->read_if(
-                      frame, message, [&] { return Clock::now() >= next_slot; }, skipped)
-                : (*src)->read(frame, message);
+        // A live camera faster than the fps cap: frames before the next slot are not decoded,
+        // nor frames the pipeline has no room for (dropped and counted here).
+        bool skipped = false, backlog = false;
+        const ReadStatus rs = live ? (*src)->read_if(
+                                         frame, message,
+                                         [&] {
+                                           if (min_interval_ms > 0 && Clock::now() < next_slot)
+                                             return false;
+                                           backlog = backlogged();
+                                           return !backlog;
+                                         },
+                                         skipped)
+                                   : (*src)->read(frame, message);
         if (rs == ReadStatus::kCorrupt) {
           spdlog::warn("camera {}: corrupt frame: {}", s.camera.id, message);
           continue;
@@ -310,6 +329,11 @@ struct CameraPipeline::Impl {
         }
         backoff_ms = 500;
         last_frame_ms = now_ms();
+        if (skipped && backlog) {
+          ++frames_in;
+          ++dropped_undecoded;
+          if (min_interval_ms > 0) advance_slot();
+        }
         if (skipped) continue;
         if (min_interval_ms > 0) {
           const auto now = Clock::now();
@@ -318,9 +342,7 @@ struct CameraPipeline::Impl {
             if (sleep_for(std::chrono::duration<double, std::milli>(next_slot - now).count()))
               break;
           }
-          next_slot = std::max(
-              next_slot + std::chrono::microseconds(static_cast<int64_t>(min_interval_ms * 1000)),
-              Clock::now() - std::chrono::milliseconds(static_cast<int64_t>(min_interval_ms)));
+          advance_slot();
         }
         Packet p;
         p.image = crop_to_roi(std::move(frame.image), s.camera.roi);
@@ -584,7 +606,8 @@ CameraStatus CameraPipeline::status() const {
   s.source = redact_url(settings_.camera.source);
   s.frames_in = m.frames_in;
   s.frames_out = m.frames_out;
-  s.frames_dropped = m.q_anon.dropped() + m.q_detect.dropped() + m.q_track.dropped();
+  s.frames_dropped =
+      m.dropped_undecoded + m.q_anon.dropped() + m.q_detect.dropped() + m.q_track.dropped();
   s.frames_failed = m.frames_failed;
   s.motion_skipped = m.motion_skipped;
   s.faces_anonymized = m.faces;

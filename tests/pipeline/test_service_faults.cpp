@@ -139,6 +139,11 @@ TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - silent_since).count();
   EXPECT_LT(s, 7.0) << "stalled after " << s << " s";
   EXPECT_NE((*service)->health().value("status", ""), "ok");
+  // Nothing is in flight after seconds of silence: every frame that came in went out, was
+  // dropped (before or after decoding) or withheld, and each was counted once.
+  const CameraStatus c = (*service)->cameras().front();
+  EXPECT_EQ(c.frames_in, 30u);
+  EXPECT_EQ(c.frames_in, c.frames_out + c.frames_dropped + c.frames_failed);
   mjpeg.close_streams();
   (*service)->stop(100);
 }
