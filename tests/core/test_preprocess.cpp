@@ -43,6 +43,29 @@ TEST(Preprocess, CentredRgbNhwcNormalized) {
   EXPECT_NEAR(t.to_frame(cv::Point2f(50, 50)).y, 25.f, 1e-4);
 }
 
+// The CHW float path (OpenCV split + convertTo) against a naive per-pixel reference.
+TEST(Preprocess, ChwMatchesNaiveReference) {
+  cv::Mat img(37, 53, CV_8UC3);
+  cv::randu(img, 0, 256);
+  Preprocess p;
+  p.resize = "stretch";
+  p.scale = 1.f / 255.f;
+  p.mean = {0.485f, 0.456f, 0.406f};
+  p.std = {0.229f, 0.224f, 0.225f};
+  std::vector<float> out;
+  make_input_tensor(img, p, 53, 37, out);
+  ASSERT_EQ(out.size(), 3u * 37 * 53);
+  double worst = 0;
+  for (int y = 0; y < 37; ++y)
+    for (int x = 0; x < 53; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const float want = (img.at<cv::Vec3b>(y, x)[c] * p.scale - p.mean[c]) / p.std[c];
+        const float got = out[static_cast<size_t>(c) * 37 * 53 + static_cast<size_t>(y) * 53 + x];
+        worst = std::max(worst, static_cast<double>(std::abs(got - want)));
+      }
+  EXPECT_LT(worst, 1e-5);
+}
+
 TEST(Preprocess, ImageInputShapeFillsDynamicSizesPerLayout) {
   Preprocess nhwc;
   nhwc.layout = "nhwc";
