@@ -53,9 +53,9 @@ class GroundCalibration {
 // Filters
 // ---------------------------------------------------------------------------------------
 
-// Built-in per-class defaults (documented in docs/configuration.md): person 0.5 / 600 px²;
-// car, truck, bus 0.6 / 1500 px²; motorcycle, bicycle 0.65 / 900 px²; any other class
-// 0.6 / 400 px²; max_area 0 (no limit).
+// Built-in per-class defaults (documented in docs/configuration.md), median score / min area:
+// person 0.6 / 600 px²; car, truck, bus 0.65 / 1500 px²; motorcycle, bicycle 0.7 / 900 px²;
+// any other class 0.7 / 400 px²; max_area 0 (no limit); min_age_s 0.5.
 ClassFilterConfig default_class_filter(const std::string& label);
 // The configured filter of a class, else its default.
 ClassFilterConfig class_filter(const SceneConfig& config, const std::string& label);
