@@ -214,6 +214,9 @@ struct SceneObservation {
   int class_id = -1;
   cv::Rect2f box;  // full-frame pixels
   float score = 0;
+  // Matched to a box below the detector's own threshold (the tracker's low-score association
+  // holding the track): it moves the track but does not count in the class filter's score.
+  bool held = false;
 };
 
 struct SceneDetection {

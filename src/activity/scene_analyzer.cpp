@@ -677,7 +677,7 @@ struct SceneAnalyzer::Impl {
       ++t.hits;
       t.score_sum += o.score;
       if (!t.accepted && t.areas.size() < 64) t.areas.push_back(o.box.area());
-      if (!t.accepted && t.scores.size() < 256) t.scores.push_back(o.score);
+      if (!t.accepted && !o.held && t.scores.size() < 256) t.scores.push_back(o.score);
       if (is_vehicle_class(o.label)) {
         for (const auto& d : fr.detections) {
           if (box_iou(d.box, o.box) >= 0.5f) vehicles.vote(o.track_id, d.label, d.score);

@@ -271,6 +271,18 @@ TEST(SceneFilters, MedianScoreOverATrackAtLeastMinAgeOld) {
   }
   EXPECT_TRUE(r.of("object_left").empty());  // the flicker was never announced, so never left
 
+  // Boxes below the detector's threshold that only hold the track (held) do not vote: a
+  // confident person who is then held by weak boxes for most frames is still accepted.
+  SceneAnalyzer holding("cam", {});
+  Recorder h;
+  for (int64_t i = 0; i < 10; ++i) {
+    SceneObservation o = person(5, 200, 300, 100, i < 3 ? 0.8f : 0.2f);
+    o.held = i >= 3;
+    holding.update(frame(i, {o}), h.emitter());
+  }
+  ASSERT_EQ(h.of("object_appeared").size(), 1u);
+  EXPECT_EQ(h.of("object_appeared")[0]["frame_index"], 5);
+
   // min_age_s per class: 0 accepts after min_hits (3) frames.
   SceneConfig c;
   ClassFilterConfig f = default_class_filter("person");
