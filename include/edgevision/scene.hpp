@@ -160,6 +160,10 @@ struct FallParams {
   double drop_height = 0.9;
   double lost_confirm_s = 0.4;
   double rearm_height = 0.9;  // a fallen person who is this tall again has got up
+  // An upright reference box within this fraction of the frame size from an edge shows part
+  // of a body (someone entering, or close to the camera): its top and height say nothing about
+  // a fall. Used when the frame size is known (set_frame_size).
+  double edge_margin = 0.01;
 };
 
 class FallDetector {
@@ -169,6 +173,7 @@ class FallDetector {
   // `sample` is null and only time advances). Returns true once per fall, when it fires.
   bool update(const std::deque<TrackSample>& samples, const TrackSample* sample, double now_s);
   bool fallen() const { return fired_; }
+  void set_frame_size(cv::Size size) { frame_ = size; }
   // Is this sample "down" relative to the samples before it? (for tests)
   bool is_down(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
   bool is_dropping(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
@@ -181,6 +186,7 @@ class FallDetector {
             double height) const;
   double upright_h_ = 0;
   bool fired_ = false;
+  cv::Size frame_;
 };
 
 // ---------------------------------------------------------------------------------------

@@ -712,6 +712,7 @@ struct SceneAnalyzer::Impl {
         if (!t.accepted || t.gone || t.label != "person") continue;
         if (!t.matched && !live.count(key)) continue;
         const TrackSample* s = t.matched ? &t.samples.back() : nullptr;
+        t.fall.set_frame_size(fr.frame_size);
         if (t.fall.update(t.samples, s, now)) {
           auto e = track_event("fall", key, t);
           e["frame_index"] = frame_index;

@@ -500,24 +500,31 @@ TEST(SceneActivity, FightNeedsProximityAndMotionEnergy) {
 // ---- falls -----------------------------------------------------------------------------
 
 // A standing person (h 180, w 60) who goes down to a lying box (h 60, w 170) over `fall_s`.
-Recorder fall_run(double fall_s, bool stay_visible, int64_t* ground_frame) {
+Recorder fall_run(double fall_s, bool stay_visible, int64_t* ground_frame, cv::Size size = {}) {
   SceneAnalyzer scene("cam", {});
   Recorder r;
   int64_t i = 0;
+  auto sized = [&](SceneFrame f) {
+    f.frame_size = size;
+    return f;
+  };
   for (; i < 30; ++i)
-    scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 220, 60, 180), 0.9f}}), r.emitter());
+    scene.update(sized(frame(i, {{1, "person", 0, cv::Rect2f(300, 220, 60, 180), 0.9f}})),
+                 r.emitter());
   const int steps = std::max(1, static_cast<int>(fall_s * kFps));
   for (int k = 1; k <= steps; ++k, ++i) {
     const float a = static_cast<float>(k) / static_cast<float>(steps);
     const float h = 180.f - 120.f * a, w = 60.f + 110.f * a;
-    scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 400 - h, w, h), 0.9f}}), r.emitter());
+    scene.update(sized(frame(i, {{1, "person", 0, cv::Rect2f(300, 400 - h, w, h), 0.9f}})),
+                 r.emitter());
   }
   *ground_frame = i - 1;
   for (int k = 0; k < 30; ++k, ++i) {
     if (stay_visible) {
-      scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 340, 170, 60), 0.9f}}), r.emitter());
+      scene.update(sized(frame(i, {{1, "person", 0, cv::Rect2f(300, 340, 170, 60), 0.9f}})),
+                   r.emitter());
     } else {
-      SceneFrame f = frame(i, {});
+      SceneFrame f = sized(frame(i, {}));
       f.live_ids = {1};  // lost by the detector, still held by the tracker
       scene.update(f, r.emitter());
     }
@@ -536,6 +543,16 @@ TEST(SceneFall, FiresOnceWithinOneSecondOfReachingTheGround) {
     EXPECT_LE(at, ground + static_cast<int64_t>(kFps));
     EXPECT_EQ(started(r).count("falling"), 1u);
   }
+}
+
+TEST(SceneFall, NotJudgedOnAPersonCutByTheFrameEdge) {
+  // The upright box ends at y = 400: inside a 640x480 frame it is a whole body and the fall
+  // fires; in a 640x400 frame it touches the bottom edge (someone close to the camera, only
+  // partly in view), so its top and height say nothing about a fall.
+  int64_t ground = 0;
+  EXPECT_EQ(fall_run(0.6, true, &ground, {640, 480}).of("fall").size(), 1u);
+  EXPECT_TRUE(fall_run(0.6, true, &ground, {640, 400}).of("fall").empty());
+  EXPECT_TRUE(fall_run(0.6, false, &ground, {640, 400}).of("fall").empty());
 }
 
 TEST(SceneFall, LostByTheDetectorMidFallIsAFall) {
