@@ -19,9 +19,10 @@ namespace ev {
 // Scene analytics of one camera (src/activity, docs/configuration.md "Scene analytics").
 // Coordinates are full-frame pixels (before the camera's roi crop).
 struct ClassFilterConfig {
-  float min_score = 0.5f;  // a track's mean detection score must reach this
+  float min_score = 0.5f;  // the median detection score of a track must reach this
   double min_area = 0;     // box area in pixels^2
   double max_area = 0;     // 0: no limit
+  double min_age_s = 0.5;  // the track must be this old (Frigate's min_initialized: fps / 2)
   bool operator==(const ClassFilterConfig&) const = default;
 };
 

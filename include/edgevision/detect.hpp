@@ -64,6 +64,7 @@ class ObjectDetector {
   Result<std::vector<Detection>> detect(const cv::Mat& bgr);
 
   void set_roi(const cv::Rect& roi) { params_.roi = roi; }
+  void set_conf(float conf) { params_.conf = conf; }
   const DetectorParams& params() const { return params_; }  // with defaults filled in
   const std::vector<std::string>& labels() const { return labels_; }
   const std::string& decoder_name() const { return decoder_name_; }

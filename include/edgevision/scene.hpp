@@ -53,9 +53,9 @@ class GroundCalibration {
 // Filters
 // ---------------------------------------------------------------------------------------
 
-// Built-in per-class defaults (documented in docs/configuration.md): person 0.5 / 600 px²;
-// car, truck, bus 0.6 / 1500 px²; motorcycle, bicycle 0.65 / 900 px²; any other class
-// 0.6 / 400 px²; max_area 0 (no limit).
+// Built-in per-class defaults (documented in docs/configuration.md), median score / min area:
+// person 0.6 / 600 px²; car, truck, bus 0.65 / 1500 px²; motorcycle, bicycle 0.7 / 900 px²;
+// any other class 0.7 / 400 px²; max_area 0 (no limit); min_age_s 0.5.
 ClassFilterConfig default_class_filter(const std::string& label);
 // The configured filter of a class, else its default.
 ClassFilterConfig class_filter(const SceneConfig& config, const std::string& label);
@@ -160,6 +160,10 @@ struct FallParams {
   double drop_height = 0.9;
   double lost_confirm_s = 0.4;
   double rearm_height = 0.9;  // a fallen person who is this tall again has got up
+  // An upright reference box within this fraction of the frame size from an edge shows part
+  // of a body (someone entering, or close to the camera): its top and height say nothing about
+  // a fall. Used when the frame size is known (set_frame_size).
+  double edge_margin = 0.01;
 };
 
 class FallDetector {
@@ -169,6 +173,7 @@ class FallDetector {
   // `sample` is null and only time advances). Returns true once per fall, when it fires.
   bool update(const std::deque<TrackSample>& samples, const TrackSample* sample, double now_s);
   bool fallen() const { return fired_; }
+  void set_frame_size(cv::Size size) { frame_ = size; }
   // Is this sample "down" relative to the samples before it? (for tests)
   bool is_down(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
   bool is_dropping(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
@@ -181,6 +186,7 @@ class FallDetector {
             double height) const;
   double upright_h_ = 0;
   bool fired_ = false;
+  cv::Size frame_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -214,6 +220,9 @@ struct SceneObservation {
   int class_id = -1;
   cv::Rect2f box;  // full-frame pixels
   float score = 0;
+  // Matched to a box below the detector's own threshold (the tracker's low-score association
+  // holding the track): it moves the track but does not count in the class filter's score.
+  bool held = false;
 };
 
 struct SceneDetection {

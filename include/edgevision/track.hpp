@@ -64,6 +64,11 @@ struct TrackerParams {
   float lost_buffer = 0.1f;
   float max_lost_buffer = 0.5f;
   float duplicate_iou = 0.85f;  // a lost track this close to a tracked one is a duplicate
+  // A track lost for at most this many frames also takes part in the second (low-score)
+  // association. 0 is ByteTrack's rule (only tracks matched in the previous frame). Someone
+  // falling or lying down scores low and flickers below the low threshold for a frame or two;
+  // without this the track is gone before the low boxes could hold it.
+  int low_revive_frames = 0;
 
   Status validate() const;
 };

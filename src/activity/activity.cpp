@@ -141,17 +141,25 @@ std::unique_ptr<ActivityModel> make_rule_activity_model(const ActivityParams& pa
 
 bool FallDetector::test(const std::deque<TrackSample>& samples, const TrackSample& s,
                         double min_descent, double max_height) const {
-  std::vector<double> h, top, aspect;
+  std::vector<double> h, top, aspect, left, right;
   for (const auto& r : samples) {
     const double age = s.t_s - r.t_s;
     if (age < p_.ref_to_s || age > p_.ref_from_s) continue;
     h.push_back(r.box.height);
     top.push_back(r.box.y);
     aspect.push_back(r.box.height / std::max(1.f, r.box.width));
+    left.push_back(r.box.x);
+    right.push_back(r.box.x + r.box.width);
   }
   if (static_cast<int>(h.size()) < p_.min_ref_samples) return false;
   const double ref_h = median(h), ref_top = median(top), ref_aspect = median(aspect);
   if (ref_h <= 1) return false;
+  if (!frame_.empty()) {
+    const double mx = p_.edge_margin * frame_.width, my = p_.edge_margin * frame_.height;
+    if (ref_top <= my || ref_top + ref_h >= frame_.height - my || median(left) <= mx ||
+        median(right) >= frame_.width - mx)
+      return false;
+  }
   // The reference must look like someone on their feet, not already lying.
   if (ref_aspect < 1.0) return false;
   const double descent = (s.box.y - ref_top) / ref_h;

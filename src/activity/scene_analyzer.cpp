@@ -60,6 +60,7 @@ struct TrackRt {
   int hits = 0;
   double score_sum = 0;
   std::vector<double> areas;  // first samples, for the area filter
+  std::vector<double> scores;  // first samples, for the score filter (median)
   int overlap_frames = 0;     // frames covered by a track of another class (duplicate box)
   bool accepted = false;
   bool matched = false;  // in this frame
@@ -184,7 +185,10 @@ struct SceneAnalyzer::Impl {
   bool passes_filter(const TrackRt& t) const {
     if (t.hits < p.min_hits) return false;
     const ClassFilterConfig f = class_filter(cfg, t.label);
-    if (t.score_sum / t.hits < f.min_score) return false;
+    // Frigate's rule: the median score (one confident frame does not carry a flickering
+    // track, one weak frame does not sink a good one) over a track that has lived min_age_s.
+    if (now - t.first_t < f.min_age_s) return false;
+    if (percentile(t.scores, 0.5) < f.min_score) return false;
     const double area = percentile(t.areas, 0.5);
     if (area < f.min_area) return false;
     if (f.max_area > 0 && area > f.max_area) return false;
@@ -673,6 +677,7 @@ struct SceneAnalyzer::Impl {
       ++t.hits;
       t.score_sum += o.score;
       if (!t.accepted && t.areas.size() < 64) t.areas.push_back(o.box.area());
+      if (!t.accepted && !o.held && t.scores.size() < 256) t.scores.push_back(o.score);
       if (is_vehicle_class(o.label)) {
         for (const auto& d : fr.detections) {
           if (box_iou(d.box, o.box) >= 0.5f) vehicles.vote(o.track_id, d.label, d.score);
@@ -707,6 +712,7 @@ struct SceneAnalyzer::Impl {
         if (!t.accepted || t.gone || t.label != "person") continue;
         if (!t.matched && !live.count(key)) continue;
         const TrackSample* s = t.matched ? &t.samples.back() : nullptr;
+        t.fall.set_frame_size(fr.frame_size);
         if (t.fall.update(t.samples, s, now)) {
           auto e = track_event("fall", key, t);
           e["frame_index"] = frame_index;

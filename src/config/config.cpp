@@ -331,15 +331,17 @@ void read_scene(const Reader& r, const YAML::Node& cam, const std::string& key,
   if (const YAML::Node f = cam["filters"]) {
     const std::string k = key + ".filters";
     if (!f.IsMap())
-      r.fail(f, k, "expected a mapping of class name -> {min_score, min_area, max_area}");
+      r.fail(f, k,
+             "expected a mapping of class name -> {min_score, min_area, max_area, min_age_s}");
     for (const auto& kv : f) {
       const std::string cls = kv.first.as<std::string>();
       const std::string ck = k + "." + cls;
       ClassFilterConfig fc;
-      r.check_map(kv.second, ck, {"min_score", "min_area", "max_area"});
+      r.check_map(kv.second, ck, {"min_score", "min_area", "max_area", "min_age_s"});
       r.get_number(kv.second, ck, "min_score", fc.min_score, 0, 1);
       r.get_number(kv.second, ck, "min_area", fc.min_area, 0, 1e9);
       r.get_number(kv.second, ck, "max_area", fc.max_area, 0, 1e9);
+      r.get_number(kv.second, ck, "min_age_s", fc.min_age_s, 0, 3600);
       if (fc.max_area > 0 && fc.max_area < fc.min_area) {
         r.fail(kv.second, ck + ".max_area", "expected 0 or a value >= min_area");
       }

@@ -44,7 +44,25 @@ struct Packet {
   Clock::time_point t_read;
   bool detector_ran = false;
   std::vector<Detection> detections;
+  // Person boxes below the detector's threshold, for the tracker's low-score association only
+  // (see split_low_person_boxes).
+  std::vector<Detection> low_detections;
+  float detector_conf = 0.f;  // the detector's own threshold (low_detections are below it)
 };
+
+// People lying on the floor or caught mid-fall score below the detector's threshold (rare in
+// its training data); ByteTrack's second association can still hold their track with such a
+// box, never start one. So the detector runs at the tracker's low threshold and the person boxes
+// below its own threshold are moved to `low`, which only the tracker sees.
+void split_low_person_boxes(std::vector<Detection>& dets, float keep_conf,
+                            std::vector<Detection>& low) {
+  low.clear();
+  std::erase_if(dets, [&](const Detection& d) {
+    if (d.score >= keep_conf) return false;
+    if (d.label == "person") low.push_back(d);
+    return true;
+  });
+}
 
 bool is_live(const std::string& uri) {
   if (uri.find("://") != std::string::npos) return true;
@@ -112,6 +130,9 @@ TrackerParams tracker_params(const TrackingConfig& tracking) {
   tp.max_lost = tracking.max_lost;
   tp.min_hits = tracking.min_hits;
   tp.max_tracks = tracking.max_tracks;
+  // A falling person is often missed for a frame or two before the low boxes of them lying
+  // come (see split_low_person_boxes).
+  tp.low_revive_frames = 5;
   return tp;
 }
 
@@ -162,7 +183,8 @@ SceneFrame scene_frame(const Packet& p, const std::vector<Track>& tracks,
   const cv::Point2f off(static_cast<float>(roi.x), static_cast<float>(roi.y));
   for (const Track& t : tracks) {
     f.tracks.push_back({t.id, t.label.empty() ? std::to_string(t.class_id) : t.label, t.class_id,
-                        cv::Rect2f(t.box.tl() + off, t.box.size()), t.score});
+                        cv::Rect2f(t.box.tl() + off, t.box.size()), t.score,
+                        t.score < p.detector_conf});
   }
   for (const Track& t : live) f.live_ids.push_back(t.id);
   for (const Detection& d : p.detections) {
@@ -186,6 +208,9 @@ struct CameraPipeline::Impl {
   std::unique_ptr<ObjectDetector> pending_detector;
   std::string pending_version;
   std::string model_version;  // version being served, guarded by status_mutex
+  // Detect thread only: the detector's own threshold, before it was lowered to the tracker's.
+  bool detector_lowered = false;
+  float keep_conf = 0.f;
   Tracker tracker;
   std::vector<std::unique_ptr<AnalyticsHook>> hooks;
   std::unique_ptr<PlateStage> plates;  // null when neither plate masking nor ALPR is on
@@ -419,6 +444,7 @@ struct CameraPipeline::Impl {
       version = std::move(pending_version);
     }
     detector = std::move(next);
+    detector_lowered = false;
     std::lock_guard lock(status_mutex);
     model_version = std::move(version);
   }
@@ -426,8 +452,14 @@ struct CameraPipeline::Impl {
   void detect_loop() {
     MotionDetector motion(s.detection.motion_threshold);
     int64_t n = 0;
+    const float low_conf = tracker_params(s.tracking).low_thresh;
     while (auto p = q_detect.pop()) {
       take_pending_detector();
+      if (detector && !detector_lowered) {
+        keep_conf = detector->params().conf;
+        detector->set_conf(std::min(keep_conf, low_conf));
+        detector_lowered = true;
+      }
       const auto t0 = Clock::now();
       if (detector && (n++ % s.detection.every_n) == 0) {
         const cv::Mat& input = p->original.empty() ? p->image : p->original;
@@ -435,6 +467,8 @@ struct CameraPipeline::Impl {
           ++motion_skipped;
         } else if (Status st = detector->detect(input, p->detections); st) {
           p->detector_ran = true;
+          split_low_person_boxes(p->detections, keep_conf, p->low_detections);
+          p->detector_conf = keep_conf;
           publish_persons(p->detections);
           observe(metrics ? metrics->inference : nullptr,
                   detector->last_timings().inference_ms / 1000.0);
@@ -458,7 +492,13 @@ struct CameraPipeline::Impl {
       // Frames where the detector did not run (gated, every_n) do not advance the tracker:
       // otherwise still objects would age out and produce false "left" events.
       if (p->detector_ran) {
-        tracks = tracker.update(p->detections);
+        if (p->low_detections.empty()) {
+          tracks = tracker.update(p->detections);
+        } else {
+          std::vector<Detection> all = p->detections;
+          all.insert(all.end(), p->low_detections.begin(), p->low_detections.end());
+          tracks = tracker.update(all);
+        }
         // Filters, appear/leave, zones, lines, activities: src/activity.
         // p->image passed the anonymizer (a frame that failed it never gets here).
         const auto scene_emit = [&](nlohmann::json e) {

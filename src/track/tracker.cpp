@@ -46,6 +46,7 @@ Status TrackerParams::validate() const {
   if (!cost_ok(match_thresh) || !cost_ok(low_match_thresh) || !cost_ok(unconfirmed_match_thresh))
     return Status::Error("tracker: match thresholds must be in (0,1]");
   if (max_lost < 0) return Status::Error("tracker: max_lost must be >= 0");
+  if (low_revive_frames < 0) return Status::Error("tracker: low_revive_frames must be >= 0");
   if (min_hits < 1) return Status::Error("tracker: min_hits must be >= 1");
   if (max_tracks < 1) return Status::Error("tracker: max_tracks must be >= 1");
   if (!in01(duplicate_iou)) return Status::Error("tracker: duplicate_iou must be in [0,1]");
@@ -222,10 +223,14 @@ struct Tracker::Impl {
 
     // 3. Second association: tracks that were tracked until now with the low-score
     //    detections (occluded/blurred people score low but are still there). Lost tracks are
-    //    left out: a low-score box is too weak evidence to revive a track.
+    //    left out (a low-score box is too weak evidence to revive a track), except those lost
+    //    for at most low_revive_frames.
     std::vector<int> recent;
     for (int ti : pool) {
-      if (tracks[ti].state == TrackState::kTracked) recent.push_back(ti);
+      const TrackRec& t = tracks[ti];
+      if (t.state == TrackState::kTracked ||
+          (t.state == TrackState::kLost && frame - t.last_frame - 1 <= p.low_revive_frames))
+        recent.push_back(ti);
     }
     associate(recent, low, dets, false, p.low_match_thresh);
     for (int ti : recent) tracks[ti].state = TrackState::kLost;

@@ -94,11 +94,15 @@ TEST(SceneLines, PassingBesideTheSegmentOrOtherClassesDoesNotCount) {
 TEST(SceneLines, CrossingBeforeAcceptanceIsAnnouncedOnAcceptance) {
   SceneAnalyzer scene("cam", line_config());
   Recorder r;
-  // Crosses between its first and second sample; accepted on the third (min_hits 3).
+  // Crosses between its first and second sample; accepted once it is min_age_s (0.5 s = 5
+  // frames at 10 fps) old, at frame 5.
   scene.update(frame(0, {person(3, 200, 95)}), r.emitter());
-  scene.update(frame(1, {person(3, 200, 105)}), r.emitter());
+  for (int64_t i = 1; i < 5; ++i)
+    scene.update(frame(i, {person(3, 200, 100 + 5.f * i)}), r.emitter());
   EXPECT_TRUE(r.of("line_cross").empty());
-  scene.update(frame(2, {person(3, 200, 115)}), r.emitter());
+  EXPECT_TRUE(r.of("object_appeared").empty());
+  scene.update(frame(5, {person(3, 200, 125)}), r.emitter());
+  ASSERT_EQ(r.of("object_appeared").size(), 1u);
   ASSERT_EQ(r.of("line_cross").size(), 1u);
   EXPECT_EQ(r.of("line_cross")[0]["frame_index"], 1);
 }
@@ -150,8 +154,12 @@ TEST(SceneZones, InertiaIgnoresJitterOnTheBorder) {
   SceneAnalyzer scene("cam", zone_config());
   Recorder r;
   int64_t i = 0;
-  for (int k = 0; k < 5; ++k) scene.update(frame(i++, {person(1, 200, 200)}), r.emitter());
+  // Accepted at frame 5 (min_age_s 0.5 s at 10 fps), inside after 3 readings: frame 7.
+  for (int k = 0; k < 7; ++k) scene.update(frame(i++, {person(1, 200, 200)}), r.emitter());
+  EXPECT_TRUE(r.of("zone_enter").empty());
+  scene.update(frame(i++, {person(1, 200, 200)}), r.emitter());
   ASSERT_EQ(r.of("zone_enter").size(), 1u);
+  EXPECT_EQ(r.of("zone_enter")[0]["frame_index"], 7);
   EXPECT_EQ(r.of("zone_enter")[0]["occupancy"], 1);
   // Foot point flickers out for single frames (x 305) and back: no exit.
   for (int k = 0; k < 10; ++k) {
@@ -177,7 +185,7 @@ TEST(SceneZones, LoiteringStartsAfterTheDwellAndEndsOnExit) {
   Recorder r;
   int64_t i = 0;
   for (int k = 0; k < 30; ++k) scene.update(frame(i++, {person(1, 200, 200)}), r.emitter());
-  EXPECT_TRUE(r.of("loitering").empty());  // entered at frame 4 (accepted at 2, inertia 3)
+  EXPECT_TRUE(r.of("loitering").empty());  // entered at frame 7 (accepted at 5, inertia 3)
   for (int k = 0; k < 8; ++k) scene.update(frame(i++, {person(1, 200, 200)}), r.emitter());
   ASSERT_EQ(r.of("loitering").size(), 1u);
   EXPECT_EQ(r.of("loitering")[0]["phase"], "start");
@@ -196,7 +204,8 @@ TEST(SceneZones, CrowdAboveMaxObjectsWithHysteresis) {
     return std::vector<SceneObservation>{person(1, 150 + dx, 200), person(2, 200 + dx, 200),
                                          person(3, 250, 200)};
   };
-  for (int k = 0; k < 6; ++k) scene.update(frame(i++, three(0)), r.emitter());
+  // Accepted at 0.5 s, inside the zone 3 readings later (frame 7).
+  for (int k = 0; k < 8; ++k) scene.update(frame(i++, three(0)), r.emitter());
   ASSERT_EQ(r.of("crowd").size(), 1u);
   EXPECT_EQ(r.of("crowd")[0]["count"], 3);
   // One leaves the zone: the crowd ends only after crowd_end_s (2 s).
@@ -232,8 +241,58 @@ TEST(SceneFilters, LowScoreSmallAndDuplicateTracksProduceNoEvents) {
   EXPECT_EQ(appeared["dog"], 1);
   EXPECT_EQ(appeared.count("motorbike"), 0u);
   EXPECT_EQ(appeared.count("car"), 0u);
-  EXPECT_EQ(default_class_filter("person").min_score, 0.5f);
+  EXPECT_EQ(default_class_filter("person").min_score, 0.6f);
   EXPECT_EQ(class_filter(c, "dog").min_score, 0.3f);
+}
+
+TEST(SceneFilters, MedianScoreOverATrackAtLeastMinAgeOld) {
+  SceneAnalyzer scene("cam", {});
+  Recorder r;
+  for (int64_t i = 0; i < 12; ++i) {
+    std::vector<SceneObservation> obs = {
+        // Mostly weak with a few confident frames: mean 0.68 would pass the person default
+        // 0.6, the median 0.5 does not.
+        person(1, 100, 300, 100, i % 3 == 0 ? 0.95f : 0.5f),
+        // One weak first frame does not sink a confident track.
+        person(2, 300, 300, 100, i == 0 ? 0.3f : 0.8f)};
+    // A confident flicker that lives 0.4 s (< min_age_s 0.5).
+    if (i < 4) obs.push_back(person(3, 500, 300, 100, 0.95f));
+    scene.update(frame(i, obs), r.emitter());
+  }
+  std::map<int64_t, int> appeared;
+  for (const auto& e : r.of("object_appeared")) ++appeared[e["track_id"].get<int64_t>()];
+  EXPECT_EQ(appeared.count(1), 0u);
+  EXPECT_EQ(appeared[2], 1);
+  EXPECT_EQ(appeared.count(3), 0u);
+  for (const auto& e : r.of("object_appeared")) {
+    if (e["track_id"] == 2) {
+      EXPECT_EQ(e["frame_index"], 5);  // 0.5 s after its first frame
+    }
+  }
+  EXPECT_TRUE(r.of("object_left").empty());  // the flicker was never announced, so never left
+
+  // Boxes below the detector's threshold that only hold the track (held) do not vote: a
+  // confident person who is then held by weak boxes for most frames is still accepted.
+  SceneAnalyzer holding("cam", {});
+  Recorder h;
+  for (int64_t i = 0; i < 10; ++i) {
+    SceneObservation o = person(5, 200, 300, 100, i < 3 ? 0.8f : 0.2f);
+    o.held = i >= 3;
+    holding.update(frame(i, {o}), h.emitter());
+  }
+  ASSERT_EQ(h.of("object_appeared").size(), 1u);
+  EXPECT_EQ(h.of("object_appeared")[0]["frame_index"], 5);
+
+  // min_age_s per class: 0 accepts after min_hits (3) frames.
+  SceneConfig c;
+  ClassFilterConfig f = default_class_filter("person");
+  f.min_age_s = 0;
+  c.filters.push_back({"person", f});
+  SceneAnalyzer quick("cam", c);
+  Recorder q;
+  for (int64_t i = 0; i < 4; ++i) quick.update(frame(i, {person(3, 500, 300)}), q.emitter());
+  ASSERT_EQ(q.of("object_appeared").size(), 1u);
+  EXPECT_EQ(q.of("object_appeared")[0]["frame_index"], 2);
 }
 
 TEST(SceneFilters, ObjectLeftCarriesDurationAndStartId) {
@@ -441,24 +500,31 @@ TEST(SceneActivity, FightNeedsProximityAndMotionEnergy) {
 // ---- falls -----------------------------------------------------------------------------
 
 // A standing person (h 180, w 60) who goes down to a lying box (h 60, w 170) over `fall_s`.
-Recorder fall_run(double fall_s, bool stay_visible, int64_t* ground_frame) {
+Recorder fall_run(double fall_s, bool stay_visible, int64_t* ground_frame, cv::Size size = {}) {
   SceneAnalyzer scene("cam", {});
   Recorder r;
   int64_t i = 0;
+  auto sized = [&](SceneFrame f) {
+    f.frame_size = size;
+    return f;
+  };
   for (; i < 30; ++i)
-    scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 220, 60, 180), 0.9f}}), r.emitter());
+    scene.update(sized(frame(i, {{1, "person", 0, cv::Rect2f(300, 220, 60, 180), 0.9f}})),
+                 r.emitter());
   const int steps = std::max(1, static_cast<int>(fall_s * kFps));
   for (int k = 1; k <= steps; ++k, ++i) {
     const float a = static_cast<float>(k) / static_cast<float>(steps);
     const float h = 180.f - 120.f * a, w = 60.f + 110.f * a;
-    scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 400 - h, w, h), 0.9f}}), r.emitter());
+    scene.update(sized(frame(i, {{1, "person", 0, cv::Rect2f(300, 400 - h, w, h), 0.9f}})),
+                 r.emitter());
   }
   *ground_frame = i - 1;
   for (int k = 0; k < 30; ++k, ++i) {
     if (stay_visible) {
-      scene.update(frame(i, {{1, "person", 0, cv::Rect2f(300, 340, 170, 60), 0.9f}}), r.emitter());
+      scene.update(sized(frame(i, {{1, "person", 0, cv::Rect2f(300, 340, 170, 60), 0.9f}})),
+                   r.emitter());
     } else {
-      SceneFrame f = frame(i, {});
+      SceneFrame f = sized(frame(i, {}));
       f.live_ids = {1};  // lost by the detector, still held by the tracker
       scene.update(f, r.emitter());
     }
@@ -477,6 +543,16 @@ TEST(SceneFall, FiresOnceWithinOneSecondOfReachingTheGround) {
     EXPECT_LE(at, ground + static_cast<int64_t>(kFps));
     EXPECT_EQ(started(r).count("falling"), 1u);
   }
+}
+
+TEST(SceneFall, NotJudgedOnAPersonCutByTheFrameEdge) {
+  // The upright box ends at y = 400: inside a 640x480 frame it is a whole body and the fall
+  // fires; in a 640x400 frame it touches the bottom edge (someone close to the camera, only
+  // partly in view), so its top and height say nothing about a fall.
+  int64_t ground = 0;
+  EXPECT_EQ(fall_run(0.6, true, &ground, {640, 480}).of("fall").size(), 1u);
+  EXPECT_TRUE(fall_run(0.6, true, &ground, {640, 400}).of("fall").empty());
+  EXPECT_TRUE(fall_run(0.6, false, &ground, {640, 400}).of("fall").empty());
 }
 
 TEST(SceneFall, LostByTheDetectorMidFallIsAFall) {

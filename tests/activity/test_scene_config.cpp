@@ -13,7 +13,7 @@ Result<Config> parse(const std::string& cameras_tail) {
 
 TEST(SceneConfig, IssueExampleParses) {
   auto cfg = parse(R"(    filters:
-      person: {min_score: 0.5, min_area: 900, max_area: 0}
+      person: {min_score: 0.5, min_area: 900, max_area: 0, min_age_s: 1.5}
     zones:
       - name: entrance
         polygon: [[100,400],[600,400],[600,700],[100,700]]
@@ -33,6 +33,7 @@ TEST(SceneConfig, IssueExampleParses) {
   EXPECT_EQ(s.filters[0].first, "person");
   EXPECT_FLOAT_EQ(s.filters[0].second.min_score, 0.5f);
   EXPECT_EQ(s.filters[0].second.min_area, 900);
+  EXPECT_DOUBLE_EQ(s.filters[0].second.min_age_s, 1.5);
   ASSERT_EQ(s.zones.size(), 1u);
   EXPECT_EQ(s.zones[0].name, "entrance");
   EXPECT_EQ(s.zones[0].polygon.size(), 4u);
@@ -81,6 +82,7 @@ TEST(SceneConfig, ErrorsNameTheKey) {
       "duplicate name");
   expect_error("    filters:\n      person: {min_score: 1.5}\n", "filters.person.min_score");
   expect_error("    filters:\n      person: {min_area: 100, max_area: 50}\n", "max_area");
+  expect_error("    filters:\n      person: {min_age_s: -1}\n", "filters.person.min_age_s");
   expect_error("    filters:\n      person: {colour: red}\n", "unknown key");
   expect_error(
       "    zones:\n      - name: a\n        polygon: [[0,0],[10,0],[0,10]]\n        speed: "

@@ -79,6 +79,30 @@ TEST(Tracker, LowScoreDetectionsKeepTrackAlive) {
   }
 }
 
+TEST(Tracker, RecentlyLostTrackTakesLowScoreBoxesOnlyWithLowReviveFrames) {
+  // Confident for 10 frames, missed for 2, then only low-score boxes (a person lying down).
+  auto run = [](int revive) {
+    TrackerParams p;
+    p.low_revive_frames = revive;
+    Tracker t(p);
+    std::vector<int64_t> ids;
+    for (int f = 0; f < 20; ++f) {
+      std::vector<Detection> d;
+      if (f < 10) d.push_back(det(100, 100, 30, 80, 0.9f));
+      if (f >= 12) d.push_back(det(100, 120, 32, 60, 0.2f));
+      const auto out = t.update(d);
+      if (f >= 12) ids.push_back(out.empty() ? -1 : out[0].id);
+    }
+    return ids;
+  };
+  for (int64_t id : run(0)) EXPECT_EQ(id, -1);  // ByteTrack: a lost track ignores low boxes
+  for (int64_t id : run(2)) EXPECT_EQ(id, 1);   // revived by the low box 2 frames later
+  for (int64_t id : run(1)) EXPECT_EQ(id, -1);  // lost 2 frames > 1
+  TrackerParams bad;
+  bad.low_revive_frames = -1;
+  EXPECT_FALSE(bad.validate().ok());
+}
+
 TEST(Tracker, ReidentifiesAfterGapWithinMaxLost) {
   TrackerParams p;
   p.max_lost = 30;
