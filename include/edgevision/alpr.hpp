@@ -451,6 +451,7 @@ class PlateStage {
   int64_t dropped() const { return static_cast<int64_t>(queue_.dropped()); }
   int64_t ocr_calls() const { return ocr_calls_.load(); }
   int64_t plates_masked() const { return masked_.load(); }
+  std::string detector_name() const { return detector_->name(); }
   std::vector<PlateSummary> summaries() const;
 
  private:
@@ -487,5 +488,19 @@ void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float marg
 cv::Rect2f plate_mask_region(const PlateDetection& plate);
 // mask_plates over plate_mask_region of each plate.
 void mask_plates(cv::Mat& bgr, const std::vector<PlateDetection>& plates, float margin = 0.1f);
+
+// Plate mask coverage of one output image against its input (`alpr-eval --mask-coverage`).
+struct PlateMaskCoverageOptions {
+  int changed_level = 6;      // a pixel is masked when a channel changed by more than this
+  int collateral_level = 40;  // collateral: pixels away from the plates changed by more
+  float zone_padding = 0.5f;  // each labelled plate grown by this (half on each side) is "plate"
+};
+struct PlateMaskCoverage {
+  std::vector<double> masked;  // per labelled plate: share of its box's pixels that changed
+  double collateral = 0;       // share of the pixels outside the plate zones that changed
+};
+PlateMaskCoverage plate_mask_coverage(const cv::Mat& before, const cv::Mat& after,
+                                      const std::vector<cv::Rect>& plates,
+                                      const PlateMaskCoverageOptions& options = {});
 
 }  // namespace ev
