@@ -288,6 +288,7 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
   const AlprParams params = make_params(a);
   std::unique_ptr<PlateStage> stage;
   std::unique_ptr<AlprEngine> engine;
+  std::unique_ptr<ObjectDetector> vehicles;  // service path: what the track thread would know
   if (args.mask_path == "service") {
     PlateStageOptions o;
     o.camera = "alpr-eval";
@@ -300,6 +301,20 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
       return 1;
     }
     stage = std::move(*s);
+    if (args.vehicle_model != "none") {
+      // The camera's steady state: its track thread has handed the plate stage the vehicles of
+      // the scene's earlier frames (here: the same photo).
+      DetectorParams dp;
+      dp.model = args.vehicle_model;
+      dp.classes = params.vehicle_classes;
+      dp.threads = args.threads;
+      auto v = ObjectDetector::create(dp, models);
+      if (!v) {
+        spdlog::error("{}", v.error());
+        return 1;
+      }
+      vehicles = std::move(*v);
+    }
   } else {
     auto e = AlprEngine::create(params, models,
                                 args.vehicle_model == "none" ? "" : args.vehicle_model);
@@ -309,8 +324,11 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
     }
     engine = std::move(*e);
   }
-  spdlog::info("alpr-eval: mask coverage of {} labelled plates through the {} path", labels.size(),
-               args.mask_path);
+  spdlog::info("alpr-eval: mask coverage of {} labelled plates through the {} path{}",
+               labels.size(), args.mask_path,
+               stage ? (vehicles ? ", vehicles known from earlier frames"
+                                 : ", no vehicles known (first frame / detect: false)")
+                     : "");
   const std::filesystem::path root = args.images;
   ProgressBar bar("alpr-eval", static_cast<int64_t>(labels.size()), "images");
   int rc = 0, below = 0, n = 0;
@@ -329,6 +347,23 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
       continue;
     }
     cv::Mat out = img.clone();
+    if (vehicles) {
+      std::vector<Detection> cars;
+      if (Status v = vehicles->detect(img, cars); !v.ok()) {
+        spdlog::error("{}: {}", row.image, v.message());
+        rc = 1;
+        continue;
+      }
+      std::vector<Track> tracks;
+      for (const auto& c : cars) {
+        Track t;
+        t.label = c.label;
+        t.box = c.box;
+        t.score = c.score;
+        tracks.push_back(t);
+      }
+      stage->set_vehicles(static_cast<int64_t>(i), tracks);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     Status s = Status::Ok();
     if (stage) {
@@ -361,6 +396,7 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
   bar.finish();
   const double dn = n ? n : 1;
   nlohmann::ordered_json summary{{"path", args.mask_path},
+                                 {"vehicles", stage ? vehicles != nullptr : true},
                                  {"plates", stage ? stage->detector_name() : engine->plate_detector().name()},
                                  {"images", n},
                                  {"min_masked", round_to(n ? masked_min : 0.0, 1e4)},

@@ -60,6 +60,14 @@ class PlateDetector {
 Result<std::unique_ptr<PlateDetector>> create_plate_detector(const PlateDetectorParams& params,
                                                              ModelManager& models);
 
+// Plates inside each of `rois` (vehicle boxes), appended to `found` with the index of their
+// roi in `roi_of`. With `mosaic` and two or more rois, up to four rois are letterboxed into the
+// 320x320 cells of one 640x640 detector input (one pass per four vehicles; detections
+// straddling two cells are dropped); otherwise one pass per roi.
+Status detect_plates_in_regions(PlateDetector& detector, const cv::Mat& bgr,
+                                const std::vector<cv::Rect>& rois, bool mosaic,
+                                std::vector<PlateDetection>& found, std::vector<int>& roi_of);
+
 // Decodes the YOLOv5 plate head [N,15] (cx,cy,w,h, obj, 8 corner coords, 2 class scores) in
 // network-input pixels; `ratio`/`pad` undo a centred letterbox. Exposed for tests.
 std::vector<PlateDetection> decode_yolov5_plates(const float* rows, int n, int stride, float conf,
@@ -412,6 +420,10 @@ struct PlateStageOptions {
   // > 0 when the camera tracks objects: the OCR thread waits up to this long for the vehicle
   // tracks of a frame (set_vehicles) before reading it, so events name the plate's vehicle.
   int vehicle_wait_ms = 0;
+  // Masking: the vehicles of the latest set_vehicles call are searched for plates as well as
+  // the whole frame (plates too small for the whole-frame pass); params.haar_second_chance:
+  // the Haar cascade when neither finds a plate.
+  bool vehicle_pass = true;
 };
 
 // One frame's plates handed from the anonymize thread to the OCR thread: rectified crops
@@ -451,7 +463,12 @@ class PlateStage {
   int64_t dropped() const { return static_cast<int64_t>(queue_.dropped()); }
   int64_t ocr_calls() const { return ocr_calls_.load(); }
   int64_t plates_masked() const { return masked_.load(); }
-  std::string detector_name() const { return detector_->name(); }
+  std::string detector_name() const {
+    return detector_->name() + (second_ ? "+" + second_->name() : "");
+  }
+  // The plates `process` masks: the whole frame, the latest vehicles (set_vehicles), and the
+  // Haar cascade when both found nothing.
+  Status locate(const cv::Mat& frame, std::vector<PlateDetection>& plates);
   std::vector<PlateSummary> summaries() const;
 
  private:
@@ -462,6 +479,7 @@ class PlateStage {
 
   PlateStageOptions options_;
   std::unique_ptr<PlateDetector> detector_;
+  std::unique_ptr<PlateDetector> second_;  // Haar, when params.haar_second_chance
   std::unique_ptr<PlateOcr> ocr_;
   Emit emit_;
   BoundedQueue<PlateWork> queue_;
@@ -472,6 +490,7 @@ class PlateStage {
   std::condition_variable vehicles_cv_;
   std::deque<std::pair<int64_t, std::vector<Track>>> vehicles_;  // newest last, bounded
   bool stopping_ = false, vehicles_ended_ = false;               // under vehicles_mutex_
+  std::vector<cv::Rect2f> latest_vehicles_;  // under vehicles_mutex_; the vehicle pass's rois
   AlprStats stats_;
   std::atomic<int64_t> ocr_calls_{0}, masked_{0};
 };
