@@ -316,8 +316,8 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
       vehicles = std::move(*v);
     }
   } else {
-    auto e = AlprEngine::create(params, models,
-                                args.vehicle_model == "none" ? "" : args.vehicle_model);
+    auto e =
+        AlprEngine::create(params, models, args.vehicle_model == "none" ? "" : args.vehicle_model);
     if (!e) {
       spdlog::error("{}", e.error());
       return 1;
@@ -395,16 +395,17 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
   }
   bar.finish();
   const double dn = n ? n : 1;
-  nlohmann::ordered_json summary{{"path", args.mask_path},
-                                 {"vehicles", stage ? vehicles != nullptr : true},
-                                 {"plates", stage ? stage->detector_name() : engine->plate_detector().name()},
-                                 {"images", n},
-                                 {"min_masked", round_to(n ? masked_min : 0.0, 1e4)},
-                                 {"mean_masked", round_to(masked_sum / dn, 1e4)},
-                                 {"below_bar", below},
-                                 {"bar", args.min_masked},
-                                 {"mean_collateral", round_to(collateral_sum / dn, 1e5)},
-                                 {"ms_per_image", round_to(ms_sum / dn, 100)}};
+  nlohmann::ordered_json summary{
+      {"path", args.mask_path},
+      {"vehicles", stage ? vehicles != nullptr : true},
+      {"plates", stage ? stage->detector_name() : engine->plate_detector().name()},
+      {"images", n},
+      {"min_masked", round_to(n ? masked_min : 0.0, 1e4)},
+      {"mean_masked", round_to(masked_sum / dn, 1e4)},
+      {"below_bar", below},
+      {"bar", args.min_masked},
+      {"mean_collateral", round_to(collateral_sum / dn, 1e5)},
+      {"ms_per_image", round_to(ms_sum / dn, 100)}};
   if (args.json) {
     std::printf("%s\n", nlohmann::ordered_json{{"summary", summary}}.dump().c_str());
   } else {
@@ -413,10 +414,11 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
       std::printf("%-32s %7.1f%% %10.2f%%%s\n", r["image"].get<std::string>().c_str(),
                   100 * r["masked"].get<double>(), 100 * r["collateral"].get<double>(),
                   r["ok"].get<bool>() ? "" : "  below bar");
-    std::printf("%d images: masked min %.1f%%, mean %.1f%%; %d below %.0f%%; collateral mean %.2f%%; "
-                "%.1f ms/image\n",
-                n, 100 * (n ? masked_min : 0.0), 100 * masked_sum / dn, below, 100 * args.min_masked,
-                100 * collateral_sum / dn, ms_sum / dn);
+    std::printf(
+        "%d images: masked min %.1f%%, mean %.1f%%; %d below %.0f%%; collateral mean %.2f%%; "
+        "%.1f ms/image\n",
+        n, 100 * (n ? masked_min : 0.0), 100 * masked_sum / dn, below, 100 * args.min_masked,
+        100 * collateral_sum / dn, ms_sum / dn);
   }
   if (below > 0) {
     spdlog::error("alpr-eval: {} of {} labelled plates are less than {:.0f}% masked", below, n,

@@ -13,8 +13,7 @@ PlateMaskCoverage plate_mask_coverage(const cv::Mat& before, const cv::Mat& afte
                                       const std::vector<cv::Rect>& plates,
                                       const PlateMaskCoverageOptions& options) {
   PlateMaskCoverage out;
-  if (before.empty() || before.size() != after.size() || before.type() != after.type())
-    return out;
+  if (before.empty() || before.size() != after.size() || before.type() != after.type()) return out;
   cv::Mat diff, change;
   cv::absdiff(before, after, diff);
   std::vector<cv::Mat> channels;

@@ -516,10 +516,10 @@ Config read_config(const Reader& r, const YAML::Node& root) {
 
   if (const YAML::Node n = root["alpr"]) {
     const std::string k = "alpr";
-    r.check_map(n, k,
-                {"enabled", "plate_model", "ocr", "region", "queue_size", "min_plate_area",
-                 "throttle", "allow", "deny", "read_variants", "vehicle_pass",
-                 "haar_second_chance"});
+    r.check_map(
+        n, k,
+        {"enabled", "plate_model", "ocr", "region", "queue_size", "min_plate_area", "throttle",
+         "allow", "deny", "read_variants", "vehicle_pass", "haar_second_chance"});
     auto& a = cfg.alpr;
     r.get(n, k, "enabled", a.enabled);
     r.get(n, k, "plate_model", a.plate_model);
