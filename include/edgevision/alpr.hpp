@@ -46,6 +46,9 @@ struct PlateDetectorParams {
   float nms = 0.5f;
   int threads = 0;
   bool fallback_to_haar = true;  // when the model cannot be loaded (announced in one line)
+  // Haar cascade: the smallest plate searched, as a share of the searched width (0: the
+  // cascade's own 24x8 px).
+  float haar_min_width = 0.f;
 };
 
 class PlateDetector {
