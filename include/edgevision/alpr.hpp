@@ -470,8 +470,9 @@ class PlateStage {
     return detector_->name() + (second_ ? "+" + second_->name() : "");
   }
   // The plates `process` masks: the whole frame, the latest vehicles (set_vehicles), and the
-  // Haar cascade when both found nothing.
-  Status locate(const cv::Mat& frame, std::vector<PlateDetection>& plates);
+  // Haar cascade when both found nothing (`fail_safe` then true: masked, never read).
+  Status locate(const cv::Mat& frame, std::vector<PlateDetection>& plates,
+                bool* fail_safe = nullptr);
   std::vector<PlateSummary> summaries() const;
 
  private:

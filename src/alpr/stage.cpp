@@ -153,8 +153,10 @@ void PlateStage::set_vehicles(int64_t index, const std::vector<Track>& tracks) {
   vehicles_cv_.notify_all();
 }
 
-Status PlateStage::locate(const cv::Mat& frame, std::vector<PlateDetection>& plates) {
+Status PlateStage::locate(const cv::Mat& frame, std::vector<PlateDetection>& plates,
+                          bool* fail_safe) {
   plates.clear();
+  if (fail_safe) *fail_safe = false;
   Status s = detector_->detect(frame, {}, plates);
   if (!s.ok()) return s;
   // The whole-frame pass sees a 1080p frame at a third of its size, so a distant plate is a
@@ -182,6 +184,7 @@ Status PlateStage::locate(const cv::Mat& frame, std::vector<PlateDetection>& pla
   if (plates.empty() && second_) {
     s = second_->detect(frame, {}, plates);
     if (!s.ok()) return s;
+    if (fail_safe) *fail_safe = !plates.empty();
   }
   if (!rois.empty() && plates.size() > 1) {
     // A plate found by both passes is masked (and read) once.
@@ -201,16 +204,22 @@ Status PlateStage::locate(const cv::Mat& frame, std::vector<PlateDetection>& pla
 
 Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
   std::vector<PlateDetection> plates;
-  Status s = locate(frame, plates);
+  bool fail_safe = false;
+  Status s = locate(frame, plates, &fail_safe);
   if (!s.ok()) return s;
   if (options_.read) {
+    // Haar boxes are masked, not read: on a frame without plates the cascade's false boxes
+    // (lettering, grilles) would become plate_read events. The frame still goes to the OCR
+    // thread, without plates, so plate tracks age as usual.
+    const std::vector<PlateDetection> none;
+    const std::vector<PlateDetection>& to_read = fail_safe ? none : plates;
     PlateWork w;
     w.frame_index = index;
     w.time_ms = time_ms;
     w.frame_diagonal = static_cast<float>(std::hypot(frame.cols, frame.rows));
     const auto variants = crop_variants(options_.params.crop_margin,
                                         std::clamp(options_.params.read_variants, 1, 3));
-    for (const auto& p : plates) {
+    for (const auto& p : to_read) {
       std::vector<cv::Mat> cuts;
       if (p.box.area() >= options_.params.throttle.min_plate_area)
         for (const auto& v : variants) {
@@ -219,7 +228,7 @@ Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
         }
       w.crops.push_back(std::move(cuts));
     }
-    w.plates = plates;
+    w.plates = to_read;
     submit(std::move(w));
   }
   if (options_.mask) {

@@ -158,6 +158,40 @@ TEST_F(ServicePlateMask, CloseUpTheModelMissesIsMaskedByTheHaarSecondChance) {
   EXPECT_GE(now, 0.7);
 }
 
+// The Haar cascade's boxes are masks only: reading them would turn its false boxes on frames
+// without plates into plate_read events.
+TEST_F(ServicePlateMask, HaarBoxesAreMaskedButNotRead) {
+  const Label us4 = label("images/us/us4.jpg");
+  const cv::Mat img = cv::imread(test::data("plates/" + us4.image).string(), cv::IMREAD_COLOR);
+  ASSERT_FALSE(img.empty());
+  PlateStageOptions o;
+  o.mask = true;
+  o.read = true;
+  int events = 0;
+  auto stage = PlateStage::create(o, models, [&](nlohmann::json) { ++events; });
+  ASSERT_TRUE(stage) << stage.error();
+  std::vector<PlateDetection> located;
+  bool fail_safe = false;
+  ASSERT_TRUE((*stage)->locate(img, located, &fail_safe).ok());
+  EXPECT_TRUE(fail_safe);
+  EXPECT_FALSE(located.empty());
+  (*stage)->start();
+  cv::Mat out = img.clone();
+  ASSERT_TRUE((*stage)->process(out, 0, 0).ok());
+  (*stage)->stop();
+  EXPECT_GE(plate_mask_coverage(img, out, {us4.box}).masked.at(0), 0.7);
+  EXPECT_GE((*stage)->plates_masked(), 1);
+  EXPECT_EQ((*stage)->ocr_calls(), 0);
+  EXPECT_EQ(events, 0);
+  // A plate the model finds (eu1.jpg) is read as before.
+  const Label eu1 = label("images/eu/eu1.jpg");
+  const cv::Mat car = cv::imread(test::data("plates/" + eu1.image).string(), cv::IMREAD_COLOR);
+  ASSERT_FALSE(car.empty());
+  ASSERT_TRUE((*stage)->locate(car, located, &fail_safe).ok());
+  EXPECT_FALSE(fail_safe);
+  EXPECT_FALSE(located.empty());
+}
+
 // car2.jpg: a small plate on a truck (86x43 px in 1024x768); the whole-frame pass misses it,
 // the truck's box from the object detector (as the track thread hands it over) finds it.
 TEST_F(ServicePlateMask, SmallPlateInsideAKnownVehicleIsMasked) {
