@@ -214,6 +214,9 @@ struct EvalArgs : EngineArgs {
   bool json = false;
   double min_exact = 0;
   std::string dump_crops;  // folder: the rectified crop each read saw (to look at misses)
+  bool mask_coverage = false;
+  std::string mask_path = "service";  // service: the camera pipeline's PlateStage; cli: `alpr -o`
+  double min_masked = 0.7;
 };
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -274,12 +277,188 @@ struct Tally {
   }
 };
 
+// `alpr-eval --mask-coverage`: each photo goes through the plate masking of the service (the
+// camera pipeline's PlateStage, as `edgevision run` masks frames) or of `alpr -o`, and the
+// share of the labelled plate box that changed is reported per photo, with the collateral.
+int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
+                      const GlobalOptions& global) {
+  ModelManager models(global.model_manager_options());
+  AlprArgs a;
+  static_cast<EngineArgs&>(a) = args;
+  const AlprParams params = make_params(a);
+  std::unique_ptr<PlateStage> stage;
+  std::unique_ptr<AlprEngine> engine;
+  std::unique_ptr<ObjectDetector> vehicles;  // service path: what the track thread would know
+  if (args.mask_path == "service") {
+    PlateStageOptions o;
+    o.camera = "alpr-eval";
+    o.mask = true;
+    o.read = false;
+    o.params = params;
+    auto s = PlateStage::create(o, models, nullptr);
+    if (!s) {
+      spdlog::error("{}", s.error());
+      return 1;
+    }
+    stage = std::move(*s);
+    if (args.vehicle_model != "none") {
+      // The camera's steady state: its track thread has handed the plate stage the vehicles of
+      // the scene's earlier frames (here: the same photo).
+      DetectorParams dp;
+      dp.model = args.vehicle_model;
+      dp.classes = params.vehicle_classes;
+      dp.threads = args.threads;
+      auto v = ObjectDetector::create(dp, models);
+      if (!v) {
+        spdlog::error("{}", v.error());
+        return 1;
+      }
+      vehicles = std::move(*v);
+    }
+  } else {
+    auto e =
+        AlprEngine::create(params, models, args.vehicle_model == "none" ? "" : args.vehicle_model);
+    if (!e) {
+      spdlog::error("{}", e.error());
+      return 1;
+    }
+    engine = std::move(*e);
+  }
+  spdlog::info("alpr-eval: mask coverage of {} labelled plates through the {} path{}",
+               labels.size(), args.mask_path,
+               stage ? (vehicles ? ", vehicles known from earlier frames"
+                                 : ", no vehicles known (first frame / detect: false)")
+                     : "");
+  const std::filesystem::path root = args.images;
+  ProgressBar bar("alpr-eval", static_cast<int64_t>(labels.size()), "images");
+  // A second, independent judge of a leak: the OCR reads the labelled plate box of the output
+  // image (a pixelated low-contrast plate changes few pixels yet shows nothing).
+  auto ocr = create_plate_ocr(params.ocr, models);
+  if (!ocr) {
+    spdlog::error("{}", ocr.error());
+    return 1;
+  }
+  int rc = 0, below = 0, n = 0, readable = 0;
+  double masked_sum = 0, masked_min = 1, collateral_sum = 0, ms_sum = 0;
+  std::vector<nlohmann::ordered_json> rows;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const LabelRow& row = labels[i];
+    bar.add();
+    std::filesystem::path p = root / row.image;
+    if (!std::filesystem::exists(p))
+      p = std::filesystem::path(args.labels).parent_path() / row.image;
+    const cv::Mat img = cv::imread(p.string(), cv::IMREAD_COLOR);
+    if (img.empty()) {
+      spdlog::error("{}: cannot read image", p.string());
+      rc = 1;
+      continue;
+    }
+    cv::Mat out = img.clone();
+    if (vehicles) {
+      std::vector<Detection> cars;
+      if (Status v = vehicles->detect(img, cars); !v.ok()) {
+        spdlog::error("{}: {}", row.image, v.message());
+        rc = 1;
+        continue;
+      }
+      std::vector<Track> tracks;
+      for (const auto& c : cars) {
+        Track t;
+        t.label = c.label;
+        t.box = c.box;
+        t.score = c.score;
+        tracks.push_back(t);
+      }
+      stage->set_vehicles(static_cast<int64_t>(i), tracks);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = Status::Ok();
+    if (stage) {
+      s = stage->process(out, static_cast<int64_t>(i), 0);
+    } else {
+      std::vector<PlateDetection> plates;
+      s = engine->detect_plates(out, plates);
+      if (s.ok()) mask_plates(out, plates);
+    }
+    ms_sum += ms_since(t0);
+    if (!s.ok()) {
+      // The service withholds such a frame; nothing leaks, but the photo counts as a failure.
+      spdlog::error("{}: {}", row.image, s.message());
+      rc = 1;
+      continue;
+    }
+    const PlateMaskCoverage c = plate_mask_coverage(img, out, {cv::Rect(row.box)});
+    const double m = c.masked.empty() ? 0.0 : c.masked[0];
+    PlateDetection labelled;
+    labelled.box = row.box;
+    auto after = (*ocr)->read(rectify_plate(out, labelled, (*ocr)->input_size(), 0.05f));
+    if (!after) {
+      spdlog::error("{}: {}", row.image, after.error());
+      rc = 1;
+      continue;
+    }
+    // Read exactly or one character off: the plate still leaks.
+    const bool leaks = edit_distance(after->text, row.text) <= 1;
+    readable += leaks;
+    ++n;
+    masked_sum += m;
+    masked_min = std::min(masked_min, m);
+    collateral_sum += c.collateral;
+    if (m < args.min_masked) ++below;
+    rows.push_back({{"image", row.image},
+                    {"masked", round_to(m, 1e4)},
+                    {"collateral", round_to(c.collateral, 1e4)},
+                    {"read_after", after->text},
+                    {"readable", leaks},
+                    {"ok", m >= args.min_masked && !leaks}});
+    if (args.json) std::printf("%s\n", rows.back().dump().c_str());
+  }
+  bar.finish();
+  const double dn = n ? n : 1;
+  nlohmann::ordered_json summary{
+      {"path", args.mask_path},
+      {"vehicles", stage ? vehicles != nullptr : true},
+      {"plates", stage ? stage->detector_name() : engine->plate_detector().name()},
+      {"images", n},
+      {"min_masked", round_to(n ? masked_min : 0.0, 1e4)},
+      {"mean_masked", round_to(masked_sum / dn, 1e4)},
+      {"below_bar", below},
+      {"bar", args.min_masked},
+      {"mean_collateral", round_to(collateral_sum / dn, 1e5)},
+      {"readable_after", readable},
+      {"ms_per_image", round_to(ms_sum / dn, 100)}};
+  if (args.json) {
+    std::printf("%s\n", nlohmann::ordered_json{{"summary", summary}}.dump().c_str());
+  } else {
+    std::printf("%-32s %8s %11s  %-10s\n", "image", "masked%", "collateral%", "OCR after");
+    for (const auto& r : rows)
+      std::printf("%-32s %7.1f%% %10.2f%%  %-10s%s%s\n", r["image"].get<std::string>().c_str(),
+                  100 * r["masked"].get<double>(), 100 * r["collateral"].get<double>(),
+                  r["read_after"].get<std::string>().c_str(),
+                  r["masked"].get<double>() >= args.min_masked ? "" : "  below bar",
+                  r["readable"].get<bool>() ? "  READABLE" : "");
+    std::printf(
+        "%d images: masked min %.1f%%, mean %.1f%%; %d below %.0f%%; %d still readable; "
+        "collateral mean %.2f%%; %.1f ms/image\n",
+        n, 100 * (n ? masked_min : 0.0), 100 * masked_sum / dn, below, 100 * args.min_masked,
+        readable, 100 * collateral_sum / dn, ms_sum / dn);
+  }
+  if (below > 0 || readable > 0) {
+    spdlog::error(
+        "alpr-eval: {} of {} labelled plates are less than {:.0f}% masked, {} still readable",
+        below, n, 100 * args.min_masked, readable);
+    return 1;
+  }
+  return rc;
+}
+
 int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
   auto labels = read_labels(args.labels);
   if (!labels) {
     spdlog::error("{}", labels.error());
     return 2;
   }
+  if (args.mask_coverage) return run_mask_coverage(args, *labels, global);
   if (args.region != "labels" && args.region != "none" && region_patterns(args.region).empty()) {
     spdlog::error("--region: unknown region '{}' (labels, none, or one of the known regions)",
                   args.region);
@@ -497,6 +676,15 @@ void add_alpr_command(CLI::App& app, GlobalOptions& global) {
   ev->add_flag("--json", eargs->json, "one JSON line per image and a summary line");
   ev->add_option("--dump-crops", eargs->dump_crops,
                  "write the rectified plate crop of each read to this folder (PNG)");
+  ev->add_flag("--mask-coverage", eargs->mask_coverage,
+               "instead of reading: the share of each labelled plate the plate masking changed");
+  ev->add_option("--mask-path", eargs->mask_path,
+                 "with --mask-coverage: service (camera pipeline) or cli (`alpr -o`)")
+      ->check(CLI::IsMember({"service", "cli"}))
+      ->capture_default_str();
+  ev->add_option("--min-masked", eargs->min_masked,
+                 "with --mask-coverage: exit 1 when a plate is masked less than this (0..1)")
+      ->capture_default_str();
   ev->callback([eargs, &global] { global.exit_code = run_alpr_eval(*eargs, global); });
 }
 

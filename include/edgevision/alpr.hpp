@@ -46,6 +46,9 @@ struct PlateDetectorParams {
   float nms = 0.5f;
   int threads = 0;
   bool fallback_to_haar = true;  // when the model cannot be loaded (announced in one line)
+  // Haar cascade: the smallest plate searched, as a share of the searched width (0: the
+  // cascade's own 24x8 px).
+  float haar_min_width = 0.f;
 };
 
 class PlateDetector {
@@ -59,6 +62,14 @@ class PlateDetector {
 
 Result<std::unique_ptr<PlateDetector>> create_plate_detector(const PlateDetectorParams& params,
                                                              ModelManager& models);
+
+// Plates inside each of `rois` (vehicle boxes), appended to `found` with the index of their
+// roi in `roi_of`. With `mosaic` and two or more rois, up to four rois are letterboxed into the
+// 320x320 cells of one 640x640 detector input (one pass per four vehicles; detections
+// straddling two cells are dropped); otherwise one pass per roi.
+Status detect_plates_in_regions(PlateDetector& detector, const cv::Mat& bgr,
+                                const std::vector<cv::Rect>& rois, bool mosaic,
+                                std::vector<PlateDetection>& found, std::vector<int>& roi_of);
 
 // Decodes the YOLOv5 plate head [N,15] (cx,cy,w,h, obj, 8 corner coords, 2 class scores) in
 // network-input pixels; `ratio`/`pad` undo a centred letterbox. Exposed for tests.
@@ -412,6 +423,10 @@ struct PlateStageOptions {
   // > 0 when the camera tracks objects: the OCR thread waits up to this long for the vehicle
   // tracks of a frame (set_vehicles) before reading it, so events name the plate's vehicle.
   int vehicle_wait_ms = 0;
+  // Masking: the vehicles of the latest set_vehicles call are searched for plates as well as
+  // the whole frame (plates too small for the whole-frame pass); params.haar_second_chance:
+  // the Haar cascade when neither finds a plate.
+  bool vehicle_pass = true;
 };
 
 // One frame's plates handed from the anonymize thread to the OCR thread: rectified crops
@@ -451,6 +466,13 @@ class PlateStage {
   int64_t dropped() const { return static_cast<int64_t>(queue_.dropped()); }
   int64_t ocr_calls() const { return ocr_calls_.load(); }
   int64_t plates_masked() const { return masked_.load(); }
+  std::string detector_name() const {
+    return detector_->name() + (second_ ? "+" + second_->name() : "");
+  }
+  // The plates `process` masks: the whole frame, the latest vehicles (set_vehicles), and the
+  // Haar cascade when both found nothing (`fail_safe` then true: masked, never read).
+  Status locate(const cv::Mat& frame, std::vector<PlateDetection>& plates,
+                bool* fail_safe = nullptr);
   std::vector<PlateSummary> summaries() const;
 
  private:
@@ -461,6 +483,7 @@ class PlateStage {
 
   PlateStageOptions options_;
   std::unique_ptr<PlateDetector> detector_;
+  std::unique_ptr<PlateDetector> second_;  // Haar, when params.haar_second_chance
   std::unique_ptr<PlateOcr> ocr_;
   Emit emit_;
   BoundedQueue<PlateWork> queue_;
@@ -471,6 +494,7 @@ class PlateStage {
   std::condition_variable vehicles_cv_;
   std::deque<std::pair<int64_t, std::vector<Track>>> vehicles_;  // newest last, bounded
   bool stopping_ = false, vehicles_ended_ = false;               // under vehicles_mutex_
+  std::vector<cv::Rect2f> latest_vehicles_;  // under vehicles_mutex_; the vehicle pass's rois
   AlprStats stats_;
   std::atomic<int64_t> ocr_calls_{0}, masked_{0};
 };
@@ -487,5 +511,19 @@ void mask_plates(cv::Mat& bgr, const std::vector<cv::Rect2f>& plates, float marg
 cv::Rect2f plate_mask_region(const PlateDetection& plate);
 // mask_plates over plate_mask_region of each plate.
 void mask_plates(cv::Mat& bgr, const std::vector<PlateDetection>& plates, float margin = 0.1f);
+
+// Plate mask coverage of one output image against its input (`alpr-eval --mask-coverage`).
+struct PlateMaskCoverageOptions {
+  int changed_level = 6;      // a pixel is masked when a channel changed by more than this
+  int collateral_level = 40;  // collateral: pixels away from the plates changed by more
+  float zone_padding = 0.5f;  // each labelled plate grown by this (half on each side) is "plate"
+};
+struct PlateMaskCoverage {
+  std::vector<double> masked;  // per labelled plate: share of its box's pixels that changed
+  double collateral = 0;       // share of the pixels outside the plate zones that changed
+};
+PlateMaskCoverage plate_mask_coverage(const cv::Mat& before, const cv::Mat& after,
+                                      const std::vector<cv::Rect>& plates,
+                                      const PlateMaskCoverageOptions& options = {});
 
 }  // namespace ev

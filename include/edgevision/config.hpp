@@ -213,6 +213,8 @@ struct AlprConfig {
   double min_plate_area = 1000;              // px^2; smaller plates are masked, never read
   bool throttle = true;                      // stop reading a track once its vote is settled
   int read_variants = 3;                     // crops read per plate and voted (1..3)
+  bool vehicle_pass = true;        // plates also searched in the latest tracked vehicles' boxes
+  bool haar_second_chance = true;  // the Haar cascade when no plate is found in a frame
   std::vector<std::string> allow;            // known plates (exact or one character off)
   std::vector<std::string> deny;
   bool operator==(const AlprConfig&) const = default;

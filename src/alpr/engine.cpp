@@ -153,6 +153,29 @@ Status AlprEngine::detect_in_mosaic(const cv::Mat& bgr, const std::vector<cv::Re
                                     const std::vector<std::string>& labels,
                                     std::vector<PlateDetection>& found,
                                     std::vector<std::string>& owners) {
+  std::vector<int> roi_of;
+  const size_t before = found.size();
+  Status s = detect_plates_in_regions(*plates_, bgr, rois, true, found, roi_of);
+  if (!s.ok()) return s;
+  for (size_t k = before; k < found.size(); ++k) owners.push_back(labels[roi_of[k - before]]);
+  return Status::Ok();
+}
+
+Status detect_plates_in_regions(PlateDetector& detector, const cv::Mat& bgr,
+                                const std::vector<cv::Rect>& rois, bool mosaic,
+                                std::vector<PlateDetection>& found, std::vector<int>& roi_of) {
+  if (!mosaic || rois.size() < 2) {
+    for (size_t i = 0; i < rois.size(); ++i) {
+      std::vector<PlateDetection> in_roi;
+      Status s = detector.detect(bgr, rois[i], in_roi);
+      if (!s.ok()) return s;
+      for (auto& p : in_roi) {
+        found.push_back(p);
+        roi_of.push_back(static_cast<int>(i));
+      }
+    }
+    return Status::Ok();
+  }
   constexpr int kCell = 320;
   for (size_t first = 0; first < rois.size(); first += 4) {
     const size_t n = std::min<size_t>(4, rois.size() - first);
@@ -171,7 +194,7 @@ Status AlprEngine::detect_in_mosaic(const cv::Mat& bgr, const std::vector<cv::Re
       small.copyTo(canvas(cells[k]));
     }
     std::vector<PlateDetection> dets;
-    Status s = plates_->detect(canvas, {}, dets);
+    Status s = detector.detect(canvas, {}, dets);
     if (!s.ok()) return s;
     for (auto d : dets) {
       // Each detection belongs to the cell holding most of it; one straddling cells is dropped.
@@ -188,7 +211,7 @@ Status AlprEngine::detect_in_mosaic(const cv::Mat& bgr, const std::vector<cv::Re
       d.box = cv::Rect2f(back(d.box.tl()), back(d.box.br()));
       for (auto& c : d.corners) c = back(c);
       found.push_back(d);
-      owners.push_back(labels[first + owner]);
+      roi_of.push_back(static_cast<int>(first + owner));
     }
   }
   return Status::Ok();

@@ -173,7 +173,8 @@ class YoloPlateDetector final : public PlateDetector {
 
 class HaarPlateDetector final : public PlateDetector {
  public:
-  explicit HaarPlateDetector(cv::CascadeClassifier cascade) : cascade_(std::move(cascade)) {}
+  HaarPlateDetector(cv::CascadeClassifier cascade, float min_width)
+      : cascade_(std::move(cascade)), min_width_(min_width) {}
   std::string name() const override { return "haar-plate"; }
   Status detect(const cv::Mat& bgr, const cv::Rect& roi,
                 std::vector<PlateDetection>& out) override {
@@ -187,8 +188,9 @@ class HaarPlateDetector final : public PlateDetector {
     std::vector<int> levels;
     std::vector<double> weights;
     try {
-      cascade_.detectMultiScale(gray, found, levels, weights, 1.1, 3, 0, cv::Size(24, 8),
-                                cv::Size(), true);
+      const int w = std::max(24, static_cast<int>(min_width_ * r.width));
+      cascade_.detectMultiScale(gray, found, levels, weights, 1.1, 3, 0,
+                                cv::Size(w, std::max(8, w / 3)), cv::Size(), true);
     } catch (const cv::Exception& e) {
       return Status::Error(std::string("haar plate cascade: ") + e.what());
     }
@@ -204,6 +206,7 @@ class HaarPlateDetector final : public PlateDetector {
 
  private:
   cv::CascadeClassifier cascade_;
+  float min_width_ = 0.f;
 };
 
 // The cascade ships with Debian's opencv-data: used in place (hash-checked) even when
@@ -228,21 +231,23 @@ Result<ResolvedModel> resolve_cascade(ModelManager& models) {
   return resolved;
 }
 
-Result<std::unique_ptr<PlateDetector>> create_haar(ModelManager& models) {
+Result<std::unique_ptr<PlateDetector>> create_haar(ModelManager& models, float min_width) {
   auto resolved = resolve_cascade(models);
   if (!resolved) return resolved.status();
   cv::CascadeClassifier c;
   if (!c.load(resolved->primary().string()))
     return Result<std::unique_ptr<PlateDetector>>::Error("cannot load plate cascade " +
                                                          resolved->primary().string());
-  return std::unique_ptr<PlateDetector>(std::make_unique<HaarPlateDetector>(std::move(c)));
+  return std::unique_ptr<PlateDetector>(
+      std::make_unique<HaarPlateDetector>(std::move(c), min_width));
 }
 
 }  // namespace
 
 Result<std::unique_ptr<PlateDetector>> create_plate_detector(const PlateDetectorParams& params,
                                                              ModelManager& models) {
-  if (params.model == "haar" || params.model == "haar-plate") return create_haar(models);
+  if (params.model == "haar" || params.model == "haar-plate")
+    return create_haar(models, params.haar_min_width);
   std::string why;
   auto resolved = models.resolve(params.model);
   if (resolved) {
@@ -259,7 +264,7 @@ Result<std::unique_ptr<PlateDetector>> create_plate_detector(const PlateDetector
   if (!params.fallback_to_haar) return Result<std::unique_ptr<PlateDetector>>::Error(why);
   spdlog::warn("alpr: plate model '{}' unavailable ({}); falling back to the Haar plate cascade",
                params.model, why);
-  return create_haar(models);
+  return create_haar(models, params.haar_min_width);
 }
 
 }  // namespace ev

@@ -11,9 +11,18 @@
 
 #include "edgevision/alpr.hpp"
 #include "edgevision/events.hpp"
+#include "edgevision/preprocess.hpp"
 
 namespace ev {
 namespace {
+
+// Vehicle boxes are grown by this share of their width / height on each side before their
+// plates are searched, as AlprEngine does (plates sit at the very bottom edge of tight vehicle
+// boxes). The same margin also absorbs the few frames the tracks lag this thread: 10 % / 15 %
+// lost car2.jpg's plate (it then fills a smaller part of the detector's input).
+constexpr float kVehicleMarginX = 0.05f;
+constexpr float kVehicleMarginY = 0.08f;
+constexpr float kHaarMinWidth = 0.1f;
 
 void register_plate_events() {
   static std::once_flag once;
@@ -74,8 +83,23 @@ Result<std::unique_ptr<PlateStage>> PlateStage::create(const PlateStageOptions& 
     ocr = std::move(*o);
     register_plate_events();
   }
-  return std::unique_ptr<PlateStage>(
+  std::unique_ptr<PlateStage> stage(
       new PlateStage(options, std::move(*det), std::move(ocr), std::move(emit)));
+  if (options.params.haar_second_chance && stage->detector_->name() != "haar-plate") {
+    PlateDetectorParams hp;
+    hp.model = "haar";
+    // The cascade is the fail-safe for close-ups the plate model misses (plates 31-71 % of the
+    // frame's width on the shared photos); small plates are the vehicle pass's job. Not
+    // scanning below a tenth of the width cuts its cost on every plate-less frame and its
+    // false boxes.
+    hp.haar_min_width = kHaarMinWidth;
+    auto haar = create_plate_detector(hp, models);
+    if (haar)
+      stage->second_ = std::move(*haar);
+    else
+      spdlog::warn("plates: no Haar second chance: {}", haar.error());
+  }
+  return stage;
 }
 
 PlateStage::~PlateStage() {
@@ -105,12 +129,13 @@ void PlateStage::vehicles_ended() {
   {
     std::lock_guard lock(vehicles_mutex_);
     vehicles_ended_ = true;
+    latest_vehicles_.clear();
   }
   vehicles_cv_.notify_all();
 }
 
 void PlateStage::set_vehicles(int64_t index, const std::vector<Track>& tracks) {
-  if (!options_.read) return;
+  if (!options_.read && !options_.vehicle_pass) return;
   {
     std::lock_guard lock(vehicles_mutex_);
     std::vector<Track> kept;
@@ -118,6 +143,9 @@ void PlateStage::set_vehicles(int64_t index, const std::vector<Track>& tracks) {
       if (std::find(options_.params.vehicle_classes.begin(), options_.params.vehicle_classes.end(),
                     t.label) != options_.params.vehicle_classes.end())
         kept.push_back(t);
+    latest_vehicles_.clear();
+    for (const auto& t : kept) latest_vehicles_.push_back(t.box);
+    if (!options_.read) return;
     vehicles_.emplace_back(index, std::move(kept));
     // The OCR thread lags the track thread by at most its queue; a few frames more suffice.
     while (vehicles_.size() > options_.queue_size + 8) vehicles_.pop_front();
@@ -125,18 +153,73 @@ void PlateStage::set_vehicles(int64_t index, const std::vector<Track>& tracks) {
   vehicles_cv_.notify_all();
 }
 
-Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
-  std::vector<PlateDetection> plates;
+Status PlateStage::locate(const cv::Mat& frame, std::vector<PlateDetection>& plates,
+                          bool* fail_safe) {
+  plates.clear();
+  if (fail_safe) *fail_safe = false;
   Status s = detector_->detect(frame, {}, plates);
   if (!s.ok()) return s;
+  // The whole-frame pass sees a 1080p frame at a third of its size, so a distant plate is a
+  // few pixels tall; the vehicles tracked on the latest frames are searched again at their own
+  // scale, the way `edgevision alpr` searches vehicle crops.
+  std::vector<cv::Rect> rois;
+  if (options_.vehicle_pass) {
+    std::lock_guard lock(vehicles_mutex_);
+    const cv::Rect bounds(0, 0, frame.cols, frame.rows);
+    for (const auto& b : latest_vehicles_) {
+      const float mx = b.width * kVehicleMarginX, my = b.height * kVehicleMarginY;
+      const cv::Rect roi =
+          cv::Rect(cv::Rect2f(b.x - mx, b.y - my, b.width + 2 * mx, b.height + 2 * my)) & bounds;
+      if (roi.width >= 8 && roi.height >= 8) rois.push_back(roi);
+    }
+  }
+  if (!rois.empty()) {
+    std::vector<int> roi_of;
+    s = detect_plates_in_regions(*detector_, frame, rois, options_.params.plate_mosaic, plates,
+                                 roi_of);
+    if (!s.ok()) return s;
+  }
+  // Nothing at all: the plate model misses some close-ups (a plate filling the frame); the
+  // Haar cascade, as in `edgevision alpr`.
+  if (plates.empty() && second_) {
+    s = second_->detect(frame, {}, plates);
+    if (!s.ok()) return s;
+    if (fail_safe) *fail_safe = !plates.empty();
+  }
+  if (!rois.empty() && plates.size() > 1) {
+    // A plate found by both passes is masked (and read) once.
+    std::vector<cv::Rect2f> boxes;
+    std::vector<float> scores;
+    for (const auto& p : plates) {
+      boxes.push_back(p.box);
+      scores.push_back(p.score);
+    }
+    std::vector<PlateDetection> kept;
+    for (int k : nms_boxes(boxes, scores, std::vector<int>(boxes.size(), 0), 0.f, 0.5f))
+      kept.push_back(plates[k]);
+    plates = std::move(kept);
+  }
+  return Status::Ok();
+}
+
+Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
+  std::vector<PlateDetection> plates;
+  bool fail_safe = false;
+  Status s = locate(frame, plates, &fail_safe);
+  if (!s.ok()) return s;
   if (options_.read) {
+    // Haar boxes are masked, not read: on a frame without plates the cascade's false boxes
+    // (lettering, grilles) would become plate_read events. The frame still goes to the OCR
+    // thread, without plates, so plate tracks age as usual.
+    const std::vector<PlateDetection> none;
+    const std::vector<PlateDetection>& to_read = fail_safe ? none : plates;
     PlateWork w;
     w.frame_index = index;
     w.time_ms = time_ms;
     w.frame_diagonal = static_cast<float>(std::hypot(frame.cols, frame.rows));
     const auto variants = crop_variants(options_.params.crop_margin,
                                         std::clamp(options_.params.read_variants, 1, 3));
-    for (const auto& p : plates) {
+    for (const auto& p : to_read) {
       std::vector<cv::Mat> cuts;
       if (p.box.area() >= options_.params.throttle.min_plate_area)
         for (const auto& v : variants) {
@@ -145,7 +228,7 @@ Status PlateStage::process(cv::Mat& frame, int64_t index, double time_ms) {
         }
       w.crops.push_back(std::move(cuts));
     }
-    w.plates = plates;
+    w.plates = to_read;
     submit(std::move(w));
   }
   if (options_.mask) {

@@ -519,9 +519,10 @@ Config read_config(const Reader& r, const YAML::Node& root) {
 
   if (const YAML::Node n = root["alpr"]) {
     const std::string k = "alpr";
-    r.check_map(n, k,
-                {"enabled", "plate_model", "ocr", "region", "queue_size", "min_plate_area",
-                 "throttle", "allow", "deny", "read_variants"});
+    r.check_map(
+        n, k,
+        {"enabled", "plate_model", "ocr", "region", "queue_size", "min_plate_area", "throttle",
+         "allow", "deny", "read_variants", "vehicle_pass", "haar_second_chance"});
     auto& a = cfg.alpr;
     r.get(n, k, "enabled", a.enabled);
     r.get(n, k, "plate_model", a.plate_model);
@@ -532,6 +533,8 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get_number(n, k, "min_plate_area", a.min_plate_area, 0, 1e8);
     r.get(n, k, "throttle", a.throttle);
     r.get_number(n, k, "read_variants", a.read_variants, 1, 3);
+    r.get(n, k, "vehicle_pass", a.vehicle_pass);
+    r.get(n, k, "haar_second_chance", a.haar_second_chance);
     a.allow = r.string_list(n, k, "allow");
     a.deny = r.string_list(n, k, "deny");
   }

@@ -94,6 +94,8 @@ PlateStageOptions plate_stage_options(const PipelineSettings& settings) {
   o.params.region = a.region;
   o.params.throttle.enabled = a.throttle;
   o.params.read_variants = a.read_variants;
+  o.vehicle_pass = a.vehicle_pass;
+  o.params.haar_second_chance = a.haar_second_chance;
   // With object tracking, plate events name the vehicle the plate belongs to.
   if (settings.camera.detect) o.vehicle_wait_ms = 1000;
   o.params.throttle.min_plate_area = static_cast<float>(a.min_plate_area);

@@ -99,5 +99,34 @@ TEST(AlprCli, EndToEndExactMatchOnTheSharedPlatesIsAtLeast90Percent) {
   EXPECT_GE(lines.back()["summary"]["all"]["exact_rate"].get<double>(), 0.9);
 }
 
+TEST(AlprCli, MaskCoverageReportsLeaksAndFailsOnThem) {
+  // us4.jpg: a close-up the plate model misses. The service's plate pass as it was (whole frame
+  // only) leaves it unmasked and readable, and the tool says so and exits 1; the default pass
+  // (with the Haar second chance) masks it.
+  const auto dir = test::temp_dir("alpr_mask_coverage");
+  std::ofstream(dir / "labels.csv") << "image,text,x,y,w,h,region\n"
+                                       "images/us/us4.jpg,520MRK,65,54,156,78,us\n"
+                                       "images/eu/eu1.jpg,M5XSX,396,340,203,46,eu\n";
+  const std::string base = cli() + " alpr-eval --labels " + (dir / "labels.csv").string() + " " +
+                           test::data("plates").string() + " --mask-coverage --json";
+  auto old = test::run_command(base + " --vehicle-model none --no-haar");
+  EXPECT_EQ(old.exit_code, 1) << old.err;
+  auto lines = json_lines(old.out);
+  ASSERT_EQ(lines.size(), 3u) << old.out;
+  EXPECT_EQ(lines[0]["image"], "images/us/us4.jpg");
+  EXPECT_LT(lines[0]["masked"].get<double>(), 0.1);
+  EXPECT_TRUE(lines[0]["readable"].get<bool>());
+  EXPECT_GE(lines[1]["masked"].get<double>(), 0.7);
+  EXPECT_EQ(lines.back()["summary"]["below_bar"], 1);
+  EXPECT_EQ(lines.back()["summary"]["readable_after"], 1);
+  auto now = test::run_command(base);
+  EXPECT_EQ(now.exit_code, 0) << now.err;
+  lines = json_lines(now.out);
+  ASSERT_EQ(lines.size(), 3u) << now.out;
+  EXPECT_GE(lines[0]["masked"].get<double>(), 0.7);
+  EXPECT_FALSE(lines[0]["readable"].get<bool>());
+  EXPECT_EQ(lines.back()["summary"]["below_bar"], 0);
+}
+
 }  // namespace
 }  // namespace ev

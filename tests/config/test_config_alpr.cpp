@@ -24,6 +24,8 @@ TEST(ConfigAlpr, DefaultsReadNothingAndMaskPlatesWithAlpr) {
   EXPECT_EQ(cfg->alpr.plate_model, "plate-yolov5");
   EXPECT_TRUE(cfg->alpr.throttle);
   EXPECT_EQ(cfg->alpr.read_variants, 3);
+  EXPECT_TRUE(cfg->alpr.vehicle_pass);
+  EXPECT_TRUE(cfg->alpr.haar_second_chance);
 }
 
 TEST(ConfigAlpr, ParsesEveryKey) {
@@ -31,6 +33,7 @@ TEST(ConfigAlpr, ParsesEveryKey) {
       "privacy:\n  plates: false\n"
       "alpr:\n  enabled: true\n  plate_model: haar\n  ocr: tesseract\n  region: nl\n"
       "  queue_size: 8\n  min_plate_area: 500\n  throttle: false\n  read_variants: 1\n"
+      "  vehicle_pass: false\n  haar_second_chance: false\n"
       "  allow: [XSNB23]\n  deny: [77TRSH, 24LSB1]\n");
   ASSERT_TRUE(cfg) << cfg.error();
   EXPECT_EQ(cfg->privacy.plates, std::optional<bool>(false));
@@ -43,6 +46,8 @@ TEST(ConfigAlpr, ParsesEveryKey) {
   EXPECT_EQ(a.min_plate_area, 500);
   EXPECT_FALSE(a.throttle);
   EXPECT_EQ(a.read_variants, 1);
+  EXPECT_FALSE(a.vehicle_pass);
+  EXPECT_FALSE(a.haar_second_chance);
   EXPECT_EQ(a.allow, std::vector<std::string>{"XSNB23"});
   EXPECT_EQ(a.deny.size(), 2u);
 }
