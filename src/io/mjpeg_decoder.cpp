@@ -124,10 +124,8 @@ Status MjpegDecoder::decode(const cv::Mat& packet, cv::Mat& bgr) {
   return Status::Ok();
 }
 
-bool is_mjpeg_fourcc(int fourcc) {
-  return fourcc == cv::VideoWriter::fourcc('m', 'j', 'p', 'e') ||
-         fourcc == cv::VideoWriter::fourcc('M', 'J', 'P', 'G') ||
-         fourcc == cv::VideoWriter::fourcc('m', 'j', 'p', 'g');
+bool is_live_mjpeg_fourcc(int fourcc) {
+  return fourcc == cv::VideoWriter::fourcc('m', 'j', 'p', 'e');
 }
 
 }  // namespace ev

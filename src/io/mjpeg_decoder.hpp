@@ -30,8 +30,10 @@ class MjpegDecoder {
   std::unique_ptr<State> state_;
 };
 
-// True for the codec tags OpenCV reports for MJPEG ("mjpe" from the codec name on HTTP/RTSP
-// streams, "MJPG" from AVI/MOV containers).
-bool is_mjpeg_fourcc(int fourcc);
+// True for the tag OpenCV reports for a bare MJPEG stream ("mjpe", from the codec name: HTTP
+// multipart or RTSP cameras). MJPEG inside a container ("MJPG": an AVI served over HTTP) is a
+// recording that arrives faster than real time; read as packets, the frames a busy pipeline
+// skips would cost nothing and the reader would race through it, so it is decoded in full.
+bool is_live_mjpeg_fourcc(int fourcc);
 
 }  // namespace ev

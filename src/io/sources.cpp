@@ -360,7 +360,7 @@ Result<std::unique_ptr<FrameSource>> open_capture(const std::string& uri, Source
   // to 10, two thirds of the decoding is thrown away). An MJPEG stream is read as packets
   // instead and only the frames that are analysed are decoded.
   std::unique_ptr<MjpegDecoder> mjpeg;
-  if (kind == SourceKind::kStream && options.raw_mjpeg && is_mjpeg_fourcc(info.fourcc)) {
+  if (kind == SourceKind::kStream && options.raw_mjpeg && is_live_mjpeg_fourcc(info.fourcc)) {
     auto decoder = MjpegDecoder::create();
     bool raw = false;
     if (decoder) {
