@@ -78,7 +78,7 @@ int run_service(const RunArgs& args, const GlobalOptions& global) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // glibc gives every thread that allocates its own malloc arena (up to 8 per core), and each
-  // arena keeps freed frame buffers for reuse: with 4 threads per camera that held ~10% of the
+  // arena keeps freed frame buffers for reuse: with 4 threads per camera that held 7-9% of the
   // service's RSS. Two arenas are enough on an edge box (bench/README.md); MALLOC_ARENA_MAX in
   // the environment still decides.
   if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
