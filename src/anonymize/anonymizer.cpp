@@ -85,6 +85,7 @@ Anonymizer::Anonymizer(AnonymizerOptions options, std::unique_ptr<FaceDetector> 
 namespace {
 
 constexpr float kContextScore = 0.2f;
+constexpr float kHighContextScore = 0.1f;
 
 // The privacy level also sets how hard the face detector looks (docs/face-detectors.md, "Hard
 // faces"; measured on faces_wider in bench/README.md). Only for YuNet, whose scores these
@@ -102,8 +103,10 @@ FaceDetectorOptions level_detector_options(FaceDetectorOptions o, PrivacyLevel l
   // weaker score is evidence enough there (AnonymizerOptions::context). 0.2, not 0.1: 0.1
   // covered 1.8 points more on faces_wider but more than doubled the masks off the labelled
   // faces on ordinary group photos (bench/README.md, "Context-confirmed faces"). Negative = off.
-  if (o.context_score == 0.f) o.context_score = kContextScore;
-  if (level == PrivacyLevel::kHigh || level == PrivacyLevel::kMaximum) {
+  const bool above_medium = level == PrivacyLevel::kHigh || level == PrivacyLevel::kMaximum;
+  // The levels above medium trade picture for coverage: 0.1 covers more crowd faces.
+  if (o.context_score == 0.f) o.context_score = above_medium ? kHighContextScore : kContextScore;
+  if (above_medium) {
     o.flip = true;
     o.multi_scale = true;
   }
