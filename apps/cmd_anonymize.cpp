@@ -29,6 +29,7 @@ struct AnonymizeArgs {
   std::string model;
   std::string on_failure = "black";
   float score = 0.f;
+  float context_score = 0.f;
   int min_face = 0;
   int threads = 0;
   int64_t max_frames = 0;
@@ -71,6 +72,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   options.detector.detector = args.detector;
   options.detector.mode = *mode;
   options.detector.score_threshold = args.score;
+  options.detector.context_score = args.context_score;
   options.detector.min_face = args.min_face;
   options.detector.threads = args.threads;
   options.detector.model = args.model;
@@ -274,6 +276,9 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--model", args->model,
                   "face model (manifest name or file) overriding the detector's default");
   cmd->add_option("--score", args->score, "detection score threshold (0 = detector default)");
+  cmd->add_option("--context-score", args->context_score,
+                  "faces scoring at least this (below --score) are masked beside a face or "
+                  "around a person's head (0 = level default, negative = off)");
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
   cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
   cmd->add_option("--max-frames", args->max_frames, "stop after N frames (0 = all)");

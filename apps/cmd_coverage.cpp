@@ -30,6 +30,7 @@ struct CoverageArgs {
   float upscale = 0.f;
   bool upscale_everywhere = false;
   float large_face_score = 0.f;
+  float context_score = 0.f;
   int threads = 0;
 };
 
@@ -53,6 +54,7 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.detector.upscale_everywhere = args.upscale_everywhere;
   options.detector.threads = args.threads;
   options.detector.large_face_score = args.large_face_score;
+  options.detector.context_score = args.context_score;
   options.level = *level;
   options.method = AnonymizeMethod::kBlackBox;
   if (args.no_head_fallback) options.head_fallback.enabled = false;
@@ -167,6 +169,9 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
       ->delimiter(',');
   cmd->add_option("--upscale", args->upscale,
                   "small-face pass at this scale (e.g. 2), on tiles where small faces were found");
+  cmd->add_option("--context-score", args->context_score,
+                  "faces scoring at least this (below --score) are kept inside a detected "
+                  "person's head region (0 = level default, negative = off)");
   cmd->add_option("--large-face-score", args->large_face_score,
                   "score faces of 48 px or more need (with a low --score; 0 = off)");
   cmd->add_flag("--upscale-everywhere", args->upscale_everywhere,

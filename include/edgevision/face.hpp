@@ -49,6 +49,10 @@ struct FaceDetectorOptions {
   // faces at least large_face_px (frame pixels) need large_face_score. 0 = off.
   float large_face_score = 0.f;
   int large_face_px = 48;
+  // > 0 and below score_threshold: faces scoring in [context_score, score_threshold) are
+  // returned too, for the caller to keep only where context confirms a face (the anonymizer:
+  // inside the head region of a detected person). They do not ask for upscaled runs. 0 = off.
+  float context_score = 0.f;
 };
 
 class FaceDetector {

@@ -50,6 +50,9 @@ class TiledFaceDetector : public FaceDetector {
     large_face_score_ = score;
     large_face_px_ = px;
   }
+  // Faces scoring below this (context candidates, FaceDetectorOptions::context_score) do not
+  // ask for upscaled runs.
+  void set_small_face_min_score(float score) { small_face_min_score_ = score; }
 
  protected:
   TiledFaceDetector(DetectMode mode, int min_face) : mode_(mode), min_face_(min_face) {}
@@ -66,6 +69,7 @@ class TiledFaceDetector : public FaceDetector {
   bool multi_scale_ = false;
   float large_face_score_ = 0.f;
   int large_face_px_ = 48;
+  float small_face_min_score_ = 0.f;
 
  private:
   // Runs one pass and appends its faces (frame coordinates) to `all`.

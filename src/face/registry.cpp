@@ -216,9 +216,16 @@ void apply_upscale(FaceDetector& detector, const FaceDetectorOptions& options) {
 Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOptions& options,
                                                            ModelManager& models,
                                                            std::string* fallback_note) {
-  auto main = create_one(options, models, fallback_note);
+  // Context candidates: the main detector reports down to context_score; the caller confirms.
+  const bool context =
+      options.context_score > 0.f && options.context_score < options.score_threshold;
+  FaceDetectorOptions main_options = options;
+  if (context) main_options.score_threshold = options.context_score;
+  auto main = create_one(main_options, models, fallback_note);
   if (!main) return main;
   apply_upscale(**main, options);
+  if (auto* tiled = dynamic_cast<face::TiledFaceDetector*>(main->get()); tiled && context)
+    tiled->set_small_face_min_score(options.score_threshold);
   if (!options.flip && options.ensemble.empty()) return main;
   std::vector<std::unique_ptr<FaceDetector>> members;
   members.push_back(std::move(*main));

@@ -245,7 +245,7 @@ Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
       const float small = 32.f / first_scale;
       std::vector<cv::Rect2f> near_limit;
       for (const Face& f : all)
-        if (f.box.height < small) near_limit.push_back(f.box);
+        if (f.box.height < small && f.score >= small_face_min_score_) near_limit.push_back(f.box);
       const std::vector<Pass> passes =
           upscale_everywhere_
               ? plan_upscaled_passes(bgr.size(), net_size(), upscale_)
