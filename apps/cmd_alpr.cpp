@@ -23,6 +23,16 @@
 namespace ev::cli {
 namespace {
 
+// A labelled photo, under IMAGES or else beside the labels file; empty (and logged) if unreadable.
+cv::Mat read_labelled_image(const std::filesystem::path& root, const std::string& labels_file,
+                            const std::string& image) {
+  std::filesystem::path p = root / image;
+  if (!std::filesystem::exists(p)) p = std::filesystem::path(labels_file).parent_path() / image;
+  cv::Mat img = cv::imread(p.string(), cv::IMREAD_COLOR);
+  if (img.empty()) spdlog::error("{}: cannot read image", p.string());
+  return img;
+}
+
 // The detector/OCR choices `alpr` and `alpr-eval` share (add_engine_options).
 struct EngineArgs {
   std::string vehicle_model = "yolox-nano";
@@ -344,12 +354,8 @@ int run_mask_coverage(const EvalArgs& args, const std::vector<LabelRow>& labels,
   for (size_t i = 0; i < labels.size(); ++i) {
     const LabelRow& row = labels[i];
     bar.add();
-    std::filesystem::path p = root / row.image;
-    if (!std::filesystem::exists(p))
-      p = std::filesystem::path(args.labels).parent_path() / row.image;
-    const cv::Mat img = cv::imread(p.string(), cv::IMREAD_COLOR);
+    const cv::Mat img = read_labelled_image(root, args.labels, row.image);
     if (img.empty()) {
-      spdlog::error("{}: cannot read image", p.string());
       rc = 1;
       continue;
     }
@@ -486,12 +492,8 @@ int run_alpr_eval(const EvalArgs& args, const GlobalOptions& global) {
   double vehicle_ms = 0, plate_ms = 0, ocr_ms = 0;
   for (const auto& row : *labels) {
     bar.add();
-    std::filesystem::path p = root / row.image;
-    if (!std::filesystem::exists(p))
-      p = std::filesystem::path(args.labels).parent_path() / row.image;
-    const cv::Mat img = cv::imread(p.string(), cv::IMREAD_COLOR);
+    const cv::Mat img = read_labelled_image(root, args.labels, row.image);
     if (img.empty()) {
-      spdlog::error("{}: cannot read image", p.string());
       rc = 1;
       continue;
     }
