@@ -461,6 +461,11 @@ struct CameraPipeline::Impl {
         keep_conf = detector->params().conf;
         detector->set_conf(std::min(keep_conf, low_conf));
         detector_lowered = true;
+        if (low_conf < keep_conf)
+          spdlog::info(
+              "camera {}: detector runs at conf {:.2f}: person boxes below {:.2f} only hold lost "
+              "tracks (never events, votes or masks)",
+              s.camera.id, low_conf, keep_conf);
       }
       const auto t0 = Clock::now();
       if (detector && (n++ % s.detection.every_n) == 0) {
