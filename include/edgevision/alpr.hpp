@@ -104,7 +104,7 @@ std::vector<CropVariant> crop_variants(float margin, int n);
 // ---------------------------------------------------------------------------------------
 
 struct OcrResult {
-  std::string text;              // [0-9A-Z] only
+  std::string text;              // UTF-8: [0-9A-Z], plus non-ASCII letters from PaddleOCR
   std::vector<float> char_conf;  // one per character of text
   float confidence = 0.f;        // mean of char_conf (0 for an empty read)
 };
@@ -193,7 +193,9 @@ FormatResult apply_region_format(const std::string& text, const std::vector<floa
 
 // 1 - Levenshtein distance / max length.
 double string_similarity(const std::string& a, const std::string& b);
-int edit_distance(const std::string& a, const std::string& b);
+int edit_distance(const std::string& a, const std::string& b);  // in UTF-8 characters
+// A plate text split into its UTF-8 characters (char_conf has one entry per element).
+std::vector<std::string> plate_chars(const std::string& text);
 
 struct VoteParams {
   int history = 10;                 // last N reads kept per track

@@ -2,6 +2,7 @@
 // known-plate matching. No images here, so all of it is testable on hand-made sequences.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <numeric>
 
@@ -14,6 +15,32 @@ namespace {
 
 bool plate_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+}
+
+// One OCR class's text that belongs on a plate: a digit or capital A-Z, or one letter of a
+// script that national plates use (PaddleOCR's dictionary has them; its symbols, dots and
+// dashes are not plate characters).
+bool plate_symbol(const std::string& s) {
+  if (s.size() == 1) return plate_char(s[0]);
+  const auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i])); };
+  uint32_t cp = 0;
+  if (s.size() == 2 && (b(0) & 0xE0) == 0xC0)
+    cp = ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+  else if (s.size() == 3 && (b(0) & 0xF0) == 0xE0)
+    cp = ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+  else
+    return false;
+  const auto in = [cp](uint32_t lo, uint32_t hi) { return cp >= lo && cp <= hi; };
+  return (in(0xC0, 0x24F) && cp != 0xD7 && cp != 0xF7) ||  // Latin with diacritics (Ö, Ü, Ş)
+         in(0x370, 0x3FF) ||                               // Greek
+         in(0x400, 0x4FF) ||                               // Cyrillic
+         in(0x590, 0x5FF) ||                               // Hebrew
+         in(0x600, 0x6FF) ||                               // Arabic (and its digits)
+         in(0x900, 0x97F) ||                               // Devanagari
+         in(0xE00, 0xE7F) ||                               // Thai
+         in(0x3040, 0x30FF) ||                             // Japanese kana
+         in(0x4E00, 0x9FFF) ||                             // CJK ideographs (provinces)
+         in(0xAC00, 0xD7AF);                               // Hangul
 }
 
 float mean_of(const std::vector<float>& v) {
@@ -79,8 +106,8 @@ OcrResult decode_ctc(const float* scores, int steps, int classes,
     const float prob = 1.f / denom;
     if (best != blank && best != prev && best < static_cast<int>(charset.size())) {
       const std::string& s = charset[best];
-      if (s.size() == 1 && plate_char(s[0])) {
-        r.text.push_back(s[0]);
+      if (!s.empty() && plate_symbol(s)) {
+        r.text += s;
         r.char_conf.push_back(prob);
       }
     }
@@ -192,6 +219,8 @@ std::vector<std::string> known_regions() {
 FormatResult apply_region_format(const std::string& text, const std::vector<float>& char_conf,
                                  const std::string& region) {
   FormatResult best{text, false, 0};
+  // The region patterns are Latin; a text with other characters is left as read.
+  if (std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; })) return best;
   const auto& patterns = region_patterns(region);
   for (const auto& p : patterns)
     if (matches(text, p)) {
@@ -233,7 +262,20 @@ FormatResult apply_region_format(const std::string& text, const std::vector<floa
 // Voting
 // ---------------------------------------------------------------------------------------
 
-int edit_distance(const std::string& a, const std::string& b) {
+std::vector<std::string> plate_chars(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    len = std::min(len, text.size() - i);
+    out.push_back(text.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+int edit_distance(const std::string& a_text, const std::string& b_text) {
+  const auto a = plate_chars(a_text), b = plate_chars(b_text);
   std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
   std::iota(prev.begin(), prev.end(), 0);
   for (size_t i = 1; i <= a.size(); ++i) {
@@ -246,7 +288,7 @@ int edit_distance(const std::string& a, const std::string& b) {
 }
 
 double string_similarity(const std::string& a, const std::string& b) {
-  const size_t n = std::max(a.size(), b.size());
+  const size_t n = std::max(plate_chars(a).size(), plate_chars(b).size());
   if (n == 0) return 1.0;
   return 1.0 - static_cast<double>(edit_distance(a, b)) / static_cast<double>(n);
 }
@@ -289,31 +331,34 @@ VotedPlate PlateVote::result() const {
   });
   // Most common length in the group (ties: the longer, since a dropped character is the
   // commoner OCR failure than an invented one).
+  // Voted per character (a UTF-8 character, not a byte).
+  std::map<const OcrResult*, std::vector<std::string>> chars;
+  for (auto* r : best) chars[r] = plate_chars(r->text);
   std::map<size_t, double> lengths;
-  for (auto* r : best) lengths[r->text.size()] += 1.0 + r->confidence * 1e-3;
+  for (auto* r : best) lengths[chars[r].size()] += 1.0 + r->confidence * 1e-3;
   const size_t len = std::max_element(lengths.begin(), lengths.end(), [](auto& a, auto& b) {
                        return a.second < b.second || (a.second == b.second && a.first < b.first);
                      })->first;
-  std::string text(len, '?');
+  std::string text;
   double conf_sum = 0;
   for (size_t i = 0; i < len; ++i) {
-    std::map<char, double> votes;
+    std::map<std::string, double> votes;
     double total = 0;
     for (auto* r : best) {
-      if (r->text.size() != len) continue;
+      if (chars[r].size() != len) continue;
       const double w = i < r->char_conf.size() ? std::max(1e-3f, r->char_conf[i]) : 0.5;
-      votes[r->text[i]] += w;
+      votes[chars[r][i]] += w;
       total += w;
     }
     auto win = std::max_element(votes.begin(), votes.end(),
                                 [](auto& a, auto& b) { return a.second < b.second; });
-    text[i] = win->first;
+    text += win->first;
     conf_sum += total > 0 ? win->second / total : 0;
   }
   double read_conf = 0;
   int n_len = 0;
   for (auto* r : best)
-    if (r->text.size() == len) {
+    if (chars[r].size() == len) {
       read_conf += r->confidence;
       ++n_len;
     }
@@ -337,14 +382,15 @@ OcrResult combine_reads(const std::vector<OcrResult>& reads, double similarity) 
   OcrResult out;
   out.text = v.text;
   out.confidence = v.confidence;
-  for (size_t i = 0; i < v.text.size(); ++i) {
+  const auto voted = plate_chars(v.text);
+  for (size_t i = 0; i < voted.size(); ++i) {
     double sum = 0;
     int agree = 0, same_len = 0;
     for (const auto& r : reads) {
-      if (r.text.size() != v.text.size() || string_similarity(r.text, v.text) < similarity)
-        continue;
+      const auto rc = plate_chars(r.text);
+      if (rc.size() != voted.size() || string_similarity(r.text, v.text) < similarity) continue;
       ++same_len;
-      if (r.text[i] != v.text[i]) continue;
+      if (rc[i] != voted[i]) continue;
       ++agree;
       sum += i < r.char_conf.size() ? r.char_conf[i] : r.confidence;
     }

@@ -59,7 +59,7 @@ TEST(PaddleDictionary, BlankFirstSpaceLastLowercaseUpper) {
   EXPECT_EQ(cs[4], "\xe4\xb8\xad");
   EXPECT_EQ(cs[5], " ");
   // Softmax outputs (as the exported rec gives them) decoded through their logs:
-  // A A _ A B 中 ' ' 3 3 -> "AAB3" (the CJK character and the space are not plate characters).
+  // A A _ A B 中 ' ' 3 3 -> "AAB中3" (a CJK character is a plate character, a space is not).
   const int classes = 6;
   const int path[] = {1, 1, 0, 1, 2, 4, 5, 3, 3};
   const int steps = 9;
@@ -68,8 +68,10 @@ TEST(PaddleDictionary, BlankFirstSpaceLastLowercaseUpper) {
     for (int k = 0; k < classes; ++k)
       scores[t * classes + k] = std::log(k == path[t] ? 0.9f : 0.1f / (classes - 1));
   const OcrResult r = decode_ctc(scores.data(), steps, classes, cs, 0);
-  EXPECT_EQ(r.text, "AAB3");
-  ASSERT_EQ(r.char_conf.size(), 4u);
+  EXPECT_EQ(r.text,
+            "AAB\xe4\xb8\xad"
+            "3");
+  ASSERT_EQ(r.char_conf.size(), 5u);
   EXPECT_NEAR(r.confidence, 0.9f, 1e-3f);
 }
 

@@ -57,14 +57,14 @@ TEST(CctConfig, ParsesTheSharedPlateConfig) {
 
 TEST(CtcDecoder, CollapsesRepeatsAndDropsBlanks) {
   const std::vector<std::string> charset = {"#", "A", "B", "1", "2", "京"};
-  // steps: A A # A B B # 1 京 2 2  -> "A", "A" (after blank), "B", "1", (京 dropped), "2"
+  // steps: A A # A B B # 1 京 2 2  -> "A", "A" (after blank), "B", "1", "京", "2"
   const std::vector<int> path = {1, 1, 0, 1, 2, 2, 0, 3, 5, 4, 4};
   const int classes = static_cast<int>(charset.size());
   std::vector<float> scores(path.size() * classes, -5.f);
   for (size_t t = 0; t < path.size(); ++t) scores[t * classes + path[t]] = 5.f;
   const OcrResult r = decode_ctc(scores.data(), static_cast<int>(path.size()), classes, charset, 0);
-  EXPECT_EQ(r.text, "AAB12");
-  ASSERT_EQ(r.char_conf.size(), 5u);
+  EXPECT_EQ(r.text, "AAB1京2");  // a Chinese province character is kept, one confidence each
+  ASSERT_EQ(r.char_conf.size(), 6u);
   for (float c : r.char_conf) EXPECT_GT(c, 0.99f);  // softmax of a clear winner
 }
 
@@ -120,6 +120,42 @@ TEST(PlateVote, BiggestSimilarGroupWinsWithCharacterVoting) {
   EXPECT_FALSE(v.settled());  // 2 agreeing < K=3, no read above 0.99
   v.add(read("AB123CD", 0.85f));
   EXPECT_TRUE(v.settled());
+}
+
+// Lowercase and punctuation from a general OCR dictionary are not plate characters.
+TEST(CtcDecoder, KeepsNonLatinLettersDropsLowercaseAndPunctuation) {
+  const std::vector<std::string> charset = {"#", "a", "-", "Ж", "7", "·"};
+  const std::vector<int> path = {1, 2, 3, 0, 4, 5};
+  const int classes = static_cast<int>(charset.size());
+  std::vector<float> scores(path.size() * classes, -5.f);
+  for (size_t t = 0; t < path.size(); ++t) scores[t * classes + path[t]] = 5.f;
+  const OcrResult r = decode_ctc(scores.data(), static_cast<int>(path.size()), classes, charset, 0);
+  EXPECT_EQ(r.text, "Ж7");  // the middle dot is a symbol, not a letter
+  EXPECT_EQ(r.char_conf.size(), 2u);
+}
+
+TEST(PlateVote, VotesPerUtf8CharacterNotPerByte) {
+  EXPECT_EQ(plate_chars("京A12"), (std::vector<std::string>{"京", "A", "1", "2"}));
+  EXPECT_EQ(edit_distance("京A123", "沪A123"), 1);  // one character, three bytes
+  EXPECT_EQ(edit_distance("京A123", "京A123"), 0);
+  auto utf8_read = [](const std::string& text, float conf) {
+    return OcrResult{text, std::vector<float>(plate_chars(text).size(), conf), conf};
+  };
+  PlateVote v;
+  v.add(utf8_read("京A12345", 0.8f));
+  v.add(utf8_read("沪A12345", 0.5f));  // the province misread once
+  v.add(utf8_read("京A12845", 0.6f));
+  v.add(utf8_read("京A12345", 0.7f));
+  const VotedPlate p = v.result();
+  EXPECT_EQ(p.text, "京A12345");
+  EXPECT_EQ(p.reads, 4);
+  EXPECT_EQ(p.agreeing, 2);
+  const OcrResult c = combine_reads(
+      {utf8_read("京A123", 0.9f), utf8_read("京A128", 0.4f), utf8_read("京A123", 0.8f)}, 0.6);
+  EXPECT_EQ(c.text, "京A123");
+  EXPECT_EQ(c.char_conf.size(), 5u);
+  // Latin region rules leave a non-Latin plate as it was read.
+  EXPECT_EQ(apply_region_format("京A12345", std::vector<float>(7, 0.9f), "eu").text, "京A12345");
 }
 
 TEST(PlateVote, CharacterLevelVoteBeatsEveryWholeRead) {
