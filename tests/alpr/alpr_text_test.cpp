@@ -55,14 +55,19 @@ TEST(CctConfig, ParsesTheSharedPlateConfig) {
   EXPECT_FALSE(parse_cct_config("[1, 2"));
 }
 
+// CTC logits with one clear winner per step (`path`: the class index at each step).
+OcrResult decode_path(const std::vector<int>& path, const std::vector<std::string>& charset) {
+  const int classes = static_cast<int>(charset.size());
+  std::vector<float> scores(path.size() * classes, -5.f);
+  for (size_t t = 0; t < path.size(); ++t) scores[t * classes + path[t]] = 5.f;
+  return decode_ctc(scores.data(), static_cast<int>(path.size()), classes, charset, 0);
+}
+
 TEST(CtcDecoder, CollapsesRepeatsAndDropsBlanks) {
   const std::vector<std::string> charset = {"#", "A", "B", "1", "2", "京"};
   // steps: A A # A B B # 1 京 2 2  -> "A", "A" (after blank), "B", "1", "京", "2"
   const std::vector<int> path = {1, 1, 0, 1, 2, 2, 0, 3, 5, 4, 4};
-  const int classes = static_cast<int>(charset.size());
-  std::vector<float> scores(path.size() * classes, -5.f);
-  for (size_t t = 0; t < path.size(); ++t) scores[t * classes + path[t]] = 5.f;
-  const OcrResult r = decode_ctc(scores.data(), static_cast<int>(path.size()), classes, charset, 0);
+  const OcrResult r = decode_path(path, charset);
   EXPECT_EQ(r.text, "AAB1京2");  // a Chinese province character is kept, one confidence each
   ASSERT_EQ(r.char_conf.size(), 6u);
   for (float c : r.char_conf) EXPECT_GT(c, 0.99f);  // softmax of a clear winner
@@ -126,10 +131,7 @@ TEST(PlateVote, BiggestSimilarGroupWinsWithCharacterVoting) {
 TEST(CtcDecoder, KeepsNonLatinLettersDropsLowercaseAndPunctuation) {
   const std::vector<std::string> charset = {"#", "a", "-", "Ж", "7", "·"};
   const std::vector<int> path = {1, 2, 3, 0, 4, 5};
-  const int classes = static_cast<int>(charset.size());
-  std::vector<float> scores(path.size() * classes, -5.f);
-  for (size_t t = 0; t < path.size(); ++t) scores[t * classes + path[t]] = 5.f;
-  const OcrResult r = decode_ctc(scores.data(), static_cast<int>(path.size()), classes, charset, 0);
+  const OcrResult r = decode_path(path, charset);
   EXPECT_EQ(r.text, "Ж7");  // the middle dot is a symbol, not a letter
   EXPECT_EQ(r.char_conf.size(), 2u);
 }
