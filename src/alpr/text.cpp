@@ -383,17 +383,22 @@ OcrResult combine_reads(const std::vector<OcrResult>& reads, double similarity) 
   out.text = v.text;
   out.confidence = v.confidence;
   const auto voted = plate_chars(v.text);
+  // The reads of the voted text's length and group, split once.
+  std::vector<std::pair<const OcrResult*, std::vector<std::string>>> peers;
+  for (const auto& r : reads) {
+    auto rc = plate_chars(r.text);
+    if (rc.size() == voted.size() && string_similarity(r.text, v.text) >= similarity)
+      peers.emplace_back(&r, std::move(rc));
+  }
   for (size_t i = 0; i < voted.size(); ++i) {
     double sum = 0;
-    int agree = 0, same_len = 0;
-    for (const auto& r : reads) {
-      const auto rc = plate_chars(r.text);
-      if (rc.size() != voted.size() || string_similarity(r.text, v.text) < similarity) continue;
-      ++same_len;
+    int agree = 0;
+    for (const auto& [r, rc] : peers) {
       if (rc[i] != voted[i]) continue;
       ++agree;
-      sum += i < r.char_conf.size() ? r.char_conf[i] : r.confidence;
+      sum += i < r->char_conf.size() ? r->char_conf[i] : r->confidence;
     }
+    const auto same_len = static_cast<double>(peers.size());
     out.char_conf.push_back(agree ? static_cast<float>(sum / agree * agree / same_len) : 0.f);
   }
   return out;
