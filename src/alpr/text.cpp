@@ -332,10 +332,13 @@ VotedPlate PlateVote::result() const {
   // Most common length in the group (ties: the longer, since a dropped character is the
   // commoner OCR failure than an invented one).
   // Voted per character (a UTF-8 character, not a byte).
-  std::map<const OcrResult*, std::vector<std::string>> chars;
-  for (auto* r : best) chars[r] = plate_chars(r->text);
+  // chars[k] is best[k]'s text split into characters.
+  std::vector<std::vector<std::string>> chars;
+  chars.reserve(best.size());
+  for (auto* r : best) chars.push_back(plate_chars(r->text));
   std::map<size_t, double> lengths;
-  for (auto* r : best) lengths[chars[r].size()] += 1.0 + r->confidence * 1e-3;
+  for (size_t k = 0; k < best.size(); ++k)
+    lengths[chars[k].size()] += 1.0 + best[k]->confidence * 1e-3;
   const size_t len = std::max_element(lengths.begin(), lengths.end(), [](auto& a, auto& b) {
                        return a.second < b.second || (a.second == b.second && a.first < b.first);
                      })->first;
@@ -344,10 +347,11 @@ VotedPlate PlateVote::result() const {
   for (size_t i = 0; i < len; ++i) {
     std::map<std::string, double> votes;
     double total = 0;
-    for (auto* r : best) {
-      if (chars[r].size() != len) continue;
-      const double w = i < r->char_conf.size() ? std::max(1e-3f, r->char_conf[i]) : 0.5;
-      votes[chars[r][i]] += w;
+    for (size_t k = 0; k < best.size(); ++k) {
+      if (chars[k].size() != len) continue;
+      const auto& conf = best[k]->char_conf;
+      const double w = i < conf.size() ? std::max(1e-3f, conf[i]) : 0.5;
+      votes[chars[k][i]] += w;
       total += w;
     }
     auto win = std::max_element(votes.begin(), votes.end(),
@@ -357,9 +361,9 @@ VotedPlate PlateVote::result() const {
   }
   double read_conf = 0;
   int n_len = 0;
-  for (auto* r : best)
-    if (chars[r].size() == len) {
-      read_conf += r->confidence;
+  for (size_t k = 0; k < best.size(); ++k)
+    if (chars[k].size() == len) {
+      read_conf += best[k]->confidence;
       ++n_len;
     }
   out.text = text;

@@ -116,9 +116,7 @@ class CaptureSource final : public FrameSource {
   ReadStatus read(Frame& frame, std::string& message) override {
     for (;;) {
       if (read_image(frame.image)) {
-        frame.index = index_++;
-        frame.timestamp_ms =
-            info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
+        number_next(frame);
         corrupt_run_ = 0;
         return ReadStatus::kFrame;
       }
@@ -162,16 +160,8 @@ class CaptureSource final : public FrameSource {
     // corrupt-frame and loop handling live in read().
     if (info_.kind != SourceKind::kStream && info_.kind != SourceKind::kCamera)
       return FrameSource::read_if(frame, message, wanted, skipped);
-    bool grabbed = false;
-    try {
-      grabbed = cap_.grab();
-    } catch (const cv::Exception&) {
-      grabbed = false;
-    }
-    if (!grabbed) return read(frame, message);  // its failure handling decides what this is
-    frame.index = index_++;
-    frame.timestamp_ms =
-        info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
+    if (!grab_frame()) return read(frame, message);  // its failure handling decides what this is
+    number_next(frame);
     if (!wanted()) {
       skipped = true;
       frame.image.release();
@@ -199,14 +189,19 @@ class CaptureSource final : public FrameSource {
       return false;
     }
   }
-  bool read_image(cv::Mat& image) {
-    bool grabbed = false;
+  bool grab_frame() {
     try {
-      grabbed = cap_.grab();
+      return cap_.grab();
     } catch (const cv::Exception&) {
-      grabbed = false;
+      return false;
     }
-    return grabbed && retrieve_image(image);
+  }
+  bool read_image(cv::Mat& image) { return grab_frame() && retrieve_image(image); }
+  // A stream without a frame rate is stamped with the capture's own clock.
+  void number_next(Frame& frame) {
+    frame.index = index_++;
+    frame.timestamp_ms =
+        info_.fps > 0 ? frame.index * 1000.0 / info_.fps : cap_.get(cv::CAP_PROP_POS_MSEC);
   }
 
   cv::VideoCapture cap_;
