@@ -119,8 +119,9 @@ def write_config(path, n, cam_port, api_port, args):
         lines += [f"  - id: cam{i + 1}", f"    source: http://127.0.0.1:{cam_port}/cam{i + 1}.mjpg",
                   f"    fps: {args.fps}", f"    detect: {'true' if args.detect else 'false'}"]
         lines += [f"    {kv.replace('=', ': ', 1)}" for kv in args.camera_key]
-    lines += ["detection:", f"  motion_gating: {'true' if args.motion_gating else 'false'}",
-              "events:", "  log: false", f"  spool_dir: {os.path.dirname(path)}/spool",
+    lines += ["detection:", f"  motion_gating: {'true' if args.motion_gating else 'false'}"]
+    lines += [f"  {kv.replace('=', ': ', 1)}" for kv in args.detection_key]
+    lines += ["events:", "  log: false", f"  spool_dir: {os.path.dirname(path)}/spool",
               "api:", f"  port: {api_port}",
               "models:", f"  dirs: [{os.path.abspath(args.models)}]"]
     lines += args.extra_yaml
@@ -228,6 +229,8 @@ def main():
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for edgevision")
     ap.add_argument("--camera-key", action="append", default=[],
                     help="KEY=VALUE added to every camera (e.g. mjpeg_packets=false)")
+    ap.add_argument("--detection-key", action="append", default=[],
+                    help="KEY=VALUE added to the detection section (e.g. threads=2)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.env = dict(e.split("=", 1) for e in args.env)
