@@ -155,9 +155,15 @@ void print_guard_table(const QuantizeReport& r, const std::string& output) {
                 r.kept_float.size(), r.nodes_probed);
     std::printf("  %-4s %-28s %-12s %s\n", "rank", "node", "op", "SQNR alone (dB)");
     int rank = 0;
-    for (const auto& f : r.kept_float)
-      std::printf("  %-4d %-28s %-12s %.1f\n", ++rank, f.node.c_str(), f.op.c_str(),
-                  f.sqnr_db_alone);
+    for (const auto& f : r.kept_float) {
+      // Nodes kept float only because they come before a fragile one (--precision all) say so.
+      if (f.reason.rfind("rank", 0) == 0)
+        std::printf("  %-4d %-28s %-12s %.1f\n", ++rank, f.node.c_str(), f.op.c_str(),
+                    f.sqnr_db_alone);
+      else
+        std::printf("  %-4s %-28s %-12s %.1f  %s\n", "-", f.node.c_str(), f.op.c_str(),
+                    f.sqnr_db_alone, f.reason.c_str());
+    }
   } else if (r.target_met) {
     std::printf("\nno node needed to stay in float\n");
   }

@@ -458,6 +458,50 @@ struct FragileFixture : TinyFixture {
   }
 };
 
+// --precision all: a fragile node in the first half of the graph keeps everything before it
+// float too (one float region from the input, no int8 island inside it: each island costs a
+// Q, a DQ and layout changes). fragile_model with three more 1x1 convs after conv2: `unshift`
+// is node 2 of 7, so conv1 and shift stay float with it, and the reason says why.
+TEST_F(FragileFixture, EarlyFragileNodeKeepsOneFloatRegionFromTheInput) {
+  auto m = test::fragile_model();
+  auto& g = *m.mutable_graph();
+  std::string prev = "y0";
+  for (auto& n : *g.mutable_node())
+    if (n.name() == "conv2") n.set_output(0, prev);
+  for (int i = 3; i <= 5; ++i) {
+    const std::string w = "w" + std::to_string(i), b = "b" + std::to_string(i);
+    test::add_float_init(g, w, {4, 4, 1, 1}, 0.1f * i);
+    test::add_float_init(g, b, {4}, 0.2f * i);
+    const std::string out = i == 5 ? std::string("y") : "y" + std::to_string(i);
+    auto* c = test::add_node(g, "Conv", "conv" + std::to_string(i), {prev, w, b}, {out});
+    test::add_ints(c, "kernel_shape", {1, 1});
+    prev = out;
+  }
+  const auto longer = dir / "fragile_longer.onnx";
+  ASSERT_TRUE(test::save_model(m, longer));
+  auto o = fopts("fragile_longer_auto.onnx");
+  o.model = longer;
+  ASSERT_EQ(o.precision, QuantPrecision::kAll);
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->target_met);
+  std::map<std::string, std::string> why;
+  for (const auto& f : r->kept_float) why[f.node] = f.reason;
+  ASSERT_EQ(why.size(), 3u);
+  EXPECT_EQ(why["unshift"].rfind("rank 1 of", 0), 0u) << why["unshift"];
+  EXPECT_NE(why["conv1"].find("before unshift"), std::string::npos) << why["conv1"];
+  EXPECT_NE(why["shift"].find("before unshift"), std::string::npos) << why["shift"];
+  EXPECT_EQ(r->nodes_quantized, 4);  // conv2..conv5
+
+  // --precision speed keeps its float nodes where they are ranked (no region).
+  auto os = fopts("fragile_longer_speed.onnx");
+  os.model = longer;
+  os.precision = QuantPrecision::kSpeed;
+  auto rs = quantize_model(os);
+  ASSERT_TRUE(rs.ok()) << rs.error();
+  for (const auto& f : rs->kept_float) EXPECT_EQ(f.reason.rfind("rank", 0), 0u) << f.reason;
+}
+
 TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
   auto o = fopts("fragile_auto.onnx");
   auto r = quantize_model(o);
