@@ -1156,11 +1156,11 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
           last_index = ranked[i].index;
           last_ranked = ranked[i].node;
         }
+      const std::set<int> chosen_float = float_set(k);
       for (const auto& f : ranked) {
-        if (in_top.count(f.index) || !float_set(k).count(f.index)) continue;
+        if (in_top.count(f.index) || !chosen_float.count(f.index)) continue;
         FloatNode g = f;
-        g.reason = "before " + last_ranked +
-                   " in graph order: one float region from the input, no int8 island in it";
+        g.reason = "before " + last_ranked + " (one float region from the input)";
         guard.kept_float.push_back(std::move(g));
       }
     }
