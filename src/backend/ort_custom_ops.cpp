@@ -134,6 +134,15 @@ struct QLinearSiLUOp : Ort::CustomOpBase<QLinearSiLUOp, QLinearSiLUKernel, true>
 
 }  // namespace
 
+void table_lookup_scalar(const uint8_t* table, const uint8_t* x, uint8_t* y, size_t n) {
+  lookup_scalar(table, x, y, n);
+}
+
+void table_lookup(const uint8_t* table, const uint8_t* x, uint8_t* y, size_t n) {
+  static const LookupFn lookup = pick_lookup();
+  lookup(table, x, y, n);
+}
+
 void add_edgevision_ops(Ort::SessionOptions& options) {
   // The domain must outlive every session that uses it: one for the process.
   static QLinearSiLUOp silu;

@@ -2,6 +2,9 @@
 // the product creates so a model written by `quantize` loads wherever edgevision runs it.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include <onnxruntime_cxx_api.h>
 
 namespace ev {
@@ -13,5 +16,10 @@ inline constexpr const char* kEdgevisionOpDomain = "ai.edgevision";
 // QuickGelu between DequantizeLinear and QuantizeLinear. Attributes x_scale, x_zero_point,
 // y_scale, y_zero_point; element-wise, so it runs in whatever layout its input has.
 void add_edgevision_ops(Ort::SessionOptions& options);
+
+// The lookup behind QLinearSiLU, y[i] = table[x[i]]: AVX-512 VBMI where the CPU has it, else
+// scalar; the scalar one on its own, so tests compare both on any machine.
+void table_lookup(const uint8_t* table, const uint8_t* x, uint8_t* y, size_t n);
+void table_lookup_scalar(const uint8_t* table, const uint8_t* x, uint8_t* y, size_t n);
 
 }  // namespace ev
