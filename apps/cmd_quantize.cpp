@@ -28,7 +28,7 @@ struct QuantizeArgs {
   std::string output;
   std::string calib;
   std::string method = "minmax";
-  std::string precision = "speed";
+  std::string precision = "all";
   double percentile = 99.99;
   std::vector<std::string> exclude;
   std::string calib_cache;
@@ -43,6 +43,7 @@ struct QuantizeArgs {
   bool json = false;
   // Accuracy guard.
   bool no_auto = false;
+  bool no_int8_silu = false;
   double min_sqnr = 0;  // 0: library default
   int holdout = 0;
   std::string val;
@@ -154,9 +155,15 @@ void print_guard_table(const QuantizeReport& r, const std::string& output) {
                 r.kept_float.size(), r.nodes_probed);
     std::printf("  %-4s %-28s %-12s %s\n", "rank", "node", "op", "SQNR alone (dB)");
     int rank = 0;
-    for (const auto& f : r.kept_float)
-      std::printf("  %-4d %-28s %-12s %.1f\n", ++rank, f.node.c_str(), f.op.c_str(),
-                  f.sqnr_db_alone);
+    for (const auto& f : r.kept_float) {
+      // Nodes kept float only because they come before a fragile one (--precision all) say so.
+      if (f.reason.rfind("rank", 0) == 0)
+        std::printf("  %-4d %-28s %-12s %.1f\n", ++rank, f.node.c_str(), f.op.c_str(),
+                    f.sqnr_db_alone);
+      else
+        std::printf("  %-4s %-28s %-12s %.1f  %s\n", "-", f.node.c_str(), f.op.c_str(),
+                    f.sqnr_db_alone, f.reason.c_str());
+    }
   } else if (r.target_met) {
     std::printf("\nno node needed to stay in float\n");
   }
@@ -340,6 +347,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
     return 2;
   }
   o.precision = *precision;
+  o.int8_silu = !args.no_int8_silu;
   o.percentile = args.percentile;
   o.exclude = args.exclude;
   o.calib_cache = args.calib_cache;
@@ -438,6 +446,7 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"activations_quantized", r->activations_quantized},
       {"fused_activations", r->fused_activations.size()},
       {"silu_inputs_floored", r->silu_inputs_floored},
+      {"silu_tables", r->silu_tables},
       {"weights_quantized", r->weights_quantized},
       {"opset", r->opset},
       {"input_bytes", r->input_bytes},
@@ -445,10 +454,11 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
       {"quality", guard_json(*r)}};
   spdlog::info(
       "quantize: {} of {} nodes quantized ({} excluded), {} activations ({} Relu/Clip fused "
-      "with the op before them, {} SiLU inputs floored at -8), {} weights; {:.2f} MB -> {:.2f} MB; "
+      "with the op before them, {} SiLU inputs floored at -8, {} SiLUs as one int8 table), {} "
+      "weights; {:.2f} MB -> {:.2f} MB; "
       "written to {}",
       r->nodes_quantized, r->nodes_total, r->excluded_nodes.size(), r->activations_quantized,
-      r->fused_activations.size(), r->silu_inputs_floored, r->weights_quantized,
+      r->fused_activations.size(), r->silu_inputs_floored, r->silu_tables, r->weights_quantized,
       r->input_bytes / 1e6, r->output_bytes / 1e6, args.output);
   if (!args.calib.empty()) {
     auto images = list_calibration_images(args.calib, 1);
@@ -465,10 +475,14 @@ int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
 void add_int8_options(CLI::App* cmd, QuantizeArgs& a) {
   cmd->add_option("--calib", a.calib, "folder of calibration images");
   cmd->add_option("--precision", a.precision,
-                  "which ops may become INT8: speed = only where ONNX Runtime's int8 kernel is "
-                  "faster on CPU (dense Conv/Gemm/MatMul; default) | all = every op with an int8 "
-                  "form (the earlier default, for int8 accelerators)")
+                  "which ops may become INT8: all = every op with an int8 form, SiLU as one int8 "
+                  "table (default) | speed = only dense Conv/Gemm/MatMul, SiLU and depthwise "
+                  "Conv float (the earlier default)")
       ->check(CLI::IsMember({"speed", "all"}));
+  cmd->add_flag(
+      "--no-int8-silu", a.no_int8_silu,
+      "quantized SiLUs as ONNX Runtime's QLinearSigmoid + QLinearMul instead of one "
+      "ai.edgevision:QLinearSiLU table lookup (a file for runtimes other than edgevision)");
   cmd->add_option("--method", a.method, "minmax | percentile | entropy (KL)")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "kl"}));
   cmd->add_option("--percentile", a.percentile, "for --method percentile (default 99.99)")

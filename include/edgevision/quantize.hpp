@@ -122,14 +122,16 @@ Result<CalibrationTable> calibrate(const std::filesystem::path& model,
 // ---------------------------------------------------------------- model writers
 // Which nodes may become INT8 at all (before the accuracy guard picks among them).
 enum class QuantPrecision {
-  // Only where ONNX Runtime's CPU int8 kernel beats its float one: dense (group 1) Conv with a
-  // 1x1 or 3x3 kernel, Gemm, MatMul, and a Relu/Clip(0, max) fused into such a Conv. Depthwise
-  // and grouped Conv, SiLU (Sigmoid + Mul, one fused float kernel), element-wise
-  // Add/Mul/Concat/Resize and pooling stay float: their int8 kernels are slower on CPU, and each
-  // quantized Conv is one Q -> QLinearConv -> DQ island (bench/README.md, "Speed by op").
+  // Only dense (group 1) Conv with a 1x1 or 3x3 kernel, Gemm, MatMul, and a Relu/Clip(0, max)
+  // fused into such a Conv. Depthwise and grouped Conv, SiLU, element-wise Add/Mul/Concat/Resize
+  // and pooling stay float, and each quantized Conv is one Q -> QLinearConv -> DQ island
+  // (bench/README.md, "Speed by op"): the default until the SiLU became one int8 table
+  // (0.82x FP32 on YOLOX-nano).
   kSpeed,
-  // Every op with an int8 form (the previous default): smallest graph in integers, for runtimes
-  // with fast int8 element-wise and depthwise kernels (TensorRT, OpenVINO, NPUs).
+  // Every op with an int8 form, the SiLU as one table lookup (QuantizeOptions::int8_silu), so
+  // the graph stays int8 (and NHWC) from conv to conv; the accuracy guard keeps one float region
+  // from the input rather than float islands (the default: YOLOX-nano 0.57x FP32 at 1 thread,
+  // bench/README.md "INT8 SiLU as one table").
   kAll,
 };
 Result<QuantPrecision> parse_quant_precision(std::string_view name);
@@ -141,7 +143,11 @@ struct QuantizeOptions {
   std::filesystem::path calib_dir;
   CalibrationMethod method = CalibrationMethod::kMinMax;
   double percentile = 99.99;
-  QuantPrecision precision = QuantPrecision::kSpeed;
+  QuantPrecision precision = QuantPrecision::kAll;
+  // A quantized SiLU becomes one uint8 table lookup (ai.edgevision:QLinearSiLU, registered on
+  // every session edgevision creates) instead of QLinearSigmoid + QLinearMul. The file then
+  // needs edgevision's runtime: false writes plain ONNX for other runtimes.
+  bool int8_silu = true;
   // Node names, output tensor names or op types kept in float; shell-style wildcards (fnmatch)
   // allowed; "FIRST..LAST" keeps every node from FIRST to LAST (graph order) in float.
   std::vector<std::string> exclude;
@@ -198,6 +204,9 @@ struct QuantizeReport {
   // SiLU inputs whose calibrated minimum was raised to -8 (SiLU is ~0 below; the uint8 levels
   // go to the range that matters).
   int silu_inputs_floored = 0;
+  // Quantized SiLUs written as one ai.edgevision:QLinearSiLU table lookup (QuantizeOptions::
+  // int8_silu).
+  int silu_tables = 0;
   int activations_quantized = 0;            // tensors with a Q/DQ pair
   // Relu/Clip outputs quantized together with the Conv/Gemm/MatMul/Add/Mul in front of them (no
   // Q/DQ between the two; ONNX Runtime folds the activation into the QLinear kernel).

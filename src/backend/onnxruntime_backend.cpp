@@ -1,6 +1,7 @@
 // ONNX Runtime backend (C++ API). One Ort::Env per process; one session per model file and
 // options, shared by every backend that asks for it (see RuntimeOptions in backend.hpp).
 #include "backend/backends.hpp"
+#include "backend/ort_custom_ops.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -289,6 +290,7 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
     if (!rt.allow_spinning) so.AddConfigEntry("session.intra_op.allow_spinning", "0");
     so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
+    add_edgevision_ops(so);
     if (Status st = append_execution_provider(so, options.device); !st)
       return R::Error(st.message());
     std::string patched;

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "backend/ort_custom_ops.hpp"
 #include "edgevision/backend.hpp"
 #include "edgevision/benchmark.hpp"
 #include "edgevision/preprocess.hpp"
@@ -37,6 +38,7 @@ Result<OrtGraphSummary> ort_optimized_graph(const std::filesystem::path& model,
     Ort::SessionOptions so;
     if (threads > 0) so.SetIntraOpNumThreads(threads);
     so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    add_edgevision_ops(so);
     so.SetLogSeverityLevel(ORT_LOGGING_LEVEL_ERROR);  // not the "hardware specific" warning
     so.SetOptimizedModelFilePath(save_as.c_str());
     Ort::Session session(env, model.c_str(), so);
@@ -77,6 +79,7 @@ Result<OpProfile> ort_op_profile(const std::filesystem::path& model,
     Ort::SessionOptions so;
     if (threads > 0) so.SetIntraOpNumThreads(threads);
     so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    add_edgevision_ops(so);
     so.SetLogSeverityLevel(ORT_LOGGING_LEVEL_ERROR);
     so.EnableProfiling((trace_dir / model.stem()).c_str());
     Ort::Session session(env, model.c_str(), so);

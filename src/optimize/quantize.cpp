@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "backend/ort_custom_ops.hpp"
 #include "edgevision/backend.hpp"
 #include "edgevision/preprocess.hpp"
 #include "edgevision/progress.hpp"
@@ -341,6 +342,132 @@ int fuse_silu_after_dq(std::vector<onnx::NodeProto>& body) {
   return fused;
 }
 
+// A quantized SiLU, DQ(x) -> Sigmoid -> [Q/DQ] -> Mul(DQ(x), .) -> Q(y), becomes one uint8 table
+// lookup, ai.edgevision:QLinearSiLU (src/backend/ort_custom_ops.hpp). ORT 1.29 would run it as
+// QLinearSigmoid + QLinearMul, two requantizing passes that cost 4.6 ms of YOLOX-nano's 11.9 ms
+// (bench/README.md "INT8 SiLU as one table"). On a 4-D tensor the lookup sits between a
+// Transpose to NHWC and one back: ORT's transpose optimizer cannot move a Transpose through an
+// op it does not know, but it cancels these pairs against the ones its NhwcTransformer puts
+// around each QLinearConv, so the int8 graph stays NHWC from conv to conv. Returns the number
+// of SiLUs rewritten; the Sigmoid and its Q/DQ go when nothing else reads them.
+int silu_to_table(std::vector<onnx::NodeProto>& body,
+                  const std::map<std::string, QuantParams>& params,
+                  const std::map<std::string, onnxu::ValueType>& types,
+                  const std::set<std::string>& graph_outputs) {
+  auto std_op = [](const onnx::NodeProto& n, const char* op) {
+    return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
+  };
+  std::map<std::string, size_t> producer;
+  std::map<std::string, std::vector<size_t>> readers;
+  for (size_t i = 0; i < body.size(); ++i) {
+    for (const auto& o : body[i].output()) producer[o] = i;
+    for (const auto& in : body[i].input()) readers[in].push_back(i);
+  }
+  const std::string qs = "_quantized";
+  // The float tensor a per-tensor uint8 DequantizeLinear output stands for, or "".
+  auto dq_source = [&](const std::string& t) -> std::string {
+    auto p = producer.find(t);
+    if (p == producer.end() || !std_op(body[p->second], "DequantizeLinear")) return {};
+    const std::string& q = body[p->second].input(0);
+    if (q.size() <= qs.size() || q.compare(q.size() - qs.size(), qs.size(), qs)) return {};
+    std::string base = q.substr(0, q.size() - qs.size());
+    return params.count(base) ? base : std::string();
+  };
+  auto sigmoid_of = [&](const std::string& t) -> const onnx::NodeProto* {
+    std::string src = t;
+    if (std::string base = dq_source(t); !base.empty()) src = base;
+    auto p = producer.find(src);
+    if (p == producer.end() || !std_op(body[p->second], "Sigmoid")) return nullptr;
+    return &body[p->second];
+  };
+  std::map<size_t, std::vector<onnx::NodeProto>> replace;
+  std::set<size_t> drop;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const auto& mul = body[i];
+    if (!std_op(mul, "Mul") || mul.input_size() != 2 || mul.output_size() != 1) continue;
+    std::string x;
+    for (int k = 0; k < 2 && x.empty(); ++k) {
+      const auto* sig = sigmoid_of(mul.input(k));
+      if (!sig || sig->input_size() != 1) continue;
+      std::string a = dq_source(sig->input(0)), b = dq_source(mul.input(1 - k));
+      if (!a.empty() && a == b) x = a;
+    }
+    const std::string& y = mul.output(0);
+    if (x.empty() || graph_outputs.count(y) || !params.count(y)) continue;
+    const auto& yr = readers[y];
+    if (yr.size() != 1 || !std_op(body[yr[0]], "QuantizeLinear")) continue;
+    const QuantParams px = params.at(x), py = params.at(y);
+    onnx::NodeProto lut = make_node("QLinearSiLU", mul.name() + "_QLinearSiLU", {x + qs}, {y + qs});
+    lut.set_domain(kEdgevisionOpDomain);
+    auto attr_f = [&](const char* name, float v) {
+      auto* a = lut.add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::FLOAT);
+      a->set_f(v);
+    };
+    auto attr_i = [&](const char* name, int64_t v) {
+      auto* a = lut.add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(v);
+    };
+    attr_f("x_scale", px.scale);
+    attr_i("x_zero_point", px.zero_point);
+    attr_f("y_scale", py.scale);
+    attr_i("y_zero_point", py.zero_point);
+    auto type = types.find(x);
+    const bool four_d =
+        type != types.end() && type->second.has_shape && type->second.shape.size() == 4;
+    std::vector<onnx::NodeProto> nodes;
+    if (four_d) {
+      auto transpose = [&](const std::string& name, const std::string& in, const std::string& out,
+                           std::vector<int64_t> perm) {
+        onnx::NodeProto t = make_node("Transpose", name, {in}, {out});
+        auto* a = t.add_attribute();
+        a->set_name("perm");
+        a->set_type(onnx::AttributeProto::INTS);
+        for (int64_t v : perm) a->add_ints(v);
+        return t;
+      };
+      lut.set_input(0, y + "_nhwc_in");
+      lut.set_output(0, y + "_nhwc_out");
+      nodes.push_back(transpose(lut.name() + "_to_nhwc", x + qs, y + "_nhwc_in", {0, 2, 3, 1}));
+      nodes.push_back(lut);
+      nodes.push_back(transpose(lut.name() + "_to_nchw", y + "_nhwc_out", y + qs, {0, 3, 1, 2}));
+    } else {
+      nodes.push_back(lut);
+    }
+    replace[i] = std::move(nodes);
+    drop.insert(yr[0]);
+  }
+  if (replace.empty()) return 0;
+  std::vector<onnx::NodeProto> out;
+  out.reserve(body.size() + 2 * replace.size());
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (auto r = replace.find(i); r != replace.end())
+      for (auto& n : r->second) out.push_back(std::move(n));
+    else if (!drop.count(i))
+      out.push_back(std::move(body[i]));
+  }
+  // The Sigmoids and their Q/DQ pairs nothing reads any more.
+  for (bool changed = true; changed;) {
+    std::set<std::string> read(graph_outputs.begin(), graph_outputs.end());
+    for (const auto& n : out)
+      for (const auto& in : n.input()) read.insert(in);
+    const size_t before = out.size();
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [&](const onnx::NodeProto& n) {
+                               return std::none_of(
+                                   n.output().begin(), n.output().end(),
+                                   [&](const std::string& o) { return read.count(o) > 0; });
+                             }),
+              out.end());
+    changed = out.size() != before;
+  }
+  body = std::move(out);
+  return static_cast<int>(replace.size());
+}
+
 }  // namespace
 
 Result<QuantPrecision> parse_quant_precision(std::string_view name) {
@@ -629,6 +756,16 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
   report.activations_quantized = static_cast<int>(qdq.size());
   for (const auto& x : floored) report.silu_inputs_floored += static_cast<int>(qdq.count(x));
   if (options.precision == QuantPrecision::kSpeed) report.silu_fused = fuse_silu_after_dq(body);
+  if (options.int8_silu) {
+    std::set<std::string> graph_outputs;
+    for (const auto& o : g.output()) graph_outputs.insert(o.name());
+    report.silu_tables = silu_to_table(body, act_params, plan.types, graph_outputs);
+  }
+  if (report.silu_tables > 0) {
+    auto* o = model.add_opset_import();
+    o->set_domain(kEdgevisionOpDomain);
+    o->set_version(1);
+  }
   if (report.silu_fused > 0) {
     bool has_ms = false;
     for (const auto& o : model.opset_import()) has_ms = has_ms || o.domain() == "com.microsoft";
@@ -940,9 +1077,29 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
         return a.sqnr_db_alone < b.sqnr_db_alone;
       });
       std::map<int, double> tried{{0, *full}};
+      // kAll: a fragile node in the first half of the graph keeps everything before it float
+      // too. Those layers run on the largest tensors, where every float island between int8
+      // ones costs a DequantizeLinear, a QuantizeLinear and NCHWc reorders: the top-k nodes
+      // alone left YOLOX-nano 57 float nodes in ~20 islands at 0.89x FP32, one float region
+      // from the input as many float layers at 0.65x (bench/README.md "INT8 SiLU as one
+      // table"). Fragile nodes in the second half stay float on their own.
+      const int half = proto->graph().node_size() / 2;
+      auto float_set = [&](int k) {
+        std::set<int> out;
+        int prefix_end = -1;
+        for (int i = 0; i < k; ++i) {
+          if (base.precision == QuantPrecision::kAll && ranked[i].index < half)
+            prefix_end = std::max(prefix_end, ranked[i].index);
+          else
+            out.insert(ranked[i].index);
+        }
+        for (const auto& node : *nodes)
+          if (node.first <= prefix_end) out.insert(node.first);
+        return out;
+      };
       auto with_top = [&](int k) {
         QuantizeOptions o = base;
-        for (int i = 0; i < k; ++i) o.float_nodes.push_back(ranked[i].index);
+        for (int index : float_set(k)) o.float_nodes.push_back(index);
         return o;
       };
       Status failure = Status::Ok();
@@ -982,13 +1139,29 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
         all_float = true;
         spdlog::warn("quantize: the target is met only with every quantizable node in float");
       }
+      std::set<int> in_top;
       for (int i = 0; i < k; ++i) {
         FloatNode f = ranked[i];
+        in_top.insert(f.index);
         f.reason = fmt::format(
             "rank {} of {} by sensitivity: {:.1f} dB output SQNR when only it is "
             "INT8",
             i + 1, n, f.sqnr_db_alone);
         guard.kept_float.push_back(std::move(f));
+      }
+      std::string last_ranked;
+      int last_index = -1;
+      for (int i = 0; i < k; ++i)
+        if (ranked[i].index < half && ranked[i].index > last_index) {
+          last_index = ranked[i].index;
+          last_ranked = ranked[i].node;
+        }
+      const std::set<int> chosen_float = float_set(k);
+      for (const auto& f : ranked) {
+        if (in_top.count(f.index) || !chosen_float.count(f.index)) continue;
+        FloatNode g = f;
+        g.reason = "before " + last_ranked + " (one float region from the input)";
+        guard.kept_float.push_back(std::move(g));
       }
     }
     guard.quality_checked = true;

@@ -458,6 +458,50 @@ struct FragileFixture : TinyFixture {
   }
 };
 
+// --precision all: a fragile node in the first half of the graph keeps everything before it
+// float too (one float region from the input, no int8 island inside it: each island costs a
+// Q, a DQ and layout changes). fragile_model with three more 1x1 convs after conv2: `unshift`
+// is node 2 of 7, so conv1 and shift stay float with it, and the reason says why.
+TEST_F(FragileFixture, EarlyFragileNodeKeepsOneFloatRegionFromTheInput) {
+  auto m = test::fragile_model();
+  auto& g = *m.mutable_graph();
+  std::string prev = "y0";
+  for (auto& n : *g.mutable_node())
+    if (n.name() == "conv2") n.set_output(0, prev);
+  for (int i = 3; i <= 5; ++i) {
+    const std::string w = "w" + std::to_string(i), b = "b" + std::to_string(i);
+    test::add_float_init(g, w, {4, 4, 1, 1}, 0.1f * i);
+    test::add_float_init(g, b, {4}, 0.2f * i);
+    const std::string out = i == 5 ? std::string("y") : "y" + std::to_string(i);
+    auto* c = test::add_node(g, "Conv", "conv" + std::to_string(i), {prev, w, b}, {out});
+    test::add_ints(c, "kernel_shape", {1, 1});
+    prev = out;
+  }
+  const auto longer = dir / "fragile_longer.onnx";
+  ASSERT_TRUE(test::save_model(m, longer));
+  auto o = fopts("fragile_longer_auto.onnx");
+  o.model = longer;
+  ASSERT_EQ(o.precision, QuantPrecision::kAll);
+  auto r = quantize_model(o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_TRUE(r->target_met);
+  std::map<std::string, std::string> why;
+  for (const auto& f : r->kept_float) why[f.node] = f.reason;
+  ASSERT_EQ(why.size(), 3u);
+  EXPECT_EQ(why["unshift"].rfind("rank 1 of", 0), 0u) << why["unshift"];
+  EXPECT_NE(why["conv1"].find("before unshift"), std::string::npos) << why["conv1"];
+  EXPECT_NE(why["shift"].find("before unshift"), std::string::npos) << why["shift"];
+  EXPECT_EQ(r->nodes_quantized, 4);  // conv2..conv5
+
+  // --precision speed keeps its float nodes where they are ranked (no region).
+  auto os = fopts("fragile_longer_speed.onnx");
+  os.model = longer;
+  os.precision = QuantPrecision::kSpeed;
+  auto rs = quantize_model(os);
+  ASSERT_TRUE(rs.ok()) << rs.error();
+  for (const auto& f : rs->kept_float) EXPECT_EQ(f.reason.rfind("rank", 0), 0u) << f.reason;
+}
+
 TEST_F(FragileFixture, SensitivitySearchKeepsTheFragileNodeInFloat) {
   auto o = fopts("fragile_auto.onnx");
   auto r = quantize_model(o);
@@ -719,6 +763,82 @@ TEST(OutputSqnr, IdenticalNoisyAndBroken) {
   auto nan = ref;
   nan[0][0].data[0] = std::nanf("");
   EXPECT_LE(output_sqnr_db(ref, nan), -100.0);
+}
+
+// --precision all writes the SiLU after conv1 as one ai.edgevision:QLinearSiLU table between a
+// Transpose to NHWC and one back. ORT loads it, cancels those Transposes against the ones around
+// its NHWC QLinearConvs (no more Transposes than the QLinearSigmoid + QLinearMul graph), and the
+// output matches that graph's within int8 noise.
+TEST_F(TinyFixture, SiluBecomesOneInt8Table) {
+  const auto silu = dir / "silu.onnx";
+  ASSERT_TRUE(test::save_model(test::silu_model(), silu));
+  auto ot = qopts("silu_table.onnx");
+  ot.model = silu;
+  auto rt = quantize_model(ot);
+  ASSERT_TRUE(rt.ok()) << rt.error();
+  EXPECT_EQ(rt->silu_tables, 1);
+  auto oq = qopts("silu_qdq.onnx");
+  oq.model = silu;
+  oq.int8_silu = false;
+  auto rq = quantize_model(oq);
+  ASSERT_TRUE(rq.ok()) << rq.error();
+  EXPECT_EQ(rq->silu_tables, 0);
+
+  auto m = onnxu::load(ot.output);
+  ASSERT_TRUE(m.ok());
+  int tables = 0;
+  for (const auto& n : m->graph().node()) {
+    EXPECT_NE(n.name(), "sig1");  // the Sigmoid and its Q/DQ are gone
+    if (n.op_type() == "QLinearSiLU") {
+      EXPECT_EQ(n.domain(), "ai.edgevision");
+      EXPECT_EQ(n.name(), "silu1_QLinearSiLU");
+      ++tables;
+    }
+  }
+  EXPECT_EQ(tables, 1);
+  bool has_domain = false;
+  for (const auto& o : m->opset_import()) has_domain = has_domain || o.domain() == "ai.edgevision";
+  EXPECT_TRUE(has_domain);
+
+  auto gt = ort_optimized_graph(ot.output, dir / "ort" / "silu_table.onnx", 1);
+  auto gq = ort_optimized_graph(oq.output, dir / "ort" / "silu_qdq.onnx", 1);
+  ASSERT_TRUE(gt.ok()) << gt.error();
+  ASSERT_TRUE(gq.ok()) << gq.error();
+  auto count = [](const OrtGraphSummary& g, const std::string& op) {
+    auto it = g.op_counts.find(op);
+    return it == g.op_counts.end() ? 0 : it->second;
+  };
+  EXPECT_EQ(count(*gt, "ai.edgevision:QLinearSiLU"), 1) << format_op_counts(*gt);
+  EXPECT_EQ(count(*gt, "com.microsoft:QLinearMul"), 0) << format_op_counts(*gt);
+  EXPECT_EQ(count(*gq, "com.microsoft:QLinearMul"), 1) << format_op_counts(*gq);
+  EXPECT_EQ(gt->float_convs, 0);
+  EXPECT_LE(count(*gt, "Transpose"), count(*gq, "Transpose"))
+      << format_op_counts(*gt) << " vs " << format_op_counts(*gq);
+
+  // silu_model ends in a Sigmoid: outputs in [0, 1], one uint8 step 1/255.
+  auto x = input();
+  auto run_model = [&](const std::filesystem::path& p) {
+    auto be = create_backend("onnxruntime", p);
+    EXPECT_TRUE(be.ok()) << be.error();
+    std::vector<Tensor> out;
+    if (be) {
+      EXPECT_TRUE((*be)->run({{x.data(), {1, 3, 8, 8}}}, out).ok());
+    }
+    return out.empty() ? std::vector<float>{} : out[0].data;
+  };
+  auto yt = run_model(ot.output), yq = run_model(oq.output), yf = run_model(silu);
+  ASSERT_EQ(yt.size(), 256u);
+  ASSERT_EQ(yq.size(), 256u);
+  ASSERT_EQ(yf.size(), 256u);
+  float worst = 0, table_vs_fp32 = 0, qdq_vs_fp32 = 0;
+  for (size_t i = 0; i < yt.size(); ++i) {
+    worst = std::max(worst, std::fabs(yt[i] - yq[i]));
+    table_vs_fp32 = std::max(table_vs_fp32, std::fabs(yt[i] - yf[i]));
+    qdq_vs_fp32 = std::max(qdq_vs_fp32, std::fabs(yq[i] - yf[i]));
+  }
+  EXPECT_LE(worst, 4.f / 255.f);
+  // One rounding less than QLinearSigmoid + QLinearMul: no farther from FP32.
+  EXPECT_LE(table_vs_fp32, qdq_vs_fp32 + 2.f / 255.f);
 }
 
 }  // namespace
