@@ -183,6 +183,11 @@ struct FallParams {
   double floor_confirm_s = 0.2;
   double floor_transition_s = 4.0;
   int floor_ref_samples = 12;
+  // A confident box joins the standing reference while its aspect (h/w) is at least this share
+  // of the median aspect of the reference boxes of the last standing_memory_s (and >= 1): a
+  // slow slide down gets shorter at about the same width and leaves the reference alone.
+  double standing_aspect = 0.75;
+  double standing_memory_s = 10.0;
   // A foreground blob stands in for a lost person only when it is body-sized: at least this
   // share of the standing box's area in foreground pixels and this share of its width.
   double floor_blob_fill = 0.15;
@@ -221,9 +226,10 @@ class FallDetector {
     double t_s;
     cv::Rect2f box;
   };
-  std::deque<Upright> upright_;  // the last confident upright boxes (bounded)
+  std::deque<Upright> upright_;  // confident upright boxes of the last standing_memory_s
   std::optional<double> floor_since_;
   bool clear_of_edges(const cv::Rect2f& box) const;
+  bool standing_like(const cv::Rect2f& box) const;
 };
 
 // ---------------------------------------------------------------------------------------

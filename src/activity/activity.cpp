@@ -183,6 +183,18 @@ bool FallDetector::clear_of_edges(const cv::Rect2f& b) const {
          b.y + b.height < frame_.height - my;
 }
 
+bool FallDetector::standing_like(const cv::Rect2f& b) const {
+  const double aspect = b.height / std::max(1.f, b.width);
+  if (aspect < 1.0) return false;
+  if (static_cast<int>(upright_.size()) < p_.min_ref_samples) return true;
+  // Someone lowering themselves (sliding down a wall, sitting down) gets shorter at about the
+  // same width; someone walking away keeps their aspect. Only the latter may move the
+  // standing reference.
+  std::vector<double> a;
+  for (const auto& u : upright_) a.push_back(u.box.height / std::max(1.f, u.box.width));
+  return aspect >= p_.standing_aspect * median(a);
+}
+
 std::optional<cv::Rect2f> FallDetector::last_upright() const {
   if (upright_.empty()) return std::nullopt;
   return upright_.back().box;
@@ -191,7 +203,10 @@ std::optional<cv::Rect2f> FallDetector::last_upright() const {
 bool FallDetector::on_floor(const cv::Rect2f& b) const {
   if (static_cast<int>(upright_.size()) < p_.min_ref_samples) return false;
   std::vector<double> h, bottom, cx;
-  for (const auto& u : upright_) h.push_back(u.box.height);
+  const size_t n =
+      std::min(upright_.size(), static_cast<size_t>(std::max(1, p_.floor_ref_samples)));
+  for (size_t i = upright_.size() - n; i < upright_.size(); ++i)
+    h.push_back(upright_[i].box.height);
   // Where they stood last: the latest few upright boxes.
   for (size_t i = upright_.size() > 5 ? upright_.size() - 5 : 0; i < upright_.size(); ++i) {
     bottom.push_back(upright_[i].box.y + upright_[i].box.height);
@@ -211,9 +226,11 @@ bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSam
   if (!fired_) {
     // The floor rule: a confident upright box is a reference; a posture (the box, or the
     // foreground blob where the detector lost the person) that stays on the floor is a fall.
-    if (s && !s->held && s->box.height >= s->box.width && clear_of_edges(s->box)) {
+    if (s && !s->held && standing_like(s->box) && clear_of_edges(s->box)) {
       upright_.push_back({s->t_s, s->box});
-      while (static_cast<int>(upright_.size()) > p_.floor_ref_samples) upright_.pop_front();
+      while (upright_.size() > 256 ||
+             (upright_.size() > 1 && s->t_s - upright_.front().t_s > p_.standing_memory_s))
+        upright_.pop_front();
     }
     std::optional<cv::Rect2f> posture;
     if (s) {
