@@ -7,7 +7,7 @@ without one (--no-fall-clips; default: PETS09 vtest.avi, the warehouse and both 
 the falls folder). Prints a table (or --json); exit 1 when any clip fails, 2 on usage errors.
 
   bench/scene_falls_eval.py --edgevision build/bin/edgevision --dir ../shared/data/video/falls \
-      --models-dir ../shared/models [--keep DIR] [--json] [--no-fall-clips CLIP...]
+      --models-dir ../shared/models [--keep DIR] [--json] [--no-fall-clips CLIP...] [--config YAML]
 """
 import argparse
 import csv
@@ -24,8 +24,9 @@ NO_FALL_CLIPS = ["pets09_s2l1/vtest.avi", "warehouse_one_person.mp4", "otb_cross
 
 def run_scene(a, clip_path, events_path):
     print(f"{os.path.basename(clip_path)}: running edgevision scene ...", file=sys.stderr)
+    extra = ["--config", a.config] if a.config else []
     return subprocess.run([a.edgevision, "--models-dir", a.models_dir, "--log-level", "warn", "scene",
-                           clip_path, "-o", events_path, "--json"], capture_output=True, text=True)
+                           clip_path, "-o", events_path, "--json"] + extra, capture_output=True, text=True)
 
 
 def main():
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("--keep", help="folder for the event files (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-fall-clips", nargs="*", help="clips that must produce no fall event")
+    ap.add_argument("--config", help="edgevision config whose first camera's scene settings apply")
     a = ap.parse_args()
     labels = os.path.join(a.dir, "labels.csv")
     if not os.path.exists(labels):
