@@ -742,6 +742,12 @@ struct SceneAnalyzer::Impl {
         if (t.fall.update(t.samples, s, now, blob)) {
           auto e = track_event("fall", key, t);
           e["frame_index"] = frame_index;
+          if (blob) {
+            // Seen only in the foreground: the box is where they lie, not their last detection.
+            e["box"] = {std::lround(blob->x), std::lround(blob->y), std::lround(blob->width),
+                        std::lround(blob->height)};
+            e["evidence"] = "foreground";
+          }
           emit_counted(emit, std::move(e));
           set_activity(t, key, Activity::kFalling, emit);
         }

@@ -21,12 +21,19 @@ class Stage {
     pattern.fill(background_, cv::RNG::UNIFORM, 70, 110);
     cv::GaussianBlur(background_, background_, cv::Size(5, 5), 0);
   }
+  // Bodies lower than 100 px are drawn in another colour: a lying body shows other parts
+  // (back, legs) than the standing front, and MOG2 learns the colour of a body that stood
+  // or walked over the same pixels for a while.
   cv::Mat frame(const std::vector<cv::Rect>& bodies, int brightness = 0) {
     cv::Mat f = background_.clone();
     cv::Mat noise(f.size(), CV_8UC3);
     rng_.fill(noise, cv::RNG::UNIFORM, 0, 4);
     f += noise;
-    for (const auto& b : bodies) cv::rectangle(f, b, cv::Scalar(200, 190, 210), cv::FILLED);
+    for (const auto& b : bodies) {
+      const cv::Scalar colour =
+          b.height < 100 ? cv::Scalar(60, 150, 200) : cv::Scalar(200, 190, 210);
+      cv::rectangle(f, b, colour, cv::FILLED);
+    }
     if (brightness) f += cv::Scalar::all(brightness);
     return f;
   }
@@ -75,13 +82,15 @@ TEST(Foreground, NoEvidenceBeforeWarmUpOrWhenTheWholeFrameChanges) {
 // the track alive for `lost_frames`. What the foreground shows decides whether it is a fall.
 enum class After { kLyingThere, kGone, kLyingButDetectedStanding, kLightSwitchedOn };
 
-size_t falls_after(After after, bool with_foreground = true) {
+size_t falls_after(After after, bool with_foreground = true, nlohmann::json* fall = nullptr) {
   Stage stage;
   ForegroundModel fg;
   SceneAnalyzer scene("cam", {});
   size_t falls = 0;
   const SceneEmitter emit = [&](nlohmann::json e) {
-    if (e["type"] == "fall") ++falls;
+    if (e["type"] != "fall") return;
+    ++falls;
+    if (fall) *fall = e;
   };
   int64_t i = 0;
   auto step = [&](const std::vector<cv::Rect>& bodies, std::vector<SceneObservation> tracks,
@@ -124,7 +133,15 @@ size_t falls_after(After after, bool with_foreground = true) {
 }
 
 TEST(SceneFallForeground, LyingWhereTheyStoodIsAFall) {
-  EXPECT_EQ(falls_after(After::kLyingThere), 1u);
+  nlohmann::json fall;
+  EXPECT_EQ(falls_after(After::kLyingThere, true, &fall), 1u);
+  // The event shows where the body lies (drawn at 260,340 170x60), not the last upright box.
+  EXPECT_EQ(fall["evidence"], "foreground");
+  ASSERT_EQ(fall["box"].size(), 4u);
+  EXPECT_NEAR(fall["box"][0].get<double>(), 260, 3);
+  EXPECT_NEAR(fall["box"][1].get<double>(), 340, 3);
+  EXPECT_NEAR(fall["box"][2].get<double>(), 170, 4);
+  EXPECT_NEAR(fall["box"][3].get<double>(), 60, 4);
   // Without the foreground the track gives nothing: the last box was upright.
   EXPECT_EQ(falls_after(After::kLyingThere, false), 0u);
 }
