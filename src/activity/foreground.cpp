@@ -7,9 +7,15 @@
 
 namespace ev {
 
-ForegroundModel::ForegroundModel(ForegroundParams params) : p_(params) {
-  mog_ = cv::createBackgroundSubtractorMOG2(p_.history, p_.var_threshold, /*detectShadows=*/true);
+namespace {
+cv::Ptr<cv::BackgroundSubtractorMOG2> make_mog(const ForegroundParams& p) {
+  auto mog = cv::createBackgroundSubtractorMOG2(p.history, p.var_threshold, /*detectShadows=*/true);
+  mog->setNMixtures(p.mixtures);
+  return mog;
 }
+}  // namespace
+
+ForegroundModel::ForegroundModel(ForegroundParams params) : p_(params), mog_(make_mog(p_)) {}
 
 void ForegroundModel::update(const cv::Mat& bgr) {
   if (bgr.empty()) return;
@@ -17,7 +23,7 @@ void ForegroundModel::update(const cv::Mat& bgr) {
     // A new size (a source that reconnected at another resolution) starts a new background.
     frame_ = bgr.size();
     scale_ = std::min(1.0, static_cast<double>(p_.work_width) / std::max(1, frame_.width));
-    mog_ = cv::createBackgroundSubtractorMOG2(p_.history, p_.var_threshold, true);
+    mog_ = make_mog(p_);
     frames_ = 0;
   }
   if (scale_ < 1.0) {
