@@ -60,6 +60,8 @@ struct SceneConfig {
   bool activities = true;          // activity_started/ended, fall, fight
   double traffic_interval_s = 60;  // traffic summaries per zone; 0: off
   int snapshots = 32;  // anonymized event frames kept for GET /events/{id}/snapshot.jpg; 0: off
+  // Background subtraction as posture evidence for falls where the detector lost the person.
+  bool floor_evidence = true;
   bool operator==(const SceneConfig&) const = default;
 };
 

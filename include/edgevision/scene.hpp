@@ -24,6 +24,8 @@
 
 namespace ev {
 
+class ForegroundModel;
+
 // ---------------------------------------------------------------------------------------
 // Geometry
 // ---------------------------------------------------------------------------------------
@@ -85,6 +87,9 @@ struct TrackSample {
   double t_s = 0;  // frame time, seconds
   cv::Rect2f box;  // full-frame pixels
   float score = 0;
+  // Matched to a low-score box only (the tracker's second association): its size and place
+  // are right, but it is not a confident view of the person's posture.
+  bool held = false;
 };
 
 // What the activity model sees of one track: its recent samples (oldest first, bounded) and
@@ -164,6 +169,29 @@ struct FallParams {
   // of a body (someone entering, or close to the camera): its top and height say nothing about
   // a fall. Used when the frame size is known (set_frame_size).
   double edge_margin = 0.01;
+  // On the floor: the posture (the detector's box, or while the detector has lost the person
+  // the foreground blob at their last place) is at most floor_height of the standing height
+  // (80th percentile of the last floor_ref_samples confident upright boxes), its top at least
+  // floor_descent of that height below the standing top and its bottom no more than floor_rise
+  // above where they stood, for floor_confirm_s. Someone seated on a chair keeps ~0.65-0.8 of
+  // their standing height, someone on the floor (sitting, lying) ~0.5 or less. The last upright
+  // box must be at most floor_transition_s older than the first floor posture: a person who
+  // walks away gets smaller slowly and is upright all the way.
+  double floor_height = 0.55;
+  double floor_descent = 0.3;
+  double floor_rise = 0.35;
+  double floor_confirm_s = 0.2;
+  double floor_transition_s = 4.0;
+  int floor_ref_samples = 12;
+  // A confident box joins the standing reference while its aspect (h/w) is at least this share
+  // of the median aspect of the reference boxes of the last standing_memory_s (and >= 1): a
+  // slow slide down gets shorter at about the same width and leaves the reference alone.
+  double standing_aspect = 0.75;
+  double standing_memory_s = 10.0;
+  // A foreground blob stands in for a lost person only when it is body-sized: at least this
+  // share of the standing box's area in foreground pixels and this share of its width.
+  double floor_blob_fill = 0.15;
+  double floor_blob_width = 0.5;
 };
 
 class FallDetector {
@@ -171,12 +199,19 @@ class FallDetector {
   explicit FallDetector(FallParams params = {}) : p_(params) {}
   // One update per frame for one person track (also while the track is not matched: then
   // `sample` is null and only time advances). Returns true once per fall, when it fires.
-  bool update(const std::deque<TrackSample>& samples, const TrackSample* sample, double now_s);
+  // `floor_blob`: the foreground blob at the person's place (full-frame pixels), used as the
+  // posture for the floor rule when `sample` is null.
+  bool update(const std::deque<TrackSample>& samples, const TrackSample* sample, double now_s,
+              const std::optional<cv::Rect2f>& floor_blob = std::nullopt);
   bool fallen() const { return fired_; }
   void set_frame_size(cv::Size size) { frame_ = size; }
   // Is this sample "down" relative to the samples before it? (for tests)
   bool is_down(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
   bool is_dropping(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
+  // Is this posture on the floor relative to the confident upright boxes seen so far?
+  bool on_floor(const cv::Rect2f& posture) const;
+  // The last confident upright box of this person (where the floor rule looks for them).
+  std::optional<cv::Rect2f> last_upright() const;
 
  private:
   FallParams p_;
@@ -187,6 +222,14 @@ class FallDetector {
   double upright_h_ = 0;
   bool fired_ = false;
   cv::Size frame_;
+  struct Upright {
+    double t_s;
+    cv::Rect2f box;
+  };
+  std::deque<Upright> upright_;  // confident upright boxes of the last standing_memory_s
+  std::optional<double> floor_since_;
+  bool clear_of_edges(const cv::Rect2f& box) const;
+  bool standing_like(const cv::Rect2f& box) const;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -238,6 +281,9 @@ struct SceneFrame {
   std::vector<int64_t> live_ids;           // every live tracker id (matched or briefly lost)
   std::vector<SceneDetection> detections;  // raw detections (vehicle class voting)
   cv::Size frame_size;                     // full frame; empty if unknown
+  // Foreground of this frame (analytics.floor_evidence), null when off: posture evidence for
+  // a person the detector has lost. Only read during update().
+  const ForegroundModel* foreground = nullptr;
 };
 
 struct SceneParams {

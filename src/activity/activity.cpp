@@ -176,8 +176,81 @@ bool FallDetector::is_dropping(const std::deque<TrackSample>& samples, const Tra
   return test(samples, s, p_.drop_descent, p_.drop_height);
 }
 
+bool FallDetector::clear_of_edges(const cv::Rect2f& b) const {
+  if (frame_.empty()) return true;
+  const double mx = p_.edge_margin * frame_.width, my = p_.edge_margin * frame_.height;
+  return b.x > mx && b.y > my && b.x + b.width < frame_.width - mx &&
+         b.y + b.height < frame_.height - my;
+}
+
+bool FallDetector::standing_like(const cv::Rect2f& b) const {
+  const double aspect = b.height / std::max(1.f, b.width);
+  if (aspect < 1.0) return false;
+  if (static_cast<int>(upright_.size()) < p_.min_ref_samples) return true;
+  // Someone lowering themselves (sliding down a wall, sitting down) gets shorter at about the
+  // same width; someone walking away keeps their aspect. Only the latter may move the
+  // standing reference.
+  std::vector<double> a;
+  for (const auto& u : upright_) a.push_back(u.box.height / std::max(1.f, u.box.width));
+  return aspect >= p_.standing_aspect * median(a);
+}
+
+std::optional<cv::Rect2f> FallDetector::last_upright() const {
+  if (upright_.empty()) return std::nullopt;
+  return upright_.back().box;
+}
+
+bool FallDetector::on_floor(const cv::Rect2f& b) const {
+  if (static_cast<int>(upright_.size()) < p_.min_ref_samples) return false;
+  std::vector<double> h, bottom, cx;
+  const size_t n =
+      std::min(upright_.size(), static_cast<size_t>(std::max(1, p_.floor_ref_samples)));
+  for (size_t i = upright_.size() - n; i < upright_.size(); ++i)
+    h.push_back(upright_[i].box.height);
+  // Where they stood last: the latest few upright boxes.
+  for (size_t i = upright_.size() > 5 ? upright_.size() - 5 : 0; i < upright_.size(); ++i) {
+    bottom.push_back(upright_[i].box.y + upright_[i].box.height);
+    cx.push_back(upright_[i].box.x + upright_[i].box.width * 0.5);
+  }
+  std::sort(h.begin(), h.end());
+  const double stand_h = h[static_cast<size_t>(0.8 * static_cast<double>(h.size() - 1))];
+  if (stand_h <= 1) return false;
+  const double stand_bottom = median(bottom), stand_top = stand_bottom - stand_h;
+  return b.height <= p_.floor_height * stand_h && b.y - stand_top >= p_.floor_descent * stand_h &&
+         b.y + b.height >= stand_bottom - p_.floor_rise * stand_h &&
+         std::abs(b.x + b.width * 0.5 - median(cx)) <= stand_h;
+}
+
 bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSample* s,
-                          double now_s) {
+                          double now_s, const std::optional<cv::Rect2f>& floor_blob) {
+  if (!fired_) {
+    // The floor rule: a confident upright box is a reference; a posture (the box, or the
+    // foreground blob where the detector lost the person) that stays on the floor is a fall.
+    if (s && !s->held && standing_like(s->box) && clear_of_edges(s->box)) {
+      upright_.push_back({s->t_s, s->box});
+      while (upright_.size() > 256 ||
+             (upright_.size() > 1 && s->t_s - upright_.front().t_s > p_.standing_memory_s))
+        upright_.pop_front();
+    }
+    std::optional<cv::Rect2f> posture;
+    if (s) {
+      posture = s->box;
+    } else if (floor_blob) {
+      posture = floor_blob;
+    }
+    if (posture && on_floor(*posture)) {
+      if (!floor_since_ && now_s - upright_.back().t_s <= p_.floor_transition_s)
+        floor_since_ = now_s;
+    } else {
+      floor_since_.reset();  // standing again, or nothing seen where they were
+    }
+    if (floor_since_ && now_s - *floor_since_ >= p_.floor_confirm_s) {
+      fired_ = true;
+      upright_h_ = upright_.back().box.height;
+      floor_since_.reset();
+      return true;
+    }
+  }
   if (s) {
     if (fired_) {
       // Got up again: height back near the upright reference re-arms the detector.

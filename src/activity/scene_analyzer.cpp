@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "edgevision/events.hpp"
+#include "edgevision/foreground.hpp"
 #include "edgevision/scene.hpp"
 #include "edgevision/track.hpp"
 
@@ -653,6 +654,30 @@ struct SceneAnalyzer::Impl {
     return tracks[o.track_id] = std::move(t);
   }
 
+  // Where the detector lost a person: the foreground at their last upright place, searched
+  // one body height around it and anchored on its lower part (a fallen body lies where the
+  // feet were, or beside them). Only a body-sized blob that no confident person box explains
+  // counts: fragments of someone walking behind a post, or a person the detector still sees
+  // (under a new track id), are not a body on the floor.
+  std::optional<cv::Rect2f> floor_blob(const TrackRt& t, const SceneFrame& fr) const {
+    if (!fr.foreground) return std::nullopt;
+    const auto last = t.fall.last_upright();
+    if (!last) return std::nullopt;
+    const cv::Rect2f& b = *last;
+    const float h = b.height;
+    const cv::Rect2f region(b.x - h, b.y, b.width + 2 * h, b.height * 1.3f);
+    const cv::Rect2f anchor(b.x - 0.3f * h, b.y + 0.3f * h, b.width + 0.6f * h, b.height * 0.8f);
+    const auto blob = fr.foreground->blob(region, anchor);
+    if (!blob || blob->area < p.fall.floor_blob_fill * b.area() ||
+        blob->box.width < p.fall.floor_blob_width * b.width)
+      return std::nullopt;
+    for (const auto& d : fr.detections) {
+      if (d.label == "person" && (d.box & blob->box).area() >= 0.3f * blob->box.area())
+        return std::nullopt;
+    }
+    return blob->box;
+  }
+
   void update(const SceneFrame& fr, const SceneEmitter& emit) {
     frame_index = fr.index;
     frame_ms = fr.time_ms;
@@ -670,7 +695,7 @@ struct SceneAnalyzer::Impl {
         t.handover_foot.reset();
       }
       t.matched = true;
-      t.samples.push_back({now, o.box, o.score});
+      t.samples.push_back({now, o.box, o.score, o.held});
       while (t.samples.size() > 2 && now - t.samples.front().t_s > p.history_s)
         t.samples.pop_front();
       if (t.samples.size() > 1024) t.samples.pop_front();
@@ -713,9 +738,16 @@ struct SceneAnalyzer::Impl {
         if (!t.matched && !live.count(key)) continue;
         const TrackSample* s = t.matched ? &t.samples.back() : nullptr;
         t.fall.set_frame_size(fr.frame_size);
-        if (t.fall.update(t.samples, s, now)) {
+        const std::optional<cv::Rect2f> blob = s ? std::nullopt : floor_blob(t, fr);
+        if (t.fall.update(t.samples, s, now, blob)) {
           auto e = track_event("fall", key, t);
           e["frame_index"] = frame_index;
+          if (blob) {
+            // Seen only in the foreground: the box is where they lie, not their last detection.
+            e["box"] = {std::lround(blob->x), std::lround(blob->y), std::lround(blob->width),
+                        std::lround(blob->height)};
+            e["evidence"] = "foreground";
+          }
           emit_counted(emit, std::move(e));
           set_activity(t, key, Activity::kFalling, emit);
         }

@@ -406,8 +406,9 @@ void read_scene(const Reader& r, const YAML::Node& cam, const std::string& key,
   }
   if (const YAML::Node a = cam["analytics"]) {
     const std::string k = key + ".analytics";
-    r.check_map(a, k, {"activities", "traffic_interval_s", "snapshots"});
+    r.check_map(a, k, {"activities", "traffic_interval_s", "snapshots", "floor_evidence"});
     r.get(a, k, "activities", scene.activities);
+    r.get(a, k, "floor_evidence", scene.floor_evidence);
     r.get_number(a, k, "traffic_interval_s", scene.traffic_interval_s, 0, 86400);
     r.get_number(a, k, "snapshots", scene.snapshots, 0, 1000);
   }

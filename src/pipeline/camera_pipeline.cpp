@@ -13,6 +13,7 @@
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
 #include "edgevision/event_snapshots.hpp"
+#include "edgevision/foreground.hpp"
 #include "edgevision/io.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
@@ -254,6 +255,8 @@ struct CameraPipeline::Impl {
 
   // Tracking thread only: turns tracks into events (object_appeared/left, zones, ...).
   SceneAnalyzer scene;
+  // Tracking thread only: posture evidence for falls (analytics.floor_evidence), else null.
+  std::unique_ptr<ForegroundModel> foreground;
   // Anonymized frames of scene events (`snapshot` field), read by the HTTP server.
   EventSnapshots event_snapshots;
 
@@ -263,7 +266,10 @@ struct CameraPipeline::Impl {
         q_detect(queue),
         q_track(queue),
         scene(s.camera.id, s.camera.scene),
-        event_snapshots({static_cast<size_t>(std::max(0, s.camera.scene.snapshots))}) {}
+        event_snapshots({static_cast<size_t>(std::max(0, s.camera.scene.snapshots))}) {
+    if (s.camera.scene.activities && s.camera.scene.floor_evidence)
+      foreground = std::make_unique<ForegroundModel>();
+  }
 
   void set_state(const std::string& st, const std::string& raw_err = "") {
     const std::string err = redact_text(raw_err);
@@ -512,7 +518,12 @@ struct CameraPipeline::Impl {
           event_snapshots.attach(e, p->image, p->index);
           emit(std::move(e));
         };
-        scene.update(scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi), scene_emit);
+        SceneFrame sf = scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi);
+        if (foreground) {
+          foreground->update(p->image);
+          sf.foreground = foreground.get();
+        }
+        scene.update(sf, scene_emit);
         active_tracks = static_cast<int>(tracks.size());
       }
       // Tentative tracks too: a plate read on a vehicle's first frames still gets its class.

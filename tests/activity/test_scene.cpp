@@ -622,6 +622,105 @@ TEST(SceneFall, RearmsAfterThePersonGetsUp) {
   EXPECT_EQ(fired, 2);
 }
 
+// Standing (60x180, feet at y = 400) for 3 s, then lowering over `lower_s` to `end_h` of the
+// standing height with the feet in place (the box a little wider), then staying there 2 s.
+// Returns the number of falls and the time of the first one (-1 if none).
+std::pair<int, double> lowering(double lower_s, double end_h, float end_w = 90.f) {
+  FallDetector fd;
+  std::deque<TrackSample> s;
+  int fired = 0;
+  double t = 0, first = -1;
+  auto push = [&](cv::Rect2f b) {
+    s.push_back({t, b, 0.9f});
+    if (fd.update(s, &s.back(), t)) {
+      ++fired;
+      if (first < 0) first = t;
+    }
+    t += 1.0 / kFps;
+  };
+  for (int k = 0; k < 30; ++k) push({300, 220, 60, 180});
+  const int steps = static_cast<int>(lower_s * kFps);
+  for (int k = 1; k <= steps; ++k) {
+    const float a = static_cast<float>(k) / static_cast<float>(steps);
+    const float h = 180.f * (1.f - a * (1.f - static_cast<float>(end_h)));
+    push({300, 400 - h, 60 + (end_w - 60) * a, h});
+  }
+  for (int k = 0; k < 20; ++k) {
+    const float h = 180.f * static_cast<float>(end_h);
+    push({300, 400 - h, end_w, h});
+  }
+  return {fired, first};
+}
+
+TEST(SceneFall, SlowSlideDownToTheFloorFires) {
+  // A slide down a wall over 3 s to sitting on the floor (0.45 of the standing height): too
+  // slow for the drop rules (the top never falls 0.3 heights within 1.2 s), but it ends on the
+  // floor. Fires once, after the slide began (t = 3 s) and within 0.5 s of its end (t = 6 s).
+  const auto [fired, at] = lowering(3.0, 0.45);
+  EXPECT_EQ(fired, 1);
+  EXPECT_GE(at, 3.0);
+  EXPECT_LE(at, 6.5);
+}
+
+TEST(SceneFall, SittingDownOnAChairOrSquattingBrieflyIsNotAFall) {
+  // Sitting down on a chair (seated box 0.72 of the standing height), at a slow and at a quick
+  // pace: the person stops well above the floor.
+  EXPECT_EQ(lowering(2.0, 0.72).first, 0);
+  EXPECT_EQ(lowering(1.0, 0.72, 70.f).first, 0);
+  // Crouching slowly to 0.62 (knees bent, back upright) and staying there.
+  EXPECT_EQ(lowering(2.5, 0.62, 75.f).first, 0);
+}
+
+TEST(SceneFall, FloorRuleNeedsAnUprightPersonJustBefore) {
+  // Someone first seen already low (sitting on the floor, never standing in view) and someone
+  // who stood up long before they went low are not judged by the floor rule.
+  FallDetector fd;
+  std::deque<TrackSample> s;
+  int fired = 0;
+  double t = 0;
+  for (int k = 0; k < 50; ++k, t += 0.1) {
+    s.push_back({t, {300, 320, 90, 80}, 0.9f});
+    if (fd.update(s, &s.back(), t)) ++fired;
+  }
+  EXPECT_EQ(fired, 0);
+  FallDetector late;
+  s.clear();
+  for (int k = 0; k < 30; ++k, t += 0.1) {
+    s.push_back({t, {300, 220, 60, 180}, 0.9f});
+    late.update(s, &s.back(), t);
+  }
+  // 5 s without any sample (left the view), then a low box where they stood.
+  t += 5.0;
+  for (int k = 0; k < 10; ++k, t += 0.1) {
+    s.push_back({t, {300, 320, 90, 80}, 0.9f});
+    if (late.update(s, &s.back(), t)) ++fired;
+  }
+  EXPECT_EQ(fired, 0);
+}
+
+TEST(SceneFall, LostPersonSeenOnTheFloorOnlyAsForeground) {
+  // The detector loses the person after they stood for 3 s; what the foreground shows where
+  // they stood decides. `blob` is the posture evidence for each of the 10 lost frames.
+  auto run = [](std::optional<cv::Rect2f> blob) {
+    FallDetector fd;
+    std::deque<TrackSample> s;
+    double t = 0;
+    int fired = 0;
+    for (int k = 0; k < 30; ++k, t += 0.1) {
+      s.push_back({t, {300, 220, 60, 180}, 0.9f});
+      fd.update(s, &s.back(), t);
+    }
+    for (int k = 0; k < 10; ++k, t += 0.1) {
+      if (fd.update(s, nullptr, t, blob)) ++fired;
+    }
+    return fired;
+  };
+  EXPECT_EQ(run(cv::Rect2f(280, 330, 170, 70)), 1);  // lying where they stood
+  EXPECT_EQ(run(std::nullopt), 0);                   // nothing there: walked off, occluded
+  EXPECT_EQ(run(cv::Rect2f(290, 230, 70, 170)), 0);  // still upright (undetected, standing)
+  EXPECT_EQ(run(cv::Rect2f(300, 150, 60, 70)), 0);   // a low box above their feet: not the floor
+}
+
 TEST(SceneEvents, TypesAreRegistered) {
   SceneAnalyzer::register_event_types();
   SceneAnalyzer::register_event_types();  // idempotent

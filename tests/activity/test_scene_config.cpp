@@ -25,7 +25,7 @@ TEST(SceneConfig, IssueExampleParses) {
       - name: door
         points: [[300,120],[300,560]]
         classes: [person]
-    analytics: {activities: false, traffic_interval_s: 30, snapshots: 5}
+    analytics: {activities: false, traffic_interval_s: 30, snapshots: 5, floor_evidence: false}
 )");
   ASSERT_TRUE(cfg) << cfg.error();
   const SceneConfig& s = cfg->cameras[0].scene;
@@ -49,6 +49,7 @@ TEST(SceneConfig, IssueExampleParses) {
   EXPECT_FALSE(s.activities);
   EXPECT_EQ(s.traffic_interval_s, 30);
   EXPECT_EQ(s.snapshots, 5);
+  EXPECT_FALSE(s.floor_evidence);
 }
 
 TEST(SceneConfig, DefaultsWhenAbsent) {
@@ -61,6 +62,7 @@ TEST(SceneConfig, DefaultsWhenAbsent) {
   EXPECT_TRUE(s.activities);
   EXPECT_EQ(s.traffic_interval_s, 60);
   EXPECT_EQ(s.snapshots, 32);
+  EXPECT_TRUE(s.floor_evidence);
 }
 
 void expect_error(const std::string& tail, const std::string& fragment) {

@@ -156,5 +156,23 @@ TEST(SceneVideo, FallOnTheFallsClipInItsWindowAndNoneWhileWalking) {
   EXPECT_EQ(falls[0]["class"], "person");
 }
 
+// falls/video_3.mp4 (25 fps, 123 frames; labels.csv): a woman with a walker slides down a wall
+// (fall_start 86-92, on the floor 110-113, reclining 116-122; the clip ends there). The
+// detector loses her from frame 107 on (only a few boxes below its threshold hold the track),
+// so the fall is seen in the foreground where she stood: one `fall` between fall_start and the
+// end of the clip, none while she walks (0-80); without the foreground evidence, none at all.
+TEST(SceneVideo, SlideDownAWallSeenInTheForegroundIsAFall) {
+  CameraConfig cam;
+  cam.id = "falls";
+  const VideoRun run = run_file("video/falls/video_3.mp4", cam);
+  EXPECT_EQ(run.status.frames_out, 123u);
+  const auto falls = run.of("fall");
+  ASSERT_EQ(falls.size(), 1u);
+  EXPECT_GE(falls[0]["frame_index"].get<int64_t>(), 89);
+  EXPECT_LE(falls[0]["frame_index"].get<int64_t>(), 112 + 25);
+  cam.scene.floor_evidence = false;
+  EXPECT_TRUE(run_file("video/falls/video_3.mp4", cam).of("fall").empty());
+}
+
 }  // namespace
 }  // namespace ev

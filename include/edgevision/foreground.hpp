@@ -1,0 +1,60 @@
+// Per-camera foreground (moving or changed pixels) from OpenCV's MOG2 background subtractor at
+// a low working resolution. The scene analyzer uses it as posture evidence for a person the
+// detector has lost: someone lying on the floor is often not detected at all, but still differs
+// from the learnt background where they lie (src/activity, docs/scene_analytics.md).
+#pragma once
+
+#include <optional>
+
+#include <opencv2/core.hpp>
+#include <opencv2/video/background_segm.hpp>
+
+namespace ev {
+
+struct ForegroundParams {
+  int work_width = 320;       // frames are scaled to this width (never up)
+  int history = 500;          // MOG2 history (frames)
+  double var_threshold = 16;  // MOG2 squared Mahalanobis distance for foreground
+  // Gaussians per pixel (OpenCV's default): each costs 20 bytes per working pixel, so the model
+  // is 5.8 MB per camera at 320x180 (7.7 MB at 320x240). With 3 (3.5 MB), falls/video_3 no
+  // longer fired (bench/README.md).
+  int mixtures = 5;
+  int warmup_frames = 25;  // no evidence before the model has seen this many frames
+  // More than this fraction of the frame in the foreground: the camera moved or the light
+  // changed, so the mask says nothing about a single person (no evidence for this frame).
+  double max_fraction = 0.35;
+};
+
+struct ForegroundBlob {
+  cv::Rect2f box;   // bounding box, full-frame pixels
+  double area = 0;  // foreground pixels inside it, full-frame pixels
+};
+
+class ForegroundModel {
+ public:
+  explicit ForegroundModel(ForegroundParams params = {});
+  // One call per analysed frame (BGR, any size; the size must stay the same).
+  void update(const cv::Mat& bgr);
+  // Warmed up, and this frame did not change as a whole.
+  bool usable() const;
+  double fraction() const { return fraction_; }
+  int frames() const { return frames_; }
+  // Bounding box (full-frame pixels) of the foreground components inside `region` that
+  // overlap `anchor`; components smaller than min_area_frac of the anchor's area are noise.
+  // Empty when the model is not usable or nothing qualifies.
+  std::optional<ForegroundBlob> blob(const cv::Rect2f& region, const cv::Rect2f& anchor,
+                                     double min_area_frac = 0.03) const;
+  // The current mask at working resolution (255 = foreground; for tests and debugging).
+  const cv::Mat& mask() const { return mask_; }
+
+ private:
+  ForegroundParams p_;
+  cv::Ptr<cv::BackgroundSubtractorMOG2> mog_;
+  cv::Mat small_, mask_;
+  double scale_ = 1.0;  // working / full-frame
+  cv::Size frame_;
+  double fraction_ = 0;
+  int frames_ = 0;
+};
+
+}  // namespace ev

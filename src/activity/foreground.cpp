@@ -1,0 +1,87 @@
+#include "edgevision/foreground.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <opencv2/imgproc.hpp>
+
+namespace ev {
+
+namespace {
+cv::Ptr<cv::BackgroundSubtractorMOG2> make_mog(const ForegroundParams& p) {
+  auto mog = cv::createBackgroundSubtractorMOG2(p.history, p.var_threshold, /*detectShadows=*/true);
+  mog->setNMixtures(p.mixtures);
+  return mog;
+}
+}  // namespace
+
+ForegroundModel::ForegroundModel(ForegroundParams params) : p_(params), mog_(make_mog(p_)) {}
+
+void ForegroundModel::update(const cv::Mat& bgr) {
+  if (bgr.empty()) return;
+  if (frame_ != bgr.size()) {
+    // A new size (a source that reconnected at another resolution) starts a new background.
+    frame_ = bgr.size();
+    scale_ = std::min(1.0, static_cast<double>(p_.work_width) / std::max(1, frame_.width));
+    mog_ = make_mog(p_);
+    frames_ = 0;
+  }
+  if (scale_ < 1.0) {
+    cv::resize(bgr, small_,
+               cv::Size(std::max(1, static_cast<int>(std::lround(frame_.width * scale_))),
+                        std::max(1, static_cast<int>(std::lround(frame_.height * scale_)))),
+               0, 0, cv::INTER_AREA);
+  } else {
+    small_ = bgr;
+  }
+  cv::Mat raw;
+  mog_->apply(small_, raw);
+  // 127 = shadow: a shadow on the floor is not the person.
+  cv::compare(raw, 200, mask_, cv::CMP_GT);
+  static const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(3, 3));
+  cv::morphologyEx(mask_, mask_, cv::MORPH_OPEN, kernel);
+  cv::morphologyEx(mask_, mask_, cv::MORPH_CLOSE, kernel, cv::Point(-1, -1), 2);
+  fraction_ = static_cast<double>(cv::countNonZero(mask_)) / static_cast<double>(mask_.total());
+  ++frames_;
+}
+
+bool ForegroundModel::usable() const {
+  return frames_ >= p_.warmup_frames && fraction_ <= p_.max_fraction;
+}
+
+std::optional<ForegroundBlob> ForegroundModel::blob(const cv::Rect2f& region,
+                                                    const cv::Rect2f& anchor,
+                                                    double min_area_frac) const {
+  if (!usable() || mask_.empty()) return std::nullopt;
+  const auto to_small = [&](const cv::Rect2f& r) {
+    return cv::Rect(static_cast<int>(std::floor(r.x * scale_)),
+                    static_cast<int>(std::floor(r.y * scale_)),
+                    static_cast<int>(std::ceil(r.width * scale_)),
+                    static_cast<int>(std::ceil(r.height * scale_)));
+  };
+  const cv::Rect roi = to_small(region) & cv::Rect(0, 0, mask_.cols, mask_.rows);
+  if (roi.area() <= 0) return std::nullopt;
+  cv::Rect a = to_small(anchor) & cv::Rect(0, 0, mask_.cols, mask_.rows);
+  if (a.area() <= 0) return std::nullopt;
+  a -= roi.tl();
+  cv::Mat labels, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(mask_(roi), labels, stats, centroids, 8);
+  const double min_area = std::max(4.0, min_area_frac * anchor.area() * scale_ * scale_);
+  cv::Rect u;
+  double pixels = 0;
+  for (int i = 1; i < n; ++i) {
+    if (stats.at<int>(i, cv::CC_STAT_AREA) < min_area) continue;
+    const cv::Rect c(stats.at<int>(i, cv::CC_STAT_LEFT), stats.at<int>(i, cv::CC_STAT_TOP),
+                     stats.at<int>(i, cv::CC_STAT_WIDTH), stats.at<int>(i, cv::CC_STAT_HEIGHT));
+    if ((c & a).area() <= 0) continue;
+    u = u.area() > 0 ? (u | c) : c;
+    pixels += stats.at<int>(i, cv::CC_STAT_AREA);
+  }
+  if (u.area() <= 0) return std::nullopt;
+  u += roi.tl();
+  const float inv = static_cast<float>(1.0 / scale_);
+  return ForegroundBlob{cv::Rect2f(u.x * inv, u.y * inv, u.width * inv, u.height * inv),
+                        pixels * inv * inv};
+}
+
+}  // namespace ev
