@@ -114,8 +114,8 @@ struct FaceContextOptions {
   // almost surely beside them, so weak faces down to crowd_score are confirmed there (by the
   // same two tests), and the face detector also runs on the mirrored frame (crowd_flip; its
   // faces must pass the threshold). Frames with fewer faces (ordinary group photos, where 0.1
-  // put masks on hands and collars) keep the context score. Only for an anonymizer built by
-  // create(). 0 = off.
+  // put masks on hands and collars) keep the context score. The mirrored pass only for an
+  // anonymizer built by create() (its own detector). 0 = off.
   int crowd_faces = 12;
   // The faces that make a crowd must score this much: counted at the face threshold (0.3), a
   // 6-face dinner photo at 1/3 size made a "crowd" (12+ faces with patterns on cloth and
@@ -140,6 +140,8 @@ struct FrameResult {
   int faces_detected = 0;
   int masks_applied = 0;
   int heads_masked = 0;         // head-fallback regions added this frame
+  bool crowd = false;           // the crowd levers of FaceContextOptions ran on this frame
+  bool person_tiles = false;    // the crowd person tiles ran (HeadFallbackOptions::crowd_tiles)
   std::vector<cv::Rect> masks;  // pixel areas that were masked
   std::string error;
   double detect_ms = 0;  // face detection
@@ -192,12 +194,13 @@ class Anonymizer {
   // Faces scoring below this came from FaceDetectorOptions::context_score and are kept only
   // where options_.context confirms them; 0 = every detected face is kept.
   float context_below_ = 0.f;
-  // Outside crowds, candidates scoring below this are dropped (the detector reports down to the
-  // lower crowd score); 0 = keep every candidate.
+  // The context score: outside crowds candidates scoring below it are dropped (the detector
+  // reports down to the lower crowd score); 0 = keep every candidate.
   float context_floor_ = 0.f;
   // Crowd levers (FaceContextOptions) apply: the detector is this anonymizer's own.
   bool crowd_ = false;
   bool crowd_flip_ = false;
+  bool person_tiles_ran_ = false;  // by the last detect_persons()
   bool persons_external_ = false;
   int64_t frames_ = 0;
 };

@@ -153,12 +153,10 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& 
   const FaceContextOptions& ctx = options.context;
   // In crowds weak faces count down to the crowd score, so the detector reports down to it;
   // outside crowds the context score stays the floor.
-  float floor = 0.f;
+  const float floor = context ? face_options.context_score : 0.f;
   if (context && ctx.crowd_faces > 0 && ctx.crowd_score > 0.f &&
-      ctx.crowd_score < face_options.context_score) {
-    floor = face_options.context_score;
+      ctx.crowd_score < face_options.context_score)
     face_options.context_score = ctx.crowd_score;
-  }
   auto detector = create_face_detector(face_options, models, &note);
   if (!detector) return Result<std::unique_ptr<Anonymizer>>(detector.status());
   std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(*detector), note));
@@ -199,8 +197,13 @@ std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
   std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(detector), ""));
   // The detector reports what it was built for; context needs both thresholds set explicitly.
   const FaceDetectorOptions& d = options.detector;
-  if (d.context_score > 0.f && d.context_score < d.score_threshold)
+  if (d.context_score > 0.f && d.context_score < d.score_threshold) {
     anonymizer->context_below_ = d.score_threshold;
+    anonymizer->context_floor_ = d.context_score;
+    // The crowd score applies; no mirrored pass: such a detector may keep state between frames
+    // (motion gating), which a mirrored frame would disturb.
+    anonymizer->crowd_ = true;
+  }
   return anonymizer;
 }
 
@@ -229,6 +232,7 @@ Status Anonymizer::add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& f
 }
 
 Status Anonymizer::detect_persons(const cv::Mat& frame, size_t faces_found) {
+  person_tiles_ran_ = false;
   if (Status s = person_detector_->detect(frame, persons_); !s.ok()) return s;
   const HeadFallbackOptions& o = options_.head_fallback;
   const cv::Size net = person_detector_->input_size();
@@ -250,6 +254,7 @@ Status Anonymizer::detect_persons(const cv::Mat& frame, size_t faces_found) {
   // would land on a torso).
   const int tw = static_cast<int>(std::ceil(frame.cols / (n - 0.2 * (n - 1))));
   const int th = static_cast<int>(std::ceil(frame.rows / (n - 0.2 * (n - 1))));
+  person_tiles_ran_ = true;
   std::vector<Detection> extra, tile_persons;
   Status status = Status::Ok();
   for (int r = 0; r < n && status.ok(); ++r) {
@@ -318,6 +323,7 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
                      std::count_if(faces->begin(), faces->end(), [&](const Face& f) {
                        return f.score >= std::max(context_below_, ctx.crowd_face_score);
                      }) >= ctx.crowd_faces;
+  result.crowd = crowd;
   if (crowd && crowd_flip_) {
     if (Status s = add_mirrored_faces(frame, *faces); !s.ok())
       return fail_closed("crowd mirrored pass: " + s.message());
@@ -327,7 +333,8 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   if (context_below_ > 0.f) {
     const auto weak = std::stable_partition(
         faces->begin(), faces->end(), [&](const Face& f) { return f.score >= context_below_; });
-    const float floor = crowd ? 0.f : context_floor_;
+    const float floor =
+        crowd && ctx.crowd_score > 0.f ? std::min(ctx.crowd_score, context_floor_) : context_floor_;
     std::copy_if(std::make_move_iterator(weak), std::make_move_iterator(faces->end()),
                  std::back_inserter(candidates), [&](const Face& f) { return f.score >= floor; });
     faces->erase(weak, faces->end());
@@ -339,6 +346,7 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     // The head fallback is part of the privacy path: it fails closed like the face detector.
     if (Status s = detect_persons(frame, faces->size()); !s.ok())
       return fail_closed("head fallback: " + s.message());
+    result.person_tiles = person_tiles_ran_;
   }
   // Weak faces where context confirms one: beside a face of similar size (crowds, groups) or
   // around a person's head. A confirmed weak face also counts as the face in that head region.
