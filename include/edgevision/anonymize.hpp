@@ -85,7 +85,7 @@ struct HeadFallbackOptions {
   // tracker holds the head masks in between (hold_frames must exceed it).
   int interval = 3;
   // Crowds: heads of small people are what the person pass misses (the detector sees a
-  // 1024x768 photo at 416x416). Where the first pass found at least crowd_min persons or faces,
+  // 1024x768 photo at 416x416). Where the first pass found at least crowd_min persons,
   // the person detector runs again on crowd_tiles x crowd_tiles overlapping tiles (each seen
   // about crowd_tiles times larger) and the persons it adds feed the head fallback and the
   // context faces. Only on frames at least 1.5x the network input. 0 = off.
@@ -185,7 +185,7 @@ class Anonymizer {
   // Faces of the mirrored frame that the first pass did not find (FaceContextOptions::crowd_flip).
   Status add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces);
   // The person pass of the head fallback, plus the crowd tiles where the frame needs them.
-  Status detect_persons(const cv::Mat& frame, size_t faces_found);
+  Status detect_persons(const cv::Mat& frame);
   FaceTracker tracker_;
   std::string fallback_note_;
   std::unique_ptr<ObjectDetector> person_detector_;
