@@ -38,6 +38,8 @@ struct AnonymizeArgs {
   bool strict = false;
   bool no_head_fallback = false;
   std::string person_model = HeadFallbackOptions{}.detector.model;
+  int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
+  int crowd_faces = FaceContextOptions{}.crowd_faces;
 };
 
 struct Counters {
@@ -78,6 +80,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   options.detector.model = args.model;
   if (args.no_head_fallback) options.head_fallback.enabled = false;
   options.head_fallback.detector.model = args.person_model;
+  options.head_fallback.crowd_tiles = args.crowd_tiles;
+  options.context.crowd_faces = args.crowd_faces;
 
   auto source = open_source(args.input);
   if (!source) {
@@ -296,6 +300,13 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--no-head-fallback", args->no_head_fallback,
                 "do not mask the head region of persons with no detected face (backs of heads, "
                 "masks, occlusion; on at level medium and above)");
+  cmd->add_option("--crowd-faces", args->crowd_faces,
+                  "faces that make a crowd: weak faces confirmed down to 0.1 and a mirrored face "
+                  "pass there (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--crowd-tiles", args->crowd_tiles,
+                  "head fallback: N x N person tiles where the first pass found a crowd (0 = off)")
+      ->capture_default_str();
   cmd->add_option("--person-model", args->person_model,
                   "object detector that finds persons for the head fallback")
       ->capture_default_str();

@@ -26,6 +26,11 @@ struct CoverageArgs {
   bool no_head_fallback = false;
   std::string person_model = HeadFallbackOptions{}.detector.model;
   float person_score = HeadFallbackOptions{}.person_score;
+  int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
+  int crowd_faces = FaceContextOptions{}.crowd_faces;
+  float crowd_score = FaceContextOptions{}.crowd_score;
+  bool no_crowd_flip = false;
+  float small_face = -1.f;
   std::vector<std::string> ensemble;
   float upscale = 0.f;
   bool upscale_everywhere = false;
@@ -60,6 +65,11 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   if (args.no_head_fallback) options.head_fallback.enabled = false;
   options.head_fallback.detector.model = args.person_model;
   options.head_fallback.person_score = args.person_score;
+  options.head_fallback.crowd_tiles = args.crowd_tiles;
+  options.context.crowd_faces = args.crowd_faces;
+  options.context.crowd_score = args.crowd_score;
+  options.context.crowd_flip = !args.no_crowd_flip;
+  options.small_face = args.small_face;
   ModelManager models(global.model_manager_options());
   auto anonymizer = Anonymizer::create(options, models);
   if (!anonymizer) {
@@ -162,6 +172,20 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--person-model", args->person_model,
                   "object detector for the head fallback (manifest name or file)");
   cmd->add_option("--person-score", args->person_score, "person score for the head fallback");
+  cmd->add_option("--crowd-tiles", args->crowd_tiles,
+                  "head fallback: N x N person tiles where the first pass found a crowd (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--crowd-faces", args->crowd_faces,
+                  "faces that make a crowd (weak faces confirmed down to --crowd-score, mirrored "
+                  "pass); 0 = off")
+      ->capture_default_str();
+  cmd->add_option("--crowd-score", args->crowd_score, "weakest context face counted in crowds")
+      ->capture_default_str();
+  cmd->add_flag("--no-crowd-flip", args->no_crowd_flip, "no mirrored face pass in crowds");
+  cmd->add_option(
+         "--small-face", args->small_face,
+         "faces shorter than this (px) get relatively larger masks (-1 = level's, 0 = off)")
+      ->capture_default_str();
   cmd->add_flag("--multi-scale", args->multi_scale,
                 "also run the face model on the whole image fitted into 640x640 (second scale)");
   cmd->add_option("--ensemble", args->ensemble,

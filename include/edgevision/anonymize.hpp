@@ -27,6 +27,11 @@ struct PrivacyParams {
   float padding = 0.25f;  // fraction of the face size added on every side
   int hold_frames = 10;   // frames a mask is kept (moving with the track) after the face is lost
   float blur_strength = 1.f;
+  // Faces shorter than this (px) get the padding scaled by small_face / height (at most 3x): the
+  // box of an 8-15 px face is off by a few pixels, a large share of such a face. Off at every
+  // level: 32 covered 2 more faces on faces_wider but masked 2.5% outside the faces of ordinary
+  // group photos at 1/3 size (bench/README.md, "Crowds"). 0 = off.
+  float small_face = 0.f;
 };
 PrivacyParams privacy_params(PrivacyLevel level);
 
@@ -79,6 +84,13 @@ struct HeadFallbackOptions {
   // Video: the anonymizer's own person detector runs on every interval-th frame; the face
   // tracker holds the head masks in between (hold_frames must exceed it).
   int interval = 3;
+  // Crowds: heads of small people are what the person pass misses (the detector sees a
+  // 1024x768 photo at 416x416). Where the first pass found at least crowd_min persons,
+  // the person detector runs again on crowd_tiles x crowd_tiles overlapping tiles (each seen
+  // about crowd_tiles times larger) and the persons it adds feed the head fallback and the
+  // context faces. Only on frames at least 1.5x the network input. 0 = off.
+  int crowd_tiles = 2;
+  int crowd_min = 4;
 };
 
 // The part of a person box where the head is: a square at the top, sized from the box width
@@ -98,6 +110,19 @@ struct FaceContextOptions {
   // Inside a detected person's head region grown by this factor (the head fallback's persons;
   // neighbours' heads stand beside it). 0 = off.
   float head_scale = 2.f;
+  // Crowds: in a frame where at least crowd_faces faces passed the threshold, the next face is
+  // almost surely beside them, so weak faces down to crowd_score are confirmed there (by the
+  // same two tests), and the face detector also runs on the mirrored frame (crowd_flip; its
+  // faces must pass the threshold). Frames with fewer faces (ordinary group photos, where 0.1
+  // put masks on hands and collars) keep the context score. The mirrored pass only for an
+  // anonymizer built by create() (its own detector). 0 = off.
+  int crowd_faces = 12;
+  // The faces that make a crowd must score this much: counted at the face threshold (0.3), a
+  // 6-face dinner photo at 1/3 size made a "crowd" (12+ faces with patterns on cloth and
+  // tableware) and got 2.5% masked outside its faces; with 8 faces at 0.5 it still did.
+  float crowd_face_score = 0.5f;
+  float crowd_score = 0.1f;
+  bool crowd_flip = true;
 };
 
 struct AnonymizerOptions {
@@ -106,6 +131,8 @@ struct AnonymizerOptions {
   PrivacyLevel level = PrivacyLevel::kMedium;
   HeadFallbackOptions head_fallback;
   FaceContextOptions context;
+  // Overrides the level's PrivacyParams::small_face when >= 0 (0 = off).
+  float small_face = -1.f;
 };
 
 struct FrameResult {
@@ -113,6 +140,8 @@ struct FrameResult {
   int faces_detected = 0;
   int masks_applied = 0;
   int heads_masked = 0;         // head-fallback regions added this frame
+  bool crowd = false;           // the crowd levers of FaceContextOptions ran on this frame
+  bool person_tiles = false;    // the crowd person tiles ran (HeadFallbackOptions::crowd_tiles)
   std::vector<cv::Rect> masks;  // pixel areas that were masked
   std::string error;
   double detect_ms = 0;  // face detection
@@ -153,6 +182,10 @@ class Anonymizer {
   AnonymizerOptions options_;
   PrivacyParams params_;
   std::unique_ptr<FaceDetector> detector_;
+  // Faces of the mirrored frame that the first pass did not find (FaceContextOptions::crowd_flip).
+  Status add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces);
+  // The person pass of the head fallback, plus the crowd tiles where the frame needs them.
+  Status detect_persons(const cv::Mat& frame);
   FaceTracker tracker_;
   std::string fallback_note_;
   std::unique_ptr<ObjectDetector> person_detector_;
@@ -161,6 +194,13 @@ class Anonymizer {
   // Faces scoring below this came from FaceDetectorOptions::context_score and are kept only
   // where options_.context confirms them; 0 = every detected face is kept.
   float context_below_ = 0.f;
+  // The context score: outside crowds candidates scoring below it are dropped (the detector
+  // reports down to the lower crowd score); 0 = keep every candidate.
+  float context_floor_ = 0.f;
+  // Crowd levers (FaceContextOptions) apply: the detector is this anonymizer's own.
+  bool crowd_ = false;
+  bool crowd_flip_ = false;
+  bool person_tiles_ran_ = false;  // by the last detect_persons()
   bool persons_external_ = false;
   int64_t frames_ = 0;
 };

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <iterator>
 
+#include <opencv2/core.hpp>
+
 #include "edgevision/anonymize.hpp"
+#include "edgevision/preprocess.hpp"
 
 namespace ev {
 
@@ -80,6 +83,7 @@ Anonymizer::Anonymizer(AnonymizerOptions options, std::unique_ptr<FaceDetector> 
   // Unset: the level decides (docs/face-detectors.md, "Hard faces").
   options_.head_fallback.enabled =
       options_.head_fallback.enabled.value_or(options_.level != PrivacyLevel::kLow);
+  if (options_.small_face >= 0.f) params_.small_face = options_.small_face;
 }
 
 namespace {
@@ -144,13 +148,26 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& 
                                                        ModelManager& models) {
   std::string note;
   FaceDetectorOptions face_options = level_detector_options(options.detector, options.level);
+  const bool context =
+      face_options.context_score > 0.f && face_options.context_score < face_options.score_threshold;
+  const FaceContextOptions& ctx = options.context;
+  // In crowds weak faces count down to the crowd score, so the detector reports down to it;
+  // outside crowds the context score stays the floor.
+  const float floor = context ? face_options.context_score : 0.f;
+  if (context && ctx.crowd_faces > 0 && ctx.crowd_score > 0.f &&
+      ctx.crowd_score < face_options.context_score)
+    face_options.context_score = ctx.crowd_score;
   auto detector = create_face_detector(face_options, models, &note);
   if (!detector) return Result<std::unique_ptr<Anonymizer>>(detector.status());
   std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(*detector), note));
   // A fallback detector uses its own threshold and reports no context candidates.
-  if (note.empty() && face_options.context_score > 0.f &&
-      face_options.context_score < face_options.score_threshold)
+  if (note.empty() && context) {
     anonymizer->context_below_ = face_options.score_threshold;
+    anonymizer->context_floor_ = floor;
+    // A detector that already runs on the mirrored frame needs no crowd pass of it.
+    anonymizer->crowd_flip_ = options.context.crowd_flip && !face_options.flip;
+    anonymizer->crowd_ = true;
+  }
   if (*anonymizer->options_.head_fallback.enabled && options.head_fallback.own_detector) {
     DetectorParams params = options.head_fallback.detector;
     params.classes = {"person"};
@@ -180,9 +197,100 @@ std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
   std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(detector), ""));
   // The detector reports what it was built for; context needs both thresholds set explicitly.
   const FaceDetectorOptions& d = options.detector;
-  if (d.context_score > 0.f && d.context_score < d.score_threshold)
+  if (d.context_score > 0.f && d.context_score < d.score_threshold) {
     anonymizer->context_below_ = d.score_threshold;
+    anonymizer->context_floor_ = d.context_score;
+    // The crowd score applies; no mirrored pass: such a detector may keep state between frames
+    // (motion gating), which a mirrored frame would disturb.
+    anonymizer->crowd_ = true;
+  }
   return anonymizer;
+}
+
+Status Anonymizer::add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces) {
+  cv::Mat mirrored;
+  cv::flip(frame, mirrored, 1);
+  Result<std::vector<Face>> more = Result<std::vector<Face>>::Error("detector did not run");
+  try {
+    more = detector_->detect(mirrored);
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("detector threw: ") + e.what());
+  }
+  if (!more) return more.status();
+  const float w = static_cast<float>(frame.cols);
+  const size_t first = faces.size();
+  for (Face& f : *more) {
+    f.box.x = w - f.box.x - f.box.width;
+    for (auto& p : f.landmarks) p.x = w - p.x;
+    const bool known = std::any_of(faces.begin(), faces.begin() + static_cast<long>(first),
+                                   [&](const Face& g) { return iou(f.box, g.box) > 0.3f; });
+    // Only faces that pass the threshold: weak mirrored faces confirmed by context added 0.7
+    // points of coverage but 0.17 of collateral on faces_wider (bench/README.md, "Crowds").
+    if (!known && f.score >= context_below_) faces.push_back(std::move(f));
+  }
+  return Status::Ok();
+}
+
+Status Anonymizer::detect_persons(const cv::Mat& frame) {
+  person_tiles_ran_ = false;
+  if (Status s = person_detector_->detect(frame, persons_); !s.ok()) return s;
+  const HeadFallbackOptions& o = options_.head_fallback;
+  const cv::Size net = person_detector_->input_size();
+  const int n = o.crowd_tiles;
+  if (n < 2 || net.width <= 0 || net.height <= 0) return Status::Ok();
+  const size_t persons =
+      static_cast<size_t>(std::count_if(persons_.begin(), persons_.end(), [&](const Detection& d) {
+        return d.score >= o.person_score;
+      }));
+  // Persons, not faces: drivers' faces behind windscreens made 720p traffic frames "crowds"
+  // (13 head masks and 4 person runs per detected frame on highway_cars for 1 face more on
+  // faces_wider; bench/README.md, "Crowds").
+  if (persons < static_cast<size_t>(std::max(1, o.crowd_min))) return Status::Ok();
+  // Letterboxed, the frame is seen at this fraction of its size; tiles of a frame the network
+  // already sees at (almost) full size find nothing new.
+  const double seen = std::min(static_cast<double>(net.width) / frame.cols,
+                               static_cast<double>(net.height) / frame.rows);
+  if (seen > 1.0 / 1.5) return Status::Ok();
+  // Tiles overlap by a fifth of their size, so a person cut by one tile's edge lies whole in
+  // the next one; boxes touching an inner tile edge are dropped (a cut person's head region
+  // would land on a torso).
+  const int tw = static_cast<int>(std::ceil(frame.cols / (n - 0.2 * (n - 1))));
+  const int th = static_cast<int>(std::ceil(frame.rows / (n - 0.2 * (n - 1))));
+  person_tiles_ran_ = true;
+  std::vector<Detection> extra, tile_persons;
+  Status status = Status::Ok();
+  for (int r = 0; r < n && status.ok(); ++r) {
+    for (int c = 0; c < n && status.ok(); ++c) {
+      const int x = std::min(frame.cols - tw, static_cast<int>(c * 0.8 * tw));
+      const int y = std::min(frame.rows - th, static_cast<int>(r * 0.8 * th));
+      const cv::Rect tile(std::max(0, x), std::max(0, y), std::min(tw, frame.cols),
+                          std::min(th, frame.rows));
+      person_detector_->set_roi(tile);
+      status = person_detector_->detect(frame, tile_persons);
+      constexpr float kEdge = 2.f;
+      for (Detection& d : tile_persons) {
+        const bool cut = (tile.x > 0 && d.box.x < tile.x + kEdge) ||
+                         (tile.y > 0 && d.box.y < tile.y + kEdge) ||
+                         (tile.br().x < frame.cols && d.box.br().x > tile.br().x - kEdge) ||
+                         (tile.br().y < frame.rows && d.box.br().y > tile.br().y - kEdge);
+        if (!cut && d.score >= o.person_score) extra.push_back(std::move(d));
+      }
+    }
+  }
+  person_detector_->set_roi({});
+  if (!status.ok()) return status;
+  std::stable_sort(extra.begin(), extra.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  // A tile's person is new unless it lies mostly inside (or over) a person already kept: the
+  // whole-frame pass first, then the better-scoring tile boxes.
+  for (Detection& d : extra) {
+    const bool known = std::any_of(persons_.begin(), persons_.end(), [&](const Detection& p) {
+      const float overlap = (p.box & d.box).area();
+      return overlap > 0.6f * std::min(p.box.area(), d.box.area());
+    });
+    if (!known) persons_.push_back(std::move(d));
+  }
+  return Status::Ok();
 }
 
 FrameResult Anonymizer::process(cv::Mat& frame) {
@@ -212,12 +320,25 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     return result;
   };
   if (!faces) return fail_closed(faces.error());
+  const FaceContextOptions& ctx = options_.context;
+  const bool crowd = crowd_ && ctx.crowd_faces > 0 &&
+                     std::count_if(faces->begin(), faces->end(), [&](const Face& f) {
+                       return f.score >= std::max(context_below_, ctx.crowd_face_score);
+                     }) >= ctx.crowd_faces;
+  result.crowd = crowd;
+  if (crowd && crowd_flip_) {
+    if (Status s = add_mirrored_faces(frame, *faces); !s.ok())
+      return fail_closed("crowd mirrored pass: " + s.message());
+  }
   std::vector<Face> candidates;  // below the face threshold: kept only where context confirms
   std::vector<Face> confirmed_weak;
   if (context_below_ > 0.f) {
     const auto weak = std::stable_partition(
         faces->begin(), faces->end(), [&](const Face& f) { return f.score >= context_below_; });
-    candidates.assign(std::make_move_iterator(weak), std::make_move_iterator(faces->end()));
+    const float floor =
+        crowd && ctx.crowd_score > 0.f ? std::min(ctx.crowd_score, context_floor_) : context_floor_;
+    std::copy_if(std::make_move_iterator(weak), std::make_move_iterator(faces->end()),
+                 std::back_inserter(candidates), [&](const Face& f) { return f.score >= floor; });
     faces->erase(weak, faces->end());
   }
   const HeadFallbackOptions& heads = options_.head_fallback;
@@ -225,12 +346,12 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   if (use_persons && person_detector_ && !persons_external_ &&
       frames_ % std::max(1, heads.interval) == 0) {
     // The head fallback is part of the privacy path: it fails closed like the face detector.
-    if (Status s = person_detector_->detect(frame, persons_); !s.ok())
+    if (Status s = detect_persons(frame); !s.ok())
       return fail_closed("head fallback: " + s.message());
+    result.person_tiles = person_tiles_ran_;
   }
   // Weak faces where context confirms one: beside a face of similar size (crowds, groups) or
   // around a person's head. A confirmed weak face also counts as the face in that head region.
-  const FaceContextOptions& ctx = options_.context;
   for (Face& f : candidates) {
     const cv::Point2f centre(f.box.x + f.box.width / 2, f.box.y + f.box.height / 2);
     bool confirmed =

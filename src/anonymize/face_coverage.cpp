@@ -163,8 +163,10 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
         if (covered) {
           ++sc.covered;
         } else {
+          // The share already masked tells a mask placed or sized wrong from a face not found.
           sc.missed.push_back(image_name + "#" + std::to_string(k) + " (" +
-                              std::to_string(lb.width) + "x" + std::to_string(lb.height) + ")");
+                              std::to_string(lb.width) + "x" + std::to_string(lb.height) + ", " +
+                              std::to_string(static_cast<int>(100 * frac)) + "% masked)");
         }
         if (!tags.empty()) {
           auto it = tags.find(face_key(image_name, boxes[k]));

@@ -59,7 +59,10 @@ std::vector<cv::Rect> apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>&
   applied.reserve(boxes.size());
   const cv::Rect bounds(0, 0, frame.cols, frame.rows);
   for (const auto& b : boxes) {
-    const float px = b.width * params.padding, py = b.height * params.padding;
+    const float k = params.small_face > 0.f && b.height > 0.f
+                        ? std::clamp(params.small_face / b.height, 1.f, 3.f)
+                        : 1.f;
+    const float px = b.width * params.padding * k, py = b.height * params.padding * k;
     // floor/ceil outward so rounding never shaves the face edge.
     const int x0 = static_cast<int>(std::floor(b.x - px)),
               y0 = static_cast<int>(std::floor(b.y - py));
