@@ -288,7 +288,12 @@ TEST(Runtime, BudgetSplitsCoresOverInferenceStages) {
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 2);  // 3 stages
   cfg.cameras.push_back(camera("c", true, false));
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 2);  // disabled: no stage
-  for (int i = 0; i < 10; ++i) cfg.cameras.push_back(camera("x" + std::to_string(i)));
+  // Built with += : GCC 12 reports a false -Wrestrict on "x" + std::to_string(i) here.
+  for (int i = 0; i < 10; ++i) {
+    std::string id = "x";
+    id += std::to_string(i);
+    cfg.cameras.push_back(camera(id));
+  }
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 1);  // never below one
 }
 
