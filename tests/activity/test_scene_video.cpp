@@ -141,19 +141,23 @@ TEST(SceneVideo, ZoneEnterExitAndLoiteringOnWarehouseClip) {
   EXPECT_GE(with, 3u);
 }
 
+// Every frame of a labelled falls clip analysed and exactly one person `fall` in [first, last].
+void expect_one_fall_in(const VideoRun& run, uint64_t frames, int64_t first, int64_t last) {
+  EXPECT_EQ(run.status.frames_out, frames);
+  const auto falls = run.of("fall");
+  ASSERT_EQ(falls.size(), 1u);
+  EXPECT_GE(falls[0]["frame_index"].get<int64_t>(), first);
+  EXPECT_LE(falls[0]["frame_index"].get<int64_t>(), last);
+  EXPECT_EQ(falls[0]["class"], "person");
+}
+
 // falls/video_5.mp4 (25 fps, 180 frames; labels.csv): a man loses his balance around 139-144
 // and is on the floor at 145-148; both people walk normally in 0-119 (hard_negatives.csv). One
 // `fall`, between fall_start and on_ground + 1 s, none before.
 TEST(SceneVideo, FallOnTheFallsClipInItsWindowAndNoneWhileWalking) {
   CameraConfig cam;
   cam.id = "falls";
-  const VideoRun run = run_file("video/falls/video_5.mp4", cam);
-  EXPECT_EQ(run.status.frames_out, 180u);
-  const auto falls = run.of("fall");
-  ASSERT_EQ(falls.size(), 1u);
-  EXPECT_GE(falls[0]["frame_index"].get<int64_t>(), 142);
-  EXPECT_LE(falls[0]["frame_index"].get<int64_t>(), 147 + 25);
-  EXPECT_EQ(falls[0]["class"], "person");
+  expect_one_fall_in(run_file("video/falls/video_5.mp4", cam), 180, 142, 147 + 25);
 }
 
 // falls/video_3.mp4 (25 fps, 123 frames; labels.csv): a woman with a walker slides down a wall
@@ -164,12 +168,7 @@ TEST(SceneVideo, FallOnTheFallsClipInItsWindowAndNoneWhileWalking) {
 TEST(SceneVideo, SlideDownAWallSeenInTheForegroundIsAFall) {
   CameraConfig cam;
   cam.id = "falls";
-  const VideoRun run = run_file("video/falls/video_3.mp4", cam);
-  EXPECT_EQ(run.status.frames_out, 123u);
-  const auto falls = run.of("fall");
-  ASSERT_EQ(falls.size(), 1u);
-  EXPECT_GE(falls[0]["frame_index"].get<int64_t>(), 89);
-  EXPECT_LE(falls[0]["frame_index"].get<int64_t>(), 112 + 25);
+  expect_one_fall_in(run_file("video/falls/video_3.mp4", cam), 123, 89, 112 + 25);
   cam.scene.floor_evidence = false;
   EXPECT_TRUE(run_file("video/falls/video_3.mp4", cam).of("fall").empty());
 }
