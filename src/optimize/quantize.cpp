@@ -1084,17 +1084,21 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
       // from the input as many float layers at 0.65x (bench/README.md "INT8 SiLU as one
       // table"). Fragile nodes in the second half stay float on their own.
       const int half = proto->graph().node_size() / 2;
+      // Position in `ranked` of the latest first-half node among the top k (kAll), or -1:
+      // every node up to it stays float.
+      auto region_end = [&](int k) {
+        int end = -1;
+        if (base.precision == QuantPrecision::kAll)
+          for (int i = 0; i < k; ++i)
+            if (ranked[i].index < half && (end < 0 || ranked[i].index > ranked[end].index)) end = i;
+        return end;
+      };
       auto float_set = [&](int k) {
         std::set<int> out;
-        int prefix_end = -1;
-        for (int i = 0; i < k; ++i) {
-          if (base.precision == QuantPrecision::kAll && ranked[i].index < half)
-            prefix_end = std::max(prefix_end, ranked[i].index);
-          else
-            out.insert(ranked[i].index);
-        }
-        for (const auto& node : *nodes)
-          if (node.first <= prefix_end) out.insert(node.first);
+        for (int i = 0; i < k; ++i) out.insert(ranked[i].index);
+        if (const int end = region_end(k); end >= 0)
+          for (const auto& node : *nodes)
+            if (node.first <= ranked[end].index) out.insert(node.first);
         return out;
       };
       auto with_top = [&](int k) {
@@ -1149,18 +1153,12 @@ Result<QuantizeReport> quantize_model(const QuantizeOptions& options) {
             i + 1, n, f.sqnr_db_alone);
         guard.kept_float.push_back(std::move(f));
       }
-      std::string last_ranked;
-      int last_index = -1;
-      for (int i = 0; i < k; ++i)
-        if (ranked[i].index < half && ranked[i].index > last_index) {
-          last_index = ranked[i].index;
-          last_ranked = ranked[i].node;
-        }
+      const int end = region_end(k);
       const std::set<int> chosen_float = float_set(k);
       for (const auto& f : ranked) {
-        if (in_top.count(f.index) || !chosen_float.count(f.index)) continue;
+        if (end < 0 || in_top.count(f.index) || !chosen_float.count(f.index)) continue;
         FloatNode g = f;
-        g.reason = "before " + last_ranked + " (one float region from the input)";
+        g.reason = "before " + ranked[end].node + " (one float region from the input)";
         guard.kept_float.push_back(std::move(g));
       }
     }
