@@ -54,6 +54,10 @@ struct FaceDetectorOptions {
   // inside the head region of a detected person). They do not ask for upscaled runs. 0 = off.
   float context_score = 0.f;
 };
+// The options ask for context candidates (a context_score set below score_threshold).
+inline bool reports_context_faces(const FaceDetectorOptions& o) {
+  return o.context_score > 0.f && o.context_score < o.score_threshold;
+}
 
 class FaceDetector {
  public:

@@ -148,8 +148,7 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& 
                                                        ModelManager& models) {
   std::string note;
   FaceDetectorOptions face_options = level_detector_options(options.detector, options.level);
-  const bool context =
-      face_options.context_score > 0.f && face_options.context_score < face_options.score_threshold;
+  const bool context = reports_context_faces(face_options);
   const FaceContextOptions& ctx = options.context;
   // In crowds weak faces count down to the crowd score, so the detector reports down to it;
   // outside crowds the context score stays the floor.
@@ -197,7 +196,7 @@ std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
   std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(detector), ""));
   // The detector reports what it was built for; context needs both thresholds set explicitly.
   const FaceDetectorOptions& d = options.detector;
-  if (d.context_score > 0.f && d.context_score < d.score_threshold) {
+  if (reports_context_faces(d)) {
     anonymizer->context_below_ = d.score_threshold;
     anonymizer->context_floor_ = d.context_score;
     // The crowd score applies; no mirrored pass: such a detector may keep state between frames

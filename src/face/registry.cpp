@@ -217,8 +217,7 @@ Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOpt
                                                            ModelManager& models,
                                                            std::string* fallback_note) {
   // Context candidates: the main detector reports down to context_score; the caller confirms.
-  const bool context =
-      options.context_score > 0.f && options.context_score < options.score_threshold;
+  const bool context = reports_context_faces(options);
   FaceDetectorOptions main_options = options;
   if (context) main_options.score_threshold = options.context_score;
   auto main = create_one(main_options, models, fallback_note);
