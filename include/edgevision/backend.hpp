@@ -91,6 +91,14 @@ struct RuntimeOptions {
   // flight holds its own activations (a 1152x640 face run: tens of MB), and on a box with
   // fewer cores than cameras parallel runs of one model only time-slice the same cores.
   bool one_run_per_session = true;
+  // While one_run_per_session holds: how many runs a shared session may have in flight at once
+  // (values < 1 count as 1). On a box with idle cores, a second run lets one model's users
+  // (the cameras' face passes) use them instead of queueing on one intra-op thread.
+  int runs_per_session = 1;
+  // Shared sessions keep ONNX Runtime's CPU arena (freed buffers kept for the next run). Off:
+  // activations go back to malloc after every run, so parallel runs do not each keep their
+  // own tens of MB.
+  bool shared_session_arena = true;
   bool operator==(const RuntimeOptions&) const = default;
 };
 void set_runtime_options(const RuntimeOptions& options);

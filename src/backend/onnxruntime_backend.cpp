@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -51,17 +52,43 @@ RuntimeOptions& runtime_settings() {
   return options;
 }
 
-// Sessions by (file, its size and mtime, threads, optimize, spinning, free image size): a file
-// rewritten in place (quantize, OTA) is a different model. weak_ptr: a session goes when its
+// Sessions by (file, its size and mtime, threads, optimize, spinning, free image size, arena): a
+// file rewritten in place (quantize, OTA) is a different model. weak_ptr: a session goes when its
 // last user does.
-using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool, bool>;
+using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool, bool, bool>;
 
-// A session and, when its users take turns, the lock they take turns on.
+// A session and, when its users take turns, how many of them may run at once (0: no bound).
 struct SharedSession {
   std::unique_ptr<Ort::Session> session;
-  bool one_run_at_a_time = false;
+  int max_runs = 0;
   std::mutex run_mutex;
+  std::condition_variable run_done;
+  int running = 0;  // runs holding a turn, guarded by run_mutex
   std::atomic<int> in_flight{0};
+};
+
+// Holds one of a shared session's turns for as long as it lives (none when it is unbounded).
+class RunTurn {
+ public:
+  explicit RunTurn(SharedSession& s) : s_(s) {
+    if (s_.max_runs <= 0) return;
+    std::unique_lock lock(s_.run_mutex);
+    s_.run_done.wait(lock, [&] { return s_.running < s_.max_runs; });
+    ++s_.running;
+  }
+  ~RunTurn() {
+    if (s_.max_runs <= 0) return;
+    {
+      std::lock_guard lock(s_.run_mutex);
+      --s_.running;
+    }
+    s_.run_done.notify_one();
+  }
+  RunTurn(const RunTurn&) = delete;
+  RunTurn& operator=(const RunTurn&) = delete;
+
+ private:
+  SharedSession& s_;
 };
 
 std::atomic<int> g_peak_in_flight{0};
@@ -115,14 +142,13 @@ class OnnxRuntimeBackend final : public InferenceBackend {
         values.push_back(Ort::Value::CreateTensor<float>(memory_info_, const_cast<float*>(t.data),
                                                          count, t.shape.data(), t.shape.size()));
       }
-      std::unique_lock<std::mutex> turn(shared_->run_mutex, std::defer_lock);
-      if (shared_->one_run_at_a_time) turn.lock();
+      std::optional<RunTurn> turn(std::in_place, *shared_);
       std::optional<RunInFlight> counted(std::in_place, *shared_);
       auto results =
           shared_->session->Run(Ort::RunOptions{nullptr}, input_names_.data(), values.data(),
                                 values.size(), output_names_.data(), output_names_.size());
       counted.reset();
-      if (turn.owns_lock()) turn.unlock();
+      turn.reset();
       out.resize(results.size());
       for (size_t i = 0; i < results.size(); ++i) {
         auto info = results[i].GetTensorTypeAndShapeInfo();
@@ -270,8 +296,14 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
   if (ec) size = 0;
   int64_t mtime = std::filesystem::last_write_time(model, ec).time_since_epoch().count();
   if (ec) mtime = 0;
-  const SessionKey key{canonical.string(), size,          mtime, threads, options.optimize,
-                       rt.allow_spinning,  options.free_image_size};
+  const SessionKey key{canonical.string(),
+                       size,
+                       mtime,
+                       threads,
+                       options.optimize,
+                       rt.allow_spinning,
+                       options.free_image_size,
+                       rt.shared_session_arena};
   auto& cache = session_cache();
   for (auto it = cache.begin(); it != cache.end();)
     it = it->second.expired() ? cache.erase(it) : std::next(it);
@@ -288,6 +320,8 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
     if (threads > 0) so.SetIntraOpNumThreads(threads);
     so.SetInterOpNumThreads(1);
     if (!rt.allow_spinning) so.AddConfigEntry("session.intra_op.allow_spinning", "0");
+    const bool shared_cpu = rt.share_sessions && options.device == "cpu";
+    if (shared_cpu && !rt.shared_session_arena) so.DisableCpuMemArena();
     so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
     add_edgevision_ops(so);
@@ -304,8 +338,8 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
         patched.empty()
             ? std::make_unique<Ort::Session>(ort_env(), model.c_str(), so)
             : std::make_unique<Ort::Session>(ort_env(), patched.data(), patched.size(), so);
-    if (rt.share_sessions && options.device == "cpu") {
-      shared->one_run_at_a_time = rt.one_run_per_session;
+    if (shared_cpu) {
+      shared->max_runs = rt.one_run_per_session ? std::max(1, rt.runs_per_session) : 0;
       cache[key] = shared;
     }
     return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(shared)));

@@ -44,6 +44,8 @@ RuntimeOptions runtime_options_for(const Config& config) {
   RuntimeOptions o;
   o.share_sessions = config.runtime.share_sessions;
   o.allow_spinning = config.runtime.allow_spinning;
+  o.runs_per_session = config.runtime.runs_per_session;
+  o.shared_session_arena = config.runtime.session_arena;
   const int cores = config.runtime.threads > 0
                         ? config.runtime.threads
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -60,9 +62,12 @@ void apply_runtime(const Config& config) {
   const RuntimeOptions o = runtime_options_for(config);
   if (o == runtime_options()) return;
   set_runtime_options(o);
-  spdlog::info("inference runtime: {} sessions, {} intra-op thread{} per session, spinning {}",
-               o.share_sessions ? "shared" : "per-camera", o.max_intra_op_threads,
-               o.max_intra_op_threads == 1 ? "" : "s", o.allow_spinning ? "on" : "off");
+  spdlog::info(
+      "inference runtime: {} sessions, {} intra-op thread{} per session, spinning {}, {} run{} "
+      "in flight per session, arena {}",
+      o.share_sessions ? "shared" : "per-camera", o.max_intra_op_threads,
+      o.max_intra_op_threads == 1 ? "" : "s", o.allow_spinning ? "on" : "off", o.runs_per_session,
+      o.runs_per_session == 1 ? "" : "s", o.shared_session_arena ? "on" : "off");
 }
 }  // namespace
 

@@ -344,5 +344,20 @@ TEST(Config, RuntimeAndMotionRegions) {
   EXPECT_NE(zero.error().find("privacy.full_pass_every"), std::string::npos) << zero.error();
 }
 
+TEST(Config, RuntimeRunsPerSessionAndArena) {
+  auto defaults = parse_config("cameras: []\n", "cfg.yaml", "/base");
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_EQ(defaults->runtime.runs_per_session, 1);
+  EXPECT_TRUE(defaults->runtime.session_arena);
+  auto cfg = parse_config("cameras: []\nruntime:\n  runs_per_session: 2\n  session_arena: false\n",
+                          "cfg.yaml", "/base");
+  ASSERT_TRUE(cfg) << cfg.error();
+  EXPECT_EQ(cfg->runtime.runs_per_session, 2);
+  EXPECT_FALSE(cfg->runtime.session_arena);
+  auto bad = parse_config("cameras: []\nruntime:\n  runs_per_session: 0\n", "cfg.yaml", "/base");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("runtime.runs_per_session"), std::string::npos) << bad.error();
+}
+
 }  // namespace
 }  // namespace ev

@@ -69,6 +69,17 @@ TEST(RealPhotos, YoloxNanoOnnxRuntime) {
   expect_objects(*det, "person.jpg", kPerson, 1);
 }
 
+// The INT8 YOLOX-nano ships with edgevision (../shared/models does not have it): it loads
+// offline from the shipped folder and finds the same objects as the FP32 model.
+TEST(RealPhotos, ShippedInt8YoloxNanoFindsTheSameObjects) {
+  auto det = make_manager_detector("yolox-nano-int8");
+  ASSERT_TRUE(det);
+  EXPECT_EQ(det->decoder_name(), "yolox");
+  EXPECT_EQ(det->input_size(), cv::Size(416, 416));
+  expect_objects(*det, "dog.jpg", kDog, 1);
+  expect_objects(*det, "person.jpg", kPerson, 1);
+}
+
 TEST(RealPhotos, YoloFastestOpenCvDarknet) {
   auto det = make_manager_detector("yolo-fastest-xl");
   ASSERT_TRUE(det);

@@ -172,7 +172,10 @@ TEST(Runtime, SharedSessionWithoutTurnsRunsConcurrently) {
   EXPECT_GE(onnxruntime_peak_runs_in_flight(), 2);
 }
 
-TEST(Runtime, SharedFaceSessionConcurrentlyGivesPerCameraResults) {
+// Four cameras run the face detector on one shared session at once (with `shared` runtime
+// options) and each gets the faces a session of its own gives; at most `max_peak` runs were in
+// the session at once.
+void expect_shared_faces_like_own_session(const RuntimeOptions& shared, int max_peak) {
   ModelManager models(test::shared_model_options("runtime_shared_faces"));
   const auto images = test_images();
   ASSERT_EQ(images.size(), 5u);
@@ -191,7 +194,7 @@ TEST(Runtime, SharedFaceSessionConcurrentlyGivesPerCameraResults) {
   }
   ASSERT_GT(expected.back().size(), 2u) << "the VOC image has four labelled faces";
 
-  RuntimeGuard g({.share_sessions = true, .allow_spinning = false, .max_intra_op_threads = 1});
+  RuntimeGuard g(shared);
   const size_t sessions_before = onnxruntime_session_count();
   std::vector<std::unique_ptr<FaceDetector>> cams;
   for (int i = 0; i < kCameras; ++i) {
@@ -200,21 +203,28 @@ TEST(Runtime, SharedFaceSessionConcurrentlyGivesPerCameraResults) {
     cams.push_back(std::move(*d));
   }
   EXPECT_EQ(onnxruntime_session_count(), sessions_before + 1);
+  onnxruntime_peak_runs_in_flight(/*reset=*/true);
   std::vector<std::vector<std::vector<Face>>> got(kCameras);
   std::vector<std::string> errors(kCameras);
   std::vector<std::thread> threads;
   for (int c = 0; c < kCameras; ++c) {
     threads.emplace_back([&, c] {
       got[c].resize(images.size());
-      for (size_t k = 0; k < images.size(); ++k) {
-        const size_t i = (k + static_cast<size_t>(c)) % images.size();
-        auto f = cams[c]->detect(images[i]);
-        if (!f) {
-          errors[c] = f.error();
-          return;
+      for (int round = 0; round < 2; ++round)
+        for (size_t k = 0; k < images.size(); ++k) {
+          const size_t i = (k + static_cast<size_t>(c)) % images.size();
+          auto f = cams[c]->detect(images[i]);
+          if (!f) {
+            errors[c] = f.error();
+            return;
+          }
+          if (round == 0) {
+            got[c][i] = *f;
+          } else if (f->size() != got[c][i].size()) {
+            errors[c] = "results changed between rounds";
+            return;
+          }
         }
-        got[c][i] = *f;
-      }
     });
   }
   for (auto& t : threads) t.join();
@@ -224,6 +234,49 @@ TEST(Runtime, SharedFaceSessionConcurrentlyGivesPerCameraResults) {
       expect_same(got[c][i], expected[i],
                   "camera " + std::to_string(c) + " image " + std::to_string(i));
   }
+  EXPECT_LE(onnxruntime_peak_runs_in_flight(), max_peak);
+  EXPECT_GE(onnxruntime_peak_runs_in_flight(), 1);
+}
+
+TEST(Runtime, SharedFaceSessionConcurrentlyGivesPerCameraResults) {
+  expect_shared_faces_like_own_session(
+      {.share_sessions = true, .allow_spinning = false, .max_intra_op_threads = 1}, 1);
+}
+
+// Two runs in flight on one session, with its arena off (activations freed after each run):
+// the same faces, and never a third run at once although four cameras ask.
+TEST(Runtime, SharedFaceSessionWithTwoRunsInFlightGivesPerCameraResults) {
+  RuntimeOptions rt{.share_sessions = true, .allow_spinning = false, .max_intra_op_threads = 1};
+  rt.runs_per_session = 2;
+  rt.shared_session_arena = false;
+  expect_shared_faces_like_own_session(rt, 2);
+}
+
+// The bound is reached, not only respected: four cameras on a two-run session overlap.
+TEST(Runtime, SharedSessionRunsUpToItsBoundAtOnce) {
+  ModelManager models(test::shared_model_options("runtime_shared_detect"));
+  const auto images = test_images();
+  ASSERT_FALSE(images.empty());
+  DetectorParams params;
+  params.model = "yolox-nano";
+  params.threads = 1;
+  RuntimeOptions rt{.share_sessions = true, .allow_spinning = false};
+  rt.runs_per_session = 2;
+  RuntimeGuard g(rt);
+  std::vector<std::unique_ptr<ObjectDetector>> cams;
+  for (int i = 0; i < kCameras; ++i) {
+    auto d = ObjectDetector::create(params, models);
+    ASSERT_TRUE(d) << d.error();
+    cams.push_back(std::move(*d));
+  }
+  onnxruntime_peak_runs_in_flight(/*reset=*/true);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kCameras; ++c)
+    threads.emplace_back([&, c] {
+      for (int k = 0; k < 10; ++k) (void)cams[c]->detect(images[(k + c) % images.size()]);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(onnxruntime_peak_runs_in_flight(), 2);
 }
 
 // Four cameras' worth of models (a face detector and an object detector each).
@@ -288,6 +341,11 @@ TEST(Runtime, BudgetSplitsCoresOverInferenceStages) {
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 2);  // 3 stages
   cfg.cameras.push_back(camera("c", true, false));
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 2);  // disabled: no stage
+  EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 1);
+  cfg.runtime.runs_per_session = 2;
+  cfg.runtime.session_arena = false;
+  EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 2);
+  EXPECT_FALSE(runtime_options_for(cfg).shared_session_arena);
   // Built with += : GCC 12 reports a false -Wrestrict on "x" + std::to_string(i) here.
   for (int i = 0; i < 10; ++i) {
     std::string id = "x";
