@@ -5,6 +5,10 @@
 
 #include <opencv2/imgproc.hpp>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace ev {
 
 namespace {
@@ -27,6 +31,11 @@ bool ForegroundModel::update_while(const cv::Mat& bgr, bool person_present) {
       frame_ = cv::Size();
       frames_ = 0;
       fraction_ = 0;
+#ifdef __GLIBC__
+      // Freed model buffers otherwise stay in the process heap (glibc raises its mmap threshold
+      // after the first large free): RSS did not drop at all without this (bench/README.md).
+      malloc_trim(0);
+#endif
     }
     return false;
   }
