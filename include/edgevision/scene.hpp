@@ -194,15 +194,17 @@ struct FallParams {
   double floor_blob_width = 0.5;
   // Lying down from a low start: someone already low (seated on an edge, half-squatting at a
   // table, bent over a walker) has no upright box for the rules above. The reference is their
-  // confident postures of the last lying_transition_s that are not lying themselves (height 80th
-  // percentile, top 20th percentile: the window may hold the start of the fall). A posture that
-  // is lying (h/w <= lying_aspect: the body horizontal), its top >= lying_descent of the
-  // reference height below the reference top, at most lying_height of it tall, its bottom no
+  // confident non-lying postures of the lying_transition_s before their first lying posture
+  // (height 80th percentile, top 20th percentile: the window may hold the start of the fall). A
+  // posture that is lying (h/w <= lying_aspect: the body horizontal), its top >= lying_descent of
+  // the reference height below the reference top, at most lying_height of it tall, its bottom no
   // more than lying_rise above the reference bottom (on the floor, not on a bed or sofa higher
   // up), held floor_confirm_s, is a fall. Sitting down onto a chair keeps the body upright (h/w
-  // ~1 and more), bending forward keeps it above the feet (h/w ~0.7-1); lying down on purpose
-  // takes seconds, so within the window the top has not dropped that far.
+  // ~1 and more), bending forward keeps it above the feet (h/w ~0.7-1). The lying box is
+  // also at least lying_width of the reference height wide (a body stretched out): someone
+  // seen only above a table who sits down behind it keeps their shoulder width (~0.5).
   double lying_aspect = 0.6;
+  double lying_width = 0.8;
   double lying_descent = 0.4;
   double lying_height = 0.75;
   double lying_rise = 0.25;
@@ -237,8 +239,9 @@ class FallDetector {
   bool on_floor(const cv::Rect2f& posture) const;
   // The last confident upright box of this person (where the floor rule looks for them).
   std::optional<cv::Rect2f> last_upright() const;
-  // Is this posture lying, down from the recent (non-lying) postures? (lying rule)
-  bool lying_down(const cv::Rect2f& posture, double now_s) const;
+  // Is this posture lying, down from the (non-lying) postures of the lying_transition_s before
+  // ref_s (the time of the first lying posture)? (lying rule)
+  bool lying_down(const cv::Rect2f& posture, double ref_s) const;
   // Where to look for a lost person: the last upright box, else the last confident posture.
   std::optional<cv::Rect2f> last_place() const;
 
@@ -261,6 +264,7 @@ class FallDetector {
   std::optional<double> floor_since_;
   std::deque<Upright> postures_;  // confident, not lying, of the last lying_transition_s
   std::optional<double> lying_since_;
+  std::optional<double> lying_onset_;  // first lying posture since the last non-lying one
   bool clear_of_edges(const cv::Rect2f& box) const;
   bool standing_like(const cv::Rect2f& box) const;
 };

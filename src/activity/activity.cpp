@@ -227,11 +227,11 @@ std::optional<cv::Rect2f> FallDetector::last_place() const {
   return std::nullopt;
 }
 
-bool FallDetector::lying_down(const cv::Rect2f& b, double now_s) const {
+bool FallDetector::lying_down(const cv::Rect2f& b, double ref_s) const {
   if (b.height > p_.lying_aspect * b.width) return false;
   std::vector<double> h, top, bottom, cx;
   for (const auto& u : postures_) {
-    if (now_s - u.t_s > p_.lying_transition_s) continue;
+    if (ref_s - u.t_s > p_.lying_transition_s || u.t_s > ref_s) continue;
     h.push_back(u.box.height);
     top.push_back(u.box.y);
     bottom.push_back(u.box.y + u.box.height);
@@ -247,6 +247,7 @@ bool FallDetector::lying_down(const cv::Rect2f& b, double now_s) const {
   const double ref_h = at(h, 0.8), ref_top = at(top, 0.2);
   if (ref_h <= 1) return false;
   return b.y - ref_top >= p_.lying_descent * ref_h && b.height <= p_.lying_height * ref_h &&
+         b.width >= p_.lying_width * ref_h &&
          b.y + b.height >= median(bottom) - p_.lying_rise * ref_h &&
          std::abs(b.x + b.width * 0.5 - median(cx)) <= ref_h + 0.5 * b.width;
 }
@@ -293,7 +294,14 @@ bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSam
       rule_ = "floor";
       return true;
     }
-    if (posture && lying_down(*posture, now_s)) {
+    // Judged against the postures before the first lying one (a fixed window: the person
+    // lowering themselves must not become their own reference).
+    if (posture && posture->height <= p_.lying_aspect * posture->width) {
+      if (!lying_onset_) lying_onset_ = now_s;
+    } else {
+      lying_onset_.reset();
+    }
+    if (posture && lying_onset_ && lying_down(*posture, *lying_onset_)) {
       if (!lying_since_) lying_since_ = now_s;
     } else {
       lying_since_.reset();

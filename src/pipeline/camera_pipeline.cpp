@@ -529,6 +529,9 @@ struct CameraPipeline::Impl {
         if (foreground && foreground->update_while(p->image, person))
           sf.foreground = foreground.get();
         scene.update(sf, scene_emit);
+        // Weak-born tracks (seated people below new_track_thresh, but also clutter) are for
+        // the fall rules only: live counts, hooks and the status see the others.
+        std::erase_if(tracks, [](const Track& t) { return t.weak_birth; });
         active_tracks = static_cast<int>(tracks.size());
       }
       // Tentative tracks too: a plate read on a vehicle's first frames still gets its class.
