@@ -23,6 +23,9 @@ struct ForegroundParams {
   // More than this fraction of the frame in the foreground: the camera moved or the light
   // changed, so the mask says nothing about a single person (no evidence for this frame).
   double max_fraction = 0.35;
+  // update_while(): frames the model keeps learning after the last person left before it is
+  // released (its memory freed); the next person starts a new one (warm-up again).
+  int idle_frames = 750;
 };
 
 struct ForegroundBlob {
@@ -35,6 +38,14 @@ class ForegroundModel {
   explicit ForegroundModel(ForegroundParams params = {});
   // One call per analysed frame (BGR, any size; the size must stay the same).
   void update(const cv::Mat& bgr);
+  // update() while `person_present`, and for idle_frames after (and from the first frame); then
+  // the model is released until a person appears again. The evidence is only read for a person
+  // track, so a camera where nobody is in view pays neither the memory (5.8 MB at 320x180) nor
+  // the time. The background is learnt before someone arrives: a model started with a person
+  // in view learns part of them (falls/video_3 did not fire when it started with her track).
+  // Returns whether the model is active (updated) this frame.
+  bool update_while(const cv::Mat& bgr, bool person_present);
+  bool active() const { return static_cast<bool>(mog_); }
   // Warmed up, and this frame did not change as a whole.
   bool usable() const;
   double fraction() const { return fraction_; }
@@ -55,6 +66,7 @@ class ForegroundModel {
   cv::Size frame_;
   double fraction_ = 0;
   int frames_ = 0;
+  int idle_ = 0;  // frames without a person
 };
 
 }  // namespace ev

@@ -192,6 +192,23 @@ struct FallParams {
   // share of the standing box's area in foreground pixels and this share of its width.
   double floor_blob_fill = 0.15;
   double floor_blob_width = 0.5;
+  // Lying down from a low start: someone already low (seated on an edge, half-squatting at a
+  // table, bent over a walker) has no upright box for the rules above. The reference is their
+  // confident non-lying postures of the lying_transition_s before their first lying posture
+  // (height 80th percentile, top 20th percentile: the window may hold the start of the fall). A
+  // posture that is lying (h/w <= lying_aspect: the body horizontal), its top >= lying_descent of
+  // the reference height below the reference top, at most lying_height of it tall, its bottom no
+  // more than lying_rise above the reference bottom (on the floor, not on a bed or sofa higher
+  // up), held floor_confirm_s, is a fall. Sitting down onto a chair keeps the body upright (h/w
+  // ~1 and more), bending forward keeps it above the feet (h/w ~0.7-1). The lying box is
+  // also at least lying_width of the reference height wide (a body stretched out): someone
+  // seen only above a table who sits down behind it keeps their shoulder width (~0.5).
+  double lying_aspect = 0.6;
+  double lying_width = 0.8;
+  double lying_descent = 0.4;
+  double lying_height = 0.75;
+  double lying_rise = 0.25;
+  double lying_transition_s = 1.5;
 };
 
 class FallDetector {
@@ -203,8 +220,18 @@ class FallDetector {
   // posture for the floor rule when `sample` is null.
   bool update(const std::deque<TrackSample>& samples, const TrackSample* sample, double now_s,
               const std::optional<cv::Rect2f>& floor_blob = std::nullopt);
+  // Only learns the references (standing boxes, recent postures) from a sample; for a track
+  // that is not judged yet (update() does this itself).
+  void observe(const TrackSample& sample);
   bool fallen() const { return fired_; }
+  // Which rule fired last: "drop", "lost" (lost mid-fall), "floor" or "lying".
+  const char* rule() const { return rule_; }
   void set_frame_size(cv::Size size) { frame_ = size; }
+  // Off: only the lying rule may fire. The drop and floor rules take any box with h/w >= 1 as
+  // standing, and a seated person (h/w ~1-1.4) who bends forward looks like a drop to them; the
+  // scene turns them off for person tracks below the class filter's score (seated, half-hidden
+  // people: tracker weak births).
+  void set_upright_rules(bool on) { upright_rules_ = on; }
   // Is this sample "down" relative to the samples before it? (for tests)
   bool is_down(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
   bool is_dropping(const std::deque<TrackSample>& samples, const TrackSample& sample) const;
@@ -212,6 +239,11 @@ class FallDetector {
   bool on_floor(const cv::Rect2f& posture) const;
   // The last confident upright box of this person (where the floor rule looks for them).
   std::optional<cv::Rect2f> last_upright() const;
+  // Is this posture lying, down from the (non-lying) postures of the lying_transition_s before
+  // ref_s (the time of the first lying posture)? (lying rule)
+  bool lying_down(const cv::Rect2f& posture, double ref_s) const;
+  // Where to look for a lost person: the last upright box, else the last confident posture.
+  std::optional<cv::Rect2f> last_place() const;
 
  private:
   FallParams p_;
@@ -221,6 +253,8 @@ class FallDetector {
             double height) const;
   double upright_h_ = 0;
   bool fired_ = false;
+  const char* rule_ = "";
+  bool upright_rules_ = true;
   cv::Size frame_;
   struct Upright {
     double t_s;
@@ -228,6 +262,9 @@ class FallDetector {
   };
   std::deque<Upright> upright_;  // confident upright boxes of the last standing_memory_s
   std::optional<double> floor_since_;
+  std::deque<Upright> postures_;  // confident, not lying, of the last lying_transition_s
+  std::optional<double> lying_since_;
+  std::optional<double> lying_onset_;  // first lying posture since the last non-lying one
   bool clear_of_edges(const cv::Rect2f& box) const;
   bool standing_like(const cv::Rect2f& box) const;
 };
@@ -306,6 +343,10 @@ struct SceneParams {
   // over a neighbour's line state) than it recovered (bench/README.md).
   double handover_s = 0;             // a new track continues one lost this recently (s; 0: off) ..
   double handover_distance_h = 1.0;  // .. whose foot point was this close (box heights)
+  // Falls are judged on person tracks whose median score reaches this even when it is below
+  // the class filter's min_score (seated, half-hidden people); such a track is reported
+  // (object_appeared) when it falls.
+  double fall_min_score = 0.35;
   ActivityParams activity;
   FallParams fall;
 };

@@ -69,6 +69,14 @@ struct TrackerParams {
   // falling or lying down scores low and flickers below the low threshold for a frame or two;
   // without this the track is gone before the low boxes could hold it.
   int low_revive_frames = 0;
+  // Weak births (off at 0): a detection of class `weak_birth_label` below new_track_thresh but
+  // at least weak_birth_thresh starts a tentative track that is confirmed only after
+  // weak_min_hits consecutive frames with such a box. A seated or partly hidden person (an
+  // elderly man half-squatting at a table) scores 0.3-0.55 for a long time and would otherwise
+  // never get a track to judge. Weak births never evict a lost track to make room.
+  float weak_birth_thresh = 0.f;
+  int weak_min_hits = 5;
+  std::string weak_birth_label = "person";
 
   Status validate() const;
 };
@@ -91,6 +99,7 @@ struct Track {
   int age = 0;                // frames since birth (1 on the birth frame)
   int hits = 0;               // frames with a matched detection
   int time_since_update = 0;  // frames since the last match (0 when matched this frame)
+  bool weak_birth = false;    // weak birth (TrackerParams weak_*), no box >= new_track_thresh yet
 };
 
 struct TrackerStats {

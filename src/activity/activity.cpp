@@ -221,17 +221,60 @@ bool FallDetector::on_floor(const cv::Rect2f& b) const {
          std::abs(b.x + b.width * 0.5 - median(cx)) <= stand_h;
 }
 
+std::optional<cv::Rect2f> FallDetector::last_place() const {
+  if (!upright_.empty()) return upright_.back().box;
+  if (!postures_.empty()) return postures_.back().box;
+  return std::nullopt;
+}
+
+bool FallDetector::lying_down(const cv::Rect2f& b, double ref_s) const {
+  if (b.height > p_.lying_aspect * b.width) return false;
+  std::vector<double> h, top, bottom, cx;
+  for (const auto& u : postures_) {
+    if (ref_s - u.t_s > p_.lying_transition_s || u.t_s > ref_s) continue;
+    h.push_back(u.box.height);
+    top.push_back(u.box.y);
+    bottom.push_back(u.box.y + u.box.height);
+    cx.push_back(u.box.x + u.box.width * 0.5);
+  }
+  if (static_cast<int>(h.size()) < p_.min_ref_samples) return false;
+  std::sort(h.begin(), h.end());
+  std::sort(top.begin(), top.end());
+  const auto at = [](const std::vector<double>& v, double q) {
+    return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+  };
+  // The highest postures of the window: it may already hold the first part of the fall.
+  const double ref_h = at(h, 0.8), ref_top = at(top, 0.2);
+  if (ref_h <= 1) return false;
+  return b.y - ref_top >= p_.lying_descent * ref_h && b.height <= p_.lying_height * ref_h &&
+         b.width >= p_.lying_width * ref_h &&
+         b.y + b.height >= median(bottom) - p_.lying_rise * ref_h &&
+         std::abs(b.x + b.width * 0.5 - median(cx)) <= ref_h + 0.5 * b.width;
+}
+
+void FallDetector::observe(const TrackSample& s) {
+  if (fired_ || s.held || !clear_of_edges(s.box)) return;
+  if (standing_like(s.box)) {
+    upright_.push_back({s.t_s, s.box});
+    while (upright_.size() > 256 ||
+           (upright_.size() > 1 && s.t_s - upright_.front().t_s > p_.standing_memory_s))
+      upright_.pop_front();
+  }
+  // The lying rule's reference: recent confident postures that are not lying themselves.
+  if (s.box.height > p_.lying_aspect * s.box.width) {
+    postures_.push_back({s.t_s, s.box});
+    while (postures_.size() > 128 ||
+           (postures_.size() > 1 && s.t_s - postures_.front().t_s > p_.lying_transition_s))
+      postures_.pop_front();
+  }
+}
+
 bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSample* s,
                           double now_s, const std::optional<cv::Rect2f>& floor_blob) {
   if (!fired_) {
     // The floor rule: a confident upright box is a reference; a posture (the box, or the
     // foreground blob where the detector lost the person) that stays on the floor is a fall.
-    if (s && !s->held && standing_like(s->box) && clear_of_edges(s->box)) {
-      upright_.push_back({s->t_s, s->box});
-      while (upright_.size() > 256 ||
-             (upright_.size() > 1 && s->t_s - upright_.front().t_s > p_.standing_memory_s))
-        upright_.pop_front();
-    }
+    if (s) observe(*s);
     std::optional<cv::Rect2f> posture;
     if (s) {
       posture = s->box;
@@ -244,10 +287,32 @@ bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSam
     } else {
       floor_since_.reset();  // standing again, or nothing seen where they were
     }
-    if (floor_since_ && now_s - *floor_since_ >= p_.floor_confirm_s) {
+    if (floor_since_ && now_s - *floor_since_ >= p_.floor_confirm_s && upright_rules_) {
       fired_ = true;
       upright_h_ = upright_.back().box.height;
       floor_since_.reset();
+      rule_ = "floor";
+      return true;
+    }
+    // Judged against the postures before the first lying one (a fixed window: the person
+    // lowering themselves must not become their own reference).
+    if (posture && posture->height <= p_.lying_aspect * posture->width) {
+      if (!lying_onset_) lying_onset_ = now_s;
+    } else {
+      lying_onset_.reset();
+    }
+    if (posture && lying_onset_ && lying_down(*posture, *lying_onset_)) {
+      if (!lying_since_) lying_since_ = now_s;
+    } else {
+      lying_since_.reset();
+    }
+    if (lying_since_ && now_s - *lying_since_ >= p_.floor_confirm_s) {
+      fired_ = true;
+      std::vector<double> h;
+      for (const auto& u : postures_) h.push_back(u.box.height);
+      upright_h_ = median(h);
+      lying_since_.reset();
+      rule_ = "lying";
       return true;
     }
   }
@@ -281,14 +346,17 @@ bool FallDetector::update(const std::deque<TrackSample>& samples, const TrackSam
   }
   // A person who is down and not seen standing since (often the detector loses someone
   // lying on the floor) has fallen once confirm_s has passed.
+  if (!upright_rules_) return false;
   if (!fired_ && down_since_ && now_s - *down_since_ >= p_.confirm_s) {
     fired_ = true;
+    rule_ = "drop";
     return true;
   }
   // Lost mid-fall and not seen since.
   if (!fired_ && !s && dropping_at_ && now_s - *dropping_at_ >= p_.lost_confirm_s) {
     if (upright_h_ <= 0) upright_h_ = samples.empty() ? 0 : samples.front().box.height;
     fired_ = true;
+    rule_ = "lost";
     return true;
   }
   return false;

@@ -5,6 +5,10 @@
 
 #include <opencv2/imgproc.hpp>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace ev {
 
 namespace {
@@ -17,9 +21,31 @@ cv::Ptr<cv::BackgroundSubtractorMOG2> make_mog(const ForegroundParams& p) {
 
 ForegroundModel::ForegroundModel(ForegroundParams params) : p_(params), mog_(make_mog(p_)) {}
 
+bool ForegroundModel::update_while(const cv::Mat& bgr, bool person_present) {
+  idle_ = person_present ? 0 : idle_ + 1;
+  if (idle_ > p_.idle_frames) {
+    if (mog_) {
+      mog_.release();
+      small_.release();
+      mask_.release();
+      frame_ = cv::Size();
+      frames_ = 0;
+      fraction_ = 0;
+#ifdef __GLIBC__
+      // Freed model buffers otherwise stay in the process heap (glibc raises its mmap threshold
+      // after the first large free): RSS did not drop at all without this (bench/README.md).
+      malloc_trim(0);
+#endif
+    }
+    return false;
+  }
+  update(bgr);
+  return true;
+}
+
 void ForegroundModel::update(const cv::Mat& bgr) {
   if (bgr.empty()) return;
-  if (frame_ != bgr.size()) {
+  if (frame_ != bgr.size() || !mog_) {
     // A new size (a source that reconnected at another resolution) starts a new background.
     frame_ = bgr.size();
     scale_ = std::min(1.0, static_cast<double>(p_.work_width) / std::max(1, frame_.width));

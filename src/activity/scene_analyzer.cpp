@@ -198,6 +198,21 @@ struct SceneAnalyzer::Impl {
     return t.overlap_frames * 2 <= t.hits;
   }
 
+  // Falls are also judged on person tracks that have not (yet) passed their class filter's
+  // score: a seated or half-hidden elderly person scores below it for minutes (the tracker's
+  // weak births give them a track). Their median score must still reach fall_min_score (boxes
+  // on shelves and clutter score 0.1-0.33 and flicker in shape); the rest of the filter applies.
+  bool judged_for_falls(const TrackRt& t) const {
+    if (t.accepted) return true;
+    if (t.hits < p.min_hits || t.label != "person") return false;
+    const ClassFilterConfig f = class_filter(cfg, t.label);
+    if (now - t.first_t < f.min_age_s) return false;
+    if (percentile(t.scores, 0.5) < std::min<double>(p.fall_min_score, f.min_score)) return false;
+    const double area = percentile(t.areas, 0.5);
+    if (area < f.min_area || (f.max_area > 0 && area > f.max_area)) return false;
+    return t.overlap_frames * 2 <= t.hits;
+  }
+
   // ---- per-frame pieces ------------------------------------------------------------------
 
   void update_stationary(TrackRt& t) {
@@ -661,7 +676,7 @@ struct SceneAnalyzer::Impl {
   // (under a new track id), are not a body on the floor.
   std::optional<cv::Rect2f> floor_blob(const TrackRt& t, const SceneFrame& fr) const {
     if (!fr.foreground) return std::nullopt;
-    const auto last = t.fall.last_upright();
+    const auto last = t.fall.last_place();
     if (!last) return std::nullopt;
     const cv::Rect2f& b = *last;
     const float h = b.height;
@@ -734,14 +749,24 @@ struct SceneAnalyzer::Impl {
     const std::set<int64_t> live(fr.live_ids.begin(), fr.live_ids.end());
     if (cfg.activities) {
       for (auto& [key, t] : tracks) {
-        if (!t.accepted || t.gone || t.label != "person") continue;
+        if (t.gone || t.label != "person") continue;
         if (!t.matched && !live.count(key)) continue;
         const TrackSample* s = t.matched ? &t.samples.back() : nullptr;
         t.fall.set_frame_size(fr.frame_size);
+        if (!judged_for_falls(t)) {
+          // Its first postures are the references when it is judged (a person who falls
+          // while the track is young).
+          if (s) t.fall.observe(*s);
+          continue;
+        }
+        t.fall.set_upright_rules(t.accepted);
         const std::optional<cv::Rect2f> blob = s ? std::nullopt : floor_blob(t, fr);
         if (t.fall.update(t.samples, s, now, blob)) {
+          // A fall is reason enough to report the person (their appearance comes first).
+          if (!t.accepted) accept(key, t, emit);
           auto e = track_event("fall", key, t);
           e["frame_index"] = frame_index;
+          e["rule"] = t.fall.rule();
           if (blob) {
             // Seen only in the foreground: the box is where they lie, not their last detection.
             e["box"] = {std::lround(blob->x), std::lround(blob->y), std::lround(blob->width),

@@ -125,6 +125,10 @@ Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy,
   return ao;
 }
 
+// Person boxes at or above this, seen in weak_min_hits consecutive frames, start a track when
+// activities are on (TrackerParams::weak_birth_thresh).
+constexpr float kWeakPersonBirth = 0.35f;
+
 TrackerParams tracker_params(const TrackingConfig& tracking) {
   TrackerParams tp;
   tp.track_thresh = tracking.track_thresh;
@@ -518,12 +522,16 @@ struct CameraPipeline::Impl {
           event_snapshots.attach(e, p->image, p->index);
           emit(std::move(e));
         };
-        SceneFrame sf = scene_frame(*p, tracks, tracker.live_tracks(), s.camera.roi);
-        if (foreground) {
-          foreground->update(p->image);
+        const std::vector<Track> live = tracker.live_tracks();
+        SceneFrame sf = scene_frame(*p, tracks, live, s.camera.roi);
+        const bool person = std::any_of(live.begin(), live.end(),
+                                        [](const Track& t) { return t.label == "person"; });
+        if (foreground && foreground->update_while(p->image, person))
           sf.foreground = foreground.get();
-        }
         scene.update(sf, scene_emit);
+        // Weak-born tracks (seated people below new_track_thresh, but also clutter) are for
+        // the fall rules only: live counts, hooks and the status see the others.
+        std::erase_if(tracks, [](const Track& t) { return t.weak_birth; });
         active_tracks = static_cast<int>(tracks.size());
       }
       // Tentative tracks too: a plate read on a vehicle's first frames still gets its class.
@@ -605,7 +613,11 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
     impl->detector = std::move(*detector);
     impl->model_version = serving->version;
 
-    auto tracker = Tracker::create(tracker_params(settings.tracking));
+    TrackerParams tp = tracker_params(settings.tracking);
+    // Falls need a track for seated / half-hidden people too, who score below
+    // new_track_thresh for minutes; their tracks give no events below the class filter's score.
+    if (settings.camera.scene.activities) tp.weak_birth_thresh = kWeakPersonBirth;
+    auto tracker = Tracker::create(tp);
     if (!tracker) return R::Error("tracking: " + tracker.error());
     impl->tracker = std::move(*tracker);
   }

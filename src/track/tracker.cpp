@@ -47,6 +47,8 @@ Status TrackerParams::validate() const {
     return Status::Error("tracker: match thresholds must be in (0,1]");
   if (max_lost < 0) return Status::Error("tracker: max_lost must be >= 0");
   if (low_revive_frames < 0) return Status::Error("tracker: low_revive_frames must be >= 0");
+  if (!in01(weak_birth_thresh)) return Status::Error("tracker: weak_birth_thresh must be in [0,1]");
+  if (weak_min_hits < 1) return Status::Error("tracker: weak_min_hits must be >= 1");
   if (min_hits < 1) return Status::Error("tracker: min_hits must be >= 1");
   if (max_tracks < 1) return Status::Error("tracker: max_tracks must be >= 1");
   if (!in01(duplicate_iou)) return Status::Error("tracker: duplicate_iou must be in [0,1]");
@@ -67,6 +69,7 @@ struct TrackRec {
   int64_t start_frame = 0;
   int64_t last_frame = 0;  // frame of the last matched detection
   int hits = 0;
+  bool weak = false;  // weak birth, no box >= new_track_thresh yet: confirmed after weak_min_hits
 };
 
 bool valid_detection(const Detection& d) {
@@ -132,9 +135,11 @@ struct Tracker::Impl {
     }
     kf.update(t.kf, d.box);
     t.score = d.score;
+    if (d.score >= p.new_track_thresh) t.weak = false;  // as good as a normal birth now
     t.last_frame = frame;
     ++t.hits;
-    if (t.state == TrackState::kTentative && t.hits >= p.min_hits) confirm(t);
+    if (t.state == TrackState::kTentative && t.hits >= (t.weak ? p.weak_min_hits : p.min_hits))
+      confirm(t);
   }
 
   // Ids are handed out on confirmation, not at birth (the reference numbers tentative
@@ -176,7 +181,28 @@ struct Tracker::Impl {
     return true;
   }
 
-  void birth(const Detection& d) {
+  bool weak_candidate(const Detection& d) const {
+    return p.weak_birth_thresh > 0.f && d.score >= p.weak_birth_thresh &&
+           d.score < p.new_track_thresh && d.label == p.weak_birth_label;
+  }
+
+  // A weak box that lies mostly inside a live track (a lost one widened like in its
+  // association) is that object seen weakly (a person behind a shelf, a partial box of someone
+  // tracked): a new track there would only steal its id later.
+  bool explained(const Detection& d) const {
+    const float area = d.box.area();
+    for (const auto& t : tracks) {
+      if (t.class_id != d.class_id || t.state == TrackState::kRemoved) continue;
+      const int64_t missing = frame - t.last_frame - 1;
+      const float buffer = missing > 0 ? std::min(p.lost_buffer * missing, p.max_lost_buffer) : 0.f;
+      if ((widen(box_of(t), buffer) & d.box).area() >= 0.5f * area) return true;
+    }
+    return false;
+  }
+
+  void birth(const Detection& d, bool weak = false) {
+    // A weak box never evicts a lost track (which may be a real object coming back).
+    if (weak && tracks.size() >= static_cast<size_t>(p.max_tracks)) return;
     if (!make_room()) {
       if (births_dropped++ % 1000 == 0)
         spdlog::warn("tracker: max_tracks={} reached, new tracks dropped ({} so far)", p.max_tracks,
@@ -192,7 +218,8 @@ struct Tracker::Impl {
     t.last_frame = frame;
     t.hits = 1;
     t.state = TrackState::kTentative;
-    if (p.min_hits <= 1 || (frame == 1 && p.confirm_on_first_frame)) confirm(t);
+    t.weak = weak;
+    if (!weak && (p.min_hits <= 1 || (frame == 1 && p.confirm_on_first_frame))) confirm(t);
     tracks.push_back(std::move(t));
   }
 
@@ -213,13 +240,23 @@ struct Tracker::Impl {
       else if (d.score > p.low_thresh)
         low.push_back(static_cast<int>(i));
     }
-    std::vector<int> pool, tentative;
+    std::vector<int> pool, tentative, weak_pool;
     for (size_t i = 0; i < tracks.size(); ++i) {
-      (tracks[i].state == TrackState::kTentative ? tentative : pool).push_back(static_cast<int>(i));
+      const TrackRec& t = tracks[i];
+      if (t.state == TrackState::kTentative)
+        tentative.push_back(static_cast<int>(i));
+      else
+        (t.weak ? weak_pool : pool).push_back(static_cast<int>(i));
     }
 
     // 2. First association: confirmed (tracked + lost) tracks with high-score detections.
+    //    Tracks of weak births come after the others (a weak box next to someone must not
+    //    take their detection) until a box >= new_track_thresh has matched them.
     associate(pool, high, dets, p.fuse_score, p.match_thresh);
+    if (!weak_pool.empty()) {
+      associate(weak_pool, high, dets, p.fuse_score, p.match_thresh);
+      pool.insert(pool.end(), weak_pool.begin(), weak_pool.end());
+    }
 
     // 3. Second association: tracks that were tracked until now with the low-score
     //    detections (occluded/blurred people score low but are still there). Lost tracks are
@@ -238,7 +275,19 @@ struct Tracker::Impl {
     // 4. Tentative tracks with the high-score detections nobody took; a tentative track
     //    that misses a frame dies (birth hysteresis).
     associate(tentative, high, dets, p.fuse_score, p.unconfirmed_match_thresh);
-    for (int ti : tentative) tracks[ti].state = TrackState::kRemoved;
+    // Weak tentative tracks continue on the weak boxes nobody took (k consecutive frames).
+    std::vector<int> weak_tracks, weak_dets;
+    for (int ti : tentative) {
+      if (tracks[ti].weak) weak_tracks.push_back(ti);
+    }
+    for (int di : low) {
+      if (weak_candidate(dets[di])) weak_dets.push_back(di);
+    }
+    associate(weak_tracks, weak_dets, dets, false, p.unconfirmed_match_thresh);
+    for (int ti : tentative) {
+      if (tracks[ti].state == TrackState::kTentative && tracks[ti].last_frame != frame)
+        tracks[ti].state = TrackState::kRemoved;
+    }
 
     // 5. Expire lost tracks, drop duplicates, prune, then give birth (after pruning so the
     //    max_tracks cap sees the real count).
@@ -249,7 +298,13 @@ struct Tracker::Impl {
     remove_duplicates();
     std::erase_if(tracks, [](const TrackRec& t) { return t.state == TrackState::kRemoved; });
     for (int di : high) {
-      if (dets[di].score >= p.new_track_thresh) birth(dets[di]);
+      if (dets[di].score >= p.new_track_thresh)
+        birth(dets[di]);
+      else if (weak_candidate(dets[di]) && !explained(dets[di]))
+        birth(dets[di], true);
+    }
+    for (int di : weak_dets) {
+      if (!explained(dets[di])) birth(dets[di], true);
     }
 
     std::vector<Track> out;
@@ -290,6 +345,7 @@ struct Tracker::Impl {
     o.age = static_cast<int>(frame - t.start_frame + 1);
     o.hits = t.hits;
     o.time_since_update = static_cast<int>(frame - t.last_frame);
+    o.weak_birth = t.weak;
     return o;
   }
 };

@@ -132,6 +132,33 @@ size_t falls_after(After after, bool with_foreground = true, nlohmann::json* fal
   return falls;
 }
 
+TEST(Foreground, ReleasedWhileNobodyIsInViewAndRestartedByAPerson) {
+  Stage stage;
+  ForegroundParams p;
+  p.idle_frames = 10;
+  ForegroundModel fg(p);
+  // Learns from the first frame, for idle_frames without a person.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(fg.update_while(stage.frame({}), false)) << i;
+  EXPECT_EQ(fg.frames(), 10);
+  EXPECT_FALSE(fg.update_while(stage.frame({}), false));
+  EXPECT_FALSE(fg.active());
+  EXPECT_FALSE(fg.usable());
+  EXPECT_TRUE(fg.mask().empty());
+  // A person starts a new model, which warms up again.
+  EXPECT_TRUE(fg.update_while(stage.frame({}), true));
+  EXPECT_TRUE(fg.active());
+  EXPECT_EQ(fg.frames(), 1);
+  EXPECT_FALSE(fg.usable());
+  for (int i = 0; i < 30; ++i) fg.update_while(stage.frame({}), true);
+  EXPECT_TRUE(fg.usable());
+  // The person left: evidence for idle_frames more (a person lost by the detector may still
+  // be there), then released.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(fg.update_while(stage.frame({}), false));
+  EXPECT_TRUE(fg.usable());
+  EXPECT_FALSE(fg.update_while(stage.frame({}), false));
+  EXPECT_FALSE(fg.active());
+}
+
 TEST(SceneFallForeground, LyingWhereTheyStoodIsAFall) {
   nlohmann::json fall;
   EXPECT_EQ(falls_after(After::kLyingThere, true, &fall), 1u);
