@@ -228,5 +228,74 @@ TEST(FaceContext, CrowdPassesRunOnlyOnCrowds) {
   EXPECT_TRUE(crowd.person_tiles);
 }
 
+// The face search in persons (HeadFallbackOptions::search_score) on real photos (faces_wider):
+// a swimmer in profile (WIDER val 41_Swimming_Swimmer_41_288, 242x152 px) whom the frame pass
+// misses is found on the upper part of the person box and masked; the head region alone
+// covered 45% of the face.
+TEST(PersonSearch, CoversASwimmerTheHeadRegionMisses) {
+  const OneImageSet set("images/41_Swimming_Swimmer_41_288.jpg");
+  ASSERT_EQ(set.rows, 1);
+  AnonymizerOptions options;
+  options.head_fallback.search_score = 0.f;
+  const ScaleCoverage off = set.measure(options);
+  const ScaleCoverage on = set.measure(AnonymizerOptions{});
+  EXPECT_EQ(off.covered, 0);
+  EXPECT_EQ(on.covered, 1);
+}
+
+// An interview seen from below (13_Interview_Interview_Sequences_13_11): the face sits at the
+// person box's top left, outside its head region, so the head fallback put a second mask beside
+// the masked face. The search finds that same face: no head mask, the face still covered.
+TEST(PersonSearch, AFaceFoundOffTheHeadRegionNeedsNoHeadMask) {
+  const OneImageSet set("images/13_Interview_Interview_Sequences_13_11.jpg");
+  ASSERT_EQ(set.rows, 1);
+  AnonymizerOptions options;
+  options.head_fallback.search_score = 0.f;
+  const ScaleCoverage off = set.measure(options);
+  const ScaleCoverage on = set.measure(AnonymizerOptions{});
+  EXPECT_EQ(off.covered, 1);
+  EXPECT_EQ(on.covered, 1);
+  EXPECT_LT(on.collateral, off.collateral - 0.02) << off.collateral << " -> " << on.collateral;
+}
+
+// Where the search finds no face (a person on a plain wall) the head region is still masked:
+// the search only ever adds a face or replaces a head mask by the face it found. It runs once
+// per person pass: the next frame with the same persons reuses its answer.
+TEST(PersonSearch, NoFaceFoundKeepsTheHeadMaskAndSearchesOncePerPersonPass) {
+  AnonymizerOptions options;
+  options.method = AnonymizeMethod::kBlackBox;
+  options.detector.threads = 2;
+  options.head_fallback.own_detector = false;
+  auto anonymizer = Anonymizer::create(options, shared_models());
+  ASSERT_TRUE(anonymizer.ok()) << anonymizer.error();
+  Detection person;
+  person.label = "person";
+  person.score = 0.9f;
+  person.box = {300, 100, 120, 360};
+  (*anonymizer)->set_persons({person});
+  cv::Mat frame(720, 1280, CV_8UC3, cv::Scalar(90, 120, 150));
+  const FrameResult first = (*anonymizer)->process(frame);
+  ASSERT_TRUE(first.emitted) << first.error;
+  EXPECT_EQ(first.person_searches, 1);
+  EXPECT_EQ(first.person_faces, 0);
+  EXPECT_EQ(first.heads_masked, 1);
+  const cv::Rect2f head = head_region(person.box);
+  EXPECT_TRUE(masked(first, {head.x + head.width / 2, head.y + head.height / 2}));
+  cv::Mat next(720, 1280, CV_8UC3, cv::Scalar(90, 120, 150));
+  const FrameResult second = (*anonymizer)->process(next);
+  ASSERT_TRUE(second.emitted) << second.error;
+  EXPECT_EQ(second.person_searches, 0);
+  EXPECT_EQ(second.heads_masked, 1);
+  // Off: no search at all.
+  options.head_fallback.search_score = 0.f;
+  auto off = Anonymizer::create(options, shared_models());
+  ASSERT_TRUE(off.ok()) << off.error();
+  (*off)->set_persons({person});
+  cv::Mat plain(720, 1280, CV_8UC3, cv::Scalar(90, 120, 150));
+  const FrameResult r = (*off)->process(plain);
+  EXPECT_EQ(r.person_searches, 0);
+  EXPECT_EQ(r.heads_masked, 1);
+}
+
 }  // namespace
 }  // namespace ev
