@@ -33,6 +33,9 @@ struct CoverageArgs {
   int max_searches = HeadFallbackOptions{}.max_searches;
   bool no_search_keeps_head = false;
   int crowd_faces = FaceContextOptions{}.crowd_faces;
+  float tiny_face_px = FaceContextOptions{}.tiny_face_px;
+  float crowd_small_face = FaceContextOptions{}.crowd_small_face;
+  float stacked_overlap = FaceContextOptions{}.stacked_overlap;
   float crowd_score = FaceContextOptions{}.crowd_score;
   bool no_crowd_flip = false;
   float small_face = -1.f;
@@ -76,6 +79,9 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.head_fallback.max_searches = args.max_searches;
   options.head_fallback.search_keeps_head = !args.no_search_keeps_head;
   options.context.crowd_faces = args.crowd_faces;
+  options.context.tiny_face_px = args.tiny_face_px;
+  options.context.crowd_small_face = args.crowd_small_face;
+  options.context.stacked_overlap = args.stacked_overlap;
   options.context.crowd_score = args.crowd_score;
   options.context.crowd_flip = !args.no_crowd_flip;
   options.small_face = args.small_face;
@@ -212,6 +218,16 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--person-search-no-head", args->no_search_keeps_head,
                 "a new face the person search found replaces the head region (default: both "
                 "masked)");
+  cmd->add_option("--crowd-small-face", args->crowd_small_face,
+                  "in crowds, faces shorter than this (px) get larger masks (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--tiny-face", args->tiny_face_px,
+                  "faces narrower than this (px) must score 0.5 (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--stacked-overlap", args->stacked_overlap,
+                  "close-ups: drop a face (>= 1/5 of the image height) lying this much inside a "
+                  "better one of that size (0 = off)")
+      ->capture_default_str();
   cmd->add_option("--crowd-faces", args->crowd_faces,
                   "faces that make a crowd (weak faces confirmed down to --crowd-score, mirrored "
                   "pass); 0 = off")

@@ -390,6 +390,25 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     if (Status s = add_mirrored_faces(frame, *faces); !s.ok())
       return fail_closed("crowd mirrored pass: " + s.message());
   }
+  if (context_below_ > 0.f) {
+    // Calibrated on YuNet's scores, like the context faces (FaceContextOptions, trims).
+    const float big = ctx.stacked_min * static_cast<float>(frame.rows);
+    const auto trimmed = [&](const Face& f) {
+      // Not in crowds: there a tiny detection sits among real small faces (6 of those lost
+      // on faces_wider).
+      if (!crowd && f.box.width < ctx.tiny_face_px && f.score < ctx.tiny_face_score) return true;
+      if (ctx.stacked_overlap <= 0.f || f.box.height < big) return false;
+      return std::any_of(faces->begin(), faces->end(), [&](const Face& g) {
+        return g.score > f.score && g.box.height >= big &&
+               (f.box & g.box).area() >= ctx.stacked_overlap * f.box.area();
+      });
+    };
+    std::vector<Face> kept;
+    kept.reserve(faces->size());
+    for (const Face& f : *faces)
+      if (!trimmed(f)) kept.push_back(f);
+    *faces = std::move(kept);
+  }
   std::vector<Face> candidates;  // below the face threshold: kept only where context confirms
   std::vector<Face> confirmed_weak;
   if (context_below_ > 0.f) {
@@ -488,7 +507,9 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   result.faces_detected = static_cast<int>(faces->size()) - result.heads_masked;
   ++frames_;
   const std::vector<cv::Rect2f> boxes = tracker_.update(*faces);
-  result.masks = apply_masks(frame, boxes, options_.method, params_);
+  PrivacyParams params = params_;
+  if (crowd && ctx.crowd_small_face > params.small_face) params.small_face = ctx.crowd_small_face;
+  result.masks = apply_masks(frame, boxes, options_.method, params);
   result.masks_applied = static_cast<int>(result.masks.size());
   result.emitted = true;
   result.mask_ms = ms_since(t_mask);
