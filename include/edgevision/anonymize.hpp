@@ -105,6 +105,10 @@ struct HeadFallbackOptions {
   float search_top = 0.5f;
   int max_searches = 8;
   bool search_keeps_head = true;
+  // Also search persons handed over by set_persons() (camera pipelines, `run`, `detect -o`).
+  // Off: the extra masks changed the anonymized frames the pipeline's foreground fall evidence
+  // sees (SceneVideo's slide down a wall was no longer a fall), and video was not measured.
+  bool search_external = false;
 };
 
 // The part of a person box where the head is: a square at the top, sized from the box width

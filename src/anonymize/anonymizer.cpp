@@ -460,7 +460,8 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     // and masks are padded for hair and ears, which that part already includes.
     const float unpad = heads.mask_scale / (1.f + 2.f * params_.padding);
     std::vector<cv::Rect2f> without = heads_without_faces(persons_, *faces, heads.person_score);
-    const bool search = person_search_ && heads.search_score > 0.f;
+    const bool search =
+        person_search_ && heads.search_score > 0.f && (!persons_external_ || heads.search_external);
     if (search && persons_fresh_) {
       // Searched once per person pass; the frames in between reuse what it found, as they
       // reuse the persons.

@@ -325,6 +325,7 @@ TEST(PersonSearch, NoFaceFoundKeepsTheHeadMaskAndSearchesOncePerPersonPass) {
   options.method = AnonymizeMethod::kBlackBox;
   options.detector.threads = 2;
   options.head_fallback.own_detector = false;
+  options.head_fallback.search_external = true;
   auto anonymizer = Anonymizer::create(options, shared_models());
   ASSERT_TRUE(anonymizer.ok()) << anonymizer.error();
   Detection person;
@@ -345,15 +346,18 @@ TEST(PersonSearch, NoFaceFoundKeepsTheHeadMaskAndSearchesOncePerPersonPass) {
   ASSERT_TRUE(second.emitted) << second.error;
   EXPECT_EQ(second.person_searches, 0);
   EXPECT_EQ(second.heads_masked, 1);
-  // Off: no search at all.
-  options.head_fallback.search_score = 0.f;
-  auto off = Anonymizer::create(options, shared_models());
-  ASSERT_TRUE(off.ok()) << off.error();
-  (*off)->set_persons({person});
-  cv::Mat plain(720, 1280, CV_8UC3, cv::Scalar(90, 120, 150));
-  const FrameResult r = (*off)->process(plain);
-  EXPECT_EQ(r.person_searches, 0);
-  EXPECT_EQ(r.heads_masked, 1);
+  // Off, and by default for persons handed over by a pipeline: no search at all.
+  for (const auto& [score, external] : {std::pair{0.f, true}, std::pair{0.2f, false}}) {
+    options.head_fallback.search_score = score;
+    options.head_fallback.search_external = external;
+    auto off = Anonymizer::create(options, shared_models());
+    ASSERT_TRUE(off.ok()) << off.error();
+    (*off)->set_persons({person});
+    cv::Mat plain(720, 1280, CV_8UC3, cv::Scalar(90, 120, 150));
+    const FrameResult r = (*off)->process(plain);
+    EXPECT_EQ(r.person_searches, 0) << score << " " << external;
+    EXPECT_EQ(r.heads_masked, 1) << score << " " << external;
+  }
 }
 
 }  // namespace
