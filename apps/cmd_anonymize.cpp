@@ -40,6 +40,7 @@ struct AnonymizeArgs {
   std::string person_model = HeadFallbackOptions{}.detector.model;
   int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
   int crowd_faces = FaceContextOptions{}.crowd_faces;
+  float person_search_score = HeadFallbackOptions{}.search_score;
 };
 
 struct Counters {
@@ -47,6 +48,7 @@ struct Counters {
   int64_t written = 0;
   int64_t faces = 0;                // detections
   int64_t heads = 0;                // head-fallback masks (persons with no detected face)
+  int64_t person_searches = 0;      // face passes on person crops (head fallback face search)
   int64_t masks = 0;                // masks drawn (detections + held tracks)
   int64_t dropped = 0;              // fail-closed frames (detection failed)
   std::atomic<int64_t> corrupt{0};  // undecodable input frames/files (reader thread)
@@ -82,6 +84,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   options.head_fallback.detector.model = args.person_model;
   options.head_fallback.crowd_tiles = args.crowd_tiles;
   options.context.crowd_faces = args.crowd_faces;
+  options.head_fallback.search_score = args.person_search_score;
 
   auto source = open_source(args.input);
   if (!source) {
@@ -193,6 +196,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     c.faces += item->result.faces_detected;
     c.masks += item->result.masks_applied;
     c.heads += item->result.heads_masked;
+    c.person_searches += item->result.person_searches;
     bar.update(++processed + c.corrupt);
     if (!to_write.push(std::move(*item))) break;
     if (stop) break;
@@ -243,6 +247,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
                              : anon.head_fallback_note().empty()                   ? "on"
                                                                                    : "unavailable";
   summary["heads_masked"] = c.heads;
+  summary["person_searches"] = c.person_searches;
   if (args.json) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
@@ -303,6 +308,10 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--crowd-faces", args->crowd_faces,
                   "faces that make a crowd: weak faces confirmed down to 0.1 and a mirrored face "
                   "pass there (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--person-search-score", args->person_search_score,
+                  "head fallback: face pass on the upper half of each person with no face in its "
+                  "head region, its best face scoring this much masked (0 = off)")
       ->capture_default_str();
   cmd->add_option("--crowd-tiles", args->crowd_tiles,
                   "head fallback: N x N person tiles where the first pass found a crowd (0 = off)")

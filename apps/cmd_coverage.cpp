@@ -19,6 +19,7 @@ struct CoverageArgs {
   double min_coverage = 0.0;
   bool json = false;
   std::string tags;
+  std::string save_dir;
   float score = 0.f;
   int min_face = 0;
   bool flip = false;
@@ -27,7 +28,14 @@ struct CoverageArgs {
   std::string person_model = HeadFallbackOptions{}.detector.model;
   float person_score = HeadFallbackOptions{}.person_score;
   int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
+  float search_score = HeadFallbackOptions{}.search_score;
+  float search_top = HeadFallbackOptions{}.search_top;
+  int max_searches = HeadFallbackOptions{}.max_searches;
+  bool no_search_keeps_head = false;
   int crowd_faces = FaceContextOptions{}.crowd_faces;
+  float tiny_face_px = FaceContextOptions{}.tiny_face_px;
+  float crowd_small_face = FaceContextOptions{}.crowd_small_face;
+  float stacked_overlap = FaceContextOptions{}.stacked_overlap;
   float crowd_score = FaceContextOptions{}.crowd_score;
   bool no_crowd_flip = false;
   float small_face = -1.f;
@@ -66,7 +74,14 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.head_fallback.detector.model = args.person_model;
   options.head_fallback.person_score = args.person_score;
   options.head_fallback.crowd_tiles = args.crowd_tiles;
+  options.head_fallback.search_score = args.search_score;
+  options.head_fallback.search_top = args.search_top;
+  options.head_fallback.max_searches = args.max_searches;
+  options.head_fallback.search_keeps_head = !args.no_search_keeps_head;
   options.context.crowd_faces = args.crowd_faces;
+  options.context.tiny_face_px = args.tiny_face_px;
+  options.context.crowd_small_face = args.crowd_small_face;
+  options.context.stacked_overlap = args.stacked_overlap;
   options.context.crowd_score = args.crowd_score;
   options.context.crowd_flip = !args.no_crowd_flip;
   options.small_face = args.small_face;
@@ -90,6 +105,7 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   CoverageOptions copts;
   copts.scales = args.scales;
   copts.tags_csv = args.tags;
+  copts.save_dir = args.save_dir;
   auto report = evaluate_face_coverage(args.data_dir, **anonymizer, copts);
   if (!report) {
     spdlog::error("{}", report.error());
@@ -113,6 +129,17 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
     for (const auto& t : s.tags)
       tags[t.tag] = {{"faces", t.faces}, {"covered", t.covered}, {"coverage", t.coverage()}};
     if (!s.tags.empty()) j["scales"].back()["tags"] = tags;
+    nlohmann::json images = nlohmann::json::array();
+    for (const auto& im : s.images) {
+      nlohmann::json masks = nlohmann::json::array();
+      for (const auto& m : im.masks) masks.push_back({m.x, m.y, m.width, m.height});
+      images.push_back({{"image", im.image},
+                        {"faces", im.faces},
+                        {"covered", im.covered},
+                        {"collateral", im.collateral},
+                        {"masks", masks}});
+    }
+    j["scales"].back()["images"] = images;
   }
   if (args.json) {
     std::printf("%s\n", j.dump().c_str());
@@ -162,6 +189,9 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->add_option("--tags", args->tags,
                   "image,x,y,w,h,tag file (e.g. faces_wider/tags.csv): coverage per tag");
+  cmd->add_option("--save-dir", args->save_dir,
+                  "write each anonymized output here with labelled boxes outlined (green "
+                  "covered, red missed)");
   cmd->add_option("--score", args->score, "detection score threshold (0 = detector default)");
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
   cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
@@ -174,6 +204,29 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--person-score", args->person_score, "person score for the head fallback");
   cmd->add_option("--crowd-tiles", args->crowd_tiles,
                   "head fallback: N x N person tiles where the first pass found a crowd (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--person-search-score", args->search_score,
+                  "head fallback: face pass on the upper part of each person with no face in its "
+                  "head region; its best face scoring this much is masked instead (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--person-search-top", args->search_top,
+                  "part of the person box (from its top) the person face search looks at")
+      ->capture_default_str();
+  cmd->add_option("--person-searches", args->max_searches,
+                  "at most this many person face searches per image (largest persons first)")
+      ->capture_default_str();
+  cmd->add_flag("--person-search-no-head", args->no_search_keeps_head,
+                "a new face the person search found replaces the head region (default: both "
+                "masked)");
+  cmd->add_option("--crowd-small-face", args->crowd_small_face,
+                  "in crowds, faces shorter than this (px) get larger masks (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--tiny-face", args->tiny_face_px,
+                  "faces narrower than this (px) must score 0.5 (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--stacked-overlap", args->stacked_overlap,
+                  "close-ups: drop a face (>= 1/5 of the image height) lying this much inside a "
+                  "better one of that size (0 = off)")
       ->capture_default_str();
   cmd->add_option("--crowd-faces", args->crowd_faces,
                   "faces that make a crowd (weak faces confirmed down to --crowd-score, mirrored "

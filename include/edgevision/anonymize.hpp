@@ -91,6 +91,24 @@ struct HeadFallbackOptions {
   // context faces. Only on frames at least 1.5x the network input. 0 = off.
   int crowd_tiles = 2;
   int crowd_min = 4;
+  // Face search in persons: a person whose head region holds no face gets one more face pass
+  // on the upper part of its box (person_search_top of its height), where the face may sit off
+  // the box's top centre (headdresses, leaning, a wide box around props). Its best face scoring
+  // >= search_score is masked. Where that face is one the frame pass found too (the person's
+  // face sits off the region's centre), the head region is not masked: a second mask beside a
+  // masked face was the largest collateral of the head fallback on faces_wider. A new face is
+  // masked with the head region (search_keeps_head): alone, a weak face found in a kissing
+  // couple's box took the place of the region that covered both faces. Only with the
+  // anonymizer's own face detector (create()), once per person pass, at most max_searches
+  // persons per frame (the largest first). search_score 0 = off.
+  float search_score = 0.2f;
+  float search_top = 0.5f;
+  int max_searches = 8;
+  bool search_keeps_head = true;
+  // Also search persons handed over by set_persons() (camera pipelines, `run`, `detect -o`).
+  // Off: the extra masks changed the anonymized frames the pipeline's foreground fall evidence
+  // sees (SceneVideo's slide down a wall was no longer a fall), and video was not measured.
+  bool search_external = false;
 };
 
 // The part of a person box where the head is: a square at the top, sized from the box width
@@ -123,6 +141,21 @@ struct FaceContextOptions {
   float crowd_face_score = 0.5f;
   float crowd_score = 0.1f;
   bool crowd_flip = true;
+  // Collateral trims. Faces narrower than tiny_face_px must score tiny_face_score: patterns
+  // of 5-7 px on tableware and cloth score 0.3-0.5, and a face that small identifies nobody.
+  // 0 = off.
+  float tiny_face_px = 8.f;
+  float tiny_face_score = 0.5f;
+  // Close-ups: a face at least stacked_min of the frame's height lying >= stacked_overlap
+  // inside a better-scoring face of that size is a second detection of the same head (chin,
+  // neck, hair), not a face: two faces that large do not hide a third of each other. 0 = off.
+  float stacked_overlap = 0.3f;
+  float stacked_min = 0.2f;
+  // In crowds, faces shorter than this (px) get larger masks (PrivacyParams::small_face): a
+  // tiny face's box is off by a few pixels, and what the larger mask covers there is mostly the
+  // next person. Everywhere, it masked 2.4% outside the faces of ordinary photos at 1/3 size.
+  // 0 = off.
+  float crowd_small_face = 32.f;
 };
 
 struct AnonymizerOptions {
@@ -140,6 +173,8 @@ struct FrameResult {
   int faces_detected = 0;
   int masks_applied = 0;
   int heads_masked = 0;         // head-fallback regions added this frame
+  int person_searches = 0;      // face passes on person crops (HeadFallbackOptions::search_score)
+  int person_faces = 0;         // faces those passes found and masked in place of a head region
   bool crowd = false;           // the crowd levers of FaceContextOptions ran on this frame
   bool person_tiles = false;    // the crowd person tiles ran (HeadFallbackOptions::crowd_tiles)
   std::vector<cv::Rect> masks;  // pixel areas that were masked
@@ -167,6 +202,8 @@ class Anonymizer {
     tracker_.reset();
     frames_ = 0;
     if (!persons_external_) persons_.clear();
+    person_faces_.clear();
+    person_face_known_.clear();
   }
   std::string detector_name() const { return detector_->name(); }
   const std::string& fallback_note() const { return fallback_note_; }
@@ -186,11 +223,19 @@ class Anonymizer {
   Status add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces);
   // The person pass of the head fallback, plus the crowd tiles where the frame needs them.
   Status detect_persons(const cv::Mat& frame);
+  // HeadFallbackOptions::search_score: fills person_faces_ for the current persons_.
+  Status search_person_faces(const cv::Mat& frame, const std::vector<Face>& faces,
+                             FrameResult& result);
   FaceTracker tracker_;
   std::string fallback_note_;
   std::unique_ptr<ObjectDetector> person_detector_;
   std::string head_fallback_note_;
   std::vector<Detection> persons_;  // latest person boxes for the head fallback
+  // Per person of persons_: the face the person search found (empty: none or not searched).
+  std::vector<cv::Rect2f> person_faces_;
+  std::vector<bool> person_face_known_;  // that face is one the frame pass found too
+  bool persons_fresh_ = false;           // persons_ changed since the last search
+  bool person_search_ = false;           // the face detector is this anonymizer's own (create())
   // Faces scoring below this came from FaceDetectorOptions::context_score and are kept only
   // where options_.context confirms them; 0 = every detected face is kept.
   float context_below_ = 0.f;

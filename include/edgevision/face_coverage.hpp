@@ -33,6 +33,18 @@ struct CoverageOptions {
   int collateral_level = 40;       // collateral: pixels outside face zones changed by more
   // Optional `image,x,y,w,h,tag` file (faces_wider/tags.csv): coverage per tag.
   std::filesystem::path tags_csv;
+  // Optional folder: each anonymized output is written there with the labelled boxes outlined
+  // (green covered, red missed), to see where masks landed. Only anonymized images are written.
+  std::filesystem::path save_dir;
+};
+
+// One image at one scale: where its collateral comes from.
+struct ImageCoverage {
+  std::string image;
+  int faces = 0;
+  int covered = 0;
+  double collateral = 0;        // share of this image's non-face-zone pixels changed
+  std::vector<cv::Rect> masks;  // as applied
 };
 
 // Coverage of the faces that carry one tag (e.g. "size:08-15"), at one scale.
@@ -54,6 +66,7 @@ struct ScaleCoverage {
   std::vector<TagCoverage> tags;  // sorted by tag; empty without CoverageOptions::tags_csv
   double ms_per_image = 0;
   std::vector<std::string> missed;  // "image#k (w x h)"
+  std::vector<ImageCoverage> images;
   double coverage() const { return faces > 0 ? static_cast<double>(covered) / faces : 0.0; }
 };
 

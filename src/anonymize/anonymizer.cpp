@@ -166,6 +166,7 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& 
     // A detector that already runs on the mirrored frame needs no crowd pass of it.
     anonymizer->crowd_flip_ = options.context.crowd_flip && !face_options.flip;
     anonymizer->crowd_ = true;
+    anonymizer->person_search_ = true;
   }
   if (*anonymizer->options_.head_fallback.enabled && options.head_fallback.own_detector) {
     DetectorParams params = options.head_fallback.detector;
@@ -189,6 +190,7 @@ void Anonymizer::set_persons(const std::vector<Detection>& detections) {
   for (const Detection& d : detections)
     if (d.label == "person") persons_.push_back(d);
   persons_external_ = true;
+  persons_fresh_ = true;
 }
 
 std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
@@ -232,6 +234,7 @@ Status Anonymizer::add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& f
 
 Status Anonymizer::detect_persons(const cv::Mat& frame) {
   person_tiles_ran_ = false;
+  persons_fresh_ = true;
   if (Status s = person_detector_->detect(frame, persons_); !s.ok()) return s;
   const HeadFallbackOptions& o = options_.head_fallback;
   const cv::Size net = person_detector_->input_size();
@@ -292,6 +295,64 @@ Status Anonymizer::detect_persons(const cv::Mat& frame) {
   return Status::Ok();
 }
 
+Status Anonymizer::search_person_faces(const cv::Mat& frame, const std::vector<Face>& faces,
+                                       FrameResult& result) {
+  const HeadFallbackOptions& o = options_.head_fallback;
+  person_faces_.assign(persons_.size(), cv::Rect2f());
+  person_face_known_.assign(persons_.size(), false);
+  std::vector<size_t> order;
+  for (size_t i = 0; i < persons_.size(); ++i) {
+    const Detection& p = persons_[i];
+    if (p.score < o.person_score || p.box.width <= 0.f || p.box.height <= 0.f) continue;
+    const cv::Rect2f head = head_region(p.box);
+    const bool has_face = std::any_of(faces.begin(), faces.end(), [&](const Face& f) {
+      return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
+    });
+    if (!has_face) order.push_back(i);
+  }
+  // The largest persons first: their faces are the largest, most identifiable ones.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return persons_[a].box.area() > persons_[b].box.area();
+  });
+  if (order.size() > static_cast<size_t>(std::max(0, o.max_searches)))
+    order.resize(static_cast<size_t>(std::max(0, o.max_searches)));
+  const cv::Rect bounds(0, 0, frame.cols, frame.rows);
+  for (size_t i : order) {
+    const cv::Rect2f& b = persons_[i].box;
+    const cv::Rect crop =
+        cv::Rect(cv::Point(static_cast<int>(std::floor(b.x)), static_cast<int>(std::floor(b.y))),
+                 cv::Point(static_cast<int>(std::ceil(b.br().x)),
+                           static_cast<int>(std::ceil(b.y + o.search_top * b.height)))) &
+        bounds;
+    if (crop.width < 8 || crop.height < 8) continue;
+    Result<std::vector<Face>> found = Result<std::vector<Face>>::Error("detector did not run");
+    try {
+      found = detector_->detect(frame(crop));
+    } catch (const std::exception& e) {
+      return Status::Error(std::string("detector threw: ") + e.what());
+    }
+    if (!found) return found.status();
+    ++result.person_searches;
+    const Face* best = nullptr;
+    for (const Face& f : *found) {
+      // A face is narrower than the shoulders and not a speck beside them.
+      if (f.score < o.search_score || f.box.width > b.width || f.box.width < 0.08f * b.width)
+        continue;
+      if (!best || f.score > best->score) best = &f;
+    }
+    if (!best) continue;
+    const cv::Rect2f box(best->box.x + crop.x, best->box.y + crop.y, best->box.width,
+                         best->box.height);
+    // The person's face is one the frame pass already found, off the head region's centre
+    // (leaning, a wide box): no head mask needed.
+    const bool known = std::any_of(faces.begin(), faces.end(),
+                                   [&](const Face& f) { return iou(f.box, box) > 0.3f; });
+    person_faces_[i] = box;
+    person_face_known_[i] = known;
+  }
+  return Status::Ok();
+}
+
 FrameResult Anonymizer::process(cv::Mat& frame) {
   FrameResult result;
   if (frame.empty()) {
@@ -328,6 +389,25 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   if (crowd && crowd_flip_) {
     if (Status s = add_mirrored_faces(frame, *faces); !s.ok())
       return fail_closed("crowd mirrored pass: " + s.message());
+  }
+  if (context_below_ > 0.f) {
+    // Calibrated on YuNet's scores, like the context faces (FaceContextOptions, trims).
+    const float big = ctx.stacked_min * static_cast<float>(frame.rows);
+    const auto trimmed = [&](const Face& f) {
+      // Not in crowds: there a tiny detection sits among real small faces (6 of those lost
+      // on faces_wider).
+      if (!crowd && f.box.width < ctx.tiny_face_px && f.score < ctx.tiny_face_score) return true;
+      if (ctx.stacked_overlap <= 0.f || f.box.height < big) return false;
+      return std::any_of(faces->begin(), faces->end(), [&](const Face& g) {
+        return g.score > f.score && g.box.height >= big &&
+               (f.box & g.box).area() >= ctx.stacked_overlap * f.box.area();
+      });
+    };
+    std::vector<Face> kept;
+    kept.reserve(faces->size());
+    for (const Face& f : *faces)
+      if (!trimmed(f)) kept.push_back(f);
+    *faces = std::move(kept);
   }
   std::vector<Face> candidates;  // below the face threshold: kept only where context confirms
   std::vector<Face> confirmed_weak;
@@ -379,7 +459,44 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     // The region errs large for the has-a-face test; the mask is its central part (mask_scale),
     // and masks are padded for hair and ears, which that part already includes.
     const float unpad = heads.mask_scale / (1.f + 2.f * params_.padding);
-    for (const cv::Rect2f& head : heads_without_faces(persons_, *faces, heads.person_score)) {
+    std::vector<cv::Rect2f> without = heads_without_faces(persons_, *faces, heads.person_score);
+    const bool search =
+        person_search_ && heads.search_score > 0.f && (!persons_external_ || heads.search_external);
+    if (search && persons_fresh_) {
+      // Searched once per person pass; the frames in between reuse what it found, as they
+      // reuse the persons.
+      persons_fresh_ = false;
+      person_faces_.assign(persons_.size(), cv::Rect2f());
+      person_face_known_.assign(persons_.size(), false);
+      if (!without.empty()) {
+        if (Status s = search_person_faces(frame, *faces, result); !s.ok())
+          return fail_closed("head fallback face search: " + s.message());
+      }
+    }
+    if (search && !without.empty()) {
+      // Persons whose face the search found get that face masked, not the head region.
+      without.clear();
+      for (size_t i = 0; i < persons_.size(); ++i) {
+        const Detection& p = persons_[i];
+        if (p.score < heads.person_score || p.box.width <= 0.f || p.box.height <= 0.f) continue;
+        const cv::Rect2f head = head_region(p.box);
+        const bool has_face = std::any_of(faces->begin(), faces->end(), [&](const Face& f) {
+          return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
+        });
+        if (has_face) continue;
+        const cv::Rect2f found = i < person_faces_.size() ? person_faces_[i] : cv::Rect2f();
+        if (found.area() > 0.f) {
+          Face f;
+          f.box = found;
+          faces->push_back(std::move(f));
+          ++result.person_faces;
+          const bool known = i < person_face_known_.size() && person_face_known_[i];
+          if (known || !heads.search_keeps_head) continue;
+        }
+        without.push_back(head);
+      }
+    }
+    for (const cv::Rect2f& head : without) {
       Face f;
       const cv::Size2f size(head.width * unpad, head.height * unpad);
       f.box = cv::Rect2f(head.x + (head.width - size.width) / 2,
@@ -391,7 +508,9 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   result.faces_detected = static_cast<int>(faces->size()) - result.heads_masked;
   ++frames_;
   const std::vector<cv::Rect2f> boxes = tracker_.update(*faces);
-  result.masks = apply_masks(frame, boxes, options_.method, params_);
+  PrivacyParams params = params_;
+  if (crowd && ctx.crowd_small_face > params.small_face) params.small_face = ctx.crowd_small_face;
+  result.masks = apply_masks(frame, boxes, options_.method, params);
   result.masks_applied = static_cast<int>(result.masks.size());
   result.emitted = true;
   result.mask_ms = ms_since(t_mask);

@@ -147,6 +147,9 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
         label_boxes.push_back(scaled(b, s) & bounds);
         zone(grown(label_boxes.back(), options.face_zone_padding) & bounds).setTo(255);
       }
+      ImageCoverage ic;
+      ic.image = image_name;
+      ic.masks = r.masks;
       for (size_t k = 0; k < label_boxes.size(); ++k) {
         const cv::Rect& lb = label_boxes[k];
         const float cf = options.central_fraction;
@@ -160,6 +163,10 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
                                               : 0;
         const bool covered = frac >= options.covered_threshold;
         ++sc.faces;
+        ++ic.faces;
+        ic.covered += covered ? 1 : 0;
+        if (!options.save_dir.empty())
+          cv::rectangle(img, lb, covered ? cv::Scalar(0, 255, 0) : cv::Scalar(0, 0, 255), 1);
         if (covered) {
           ++sc.covered;
         } else {
@@ -194,7 +201,15 @@ Result<CoverageReport> evaluate_face_coverage(const fs::path& data_dir, Anonymiz
       cv::Mat collateral;
       cv::bitwise_and(strongly_changed, ~zone, collateral);
       if (outside_zone > 0)
-        collateral_sum += cv::countNonZero(collateral) / static_cast<double>(outside_zone);
+        ic.collateral = cv::countNonZero(collateral) / static_cast<double>(outside_zone);
+      collateral_sum += ic.collateral;
+      sc.images.push_back(std::move(ic));
+      if (!options.save_dir.empty()) {
+        const fs::path out = options.save_dir / fs::path(image_name).filename();
+        fs::create_directories(options.save_dir);
+        if (!cv::imwrite(out.string(), img))
+          return Result<CoverageReport>::Error("cannot write " + out.string());
+      }
     }
     sc.ms_per_image = by_image.empty() ? 0 : total_ms / by_image.size();
     sc.masked_outside_fraction = by_image.empty() ? 0 : outside_sum / by_image.size();
