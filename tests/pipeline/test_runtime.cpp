@@ -148,18 +148,26 @@ TEST(Runtime, SharedDetectorSessionConcurrentlyGivesPerCameraResults) {
 }
 
 // Without turns, four cameras on one session run at the same time (the counter is real).
-TEST(Runtime, SharedSessionWithoutTurnsRunsConcurrently) {
+// Four cameras' object detectors on one shared session (with `rt`), each running 10 images at
+// once with the others; returns the most runs the session had in flight (-1 on a setup error).
+int peak_runs_of_four_detectors(const RuntimeOptions& rt) {
   ModelManager models(test::shared_model_options("runtime_shared_detect"));
   const auto images = test_images();
-  ASSERT_FALSE(images.empty());
+  if (images.empty()) {
+    ADD_FAILURE() << "no test images";
+    return -1;
+  }
   DetectorParams params;
   params.model = "yolox-nano";
   params.threads = 1;
-  RuntimeGuard g({.share_sessions = true, .allow_spinning = false, .one_run_per_session = false});
+  RuntimeGuard g(rt);
   std::vector<std::unique_ptr<ObjectDetector>> cams;
   for (int i = 0; i < kCameras; ++i) {
     auto d = ObjectDetector::create(params, models);
-    ASSERT_TRUE(d) << d.error();
+    if (!d) {
+      ADD_FAILURE() << d.error();
+      return -1;
+    }
     cams.push_back(std::move(*d));
   }
   onnxruntime_peak_runs_in_flight(/*reset=*/true);
@@ -169,7 +177,13 @@ TEST(Runtime, SharedSessionWithoutTurnsRunsConcurrently) {
       for (int k = 0; k < 10; ++k) (void)cams[c]->detect(images[(k + c) % images.size()]);
     });
   for (auto& t : threads) t.join();
-  EXPECT_GE(onnxruntime_peak_runs_in_flight(), 2);
+  return onnxruntime_peak_runs_in_flight();
+}
+
+TEST(Runtime, SharedSessionWithoutTurnsRunsConcurrently) {
+  EXPECT_GE(peak_runs_of_four_detectors(
+                {.share_sessions = true, .allow_spinning = false, .one_run_per_session = false}),
+            2);
 }
 
 // Four cameras run the face detector on one shared session at once (with `shared` runtime
@@ -254,29 +268,9 @@ TEST(Runtime, SharedFaceSessionWithTwoRunsInFlightGivesPerCameraResults) {
 
 // The bound is reached, not only respected: four cameras on a two-run session overlap.
 TEST(Runtime, SharedSessionRunsUpToItsBoundAtOnce) {
-  ModelManager models(test::shared_model_options("runtime_shared_detect"));
-  const auto images = test_images();
-  ASSERT_FALSE(images.empty());
-  DetectorParams params;
-  params.model = "yolox-nano";
-  params.threads = 1;
   RuntimeOptions rt{.share_sessions = true, .allow_spinning = false};
   rt.runs_per_session = 2;
-  RuntimeGuard g(rt);
-  std::vector<std::unique_ptr<ObjectDetector>> cams;
-  for (int i = 0; i < kCameras; ++i) {
-    auto d = ObjectDetector::create(params, models);
-    ASSERT_TRUE(d) << d.error();
-    cams.push_back(std::move(*d));
-  }
-  onnxruntime_peak_runs_in_flight(/*reset=*/true);
-  std::vector<std::thread> threads;
-  for (int c = 0; c < kCameras; ++c)
-    threads.emplace_back([&, c] {
-      for (int k = 0; k < 10; ++k) (void)cams[c]->detect(images[(k + c) % images.size()]);
-    });
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(onnxruntime_peak_runs_in_flight(), 2);
+  EXPECT_EQ(peak_runs_of_four_detectors(rt), 2);
 }
 
 // Four cameras' worth of models (a face detector and an object detector each).

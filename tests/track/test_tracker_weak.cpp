@@ -4,18 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "edgevision/track.hpp"
+#include "support/detections.hpp"
 
 namespace ev {
 namespace {
 
-Detection det(float x, float y, float w, float h, float score, int cls = 0) {
-  Detection d;
-  d.box = cv::Rect2f(x, y, w, h);
-  d.score = score;
-  d.class_id = cls;
-  d.label = cls == 0 ? "person" : "car";
-  return d;
-}
+using test::det;
 
 TrackerParams weak_params() {
   TrackerParams p;
