@@ -130,17 +130,30 @@ cv::Rect2f head_region(const cv::Rect2f& person) {
   return {person.x + person.width / 2 - w / 2, person.y - 0.1f * side, w, h};
 }
 
+namespace {
+// A person scoring >= min_score whose head region holds no face's centre.
+bool lacks_face(const Detection& p, const std::vector<Face>& faces, float min_score) {
+  if (p.score < min_score || p.box.width <= 0.f || p.box.height <= 0.f) return false;
+  const cv::Rect2f head = head_region(p.box);
+  return std::none_of(faces.begin(), faces.end(), [&](const Face& f) {
+    return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
+  });
+}
+
+std::vector<size_t> persons_without_faces(const std::vector<Detection>& persons,
+                                          const std::vector<Face>& faces, float min_score) {
+  std::vector<size_t> without;
+  for (size_t i = 0; i < persons.size(); ++i)
+    if (lacks_face(persons[i], faces, min_score)) without.push_back(i);
+  return without;
+}
+}  // namespace
+
 std::vector<cv::Rect2f> heads_without_faces(const std::vector<Detection>& persons,
                                             const std::vector<Face>& faces, float min_score) {
   std::vector<cv::Rect2f> heads;
-  for (const Detection& p : persons) {
-    if (p.score < min_score || p.box.width <= 0.f || p.box.height <= 0.f) continue;
-    const cv::Rect2f head = head_region(p.box);
-    const bool has_face = std::any_of(faces.begin(), faces.end(), [&](const Face& f) {
-      return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
-    });
-    if (!has_face) heads.push_back(head);
-  }
+  for (size_t i : persons_without_faces(persons, faces, min_score))
+    heads.push_back(head_region(persons[i].box));
   return heads;
 }
 
@@ -300,16 +313,7 @@ Status Anonymizer::search_person_faces(const cv::Mat& frame, const std::vector<F
   const HeadFallbackOptions& o = options_.head_fallback;
   person_faces_.assign(persons_.size(), cv::Rect2f());
   person_face_known_.assign(persons_.size(), false);
-  std::vector<size_t> order;
-  for (size_t i = 0; i < persons_.size(); ++i) {
-    const Detection& p = persons_[i];
-    if (p.score < o.person_score || p.box.width <= 0.f || p.box.height <= 0.f) continue;
-    const cv::Rect2f head = head_region(p.box);
-    const bool has_face = std::any_of(faces.begin(), faces.end(), [&](const Face& f) {
-      return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
-    });
-    if (!has_face) order.push_back(i);
-  }
+  std::vector<size_t> order = persons_without_faces(persons_, faces, o.person_score);
   // The largest persons first: their faces are the largest, most identifiable ones.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return persons_[a].box.area() > persons_[b].box.area();
@@ -477,13 +481,9 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
       // Persons whose face the search found get that face masked, not the head region.
       without.clear();
       for (size_t i = 0; i < persons_.size(); ++i) {
-        const Detection& p = persons_[i];
-        if (p.score < heads.person_score || p.box.width <= 0.f || p.box.height <= 0.f) continue;
-        const cv::Rect2f head = head_region(p.box);
-        const bool has_face = std::any_of(faces->begin(), faces->end(), [&](const Face& f) {
-          return head.contains({f.box.x + f.box.width / 2, f.box.y + f.box.height / 2});
-        });
-        if (has_face) continue;
+        // Judged against the faces found so far, those added for earlier persons included.
+        if (!lacks_face(persons_[i], *faces, heads.person_score)) continue;
+        const cv::Rect2f head = head_region(persons_[i].box);
         const cv::Rect2f found = i < person_faces_.size() ? person_faces_[i] : cv::Rect2f();
         if (found.area() > 0.f) {
           Face f;
