@@ -207,7 +207,7 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--person-search-score", args->search_score,
                   "head fallback: face pass on the upper part of each person with no face in its "
-                  "head region; its best face scoring this much is masked instead (0 = off)")
+                  "head region; its best face scoring this much is masked too (0 = off)")
       ->capture_default_str();
   cmd->add_option("--person-search-top", args->search_top,
                   "part of the person box (from its top) the person face search looks at")

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <unordered_map>
 
@@ -183,13 +184,15 @@ struct SceneAnalyzer::Impl {
 
   // ---- acceptance (filters) --------------------------------------------------------------
 
-  bool passes_filter(const TrackRt& t) const {
+  // `score_cap`: the median score needed is at most this (falls: see judged_for_falls).
+  bool passes_filter(const TrackRt& t,
+                     double score_cap = std::numeric_limits<double>::infinity()) const {
     if (t.hits < p.min_hits) return false;
     const ClassFilterConfig f = class_filter(cfg, t.label);
     // Frigate's rule: the median score (one confident frame does not carry a flickering
     // track, one weak frame does not sink a good one) over a track that has lived min_age_s.
     if (now - t.first_t < f.min_age_s) return false;
-    if (percentile(t.scores, 0.5) < f.min_score) return false;
+    if (percentile(t.scores, 0.5) < std::min<double>(score_cap, f.min_score)) return false;
     const double area = percentile(t.areas, 0.5);
     if (area < f.min_area) return false;
     if (f.max_area > 0 && area > f.max_area) return false;
@@ -203,14 +206,7 @@ struct SceneAnalyzer::Impl {
   // weak births give them a track). Their median score must still reach fall_min_score (boxes
   // on shelves and clutter score 0.1-0.33 and flicker in shape); the rest of the filter applies.
   bool judged_for_falls(const TrackRt& t) const {
-    if (t.accepted) return true;
-    if (t.hits < p.min_hits || t.label != "person") return false;
-    const ClassFilterConfig f = class_filter(cfg, t.label);
-    if (now - t.first_t < f.min_age_s) return false;
-    if (percentile(t.scores, 0.5) < std::min<double>(p.fall_min_score, f.min_score)) return false;
-    const double area = percentile(t.areas, 0.5);
-    if (area < f.min_area || (f.max_area > 0 && area > f.max_area)) return false;
-    return t.overlap_frames * 2 <= t.hits;
+    return t.accepted || (t.label == "person" && passes_filter(t, p.fall_min_score));
   }
 
   // ---- per-frame pieces ------------------------------------------------------------------
