@@ -136,7 +136,7 @@ def run_one(n, args, frames, tmp, cam_port, api_port):
     cfg = os.path.join(tmp, f"n{n}.yaml")
     write_config(cfg, n, cam_port, api_port, args)
     env = dict(os.environ, **args.env)
-    cmd = [args.bin, "--log-level", "warn", "run", "--config", cfg]
+    cmd = [args.bin, "--log-level", "info", "run", "--config", cfg]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(tmp, f"n{n}.log"), "w"))
     rss_peak = 0
@@ -248,6 +248,8 @@ def main():
             try:
                 r = run_one(n, args, frames, tmp, cam_port, api_port)
                 r["loadavg_before"] = float(load)
+                for line in open(os.path.join(tmp, f"n{n}.log")):  # the face gate's full/region/still counts
+                    if "motion faces" in line: log(line.strip())
                 results.append(r)
                 log(f"N={n}: {r['fps_out_mean']:.1f} fps/camera (min {r['fps_out_min']:.1f}), "
                     f"dropped {r['drop_pct']}%, CPU {r['cpu_pct']}%, {r['cpu_ms_per_frame']} "

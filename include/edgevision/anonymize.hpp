@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -187,8 +189,14 @@ struct FrameResult {
 // frame is blacked out and `emitted` is false.
 class Anonymizer {
  public:
+  // Wraps the frame pass's face detector (e.g. in a MotionGatedFaceDetector, which keeps state
+  // between frames). The wrapper must keep the detector it is given alive; the mirrored-frame
+  // and person-search passes, which see other images than the frame, use it unwrapped.
+  using FrameDetectorWrapper =
+      std::function<std::unique_ptr<FaceDetector>(std::unique_ptr<FaceDetector>)>;
   static Result<std::unique_ptr<Anonymizer>> create(const AnonymizerOptions& options,
-                                                    ModelManager& models);
+                                                    ModelManager& models,
+                                                    const FrameDetectorWrapper& wrap_frame_pass = {});
   // With a detector built elsewhere (tests, services that share one detector per camera).
   static std::unique_ptr<Anonymizer> create_with_detector(const AnonymizerOptions& options,
                                                           std::unique_ptr<FaceDetector> detector);
@@ -219,6 +227,7 @@ class Anonymizer {
   AnonymizerOptions options_;
   PrivacyParams params_;
   std::unique_ptr<FaceDetector> detector_;
+  FaceDetector* plain_detector_ = nullptr;  // detector_, or what create()'s wrapper wrapped
   // Faces of the mirrored frame that the first pass did not find (FaceContextOptions::crowd_flip).
   Status add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces);
   // The person pass of the head fallback, plus the crowd tiles where the frame needs them.

@@ -177,11 +177,17 @@ struct MotionFaceOptions {
   int diff_threshold = 15;            // gray levels (after a 5x5 blur) that count as a change
   float pad_fraction = 0.5f;          // each motion blob grows by this much of its size ...
   int pad_pixels = 48;                // ... plus this many pixels on every side
+  // Frames by which this detector's periodic full passes come early (0 .. full_pass_every-1).
+  // Cameras started together would otherwise all run their full pass on the same frame and
+  // queue up behind one another in the shared face session; -1 picks a phase per detector
+  // created in this process (spread by the golden ratio).
+  int phase = -1;
 };
 
 class MotionGatedFaceDetector final : public FaceDetector {
  public:
   MotionGatedFaceDetector(std::unique_ptr<FaceDetector> inner, MotionFaceOptions options = {});
+  ~MotionGatedFaceDetector() override;
   std::string name() const override;
   Result<std::vector<Face>> detect(const cv::Mat& bgr) override;
 
@@ -201,6 +207,7 @@ class MotionGatedFaceDetector final : public FaceDetector {
   cv::Mat previous_;
   cv::Size frame_size_;
   int since_full_ = 0;
+  bool first_full_done_ = false;
   std::vector<Face> known_;
   std::vector<cv::Rect> last_regions_;
   Stats stats_;

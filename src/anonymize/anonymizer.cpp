@@ -78,6 +78,7 @@ Anonymizer::Anonymizer(AnonymizerOptions options, std::unique_ptr<FaceDetector> 
     : options_(std::move(options)),
       params_(privacy_params(options_.level)),
       detector_(std::move(detector)),
+      plain_detector_(detector_.get()),
       tracker_(params_.hold_frames),
       fallback_note_(std::move(fallback_note)) {
   // Unset: the level decides (docs/face-detectors.md, "Hard faces").
@@ -158,7 +159,8 @@ std::vector<cv::Rect2f> heads_without_faces(const std::vector<Detection>& person
 }
 
 Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& options,
-                                                       ModelManager& models) {
+                                                       ModelManager& models,
+                                                       const FrameDetectorWrapper& wrap_frame_pass) {
   std::string note;
   FaceDetectorOptions face_options = level_detector_options(options.detector, options.level);
   const bool context = reports_context_faces(face_options);
@@ -171,7 +173,11 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& 
     face_options.context_score = ctx.crowd_score;
   auto detector = create_face_detector(face_options, models, &note);
   if (!detector) return Result<std::unique_ptr<Anonymizer>>(detector.status());
-  std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(*detector), note));
+  FaceDetector* plain = detector->get();
+  std::unique_ptr<FaceDetector> frame_pass =
+      wrap_frame_pass ? wrap_frame_pass(std::move(*detector)) : std::move(*detector);
+  std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(frame_pass), note));
+  anonymizer->plain_detector_ = plain;
   // A fallback detector uses its own threshold and reports no context candidates.
   if (note.empty() && context) {
     anonymizer->context_below_ = face_options.score_threshold;
@@ -226,7 +232,7 @@ Status Anonymizer::add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& f
   cv::flip(frame, mirrored, 1);
   Result<std::vector<Face>> more = Result<std::vector<Face>>::Error("detector did not run");
   try {
-    more = detector_->detect(mirrored);
+    more = plain_detector_->detect(mirrored);
   } catch (const std::exception& e) {
     return Status::Error(std::string("detector threw: ") + e.what());
   }
@@ -331,7 +337,7 @@ Status Anonymizer::search_person_faces(const cv::Mat& frame, const std::vector<F
     if (crop.width < 8 || crop.height < 8) continue;
     Result<std::vector<Face>> found = Result<std::vector<Face>>::Error("detector did not run");
     try {
-      found = detector_->detect(frame(crop));
+      found = plain_detector_->detect(frame(crop));
     } catch (const std::exception& e) {
       return Status::Error(std::string("detector threw: ") + e.what());
     }

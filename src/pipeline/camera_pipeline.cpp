@@ -582,25 +582,24 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
   // A camera that detects objects hands its persons to the head fallback; one that does not
   // runs a person detector for it.
   ao->head_fallback.own_detector = !settings.camera.detect;
+  // Motion regions gate the frame pass only; everything else (level thresholds, crowd and
+  // person levers) is the anonymizer's as without them.
+  Anonymizer::FrameDetectorWrapper gate;
   if (settings.privacy.motion_regions) {
-    std::string note;
-    auto faces = create_face_detector(ao->detector, models, &note);
-    if (!faces) return R::Error("privacy detector: " + faces.error());
-    if (!note.empty()) spdlog::warn("camera {}: {}", settings.camera.id, note);
     MotionFaceOptions mo;
     mo.full_pass_every = settings.privacy.full_pass_every;
-    impl->anonymizer = Anonymizer::create_with_detector(
-        *ao, std::make_unique<MotionGatedFaceDetector>(std::move(*faces), mo));
-  } else {
-    auto anonymizer = Anonymizer::create(*ao, models);
-    if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
-    impl->anonymizer = std::move(*anonymizer);
-    if (!impl->anonymizer->fallback_note().empty()) {
-      spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->fallback_note());
-    }
-    if (!impl->anonymizer->head_fallback_note().empty()) {
-      spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->head_fallback_note());
-    }
+    gate = [mo](std::unique_ptr<FaceDetector> faces) -> std::unique_ptr<FaceDetector> {
+      return std::make_unique<MotionGatedFaceDetector>(std::move(faces), mo);
+    };
+  }
+  auto anonymizer = Anonymizer::create(*ao, models, gate);
+  if (!anonymizer) return R::Error("privacy detector: " + anonymizer.error());
+  impl->anonymizer = std::move(*anonymizer);
+  if (!impl->anonymizer->fallback_note().empty()) {
+    spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->fallback_note());
+  }
+  if (!impl->anonymizer->head_fallback_note().empty()) {
+    spdlog::warn("camera {}: {}", settings.camera.id, impl->anonymizer->head_fallback_note());
   }
 
   if (settings.camera.detect) {

@@ -5,8 +5,11 @@
 // `full_pass_every` frames, on a scene change, after a size change and when motion covers
 // most of the frame keeps any miss from lasting.
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 
 #include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
 
 #include "edgevision/pipeline.hpp"
 #include "edgevision/rects.hpp"
@@ -21,11 +24,28 @@ cv::Rect pad_rect(const cv::Rect& r, float fraction, int pixels, const cv::Rect&
   return cv::Rect(r.x - dx, r.y - dy, r.width + 2 * dx, r.height + 2 * dy) & bounds;
 }
 
+int next_phase(int every) {
+  static std::atomic<int> created{0};
+  const double golden = 0.6180339887498949;
+  const double f = std::fmod(created.fetch_add(1) * golden, 1.0);
+  return std::min(every - 1, static_cast<int>(f * every));
+}
+
 }  // namespace
 
 MotionGatedFaceDetector::MotionGatedFaceDetector(std::unique_ptr<FaceDetector> inner,
                                                  MotionFaceOptions options)
-    : inner_(std::move(inner)), options_(options) {}
+    : inner_(std::move(inner)), options_(options) {
+  options_.full_pass_every = std::max(1, options_.full_pass_every);
+  options_.phase = options_.phase < 0 ? next_phase(options_.full_pass_every)
+                                      : options_.phase % options_.full_pass_every;
+}
+
+MotionGatedFaceDetector::~MotionGatedFaceDetector() {
+  if (stats_.full + stats_.regions + stats_.still > 0)
+    spdlog::info("motion faces: {} full passes, {} region searches, {} still frames", stats_.full,
+                 stats_.regions, stats_.still);
+}
 
 std::string MotionGatedFaceDetector::name() const {
   return inner_->name();
@@ -35,7 +55,8 @@ Result<std::vector<Face>> MotionGatedFaceDetector::full_pass(const cv::Mat& bgr)
   auto faces = inner_->detect(bgr);
   if (!faces) return faces;
   ++stats_.full;
-  since_full_ = 0;
+  since_full_ = first_full_done_ ? 0 : options_.phase;
+  first_full_done_ = true;
   last_regions_ = {cv::Rect(0, 0, bgr.cols, bgr.rows)};
   known_ = *faces;
   return faces;

@@ -36,6 +36,7 @@ std::unique_ptr<Anonymizer> make_anonymizer(ModelManager& models, bool gated,
   if (!gated) return Anonymizer::create_with_detector(ao, std::move(*det));
   MotionFaceOptions mo;
   mo.full_pass_every = 1000;  // only the first frame: what is tested is the region search
+  mo.phase = 0;
   auto g = std::make_unique<MotionGatedFaceDetector>(std::move(*det), mo);
   if (gate) *gate = g.get();
   return Anonymizer::create_with_detector(ao, std::move(g));
@@ -96,26 +97,61 @@ TEST(MotionFaces, FaceWalkingIntoStillSceneIsCoveredOnEveryVisibleFrame) {
   EXPECT_GT(st.still, 20) << "frames without motion ran no inference";
 }
 
-TEST(MotionFaces, CoverageOnLabelledPhotosNotLowerThanFullPasses) {
+TEST(MotionFaces, CoverageOnLabelledPhotosSameAsFullPasses) {
   ModelManager models(test::shared_model_options("motion_faces_cov"));
   CoverageOptions co;
   co.scales = {1.0};
-  auto plain = make_anonymizer(models, false);
-  ASSERT_TRUE(plain);
-  auto full = evaluate_face_coverage(test::data("faces_wider"), *plain, co);
-  ASSERT_TRUE(full) << full.error();
-  // The default safety net (a full pass every 10 frames) as the service uses it.
+  // The anonymizer a camera gets, with and without motion regions (the default safety net, a
+  // full pass every 10 frames): the gate must keep the level's thresholds, the small-face
+  // runs, the crowd levers and the head fallback, so on photos (each one a new scene) it
+  // covers exactly what full passes cover.
   AnonymizerOptions ao;
-  auto det = create_face_detector(ao.detector, models);
-  ASSERT_TRUE(det) << det.error();
-  auto gated = Anonymizer::create_with_detector(
-      ao, std::make_unique<MotionGatedFaceDetector>(std::move(*det), MotionFaceOptions{}));
-  auto with_regions = evaluate_face_coverage(test::data("faces_wider"), *gated, co);
+  auto plain = Anonymizer::create(ao, models);
+  ASSERT_TRUE(plain) << plain.error();
+  auto full = evaluate_face_coverage(test::data("faces_wider"), **plain, co);
+  ASSERT_TRUE(full) << full.error();
+  auto gated = Anonymizer::create(ao, models, [](std::unique_ptr<FaceDetector> faces) {
+    return std::unique_ptr<FaceDetector>(
+        std::make_unique<MotionGatedFaceDetector>(std::move(faces), MotionFaceOptions{}));
+  });
+  ASSERT_TRUE(gated) << gated.error();
+  auto with_regions = evaluate_face_coverage(test::data("faces_wider"), **gated, co);
   ASSERT_TRUE(with_regions) << with_regions.error();
   ASSERT_GT(full->faces, 500);
   EXPECT_EQ(with_regions->faces, full->faces);
-  EXPECT_GE(with_regions->covered, full->covered)
-      << "motion regions " << with_regions->covered << " vs full passes " << full->covered;
+  EXPECT_EQ(with_regions->covered, full->covered);
+  ASSERT_EQ(with_regions->scales.size(), 1u);
+  EXPECT_EQ(with_regions->scales[0].masks, full->scales[0].masks);
+}
+
+TEST(MotionFaces, CamerasStartedTogetherSpreadTheirFullPasses) {
+  class NoFaces final : public FaceDetector {
+   public:
+    std::string name() const override { return "none"; }
+    Result<std::vector<Face>> detect(const cv::Mat&) override { return std::vector<Face>{}; }
+  };
+  const cv::Mat still(240, 320, CV_8UC3, cv::Scalar(40, 80, 120));
+  constexpr int kCameras = 4, kFrames = 41;
+  std::vector<std::unique_ptr<MotionGatedFaceDetector>> gates;
+  for (int i = 0; i < kCameras; ++i)
+    gates.push_back(std::make_unique<MotionGatedFaceDetector>(std::make_unique<NoFaces>()));
+  std::vector<int> full_passes_on_frame(kFrames, 0);
+  for (int f = 0; f < kFrames; ++f) {
+    for (auto& g : gates) {
+      const int64_t before = g->stats().full;
+      ASSERT_TRUE(g->detect(still));
+      full_passes_on_frame[f] += static_cast<int>(g->stats().full - before);
+    }
+  }
+  EXPECT_EQ(full_passes_on_frame[0], kCameras) << "every camera starts with a full pass";
+  for (auto& g : gates) EXPECT_GE(g->stats().full, 4) << "the safety net still runs every 10";
+  for (int f = 1; f < kFrames; ++f)
+    EXPECT_LE(full_passes_on_frame[f], 1) << "frame " << f << ": full passes at once";
+  MotionFaceOptions fixed;
+  fixed.phase = 0;
+  MotionGatedFaceDetector aligned(std::make_unique<NoFaces>(), fixed);
+  for (int f = 0; f < 11; ++f) ASSERT_TRUE(aligned.detect(still));
+  EXPECT_EQ(aligned.stats().full, 2) << "phase 0: frames 0 and 10";
 }
 
 TEST(MotionFaces, DetectorErrorFailsClosed) {
