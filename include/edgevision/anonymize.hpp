@@ -194,9 +194,9 @@ class Anonymizer {
   // and person-search passes, which see other images than the frame, use it unwrapped.
   using FrameDetectorWrapper =
       std::function<std::unique_ptr<FaceDetector>(std::unique_ptr<FaceDetector>)>;
-  static Result<std::unique_ptr<Anonymizer>> create(const AnonymizerOptions& options,
-                                                    ModelManager& models,
-                                                    const FrameDetectorWrapper& wrap_frame_pass = {});
+  static Result<std::unique_ptr<Anonymizer>> create(
+      const AnonymizerOptions& options, ModelManager& models,
+      const FrameDetectorWrapper& wrap_frame_pass = {});
   // With a detector built elsewhere (tests, services that share one detector per camera).
   static std::unique_ptr<Anonymizer> create_with_detector(const AnonymizerOptions& options,
                                                           std::unique_ptr<FaceDetector> detector);

@@ -158,9 +158,9 @@ std::vector<cv::Rect2f> heads_without_faces(const std::vector<Detection>& person
   return heads;
 }
 
-Result<std::unique_ptr<Anonymizer>> Anonymizer::create(const AnonymizerOptions& options,
-                                                       ModelManager& models,
-                                                       const FrameDetectorWrapper& wrap_frame_pass) {
+Result<std::unique_ptr<Anonymizer>> Anonymizer::create(
+    const AnonymizerOptions& options, ModelManager& models,
+    const FrameDetectorWrapper& wrap_frame_pass) {
   std::string note;
   FaceDetectorOptions face_options = level_detector_options(options.detector, options.level);
   const bool context = reports_context_faces(face_options);

@@ -8,8 +8,8 @@
 #include <atomic>
 #include <cmath>
 
-#include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/imgproc.hpp>
 
 #include "edgevision/pipeline.hpp"
 #include "edgevision/rects.hpp"
