@@ -49,6 +49,11 @@ struct Packet {
   // (see split_low_person_boxes).
   std::vector<Detection> low_detections;
   float detector_conf = 0.f;  // the detector's own threshold (low_detections are below it)
+  // The frame before anonymization at the foreground model's working size (analytics
+  // floor_evidence): the masks on `image` depend on which persons the anonymizer was handed
+  // at that moment, so the falls' evidence would vary with thread timing. Never leaves the
+  // process (the tracking stage only learns a background from it).
+  ForegroundFrame foreground;
 };
 
 // People lying on the floor or caught mid-fall score below the detector's threshold (rare in
@@ -494,6 +499,9 @@ struct CameraPipeline::Impl {
                        st.message());
         }
       }
+      if (foreground && p->detector_ran) {  // the tracking stage reads it only then
+        p->foreground = foreground->prepare(p->original.empty() ? p->image : p->original);
+      }
       p->original.release();
       observe(metrics ? metrics->stage_detect : nullptr, seconds_since(t0));
       if (!forward(q_track, std::move(*p))) break;
@@ -526,7 +534,7 @@ struct CameraPipeline::Impl {
         SceneFrame sf = scene_frame(*p, tracks, live, s.camera.roi);
         const bool person = std::any_of(live.begin(), live.end(),
                                         [](const Track& t) { return t.label == "person"; });
-        if (foreground && foreground->update_while(p->image, person))
+        if (foreground && foreground->update_while(p->foreground, person))
           sf.foreground = foreground.get();
         scene.update(sf, scene_emit);
         // Weak-born tracks (seated people below new_track_thresh, but also clutter) are for
