@@ -56,11 +56,12 @@ class ForegroundModel {
   // the time. The background is learnt before someone arrives: a model started with a person
   // in view learns part of them (falls/video_3 did not fire when it started with her track).
   // Returns whether the model is active (updated) this frame.
-  bool update_while(const cv::Mat& bgr, bool person_present) {
-    return update_while(prepare(bgr), person_present);
-  }
+  bool update_while(const cv::Mat& bgr, bool person_present);
   bool update_while(const ForegroundFrame& frame, bool person_present);
   bool active() const { return static_cast<bool>(mog_); }
+  // Frees the model (and its memory) now; the next update() starts a new one.
+  void release();
+  const ForegroundParams& params() const { return p_; }
   // Warmed up, and this frame did not change as a whole.
   bool usable() const;
   double fraction() const { return fraction_; }
@@ -82,6 +83,7 @@ class ForegroundModel {
   double fraction_ = 0;
   int frames_ = 0;
   int idle_ = 0;  // frames without a person
+  bool wanted(bool person_present);  // counts idle_, releases the model past idle_frames
 };
 
 }  // namespace ev

@@ -37,25 +37,37 @@ ForegroundFrame ForegroundModel::prepare(const cv::Mat& bgr, const ForegroundPar
   return f;
 }
 
-bool ForegroundModel::update_while(const ForegroundFrame& frame, bool person_present) {
+bool ForegroundModel::wanted(bool person_present) {
   idle_ = person_present ? 0 : idle_ + 1;
-  if (idle_ > p_.idle_frames) {
-    if (mog_) {
-      mog_.release();
-      mask_.release();
-      frame_ = cv::Size();
-      frames_ = 0;
-      fraction_ = 0;
-#ifdef __GLIBC__
-      // Freed model buffers otherwise stay in the process heap (glibc raises its mmap threshold
-      // after the first large free): RSS did not drop at all without this (bench/README.md).
-      malloc_trim(0);
-#endif
-    }
-    return false;
-  }
+  if (idle_ <= p_.idle_frames) return true;
+  release();
+  return false;
+}
+
+bool ForegroundModel::update_while(const cv::Mat& bgr, bool person_present) {
+  if (!wanted(person_present)) return false;  // released: not even the frame is scaled
+  update(bgr);
+  return true;
+}
+
+bool ForegroundModel::update_while(const ForegroundFrame& frame, bool person_present) {
+  if (!wanted(person_present)) return false;
   update(frame);
   return true;
+}
+
+void ForegroundModel::release() {
+  if (!mog_) return;
+  mog_.release();
+  mask_.release();
+  frame_ = cv::Size();
+  frames_ = 0;
+  fraction_ = 0;
+#ifdef __GLIBC__
+  // Freed model buffers otherwise stay in the process heap (glibc raises its mmap threshold
+  // after the first large free): RSS did not drop at all without this (bench/README.md).
+  malloc_trim(0);
+#endif
 }
 
 void ForegroundModel::update(const ForegroundFrame& frame) {
