@@ -28,6 +28,14 @@ struct ForegroundParams {
   int idle_frames = 750;
 };
 
+// A frame at the model's working resolution and the size of the full frame it came from:
+// ForegroundModel::prepare() on one thread (the camera's detect stage, from the frame before
+// anonymization), update() on another, so the copy that waits in the queue between is small.
+struct ForegroundFrame {
+  cv::Mat small;
+  cv::Size full;
+};
+
 struct ForegroundBlob {
   cv::Rect2f box;   // bounding box, full-frame pixels
   double area = 0;  // foreground pixels inside it, full-frame pixels
@@ -36,8 +44,12 @@ struct ForegroundBlob {
 class ForegroundModel {
  public:
   explicit ForegroundModel(ForegroundParams params = {});
+  // `bgr` scaled to the working resolution; reads only the params (safe from any thread).
+  static ForegroundFrame prepare(const cv::Mat& bgr, const ForegroundParams& params);
+  ForegroundFrame prepare(const cv::Mat& bgr) const { return prepare(bgr, p_); }
   // One call per analysed frame (BGR, any size; the size must stay the same).
-  void update(const cv::Mat& bgr);
+  void update(const cv::Mat& bgr) { update(prepare(bgr)); }
+  void update(const ForegroundFrame& frame);
   // update() while `person_present`, and for idle_frames after (and from the first frame); then
   // the model is released until a person appears again. The evidence is only read for a person
   // track, so a camera where nobody is in view pays neither the memory (5.8 MB at 320x180) nor
@@ -45,7 +57,11 @@ class ForegroundModel {
   // in view learns part of them (falls/video_3 did not fire when it started with her track).
   // Returns whether the model is active (updated) this frame.
   bool update_while(const cv::Mat& bgr, bool person_present);
+  bool update_while(const ForegroundFrame& frame, bool person_present);
   bool active() const { return static_cast<bool>(mog_); }
+  // Frees the model (and its memory) now; the next update() starts a new one.
+  void release();
+  const ForegroundParams& params() const { return p_; }
   // Warmed up, and this frame did not change as a whole.
   bool usable() const;
   double fraction() const { return fraction_; }
@@ -61,12 +77,13 @@ class ForegroundModel {
  private:
   ForegroundParams p_;
   cv::Ptr<cv::BackgroundSubtractorMOG2> mog_;
-  cv::Mat small_, mask_;
+  cv::Mat mask_;
   double scale_ = 1.0;  // working / full-frame
   cv::Size frame_;
   double fraction_ = 0;
   int frames_ = 0;
   int idle_ = 0;  // frames without a person
+  bool wanted(bool person_present);  // counts idle_, releases the model past idle_frames
 };
 
 }  // namespace ev

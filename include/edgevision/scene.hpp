@@ -244,6 +244,8 @@ class FallDetector {
   bool lying_down(const cv::Rect2f& posture, double ref_s) const;
   // Where to look for a lost person: the last upright box, else the last confident posture.
   std::optional<cv::Rect2f> last_place() const;
+  // Is the box edge_margin clear of the frame's edges (always, while the size is unknown)?
+  bool clear_of_edges(const cv::Rect2f& box) const;
 
  private:
   FallParams p_;
@@ -265,7 +267,6 @@ class FallDetector {
   std::deque<Upright> postures_;  // confident, not lying, of the last lying_transition_s
   std::optional<double> lying_since_;
   std::optional<double> lying_onset_;  // first lying posture since the last non-lying one
-  bool clear_of_edges(const cv::Rect2f& box) const;
   bool standing_like(const cv::Rect2f& box) const;
 };
 

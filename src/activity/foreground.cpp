@@ -21,47 +21,67 @@ cv::Ptr<cv::BackgroundSubtractorMOG2> make_mog(const ForegroundParams& p) {
 
 ForegroundModel::ForegroundModel(ForegroundParams params) : p_(params), mog_(make_mog(p_)) {}
 
-bool ForegroundModel::update_while(const cv::Mat& bgr, bool person_present) {
-  idle_ = person_present ? 0 : idle_ + 1;
-  if (idle_ > p_.idle_frames) {
-    if (mog_) {
-      mog_.release();
-      small_.release();
-      mask_.release();
-      frame_ = cv::Size();
-      frames_ = 0;
-      fraction_ = 0;
-#ifdef __GLIBC__
-      // Freed model buffers otherwise stay in the process heap (glibc raises its mmap threshold
-      // after the first large free): RSS did not drop at all without this (bench/README.md).
-      malloc_trim(0);
-#endif
-    }
-    return false;
+ForegroundFrame ForegroundModel::prepare(const cv::Mat& bgr, const ForegroundParams& p) {
+  ForegroundFrame f;
+  if (bgr.empty()) return f;
+  f.full = bgr.size();
+  const double scale = std::min(1.0, static_cast<double>(p.work_width) / std::max(1, f.full.width));
+  if (scale < 1.0) {
+    cv::resize(bgr, f.small,
+               cv::Size(std::max(1, static_cast<int>(std::lround(f.full.width * scale))),
+                        std::max(1, static_cast<int>(std::lround(f.full.height * scale)))),
+               0, 0, cv::INTER_AREA);
+  } else {
+    f.small = bgr;
   }
+  return f;
+}
+
+bool ForegroundModel::wanted(bool person_present) {
+  idle_ = person_present ? 0 : idle_ + 1;
+  if (idle_ <= p_.idle_frames) return true;
+  release();
+  return false;
+}
+
+bool ForegroundModel::update_while(const cv::Mat& bgr, bool person_present) {
+  if (!wanted(person_present)) return false;  // released: not even the frame is scaled
   update(bgr);
   return true;
 }
 
-void ForegroundModel::update(const cv::Mat& bgr) {
-  if (bgr.empty()) return;
-  if (frame_ != bgr.size() || !mog_) {
+bool ForegroundModel::update_while(const ForegroundFrame& frame, bool person_present) {
+  if (!wanted(person_present)) return false;
+  update(frame);
+  return true;
+}
+
+void ForegroundModel::release() {
+  if (!mog_) return;
+  mog_.release();
+  mask_.release();
+  frame_ = cv::Size();
+  frames_ = 0;
+  fraction_ = 0;
+#ifdef __GLIBC__
+  // Freed model buffers otherwise stay in the process heap (glibc raises its mmap threshold
+  // after the first large free): RSS did not drop at all without this (bench/README.md).
+  malloc_trim(0);
+#endif
+}
+
+void ForegroundModel::update(const ForegroundFrame& frame) {
+  if (frame.small.empty() || frame.full.width <= 0) return;
+  if (frame_ != frame.full || !mog_ || (!mask_.empty() && mask_.size() != frame.small.size())) {
     // A new size (a source that reconnected at another resolution) starts a new background.
-    frame_ = bgr.size();
-    scale_ = std::min(1.0, static_cast<double>(p_.work_width) / std::max(1, frame_.width));
+    frame_ = frame.full;
     mog_ = make_mog(p_);
     frames_ = 0;
   }
-  if (scale_ < 1.0) {
-    cv::resize(bgr, small_,
-               cv::Size(std::max(1, static_cast<int>(std::lround(frame_.width * scale_))),
-                        std::max(1, static_cast<int>(std::lround(frame_.height * scale_)))),
-               0, 0, cv::INTER_AREA);
-  } else {
-    small_ = bgr;
-  }
+  // The mask's scale as it came (prepare() with other params would still map back right).
+  scale_ = static_cast<double>(frame.small.cols) / frame_.width;
   cv::Mat raw;
-  mog_->apply(small_, raw);
+  mog_->apply(frame.small, raw);
   // 127 = shadow: a shadow on the floor is not the person.
   cv::compare(raw, 200, mask_, cv::CMP_GT);
   static const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(3, 3));

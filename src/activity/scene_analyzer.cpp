@@ -672,6 +672,10 @@ struct SceneAnalyzer::Impl {
   // (under a new track id), are not a body on the floor.
   std::optional<cv::Rect2f> floor_blob(const TrackRt& t, const SceneFrame& fr) const {
     if (!fr.foreground) return std::nullopt;
+    // Last seen with the frame edge cutting their box: they walked out of view, and foreground
+    // beside where they were is someone or something else (PETS09 frame 525 fired on a blob at
+    // the feet of a man who had just left at the right edge).
+    if (!t.samples.empty() && !t.fall.clear_of_edges(t.samples.back().box)) return std::nullopt;
     const auto last = t.fall.last_place();
     if (!last) return std::nullopt;
     const cv::Rect2f& b = *last;

@@ -49,6 +49,11 @@ struct Packet {
   // (see split_low_person_boxes).
   std::vector<Detection> low_detections;
   float detector_conf = 0.f;  // the detector's own threshold (low_detections are below it)
+  // The frame before anonymization at the foreground model's working size (analytics
+  // floor_evidence): the masks on `image` depend on which persons the anonymizer was handed
+  // at that moment, so the falls' evidence would vary with thread timing. Never leaves the
+  // process (the tracking stage only learns a background from it).
+  ForegroundFrame foreground;
 };
 
 // People lying on the floor or caught mid-fall score below the detector's threshold (rare in
@@ -461,6 +466,19 @@ struct CameraPipeline::Impl {
     model_version = std::move(version);
   }
 
+  // Detect stage only. The foreground model learns from the first frame and while persons are
+  // in view, plus idle_frames detected frames after the last one; then it is released until
+  // the next person. Decided here, from this frame's boxes, so that the frames it learns from
+  // do not depend on how far the tracking stage lags (and the frames it skips cost no resize).
+  int foreground_idle = 0;
+  bool foreground_wanted(const std::vector<Detection>& detections) {
+    const bool person = std::any_of(detections.begin(), detections.end(), [](const Detection& d) {
+      return d.label == "person" && d.score >= kWeakPersonBirth;
+    });
+    foreground_idle = person ? 0 : foreground_idle + 1;
+    return foreground_idle <= foreground->params().idle_frames;
+  }
+
   void detect_loop() {
     MotionDetector motion(s.detection.motion_threshold);
     int64_t n = 0;
@@ -494,6 +512,9 @@ struct CameraPipeline::Impl {
                        st.message());
         }
       }
+      if (foreground && p->detector_ran && foreground_wanted(p->detections)) {
+        p->foreground = foreground->prepare(p->original.empty() ? p->image : p->original);
+      }
       p->original.release();
       observe(metrics ? metrics->stage_detect : nullptr, seconds_since(t0));
       if (!forward(q_track, std::move(*p))) break;
@@ -524,10 +545,12 @@ struct CameraPipeline::Impl {
         };
         const std::vector<Track> live = tracker.live_tracks();
         SceneFrame sf = scene_frame(*p, tracks, live, s.camera.roi);
-        const bool person = std::any_of(live.begin(), live.end(),
-                                        [](const Track& t) { return t.label == "person"; });
-        if (foreground && foreground->update_while(p->image, person))
+        if (foreground && !p->foreground.small.empty()) {
+          foreground->update(p->foreground);
           sf.foreground = foreground.get();
+        } else if (foreground) {
+          foreground->release();
+        }
         scene.update(sf, scene_emit);
         // Weak-born tracks (seated people below new_track_thresh, but also clutter) are for
         // the fall rules only: live counts, hooks and the status see the others.

@@ -80,7 +80,17 @@ TEST(Foreground, NoEvidenceBeforeWarmUpOrWhenTheWholeFrameChanges) {
 // A person walks into view (the detector sees them), stands, and then either lies down where
 // they stood or walks out of view; the detector loses them either way and the tracker keeps
 // the track alive for `lost_frames`. What the foreground shows decides whether it is a fall.
-enum class After { kLyingThere, kGone, kLyingButDetectedStanding, kLightSwitchedOn };
+enum class After {
+  kLyingThere,
+  kGone,
+  kLyingButDetectedStanding,
+  kLightSwitchedOn,
+  // Walks right until the frame edge cuts their box, then out of view, while something flat
+  // shows up at foot level beside their last upright place (PETS09 frame 525: a false fall).
+  kOutAtTheEdgeBesideABlob,
+  // The same walk, stopping short of the edge, and the same blob: lying there.
+  kLyingBesideWhereTheyStopped,
+};
 
 size_t falls_after(After after, bool with_foreground = true, nlohmann::json* fall = nullptr) {
   Stage stage;
@@ -109,7 +119,12 @@ size_t falls_after(After after, bool with_foreground = true, nlohmann::json* fal
   };
   for (int k = 0; k < 30; ++k) step({}, {}, {});  // empty room
   for (int k = 0; k < 30; ++k) {                  // walks in slowly from the left
-    const cv::Rect body(200 + 3 * k, 220, 60, 180);
+    cv::Rect body(200 + 3 * k, 220, 60, 180);
+    // Or towards the right edge: from k = 24 the edge cuts the box (detections are clipped).
+    if (after == After::kOutAtTheEdgeBesideABlob) body = cv::Rect(430 + 6 * k, 220, 60, 180);
+    if (after == After::kLyingBesideWhereTheyStopped)
+      body = cv::Rect(430 + 6 * std::min(k, 23), 220, 60, 180);
+    body &= cv::Rect(0, 0, 640, 480);
     step({body}, {{1, "person", 0, cv::Rect2f(body), 0.9f}}, {{"person", cv::Rect2f(body), 0.9f}});
   }
   for (int k = 0; k < 15; ++k) {  // lost by the detector
@@ -126,6 +141,10 @@ size_t falls_after(After after, bool with_foreground = true, nlohmann::json* fal
         break;
       case After::kLightSwitchedOn:
         step({cv::Rect(260, 340, 170, 60)}, {}, {}, 60);
+        break;
+      case After::kOutAtTheEdgeBesideABlob:
+      case After::kLyingBesideWhereTheyStopped:
+        step({cv::Rect(470, 340, 150, 60)}, {}, {});
         break;
     }
   }
@@ -177,6 +196,13 @@ TEST(SceneFallForeground, WalkedOffOrSeenByTheDetectorOrLightChangeIsNot) {
   EXPECT_EQ(falls_after(After::kGone), 0u);
   EXPECT_EQ(falls_after(After::kLyingButDetectedStanding), 0u);
   EXPECT_EQ(falls_after(After::kLightSwitchedOn), 0u);
+}
+
+// Lost where the frame edge cut their box: they walked out of view, and the foreground beside
+// where they were is someone or something else. Stopped short of the edge, the same blob is them.
+TEST(SceneFallForeground, LostAtTheFrameEdgeIsNotLookedForInTheForeground) {
+  EXPECT_EQ(falls_after(After::kOutAtTheEdgeBesideABlob), 0u);
+  EXPECT_EQ(falls_after(After::kLyingBesideWhereTheyStopped), 1u);
 }
 
 }  // namespace
