@@ -38,7 +38,7 @@ ForegroundFrame ForegroundModel::prepare(const cv::Mat& bgr, const ForegroundPar
 }
 
 bool ForegroundModel::wanted(bool person_present) {
-  idle_ = person_present ? 0 : idle_ + 1;
+  idle_ = person_present ? 0 : std::min(idle_ + 1, p_.idle_frames + 1);  // no overflow
   if (idle_ <= p_.idle_frames) return true;
   release();
   return false;

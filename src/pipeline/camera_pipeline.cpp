@@ -475,8 +475,9 @@ struct CameraPipeline::Impl {
     const bool person = std::any_of(detections.begin(), detections.end(), [](const Detection& d) {
       return d.label == "person" && d.score >= kWeakPersonBirth;
     });
-    foreground_idle = person ? 0 : foreground_idle + 1;
-    return foreground_idle <= foreground->params().idle_frames;
+    const int idle_frames = foreground->params().idle_frames;
+    foreground_idle = person ? 0 : std::min(foreground_idle + 1, idle_frames + 1);
+    return foreground_idle <= idle_frames;
   }
 
   void detect_loop() {
