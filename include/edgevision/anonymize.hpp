@@ -109,7 +109,19 @@ struct HeadFallbackOptions {
   // Off: the extra masks changed the anonymized frames the pipeline's foreground fall evidence
   // sees (SceneVideo's slide down a wall was no longer a fall), and video was not measured.
   bool search_external = false;
+  // Second person pass at large_input x large_input (a multiple of 32; 0 = off): yolox-nano
+  // sees a 1024-px photo at 0.4x; this pass sees it larger. Persons it adds (IoU <= 0.5 with
+  // every person of the first pass) feed the head fallback, the context faces and the search.
+  // Only with the anonymizer's own person detector, and only where the frame is at least
+  // 1.5x the first pass's input. Off here (video, cameras); still photos (`anonymize` on
+  // images, `coverage`, POST /detect) set kPhotoPersonInput.
+  int large_input = 0;
 };
+
+// HeadFallbackOptions::large_input for still photos: +2 faces on faces_wider, none lost,
+// collateral 1.93 -> 2.07%, the ordinary photos unchanged (bench/README.md, "Hard faces: a
+// larger person pass"); 640 found one of the two.
+inline constexpr int kPhotoPersonInput = 832;
 
 // The part of a person box where the head is: a square at the top, sized from the box width
 // (shoulders) and capped by the height (a full-length person), widened for turned heads.
@@ -229,6 +241,7 @@ class Anonymizer {
   FaceTracker tracker_;
   std::string fallback_note_;
   std::unique_ptr<ObjectDetector> person_detector_;
+  std::unique_ptr<ObjectDetector> person_detector_large_;  // HeadFallbackOptions::large_input
   std::string head_fallback_note_;
   std::vector<Detection> persons_;  // latest person boxes for the head fallback
   // Per person of persons_: the face the person search found (empty: none or not searched).
