@@ -411,5 +411,25 @@ TEST(LargerPersonPass, NotOnFramesTheFirstPassSeesWhole) {
   EXPECT_EQ(masks(kPhotoPersonInput), off);
 }
 
+// The face search's part of the person box (search_top 0.8, was the upper half), with the
+// larger person pass, on a real funeral photo (faces_wider, WIDER val 6_Funeral_Funeral_6_160):
+// a mourner's face lies below the upper half of a person box; the search over 0.8 of it finds
+// and masks it. Nothing the upper-half search covered is lost.
+TEST(PersonSearch, LowerInTheBoxCoversAMournerTheUpperHalfMisses) {
+  const OneImageSet set("images/6_Funeral_Funeral_6_160.jpg");
+  ASSERT_GE(set.rows, 20);
+  AnonymizerOptions options;
+  options.head_fallback.large_input = kPhotoPersonInput;
+  const ScaleCoverage on = set.measure(options);
+  options.head_fallback.search_top = 0.5f;
+  const ScaleCoverage off = set.measure(options);
+  EXPECT_EQ(on.covered, off.covered + 1) << off.covered << " -> " << on.covered;
+  const auto face = [](const std::string& m) { return m.substr(0, m.find(' ')); };
+  for (const std::string& missed : on.missed)
+    EXPECT_TRUE(std::any_of(off.missed.begin(), off.missed.end(),
+                            [&](const std::string& m) { return face(m) == face(missed); }))
+        << missed << " was covered by the upper-half search";
+}
+
 }  // namespace
 }  // namespace ev
