@@ -316,9 +316,10 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--person-large-input", args->person_large_input,
                   "images: a second person pass at N x N for the head fallback (0 = off; video "
                   "has none)")
+      ->check(kNetworkSide)
       ->capture_default_str();
   cmd->add_option("--person-search-score", args->person_search_score,
-                  "head fallback: face pass on the upper half of each person with no face in its "
+                  "head fallback: face pass on the upper part of each person with no face in its "
                   "head region, its best face scoring this much masked (0 = off)")
       ->capture_default_str();
   cmd->add_option("--crowd-tiles", args->crowd_tiles,

@@ -213,10 +213,12 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--person-input", args->person_input,
                   "head fallback: run the person detector at N x N (a multiple of 32; 0 = the "
                   "model's own size)")
+      ->check(kNetworkSide)
       ->capture_default_str();
   cmd->add_option("--person-large-input", args->person_large,
                   "head fallback: a second person pass at N x N on photos >= 1.5x the first "
                   "pass's input; its new persons are added (0 = off)")
+      ->check(kNetworkSide)
       ->capture_default_str();
   cmd->add_option("--person-search-score", args->search_score,
                   "head fallback: face pass on the upper part of each person with no face in its "
