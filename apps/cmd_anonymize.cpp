@@ -41,6 +41,7 @@ struct AnonymizeArgs {
   int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
   int crowd_faces = FaceContextOptions{}.crowd_faces;
   float person_search_score = HeadFallbackOptions{}.search_score;
+  int person_large_input = kPhotoPersonInput;
 };
 
 struct Counters {
@@ -92,6 +93,9 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   const SourceInfo& info = (*source)->info();
+  // Still photos get the larger person pass; video keeps one pass per 3rd frame (its speed).
+  if (info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder)
+    options.head_fallback.large_input = args.person_large_input;
   auto sink = open_sink(args.output, info);
   if (!sink) {
     spdlog::error("{}", sink.error());
@@ -309,8 +313,13 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
                   "faces that make a crowd: weak faces confirmed down to 0.1 and a mirrored face "
                   "pass there (0 = off)")
       ->capture_default_str();
+  cmd->add_option("--person-large-input", args->person_large_input,
+                  "images: a second person pass at N x N for the head fallback (0 = off; video "
+                  "has none)")
+      ->check(kNetworkSide)
+      ->capture_default_str();
   cmd->add_option("--person-search-score", args->person_search_score,
-                  "head fallback: face pass on the upper half of each person with no face in its "
+                  "head fallback: face pass on the upper part of each person with no face in its "
                   "head region, its best face scoring this much masked (0 = off)")
       ->capture_default_str();
   cmd->add_option("--crowd-tiles", args->crowd_tiles,

@@ -28,6 +28,8 @@ struct CoverageArgs {
   std::string person_model = HeadFallbackOptions{}.detector.model;
   float person_score = HeadFallbackOptions{}.person_score;
   int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
+  int person_input = 0;
+  int person_large = kPhotoPersonInput;
   float search_score = HeadFallbackOptions{}.search_score;
   float search_top = HeadFallbackOptions{}.search_top;
   int max_searches = HeadFallbackOptions{}.max_searches;
@@ -74,6 +76,9 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.head_fallback.detector.model = args.person_model;
   options.head_fallback.person_score = args.person_score;
   options.head_fallback.crowd_tiles = args.crowd_tiles;
+  options.head_fallback.large_input = args.person_large;
+  if (args.person_input > 0)
+    options.head_fallback.detector.input_size = {args.person_input, args.person_input};
   options.head_fallback.search_score = args.search_score;
   options.head_fallback.search_top = args.search_top;
   options.head_fallback.max_searches = args.max_searches;
@@ -204,6 +209,16 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--person-score", args->person_score, "person score for the head fallback");
   cmd->add_option("--crowd-tiles", args->crowd_tiles,
                   "head fallback: N x N person tiles where the first pass found a crowd (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--person-input", args->person_input,
+                  "head fallback: run the person detector at N x N (a multiple of 32; 0 = the "
+                  "model's own size)")
+      ->check(kNetworkSide)
+      ->capture_default_str();
+  cmd->add_option("--person-large-input", args->person_large,
+                  "head fallback: a second person pass at N x N on photos >= 1.5x the first "
+                  "pass's input; its new persons are added (0 = off)")
+      ->check(kNetworkSide)
       ->capture_default_str();
   cmd->add_option("--person-search-score", args->search_score,
                   "head fallback: face pass on the upper part of each person with no face in its "

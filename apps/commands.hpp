@@ -56,4 +56,16 @@ void use_detector_agreement(QuantizeOptions& o, ModelManager& models, int thread
 // -0.18; 10: 4 float, -0.88; 14: 1 float, -0.18; bench/README.md, "SiLU floor").
 inline constexpr double kDefaultMaxDropVsFp32 = 12.0;
 
+// A network input side: 0 (off / the model's own) or a multiple of 32 (the stride grid).
+inline const CLI::Validator kNetworkSide(
+    [](std::string& value) -> std::string {
+      try {
+        const int n = std::stoi(value);
+        if (n >= 0 && n % 32 == 0) return {};
+      } catch (const std::exception&) {
+      }
+      return "must be 0 or a multiple of 32, got " + value;
+    },
+    "0|32k");
+
 }  // namespace ev::cli

@@ -104,14 +104,29 @@ struct HeadFallbackOptions {
   // anonymizer's own face detector (create()), once per person pass, at most max_searches
   // persons per frame (the largest first). search_score 0 = off.
   float search_score = 0.2f;
-  float search_top = 0.5f;
+  // 0.8, not the upper half: raised arms (cheering, protests) and bowed heads put the face
+  // lower in the box; with the larger person pass 0.6-1.0 each covered 1-2 more faces on
+  // faces_wider at the same collateral (bench/README.md, "Hard faces: a larger person pass").
+  float search_top = 0.8f;
   int max_searches = 8;
   bool search_keeps_head = true;
   // Also search persons handed over by set_persons() (camera pipelines, `run`, `detect -o`).
   // Off: the extra masks changed the anonymized frames the pipeline's foreground fall evidence
   // sees (SceneVideo's slide down a wall was no longer a fall), and video was not measured.
   bool search_external = false;
+  // Second person pass at large_input x large_input (a multiple of 32; 0 = off): yolox-nano
+  // sees a 1024-px photo at 0.4x; this pass sees it larger. Persons it adds (IoU <= 0.5 with
+  // every person of the first pass) feed the head fallback, the context faces and the search.
+  // Only with the anonymizer's own person detector, and only where the frame is at least
+  // 1.5x the first pass's input. Off here (video, cameras); still photos (`anonymize` on
+  // images, `coverage`, POST /detect) set kPhotoPersonInput.
+  int large_input = 0;
 };
+
+// HeadFallbackOptions::large_input for still photos: +2 faces on faces_wider, none lost,
+// collateral 1.93 -> 2.07%, the ordinary photos unchanged (bench/README.md, "Hard faces: a
+// larger person pass"); 640 found one of the two.
+inline constexpr int kPhotoPersonInput = 832;
 
 // The part of a person box where the head is: a square at the top, sized from the box width
 // (shoulders) and capped by the height (a full-length person), widened for turned heads.
@@ -238,6 +253,7 @@ class Anonymizer {
   FaceTracker tracker_;
   std::string fallback_note_;
   std::unique_ptr<ObjectDetector> person_detector_;
+  std::unique_ptr<ObjectDetector> person_detector_large_;  // HeadFallbackOptions::large_input
   std::string head_fallback_note_;
   std::vector<Detection> persons_;  // latest person boxes for the head fallback
   // Per person of persons_: the face the person search found (empty: none or not searched).

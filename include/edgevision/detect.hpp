@@ -33,6 +33,10 @@ struct DetectorParams {
   std::string decoder;               // empty: manifest value, else recognised from the outputs
   int max_detections = 300;          // per frame, after NMS
   std::string device = "cpu";        // execution provider (BackendOptions::device)
+  // Empty: the manifest's or the model's own input size. Else the network runs at this size
+  // (ONNX Runtime only: the model's fixed H/W are freed at load, BackendOptions::
+  // free_image_size); both sides must be multiples of 32 for the grid decoders.
+  cv::Size input_size;
 };
 
 // Time spent in the last detect() call, milliseconds.

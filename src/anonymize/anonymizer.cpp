@@ -193,6 +193,15 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(
     params.conf = options.head_fallback.person_score;
     if (params.threads == 0) params.threads = options.detector.threads;
     auto persons = ObjectDetector::create(params, models);
+    if (persons && options.head_fallback.large_input > 0) {
+      params.input_size = {options.head_fallback.large_input, options.head_fallback.large_input};
+      auto large = ObjectDetector::create(params, models);
+      // The first pass still runs: the head fallback stays on, one line says what is missing.
+      if (large)
+        anonymizer->person_detector_large_ = std::move(*large);
+      else
+        spdlog::warn("head fallback: no larger person pass ({})", large.error());
+    }
     if (persons) {
       anonymizer->person_detector_ = std::move(*persons);
     } else {
@@ -257,6 +266,18 @@ Status Anonymizer::detect_persons(const cv::Mat& frame) {
   if (Status s = person_detector_->detect(frame, persons_); !s.ok()) return s;
   const HeadFallbackOptions& o = options_.head_fallback;
   const cv::Size net = person_detector_->input_size();
+  if (person_detector_large_ && net.width > 0 && net.height > 0 &&
+      std::max(static_cast<double>(frame.cols) / net.width,
+               static_cast<double>(frame.rows) / net.height) >= 1.5) {
+    std::vector<Detection> large;
+    if (Status s = person_detector_large_->detect(frame, large); !s.ok()) return s;
+    const size_t first = persons_.size();
+    for (Detection& d : large) {
+      const bool known = std::any_of(persons_.begin(), persons_.begin() + static_cast<long>(first),
+                                     [&](const Detection& p) { return iou(p.box, d.box) > 0.5f; });
+      if (!known && d.score >= o.person_score) persons_.push_back(std::move(d));
+    }
+  }
   const int n = o.crowd_tiles;
   if (n < 2 || net.width <= 0 || net.height <= 0) return Status::Ok();
   const size_t persons =

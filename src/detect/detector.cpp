@@ -182,6 +182,16 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
   bo.threads = p.threads;
   bo.device = p.device;
   bo.config = config;
+  const bool resized = p.input_size.width > 0 && p.input_size.height > 0;
+  if (resized) {
+    if (p.input_size.width % 32 != 0 || p.input_size.height % 32 != 0)
+      return DetectorResult::Error("detector: input size " + std::to_string(p.input_size.width) +
+                                   "x" + std::to_string(p.input_size.height) +
+                                   " is not a multiple of 32");
+    if (darknet)
+      return DetectorResult::Error("detector: an input size needs an ONNX model, not Darknet");
+    bo.free_image_size = true;
+  }
   fs::path patched;
   if (darknet) {
     patched = darknet_cfg_with_thresh(config, std::min(p.conf, 0.2f));
@@ -209,6 +219,10 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
     h = s.height;
   }
   if (w <= 0 || h <= 0) w = h = 640;  // the Ultralytics default for dynamic exports
+  if (resized) {
+    w = p.input_size.width;
+    h = p.input_size.height;
+  }
   det->net_w_ = w;
   det->net_h_ = h;
 

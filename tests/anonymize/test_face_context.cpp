@@ -1,5 +1,6 @@
 // Context-confirmed faces: faces scoring below the face threshold (down to context_score) are
 // masked only beside a confirmed face of similar size or around a detected person's head.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "edgevision/anonymize.hpp"
 #include "edgevision/face_coverage.hpp"
@@ -358,6 +360,75 @@ TEST(PersonSearch, NoFaceFoundKeepsTheHeadMaskAndSearchesOncePerPersonPass) {
     EXPECT_EQ(r.person_searches, 0) << score << " " << external;
     EXPECT_EQ(r.heads_masked, 1) << score << " " << external;
   }
+}
+
+// The larger person pass (HeadFallbackOptions::large_input) on a real photo (faces_wider, WIDER
+// val 23_Shoppers_Shoppers_23_243, 1024 px wide): yolox-nano at 416x416 sees it at 0.4x and
+// misses a shopper whose face YuNet misses too; at 832x832 the person is found and the head
+// fallback covers the face. Nothing the first pass found is lost.
+TEST(LargerPersonPass, CoversAShopperTheFirstPassMisses) {
+  const OneImageSet set("images/23_Shoppers_Shoppers_23_243.jpg");
+  ASSERT_GE(set.rows, 3);
+  const ScaleCoverage off = set.measure(AnonymizerOptions{});
+  AnonymizerOptions options;
+  options.head_fallback.large_input = kPhotoPersonInput;
+  const ScaleCoverage on = set.measure(options);
+  EXPECT_EQ(on.covered, off.covered + 1) << off.covered << " -> " << on.covered;
+  // "image#k (w x h, n% masked)": the face, not how much of it was masked.
+  const auto face = [](const std::string& m) { return m.substr(0, m.find(' ')); };
+  for (const std::string& missed : on.missed)
+    EXPECT_TRUE(std::any_of(off.missed.begin(), off.missed.end(),
+                            [&](const std::string& m) { return face(m) == face(missed); }))
+        << missed << " was covered without the larger pass";
+}
+
+// A frame the first pass already sees at (almost) full size (< 1.5x its 416x416 input) gets no
+// larger pass: the masks are exactly those without it.
+TEST(LargerPersonPass, NotOnFramesTheFirstPassSeesWhole) {
+  const cv::Mat photo =
+      cv::imread((test::data("faces_wider") / "images/23_Shoppers_Shoppers_23_243.jpg").string());
+  ASSERT_FALSE(photo.empty());
+  cv::Mat small;
+  cv::resize(photo, small, cv::Size(), 0.55, 0.55, cv::INTER_AREA);
+  ASSERT_LT(small.cols, 624);
+  ASSERT_LT(small.rows, 624);
+  const auto masks = [&](int large_input) {
+    AnonymizerOptions options;
+    options.method = AnonymizeMethod::kBlackBox;
+    options.detector.threads = 2;
+    options.head_fallback.detector.threads = 2;
+    options.head_fallback.large_input = large_input;
+    auto anonymizer = Anonymizer::create(options, shared_models());
+    EXPECT_TRUE(anonymizer.ok()) << anonymizer.error();
+    if (!anonymizer.ok()) return std::vector<cv::Rect>{};
+    cv::Mat frame = small.clone();
+    const FrameResult r = (*anonymizer)->process(frame);
+    EXPECT_TRUE(r.emitted) << r.error;
+    return r.masks;
+  };
+  const std::vector<cv::Rect> off = masks(0);
+  EXPECT_FALSE(off.empty());
+  EXPECT_EQ(masks(kPhotoPersonInput), off);
+}
+
+// The face search's part of the person box (search_top 0.8, was the upper half), with the
+// larger person pass, on a real funeral photo (faces_wider, WIDER val 6_Funeral_Funeral_6_160):
+// a mourner's face lies below the upper half of a person box; the search over 0.8 of it finds
+// and masks it. Nothing the upper-half search covered is lost.
+TEST(PersonSearch, LowerInTheBoxCoversAMournerTheUpperHalfMisses) {
+  const OneImageSet set("images/6_Funeral_Funeral_6_160.jpg");
+  ASSERT_GE(set.rows, 20);
+  AnonymizerOptions options;
+  options.head_fallback.large_input = kPhotoPersonInput;
+  const ScaleCoverage on = set.measure(options);
+  options.head_fallback.search_top = 0.5f;
+  const ScaleCoverage off = set.measure(options);
+  EXPECT_EQ(on.covered, off.covered + 1) << off.covered << " -> " << on.covered;
+  const auto face = [](const std::string& m) { return m.substr(0, m.find(' ')); };
+  for (const std::string& missed : on.missed)
+    EXPECT_TRUE(std::any_of(off.missed.begin(), off.missed.end(),
+                            [&](const std::string& m) { return face(m) == face(missed); }))
+        << missed << " was covered by the upper-half search";
 }
 
 }  // namespace

@@ -69,6 +69,31 @@ TEST(RealPhotos, YoloxNanoOnnxRuntime) {
   expect_objects(*det, "person.jpg", kPerson, 1);
 }
 
+// DetectorParams::input_size: the 416x416 model runs at 832x832 (its fixed H/W freed at load)
+// and its decoder reads the larger grid: the same objects, in frame pixels. A size the stride
+// grid cannot take, or a Darknet model (OpenCV DNN), is a clear error.
+TEST(RealPhotos, YoloxNanoAtALargerInputSize) {
+  DetectorParams p;
+  p.input_size = {832, 832};
+  auto det = make_manager_detector("yolox-nano", p);
+  ASSERT_TRUE(det);
+  EXPECT_EQ(det->input_size(), cv::Size(832, 832));
+  expect_objects(*det, "dog.jpg", kDog, 2);
+  expect_objects(*det, "person.jpg", kPerson, 2);
+
+  ModelManager manager(test::shared_model_options("detect-cache"));
+  p.model = "yolox-nano";
+  p.input_size = {400, 400};
+  auto odd = ObjectDetector::create(p, manager);
+  ASSERT_FALSE(odd.ok());
+  EXPECT_NE(odd.error().find("multiple of 32"), std::string::npos) << odd.error();
+  p.model = "yolo-fastest-xl";
+  p.input_size = {640, 640};
+  auto darknet = ObjectDetector::create(p, manager);
+  ASSERT_FALSE(darknet.ok());
+  EXPECT_NE(darknet.error().find("ONNX"), std::string::npos) << darknet.error();
+}
+
 // The INT8 YOLOX-nano ships with edgevision (../shared/models does not have it): it loads
 // offline from the shipped folder and finds the same objects as the FP32 model.
 TEST(RealPhotos, ShippedInt8YoloxNanoFindsTheSameObjects) {
