@@ -42,6 +42,7 @@ struct AnonymizeArgs {
   int crowd_faces = FaceContextOptions{}.crowd_faces;
   float person_search_score = HeadFallbackOptions{}.search_score;
   int person_large_input = kPhotoPersonInput;
+  bool no_photo_flip = false;
 };
 
 struct Counters {
@@ -94,8 +95,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   }
   const SourceInfo& info = (*source)->info();
   // Still photos get the larger person pass; video keeps one pass per 3rd frame (its speed).
-  if (info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder)
+  if (info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder) {
     options.head_fallback.large_input = args.person_large_input;
+    options.photo_flip = !args.no_photo_flip;
+  }
   auto sink = open_sink(args.output, info);
   if (!sink) {
     spdlog::error("{}", sink.error());
@@ -306,6 +309,8 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--strict", args->strict,
                 "fail (exit 1) instead of falling back to a weaker face detector or running "
                 "without the head fallback");
+  cmd->add_flag("--no-photo-flip", args->no_photo_flip,
+                "images: no mirrored face pass (on at level medium for images; video has none)");
   cmd->add_flag("--no-head-fallback", args->no_head_fallback,
                 "do not mask the head region of persons with no detected face (backs of heads, "
                 "masks, occlusion; on at level medium and above)");

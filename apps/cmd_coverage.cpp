@@ -30,6 +30,7 @@ struct CoverageArgs {
   int crowd_tiles = HeadFallbackOptions{}.crowd_tiles;
   int person_input = 0;
   int person_large = kPhotoPersonInput;
+  bool no_photo_flip = false;
   float search_score = HeadFallbackOptions{}.search_score;
   float search_top = HeadFallbackOptions{}.search_top;
   int max_searches = HeadFallbackOptions{}.max_searches;
@@ -77,6 +78,7 @@ int run_coverage(const CoverageArgs& args, const GlobalOptions& global) {
   options.head_fallback.person_score = args.person_score;
   options.head_fallback.crowd_tiles = args.crowd_tiles;
   options.head_fallback.large_input = args.person_large;
+  options.photo_flip = !args.no_photo_flip;
   if (args.person_input > 0)
     options.head_fallback.detector.input_size = {args.person_input, args.person_input};
   options.head_fallback.search_score = args.search_score;
@@ -201,6 +203,8 @@ void add_coverage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
   cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
   cmd->add_flag("--flip", args->flip, "also detect on the mirrored image (test-time augmentation)");
+  cmd->add_flag("--no-photo-flip", args->no_photo_flip,
+                "no mirrored face pass at level medium (`anonymize` runs one on images)");
   cmd->add_flag("--no-head-fallback", args->no_head_fallback,
                 "do not mask the head region of persons with no detected face (on at level "
                 "medium and above)");

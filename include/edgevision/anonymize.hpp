@@ -183,6 +183,12 @@ struct AnonymizerOptions {
   FaceContextOptions context;
   // Overrides the level's PrivacyParams::small_face when >= 0 (0 = off).
   float small_face = -1.f;
+  // Still photos (`anonymize` on images, `coverage`, POST /detect): at level medium YuNet also
+  // runs on the mirrored image, as it does above medium everywhere. +5 faces on faces_wider,
+  // collateral 2.07 -> 2.30%, the ordinary photos 0.81 -> 0.89% at 1/3 size (bench/README.md,
+  // "Hard faces: the mirrored pass on still photos"). Off for video and cameras, where it would
+  // double the face pass and the face tracker holds masks across frames.
+  bool photo_flip = false;
 };
 
 struct FrameResult {

@@ -95,8 +95,10 @@ constexpr float kHighContextScore = 0.1f;
 // The privacy level also sets how hard the face detector looks (docs/face-detectors.md, "Hard
 // faces"; measured on faces_wider in bench/README.md). Only for YuNet, whose scores these
 // thresholds are calibrated on; a value the user set is kept.
-FaceDetectorOptions level_detector_options(FaceDetectorOptions o, PrivacyLevel level) {
+FaceDetectorOptions level_detector_options(FaceDetectorOptions o, PrivacyLevel level,
+                                          bool photo_flip) {
   if (o.detector != "yunet" || level == PrivacyLevel::kLow) return o;
+  if (photo_flip) o.flip = true;
   // 0.3 instead of 0.6 finds blurred, occluded and small faces; large faces must still score
   // 0.5, since a large false positive masks the most scenery.
   if (o.score_threshold <= 0.f) o.score_threshold = 0.3f;
@@ -162,7 +164,8 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(
     const AnonymizerOptions& options, ModelManager& models,
     const FrameDetectorWrapper& wrap_frame_pass) {
   std::string note;
-  FaceDetectorOptions face_options = level_detector_options(options.detector, options.level);
+  FaceDetectorOptions face_options =
+      level_detector_options(options.detector, options.level, options.photo_flip);
   const bool context = reports_context_faces(face_options);
   const FaceContextOptions& ctx = options.context;
   // In crowds weak faces count down to the crowd score, so the detector reports down to it;
