@@ -168,7 +168,8 @@ TEST(CliAnonymize, OfflineStartUsesTheShippedDefaultModel) {
   auto r = test::run_command(cmd + " --strict --no-head-fallback");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_summary(r);
-  EXPECT_EQ(j["detector"], "yunet") << j.dump();
+  // An image: the shipped YuNet with the still-photo mirrored pass (AnonymizerOptions::photo_flip).
+  EXPECT_EQ(j["detector"], "yunet+flip") << j.dump();
   EXPECT_FALSE(j.contains("fallback")) << j.dump();
   EXPECT_EQ(j["head_fallback"], "off") << j.dump();
   EXPECT_GE(j["faces"].get<int>(), 1);
