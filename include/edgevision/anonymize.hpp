@@ -104,9 +104,10 @@ struct HeadFallbackOptions {
   // anonymizer's own face detector (create()), once per person pass, at most max_searches
   // persons per frame (the largest first). search_score 0 = off.
   float search_score = 0.2f;
-  // 0.8, not the upper half: raised arms (cheering, protests) and bowed heads put the face
-  // lower in the box; with the larger person pass 0.6-1.0 each covered 1-2 more faces on
-  // faces_wider at the same collateral (bench/README.md, "Hard faces: a larger person pass").
+  // 0.8, not the upper half: with the larger person pass 0.6-1.0 each covered 1-2 more faces
+  // on faces_wider at the same collateral (a mourner, a protester whose faces sit below the
+  // box's upper half; raised arms and bowed heads are the likely reason, not checked photo by
+  // photo; bench/README.md, "Hard faces: a larger person pass").
   float search_top = 0.8f;
   int max_searches = 8;
   bool search_keeps_head = true;
