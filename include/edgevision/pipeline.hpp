@@ -207,7 +207,6 @@ class MotionGatedFaceDetector final : public FaceDetector {
   cv::Mat previous_;
   cv::Size frame_size_;
   int since_full_ = 0;
-  bool first_full_done_ = false;
   std::vector<Face> known_;
   std::vector<cv::Rect> last_regions_;
   Stats stats_;

@@ -500,12 +500,8 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
       // Searched once per person pass; the frames in between reuse what it found, as they
       // reuse the persons.
       persons_fresh_ = false;
-      person_faces_.assign(persons_.size(), cv::Rect2f());
-      person_face_known_.assign(persons_.size(), false);
-      if (!without.empty()) {
-        if (Status s = search_person_faces(frame, *faces, result); !s.ok())
-          return fail_closed("head fallback face search: " + s.message());
-      }
+      if (Status s = search_person_faces(frame, *faces, result); !s.ok())
+        return fail_closed("head fallback face search: " + s.message());
     }
     if (search && !without.empty()) {
       // Persons whose face the search found get that face masked, not the head region.

@@ -55,8 +55,7 @@ Result<std::vector<Face>> MotionGatedFaceDetector::full_pass(const cv::Mat& bgr)
   auto faces = inner_->detect(bgr);
   if (!faces) return faces;
   ++stats_.full;
-  since_full_ = first_full_done_ ? 0 : options_.phase;
-  first_full_done_ = true;
+  since_full_ = stats_.full == 1 ? options_.phase : 0;  // the phase shifts the later ones
   last_regions_ = {cv::Rect(0, 0, bgr.cols, bgr.rows)};
   known_ = *faces;
   return faces;
