@@ -4,6 +4,7 @@
 // from the learnt background where they lie (src/activity, docs/scene_analytics.md).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 
 #include <opencv2/core.hpp>
@@ -36,6 +37,24 @@ struct ForegroundFrame {
   cv::Size full;
 };
 
+// Whether a foreground model is wanted on an analysed frame: from the first frame, while a
+// person is in view and for idle_frames frames after the last one; then it can be released
+// until the next person. Kept by the model itself (update_while) and by a camera's detect
+// stage, which decides from its own person boxes.
+class ForegroundDemand {
+ public:
+  explicit ForegroundDemand(int idle_frames = ForegroundParams{}.idle_frames)
+      : idle_frames_(idle_frames) {}
+  bool wanted(bool person_present) {
+    idle_ = person_present ? 0 : std::min(idle_ + 1, idle_frames_ + 1);  // no overflow
+    return idle_ <= idle_frames_;
+  }
+
+ private:
+  int idle_frames_;
+  int idle_ = 0;  // analysed frames without a person, capped at idle_frames_ + 1
+};
+
 struct ForegroundBlob {
   cv::Rect2f box;   // bounding box, full-frame pixels
   double area = 0;  // foreground pixels inside it, full-frame pixels
@@ -57,7 +76,6 @@ class ForegroundModel {
   // in view learns part of them (falls/video_3 did not fire when it started with her track).
   // Returns whether the model is active (updated) this frame.
   bool update_while(const cv::Mat& bgr, bool person_present);
-  bool update_while(const ForegroundFrame& frame, bool person_present);
   bool active() const { return static_cast<bool>(mog_); }
   // Frees the model (and its memory) now; the next update() starts a new one.
   void release();
@@ -82,8 +100,7 @@ class ForegroundModel {
   cv::Size frame_;
   double fraction_ = 0;
   int frames_ = 0;
-  int idle_ = 0;  // frames without a person
-  bool wanted(bool person_present);  // counts idle_, releases the model past idle_frames
+  ForegroundDemand demand_;
 };
 
 }  // namespace ev

@@ -19,7 +19,8 @@ cv::Ptr<cv::BackgroundSubtractorMOG2> make_mog(const ForegroundParams& p) {
 }
 }  // namespace
 
-ForegroundModel::ForegroundModel(ForegroundParams params) : p_(params), mog_(make_mog(p_)) {}
+ForegroundModel::ForegroundModel(ForegroundParams params)
+    : p_(params), mog_(make_mog(p_)), demand_(p_.idle_frames) {}
 
 ForegroundFrame ForegroundModel::prepare(const cv::Mat& bgr, const ForegroundParams& p) {
   ForegroundFrame f;
@@ -37,22 +38,12 @@ ForegroundFrame ForegroundModel::prepare(const cv::Mat& bgr, const ForegroundPar
   return f;
 }
 
-bool ForegroundModel::wanted(bool person_present) {
-  idle_ = person_present ? 0 : std::min(idle_ + 1, p_.idle_frames + 1);  // no overflow
-  if (idle_ <= p_.idle_frames) return true;
-  release();
-  return false;
-}
-
 bool ForegroundModel::update_while(const cv::Mat& bgr, bool person_present) {
-  if (!wanted(person_present)) return false;  // released: not even the frame is scaled
+  if (!demand_.wanted(person_present)) {
+    release();
+    return false;  // released: not even the frame is scaled
+  }
   update(bgr);
-  return true;
-}
-
-bool ForegroundModel::update_while(const ForegroundFrame& frame, bool person_present) {
-  if (!wanted(person_present)) return false;
-  update(frame);
   return true;
 }
 

@@ -276,8 +276,10 @@ struct CameraPipeline::Impl {
         q_track(queue),
         scene(s.camera.id, s.camera.scene),
         event_snapshots({static_cast<size_t>(std::max(0, s.camera.scene.snapshots))}) {
-    if (s.camera.scene.activities && s.camera.scene.floor_evidence)
+    if (s.camera.scene.activities && s.camera.scene.floor_evidence) {
       foreground = std::make_unique<ForegroundModel>();
+      foreground_demand = ForegroundDemand(foreground->params().idle_frames);
+    }
   }
 
   void set_state(const std::string& st, const std::string& raw_err = "") {
@@ -470,14 +472,12 @@ struct CameraPipeline::Impl {
   // in view, plus idle_frames detected frames after the last one; then it is released until
   // the next person. Decided here, from this frame's boxes, so that the frames it learns from
   // do not depend on how far the tracking stage lags (and the frames it skips cost no resize).
-  int foreground_idle = 0;
+  ForegroundDemand foreground_demand;
   bool foreground_wanted(const std::vector<Detection>& detections) {
-    const bool person = std::any_of(detections.begin(), detections.end(), [](const Detection& d) {
-      return d.label == "person" && d.score >= kWeakPersonBirth;
-    });
-    const int idle_frames = foreground->params().idle_frames;
-    foreground_idle = person ? 0 : std::min(foreground_idle + 1, idle_frames + 1);
-    return foreground_idle <= idle_frames;
+    return foreground_demand.wanted(
+        std::any_of(detections.begin(), detections.end(), [](const Detection& d) {
+          return d.label == "person" && d.score >= kWeakPersonBirth;
+        }));
   }
 
   void detect_loop() {
