@@ -189,22 +189,9 @@ TEST(FaceTrims, CrowdSmallFacesGetLargerMasks) {
 // A folder holding one faces_wider photo and its labels, removed on destruction.
 struct OneImageSet {
   explicit OneImageSet(const std::string& name) {
-    const std::filesystem::path src = test::data("faces_wider");
-    auto labels = load_face_labels(src / "labels.csv");
-    EXPECT_TRUE(labels.ok()) << labels.error();
     dir = std::filesystem::temp_directory_path() /
           ("ev-face-context-" + std::to_string(::getpid()) + "-" + std::to_string(++made));
-    std::filesystem::create_directories(dir / "images");
-    std::filesystem::copy_file(src / name, dir / name,
-                               std::filesystem::copy_options::overwrite_existing);
-    std::ofstream csv(dir / "labels.csv");
-    csv << "image,x,y,w,h\n";
-    for (const LabelledFace& f : labels.ok() ? *labels : std::vector<LabelledFace>{})
-      if (f.image == name) {
-        csv << f.image << ',' << f.box.x << ',' << f.box.y << ',' << f.box.width << ','
-            << f.box.height << '\n';
-        ++rows;
-      }
+    rows = test::one_labelled_photo(name, dir);
   }
   ~OneImageSet() { std::filesystem::remove_all(dir); }
   ScaleCoverage measure(AnonymizerOptions options) const {

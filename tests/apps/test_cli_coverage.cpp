@@ -160,21 +160,9 @@ TEST(CliCoverage, TagsGivePerTagCoverage) {
 // protest photo with small, partly hidden faces it covers faces the single pass misses, and
 // `anonymize` on an image runs it too (its output differs from --no-photo-flip's).
 TEST(CliCoverage, StillPhotosGetTheMirroredFacePass) {
-  const std::string name = "2_Demonstration_Demonstrators_2_546.jpg";
+  const std::string name = "images/2_Demonstration_Demonstrators_2_546.jpg";
   const auto dir = test::temp_dir("cli_coverage_photo_flip");
-  std::filesystem::create_directories(dir / "images");
-  std::filesystem::copy_file(test::data("faces_wider/images") / name, dir / "images" / name,
-                             std::filesystem::copy_options::overwrite_existing);
-  std::ifstream in(test::data("faces_wider/labels.csv"));
-  std::ofstream out(dir / "labels.csv");
-  std::string line;
-  int rows = 0;
-  for (bool header = true; std::getline(in, line); header = false) {
-    if (!header && line.find(name) == std::string::npos) continue;
-    out << line << "\n";
-    rows += header ? 0 : 1;
-  }
-  out.close();
+  const int rows = test::one_labelled_photo(name, dir);
   ASSERT_GT(rows, 10);
   const std::string base = test::edgevision_binary().string() + " --offline --models-dir " +
                            test::shared_models_dir().string();
@@ -189,7 +177,7 @@ TEST(CliCoverage, StillPhotosGetTheMirroredFacePass) {
   EXPECT_GT(with_flip, without) << "mirrored pass " << with_flip << " vs single " << without;
 
   const auto anonymized = [&](const std::string& file, const std::string& extra) {
-    auto r = test::run_command(base + " anonymize " + (dir / "images" / name).string() + " -o " +
+    auto r = test::run_command(base + " anonymize " + (dir / name).string() + " -o " +
                                (dir / file).string() + " " + extra);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return cv::imread((dir / file).string());

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <fstream>
+
 namespace ev::test {
 namespace fs = std::filesystem;
 
@@ -27,6 +29,23 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
+}
+
+int one_labelled_photo(const std::string& name, const fs::path& dir) {
+  const fs::path src = data("faces_wider");
+  fs::create_directories((dir / name).parent_path());
+  fs::copy_file(src / name, dir / name, fs::copy_options::overwrite_existing);
+  std::ifstream in(src / "labels.csv");
+  std::ofstream out(dir / "labels.csv");
+  std::string line;
+  if (std::getline(in, line)) out << line << '\n';  // the header
+  int rows = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + ",", 0) != 0) continue;
+    out << line << '\n';
+    ++rows;
+  }
+  return rows;
 }
 }  // namespace ev::test
 

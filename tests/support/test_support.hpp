@@ -13,6 +13,9 @@ std::filesystem::path edgevision_binary();           // <build>/bin/edgevision
 std::filesystem::path ocr_models_dir();
 // A fresh empty directory under the build tree for one test.
 std::filesystem::path temp_dir(const std::string& name);
+// A labelled set of one faces_wider photo in `dir` (`name` as labels.csv names it, e.g.
+// "images/x.jpg"): the image and labels.csv with its rows. Returns the number of faces.
+int one_labelled_photo(const std::string& name, const std::filesystem::path& dir);
 }  // namespace ev::test
 
 namespace ev::test {
