@@ -29,6 +29,7 @@ struct DetectArgs {
   std::vector<int> roi;
   std::string backend;
   int threads = 0;
+  bool rect = true;
   int64_t max_frames = 0;
   bool json = false;
   bool anonymize = true;  // private by default; --no-anonymize opts out
@@ -94,6 +95,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   params.classes = args.classes;
   params.backend = args.backend;
   params.threads = args.threads;
+  params.rect = args.rect;
   if (args.roi.size() == 4)
     params.roi = cv::Rect(args.roi[0], args.roi[1], args.roi[2], args.roi[3]);
   auto created = ObjectDetector::create(params, models);
@@ -183,6 +185,9 @@ void add_detect_command(CLI::App& app, GlobalOptions& global) {
       ->delimiter(',');
   cmd->add_option("--backend", args->backend, "onnxruntime | opencv | auto (default: model's)");
   cmd->add_option("--threads", args->threads, "inference threads (0: backend default)");
+  cmd->add_flag("!--square", args->rect,
+                "letterbox to the model's full square input (default: pad only to a multiple of "
+                "32, rect inference)");
   cmd->add_option("--max-frames", args->max_frames, "stop after this many frames");
   cmd->add_option("-o,--output", args->output, "annotated output (same kind as the input)");
   cmd->add_flag("--json", args->json,

@@ -55,6 +55,8 @@ void add_validate_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--nms", args->options.nms, "NMS IoU threshold (default: the model's)");
   cmd->add_option("--backend", args->options.backend, "onnxruntime | opencv | auto");
   cmd->add_option("--threads", args->options.threads, "inference threads (0: backend default)");
+  cmd->add_flag("!--square", args->options.rect,
+                "letterbox to the model's full square input (default: rect inference)");
   cmd->add_option("--max-images", args->options.max_images, "use only the first N images");
   cmd->add_option("--compare", args->compare, "second model scored side by side");
   cmd->add_flag("--json", args->json, "one JSON object on stdout");

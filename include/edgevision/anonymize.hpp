@@ -34,6 +34,11 @@ struct PrivacyParams {
   // level: 32 covered 2 more faces on faces_wider but masked 2.5% outside the faces of ordinary
   // group photos at 1/3 size (bench/README.md, "Crowds"). 0 = off.
   float small_face = 0.f;
+  // Video: the face detector's upscaled small-face runs (FaceDetectorOptions::upscale, ~a third
+  // of the face pass on 720p traffic) on every n-th frame and on the first after a reset (so a
+  // still photo always gets them); the face tracker holds the masks of the faces they found in
+  // between, as it holds any missed face for hold_frames. 1 = every frame.
+  int small_face_interval = 1;
 };
 PrivacyParams privacy_params(PrivacyLevel level);
 
@@ -190,6 +195,8 @@ struct AnonymizerOptions {
   // "Hard faces: the mirrored pass on still photos"). Off for video and cameras, where it would
   // double the face pass and the face tracker holds masks across frames.
   bool photo_flip = false;
+  // Overrides the level's PrivacyParams::small_face_interval when > 0.
+  int small_face_interval = 0;
 };
 
 struct FrameResult {
@@ -280,6 +287,8 @@ class Anonymizer {
   bool person_tiles_ran_ = false;  // by the last detect_persons()
   bool persons_external_ = false;
   int64_t frames_ = 0;
+  // Anonymizers created together (cameras) take turns for their small-face runs.
+  int small_face_phase_ = 0;
 };
 
 }  // namespace ev

@@ -88,6 +88,7 @@ struct PrivacyConfig {
   std::string level = "medium";    // low | medium | high | maximum
   bool motion_regions = false;     // detect faces only where pixels changed (+ full passes)
   int full_pass_every = 10;        // frames between full-frame passes when motion_regions
+  int small_face_interval = 1;     // PrivacyParams::small_face_interval (1: every frame)
   // Licence plates masked in every output image: unset follows alpr.enabled (plate masking
   // costs a plate detector pass per frame, so it comes with ALPR unless asked for).
   std::optional<bool> plates;
@@ -106,6 +107,7 @@ struct DetectionConfig {
   int every_n = 1;                   // run the detector on every n-th frame
   bool motion_gating = false;        // skip the detector on frames without motion
   double motion_threshold = 0.002;   // fraction of changed pixels that counts as motion
+  bool rect = true;                  // DetectorParams::rect: letterbox padded to 32, not the square
   std::string device = "cpu";        // ONNX Runtime execution provider: cpu|cuda|tensorrt|openvino
   bool operator==(const DetectionConfig&) const = default;
 };

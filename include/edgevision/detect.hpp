@@ -37,6 +37,12 @@ struct DetectorParams {
   // (ONNX Runtime only: the model's fixed H/W are freed at load, BackendOptions::
   // free_image_size); both sides must be multiples of 32 for the grid decoders.
   cv::Size input_size;
+  // Rect inference (Ultralytics' `rect`): the letterboxed frame is padded only to the next
+  // multiple of 32 instead of the full square, so a 16:9 frame at 416 runs at 416x256, 62% of
+  // the square's pixels, with the same scale and the same boxes up to border effects. ONNX
+  // Runtime with a letterbox pre-processing and a square size known before loading (manifest
+  // or input_size); otherwise, or if the model refuses the size, the square (announced once).
+  bool rect = true;
 };
 
 // Time spent in the last detect() call, milliseconds.
@@ -74,6 +80,9 @@ class ObjectDetector {
   const std::string& decoder_name() const { return decoder_name_; }
   std::string backend_name() const;
   cv::Size input_size() const { return {net_w_, net_h_}; }
+  // The network size a frame (or ROI) of `frame` pixels runs at: input_size(), or with rect
+  // inference its letterbox padded to multiples of 32.
+  cv::Size input_size_for(cv::Size frame) const;
   const Preprocess& preprocess() const { return pre_; }
   const DetectTimings& last_timings() const { return timings_; }
 
@@ -88,6 +97,7 @@ class ObjectDetector {
   std::vector<std::string> labels_;
   std::vector<uint8_t> allowed_;  // per class id; empty = all allowed
   int net_w_ = 0, net_h_ = 0;
+  bool rect_ = false;  // rect inference on (DetectorParams::rect and the model allows it)
   std::vector<float> input_;
   std::vector<Tensor> outputs_;
   DetectTimings timings_;

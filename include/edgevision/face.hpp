@@ -65,6 +65,10 @@ class FaceDetector {
   virtual std::string name() const = 0;
   // Errors mean "could not run" (the caller must fail closed), not "no faces".
   virtual Result<std::vector<Face>> detect(const cv::Mat& bgr) = 0;
+  // Video: whether the following detect() calls make the upscaled small-face runs
+  // (FaceDetectorOptions::upscale); the caller's face tracker holds what they found while they
+  // are off (AnonymizerOptions::small_face_interval). Detectors without such runs ignore it.
+  virtual void set_small_face_runs(bool /*on*/) {}
 };
 
 // Creates the requested detector. If its model cannot be had it logs why and falls back to

@@ -190,6 +190,7 @@ class MotionGatedFaceDetector final : public FaceDetector {
   ~MotionGatedFaceDetector() override;
   std::string name() const override;
   Result<std::vector<Face>> detect(const cv::Mat& bgr) override;
+  void set_small_face_runs(bool on) override { inner_->set_small_face_runs(on); }
 
   struct Stats {
     int64_t full = 0;     // frames that got a full-frame pass

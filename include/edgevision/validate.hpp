@@ -84,6 +84,7 @@ struct ValidateOptions {
   std::string backend;   // empty: manifest
   int max_images = 0;    // 0: all
   bool progress = true;  // bar on a terminal
+  bool rect = true;      // DetectorParams::rect (false: the full square letterbox)
 };
 
 struct ValidationReport {

@@ -481,7 +481,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   if (const YAML::Node n = root["privacy"]) {
     r.check_map(
         n, "privacy",
-        {"detector", "mode", "method", "level", "motion_regions", "full_pass_every", "plates",
+        {"detector", "mode", "method", "level", "motion_regions", "full_pass_every", "small_face_interval", "plates",
          "head_fallback"});
     for (auto [key, field] : {std::pair{"plates", &cfg.privacy.plates},
                               std::pair{"head_fallback", &cfg.privacy.head_fallback}}) {
@@ -498,13 +498,14 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get_enum(n, "privacy", "level", cfg.privacy.level, {"low", "medium", "high", "maximum"});
     r.get(n, "privacy", "motion_regions", cfg.privacy.motion_regions);
     r.get_number(n, "privacy", "full_pass_every", cfg.privacy.full_pass_every, 1, 1000);
+    r.get_number(n, "privacy", "small_face_interval", cfg.privacy.small_face_interval, 1, 30);
   }
 
   if (const YAML::Node n = root["detection"]) {
     const std::string k = "detection";
     r.check_map(n, k,
                 {"model", "classes", "conf", "nms", "threads", "every_n", "motion_gating",
-                 "motion_threshold", "device"});
+                 "motion_threshold", "device", "rect"});
     auto& d = cfg.detection;
     r.get(n, k, "model", d.model);
     if (d.model.empty()) r.fail(n["model"], k + ".model", "expected a model name or path");
@@ -516,6 +517,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get(n, k, "motion_gating", d.motion_gating);
     r.get_number(n, k, "motion_threshold", d.motion_threshold, 0, 1);
     r.get_enum(n, k, "device", d.device, {"cpu", "cuda", "tensorrt", "openvino"});
+    r.get(n, k, "rect", d.rect);
   }
 
   if (const YAML::Node n = root["alpr"]) {

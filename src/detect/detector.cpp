@@ -192,15 +192,32 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
       return DetectorResult::Error("detector: an input size needs an ONNX model, not Darknet");
     bo.free_image_size = true;
   }
+  // Rect inference needs the square size before the model's dims are freed: the manifest's or
+  // the one asked for (a bare file's fixed size is only known once loaded).
+  const bool square_known =
+      resized || (spec && spec->preprocess.width > 0 && spec->preprocess.height > 0);
+  const std::string resize_mode = spec ? spec->preprocess.resize : std::string();
+  det->rect_ = p.rect && square_known && !darknet && lower_ext(model) == ".onnx" &&
+               (resize_mode == "letterbox" || resize_mode == "letterbox_center");
+  if (det->rect_) bo.free_image_size = true;
   fs::path patched;
   if (darknet) {
     patched = darknet_cfg_with_thresh(config, std::min(p.conf, 0.2f));
     if (!patched.empty()) bo.config = patched;
   }
   auto backend = create_backend(p.backend, model, bo);
+  if (!backend && det->rect_ && !resized) {
+    // Some graphs do not load with free sizes (shapes recorded inside that contradict them).
+    spdlog::warn("detector: {} does not load with a free input size ({}); square input",
+                 model.filename().string(), backend.error());
+    det->rect_ = false;
+    bo.free_image_size = false;
+    backend = create_backend(p.backend, model, bo);
+  }
   if (!patched.empty()) fs::remove(patched, ec);
   if (!backend) return DetectorResult(backend.status());
   det->backend_ = std::move(backend.value());
+  if (det->backend_->name() != "onnxruntime") det->rect_ = false;
 
   // Network input size: manifest, then the model's own input shape, then the Darknet cfg.
   Preprocess pre = spec ? spec->preprocess : Preprocess{};
@@ -296,10 +313,23 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
       if (!found) return DetectorResult::Error("detector: unknown class '" + name + "'");
     }
   }
-  spdlog::info("detector: model={} decoder={} backend={} input={}x{} conf={} nms={}",
-               model.filename().string(), det->decoder_name_, det->backend_->name(), w, h, p.conf,
-               p.nms);
+  spdlog::info("detector: model={} decoder={} backend={} input={}x{}{} conf={} nms={}",
+               model.filename().string(), det->decoder_name_, det->backend_->name(), w, h,
+               det->rect_ ? " (rect)" : "", p.conf, p.nms);
   return det;
+}
+
+cv::Size ObjectDetector::input_size_for(cv::Size frame) const {
+  if (!rect_ || frame.width <= 0 || frame.height <= 0) return {net_w_, net_h_};
+  // The scale is the square letterbox's; only the padding beyond the next multiple of 32 (the
+  // largest stride of the grid decoders) goes.
+  const float scale = std::min(static_cast<float>(net_w_) / frame.width,
+                               static_cast<float>(net_h_) / frame.height);
+  auto side = [&](int pixels, int net) {
+    const int fitted = static_cast<int>(std::lround(pixels * scale));
+    return std::min(net, std::max(32, (fitted + 31) / 32 * 32));
+  };
+  return {side(frame.width, net_w_), side(frame.height, net_h_)};
 }
 
 Status ObjectDetector::detect(const cv::Mat& frame, std::vector<Detection>& out) {
@@ -315,26 +345,34 @@ Status ObjectDetector::detect(const cv::Mat& frame, std::vector<Detection>& out)
   if (region.empty()) return Status::Error("detect: ROI lies outside the frame");
   const cv::Mat crop = bgr(region);
 
+  const cv::Size net = input_size_for(crop.size());
   auto t0 = std::chrono::steady_clock::now();
-  const InputTransform tr = make_input_tensor(crop, pre_, net_w_, net_h_, input_);
+  const InputTransform tr = make_input_tensor(crop, pre_, net.width, net.height, input_);
   const int64_t c = pre_.color == "gray" ? 1 : 3;
-  std::vector<int64_t> shape = pre_.layout == "nhwc" ? std::vector<int64_t>{1, net_h_, net_w_, c}
-                                                     : std::vector<int64_t>{1, c, net_h_, net_w_};
+  std::vector<int64_t> shape =
+      pre_.layout == "nhwc" ? std::vector<int64_t>{1, net.height, net.width, c}
+                            : std::vector<int64_t>{1, c, net.height, net.width};
   timings_.preprocess_ms = ms_since(t0);
 
   auto t1 = std::chrono::steady_clock::now();
   Status st = backend_->run({TensorView{input_.data(), std::move(shape)}}, outputs_);
   timings_.inference_ms = ms_since(t1);
-  if (!st.ok()) return st;
 
   auto t2 = std::chrono::steady_clock::now();
   detect_internal::DecodeParams dp;
-  dp.net_w = net_w_;
-  dp.net_h = net_h_;
+  dp.net_w = net.width;
+  dp.net_h = net.height;
   dp.conf = params_.conf;
   dp.allowed = &allowed_;
   std::vector<Candidate> cands;
-  st = decoder_->decode(outputs_, dp, cands);
+  if (st.ok()) st = decoder_->decode(outputs_, dp, cands);
+  if (!st.ok() && net != cv::Size(net_w_, net_h_)) {
+    // A graph with sizes baked into its reshapes refuses other sizes: the square from now on.
+    spdlog::warn("detector: {}x{} input refused ({}); running at the square {}x{}", net.width,
+                 net.height, st.message(), net_w_, net_h_);
+    rect_ = false;
+    return detect(frame, out);
+  }
   if (!st.ok()) return st;
 
   // Bound NMS cost on degenerate outputs (very low thresholds), as Ultralytics does.

@@ -46,6 +46,10 @@ class EnsembleFaceDetector final : public FaceDetector {
     return merge_faces(std::move(all), 0.3f);
   }
 
+  void set_small_face_runs(bool on) override {
+    for (auto& m : members_) m->set_small_face_runs(on);
+  }
+
  private:
   std::vector<std::unique_ptr<FaceDetector>> members_;
   bool flip_;

@@ -53,6 +53,7 @@ class TiledFaceDetector : public FaceDetector {
   // Faces scoring below this (context candidates, FaceDetectorOptions::context_score) do not
   // ask for upscaled runs.
   void set_small_face_min_score(float score) { small_face_min_score_ = score; }
+  void set_small_face_runs(bool on) override { small_face_runs_ = on; }
 
  protected:
   TiledFaceDetector(DetectMode mode, int min_face) : mode_(mode), min_face_(min_face) {}
@@ -70,6 +71,7 @@ class TiledFaceDetector : public FaceDetector {
   float large_face_score_ = 0.f;
   int large_face_px_ = 48;
   float small_face_min_score_ = 0.f;
+  bool small_face_runs_ = true;
 
  private:
   // Runs one pass and appends its faces (frame coordinates) to `all`.

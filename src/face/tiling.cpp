@@ -238,7 +238,7 @@ Result<std::vector<Face>> TiledFaceDetector::detect(const cv::Mat& input) {
       first_scale = std::max(first_scale, pass.scale);
       if (Status s = run_pass(bgr, pass, all); !s.ok()) return s;
     }
-    if (upscale_ > first_scale) {
+    if (upscale_ > first_scale && small_face_runs_) {
       // Small faces come in groups (crowds, a far-away queue, the people in a car): the area
       // around a face found near the first pass's size limit is worth an upscaled run, since
       // the next face there is smaller still.

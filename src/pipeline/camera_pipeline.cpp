@@ -86,6 +86,7 @@ DetectorParams detector_params(const DetectionConfig& detection) {
   dp.classes = detection.classes;
   dp.threads = detection.threads;
   dp.device = detection.device;
+  dp.rect = detection.rect;
   return dp;
 }
 
@@ -125,6 +126,7 @@ Result<AnonymizerOptions> anonymizer_options(const PrivacyConfig& privacy,
   if (!level) return R::Error(level.error());
   ao.level = *level;
   ao.head_fallback.enabled = privacy.head_fallback;
+  ao.small_face_interval = privacy.small_face_interval;
   ao.head_fallback.detector.model = detection.model;
   ao.head_fallback.detector.threads = detection.threads;
   return ao;

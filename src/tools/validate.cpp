@@ -26,6 +26,7 @@ Result<ValidationReport> validate_detector(const ValidateOptions& options, Model
   dp.conf = options.conf;
   dp.nms = options.nms;
   dp.threads = options.threads;
+  dp.rect = options.rect;
   dp.backend = options.backend;
   dp.max_detections = 100;  // COCO maxDets
   auto det = ObjectDetector::create(dp, models);

@@ -74,6 +74,7 @@ detection:
   every_n: 3
   motion_gating: true
   motion_threshold: 0.01
+  rect: false
 tracking: {track_thresh: 0.6, match_thresh: 0.7, new_track_thresh: 0.65, max_lost: 50, min_hits: 3, max_tracks: 100}
 events:
   spool_dir: /var/spool/ev
@@ -97,6 +98,8 @@ models: {dirs: [m1, /m2], cache_dir: /cache, allow_download: true}
   EXPECT_EQ(cfg->detection.classes, (std::vector<std::string>{"person", "car"}));
   EXPECT_EQ(cfg->detection.every_n, 3);
   EXPECT_TRUE(cfg->detection.motion_gating);
+  EXPECT_FALSE(cfg->detection.rect);
+  EXPECT_TRUE(DetectionConfig{}.rect);
   EXPECT_EQ(cfg->tracking.max_tracks, 100);
   EXPECT_FALSE(cfg->events.log);
   EXPECT_TRUE(cfg->events.mqtt.enabled);

@@ -4,6 +4,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/detect.hpp"
+#include "edgevision/preprocess.hpp"
 #include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
@@ -92,6 +93,60 @@ TEST(RealPhotos, YoloxNanoAtALargerInputSize) {
   auto darknet = ObjectDetector::create(p, manager);
   ASSERT_FALSE(darknet.ok());
   EXPECT_NE(darknet.error().find("ONNX"), std::string::npos) << darknet.error();
+}
+
+// Rect inference (DetectorParams::rect, the default): a 16:9 frame runs at 416x256 instead of
+// 416x416, at the same scale, and finds the same objects with the same boxes as the square
+// letterbox; the square is one flag away, and so is the 832 pass's rect size.
+TEST(RealPhotos, RectInputSameObjectsAsTheSquare) {
+  cv::Mat photo = cv::imread(test::data("images/dog.jpg").string());
+  ASSERT_FALSE(photo.empty());
+  // 768x576 -> a 16:9 frame: the photo on a grey band, as a wide camera frame would hold it.
+  cv::Mat frame(576, 1024, CV_8UC3, cv::Scalar::all(90));
+  photo.copyTo(frame(cv::Rect(128, 0, photo.cols, photo.rows)));
+
+  DetectorParams square_params;
+  square_params.rect = false;
+  auto rect = make_manager_detector("yolox-nano");
+  auto square = make_manager_detector("yolox-nano", square_params);
+  ASSERT_TRUE(rect && square);
+  EXPECT_EQ(rect->input_size_for(frame.size()), cv::Size(416, 256));  // 1024x576 * 0.406
+  EXPECT_EQ(rect->input_size_for({1280, 720}), cv::Size(416, 256));
+  EXPECT_EQ(rect->input_size_for({576, 1024}), cv::Size(256, 416));  // portrait
+  EXPECT_EQ(rect->input_size_for({416, 416}), cv::Size(416, 416));
+  EXPECT_EQ(square->input_size_for(frame.size()), cv::Size(416, 416));
+
+  auto a = rect->detect(frame);
+  auto b = square->detect(frame);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_GE(b->size(), 3u);
+  for (const Detection& d : *b) {
+    if (d.score < 0.5f) continue;  // near the threshold either may keep a box the other drops
+    float best = 0.f, score = 0.f;
+    for (const Detection& e : *a)
+      if (e.class_id == d.class_id && iou(e.box, d.box) > best) {
+        best = iou(e.box, d.box);
+        score = e.score;
+      }
+    EXPECT_GT(best, 0.9f) << d.label << " " << d.score;
+    EXPECT_NEAR(score, d.score, 0.05f) << d.label;
+  }
+
+  DetectorParams large;
+  large.input_size = {832, 832};
+  auto big = make_manager_detector("yolox-nano", large);
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->input_size_for({1280, 720}), cv::Size(832, 480));
+  expect_objects(*big, "dog.jpg", kDog, 2);  // 768x576 -> 832x640
+}
+
+// A model that does not load with a free input size (the shipped INT8 graph's recorded shapes
+// contradict it) runs at its square, announced, rather than failing.
+TEST(RealPhotos, RectFallsBackToTheSquareWhereTheModelRefusesIt) {
+  auto det = make_manager_detector("yolox-nano-int8");
+  ASSERT_TRUE(det);
+  EXPECT_EQ(det->input_size_for({1280, 720}), cv::Size(416, 416));
+  expect_objects(*det, "dog.jpg", kDog, 1);
 }
 
 // The INT8 YOLOX-nano ships with edgevision (../shared/models does not have it): it loads
