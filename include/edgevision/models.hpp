@@ -33,6 +33,9 @@ struct Preprocess {
   float scale = 1.f;                   // x' = (x * scale - mean) / std
   std::array<float, 3> mean{0, 0, 0};  // in the colour order above
   std::array<float, 3> std{1, 1, 1};
+  // Rect inference may be used (DetectorParams::rect). false for a model whose graph is slower
+  // at free sizes (the INT8 YOLOX: ONNX Runtime's NHWC layout pass needs the fixed shape).
+  bool rect = true;
 };
 
 struct ModelSpec {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -117,8 +118,20 @@ struct QLinearSiLUOp : Ort::CustomOpBase<QLinearSiLUOp, QLinearSiLUKernel, true>
   // Without an output shape ORT's NhwcTransformer skips the QLinearConv that reads it (it
   // needs the input rank), and the graph falls back to NCHW with a Transpose pair per conv.
   static OrtStatusPtr InferOutputShape(Ort::ShapeInferContext& ctx) {
-    return ctx.SetOutputShape(0, ctx.GetInputShape(0), ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8)
-        .release();
+    Ort::ShapeInferContext::Shape shape = ctx.GetInputShape(0);
+    // Unknown rank: say nothing (an empty shape would declare a scalar).
+    if (shape.empty()) return nullptr;
+    // An unknown dim (a model loaded with free image sizes) would be written back as 0, which
+    // contradicts the shapes around it: it gets a fresh symbol instead, equal to nothing else.
+    static std::atomic<int64_t> unknown{0};
+    std::vector<std::string> symbols;
+    symbols.reserve(shape.size());
+    for (auto& dim : shape) {
+      if (!dim.IsInt() || dim.AsInt() >= 0) continue;
+      symbols.push_back("ev_silu_" + std::to_string(unknown.fetch_add(1)));
+      dim = Ort::ShapeInferContext::SymbolicInteger(symbols.back().c_str());
+    }
+    return ctx.SetOutputShape(0, shape, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8).release();
   }
   const char* GetName() const { return "QLinearSiLU"; }
   const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }

@@ -197,7 +197,8 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
   const bool square_known =
       resized || (spec && spec->preprocess.width > 0 && spec->preprocess.height > 0);
   const std::string resize_mode = spec ? spec->preprocess.resize : std::string();
-  det->rect_ = p.rect && square_known && !darknet && lower_ext(model) == ".onnx" &&
+  det->rect_ = p.rect && square_known && (!spec || spec->preprocess.rect) && !darknet &&
+               lower_ext(model) == ".onnx" &&
                (resize_mode == "letterbox" || resize_mode == "letterbox_center");
   if (det->rect_) bo.free_image_size = true;
   fs::path patched;

@@ -154,7 +154,8 @@ class Parser {
     Preprocess p;
     for_each_key(
         n, where,
-        {"width", "height", "color", "layout", "resize", "pad_value", "scale", "mean", "std"},
+        {"width", "height", "color", "layout", "resize", "pad_value", "scale", "mean", "std",
+         "rect"},
         [&](const std::string& key, const YAML::Node& v, const std::string& w) {
           if (key == "width") p.width = static_cast<int>(integer(v, w, 0));
           if (key == "height") p.height = static_cast<int>(integer(v, w, 0));
@@ -165,6 +166,7 @@ class Parser {
           if (key == "pad_value") p.pad_value = static_cast<float>(number(v, w));
           if (key == "scale") p.scale = static_cast<float>(number(v, w));
           if (key == "mean") p.mean = triple(v, w);
+          if (key == "rect") p.rect = one_of(v, w, {"true", "false"}) == "true";
           if (key == "std") {
             p.std = triple(v, w);
             for (float s : p.std)

@@ -142,6 +142,7 @@ std::string emit_spec(const ModelSpec& m) {
     << std::vector<float>(p.mean.begin(), p.mean.end());
   e << YAML::Key << "std" << YAML::Value << YAML::Flow
     << std::vector<float>(p.std.begin(), p.std.end());
+  if (!p.rect) e << YAML::Key << "rect" << YAML::Value << "false";
   e << YAML::EndMap;
   if (!m.labels.empty()) e << YAML::Key << "labels" << YAML::Value << YAML::Flow << m.labels;
   if (m.conf_threshold > 0) e << YAML::Key << "conf_threshold" << YAML::Value << m.conf_threshold;

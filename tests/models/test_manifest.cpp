@@ -24,7 +24,7 @@ const char* kGood = R"(models:
       - file: tiny.txt
         sha256: 5397808362fc6fb7c4044484848e297b22449d913a267fa7f8bd9d86dce29144
     preprocess: {width: 320, height: 240, color: rgb, layout: nhwc, resize: letterbox_center,
-                 pad_value: 0, scale: 0.5, mean: [1, 2, 3], std: 2}
+                 pad_value: 0, scale: 0.5, mean: [1, 2, 3], std: 2, rect: false}
     labels: [face, not_face]
     conf_threshold: 0.6
     nms_threshold: 0.3
@@ -64,6 +64,7 @@ TEST(Manifest, ParsesEveryField) {
   EXPECT_FLOAT_EQ(m.preprocess.mean[2], 3.f);
   EXPECT_FLOAT_EQ(m.preprocess.std[0], 2.f);
   EXPECT_FLOAT_EQ(m.preprocess.std[2], 2.f);
+  EXPECT_FALSE(m.preprocess.rect);
   EXPECT_EQ(m.labels, (std::vector<std::string>{"face", "not_face"}));
   EXPECT_DOUBLE_EQ(m.conf_threshold, 0.6);
   EXPECT_DOUBLE_EQ(m.nms_threshold, 0.3);
