@@ -45,11 +45,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> clips;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--models" && i + 1 < argc) models_dir = argv[++i];
-    else if (a == "--interval" && i + 1 < argc) interval = std::atoi(argv[++i]);
-    else if (a == "--fps" && i + 1 < argc) fps = std::atof(argv[++i]);
-    else if (a == "--frames" && i + 1 < argc) max_frames = std::atoi(argv[++i]);
-    else clips.push_back(a);
+    if (a == "--models" && i + 1 < argc)
+      models_dir = argv[++i];
+    else if (a == "--interval" && i + 1 < argc)
+      interval = std::atoi(argv[++i]);
+    else if (a == "--fps" && i + 1 < argc)
+      fps = std::atof(argv[++i]);
+    else if (a == "--frames" && i + 1 < argc)
+      max_frames = std::atoi(argv[++i]);
+    else
+      clips.push_back(a);
   }
   if (clips.empty() || interval < 1 || fps <= 0) {
     std::fprintf(stderr, "usage: %s [--models DIR] [--interval N] [--fps F] [--frames N] CLIP...\n",
@@ -60,9 +65,10 @@ int main(int argc, char** argv) {
   mo.model_dirs = {models_dir};
   mo.allow_download = false;
   ev::ModelManager models(mo);
-  std::printf("| clip | frames | reference masks | covered | frames with one uncovered | "
-              "face pass ms/frame: every frame | every %d |\n|---|---|---|---|---|---|---|\n",
-              interval);
+  std::printf(
+      "| clip | frames | reference masks | covered | frames with one uncovered | "
+      "face pass ms/frame: every frame | every %d |\n|---|---|---|---|---|---|---|\n",
+      interval);
   int rc = 0;
   for (const std::string& clip : clips) {
     cv::VideoCapture cap(clip);
@@ -100,14 +106,17 @@ int main(int argc, char** argv) {
       bool missing = false;
       for (const cv::Rect& m : r[0].masks) {
         ++reference;
-        if (covered(m, r[1].masks) >= 0.5) ++hit;
-        else missing = true;
+        if (covered(m, r[1].masks) >= 0.5)
+          ++hit;
+        else
+          missing = true;
       }
       frames_missing += missing;
     }
     std::printf("| %s | %d | %d | %.2f%% | %d | %.1f | %.1f |\n", clip.c_str(), frames, reference,
                 reference ? 100.0 * hit / reference : 100.0, frames_missing,
-                frames ? runs[0].detect_ms / frames : 0.0, frames ? runs[1].detect_ms / frames : 0.0);
+                frames ? runs[0].detect_ms / frames : 0.0,
+                frames ? runs[1].detect_ms / frames : 0.0);
     std::fflush(stdout);
   }
   return rc;

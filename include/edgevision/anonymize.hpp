@@ -80,7 +80,7 @@ struct HeadFallbackOptions {
   // false: no person detector of its own; persons come from set_persons() (a pipeline whose
   // object detector already finds them).
   bool own_detector = true;
-  DetectorParams detector;   // the person detector (model, threads); classes are set to person
+  DetectorParams detector;  // the person detector (model, threads); classes are set to person
   float person_score = 0.35f;
   // The masked part of the head region (centred): the region errs large so that a face beside
   // it still counts; masking all of it cost 1 point of collateral on faces_wider for no face

@@ -76,7 +76,7 @@ struct CameraConfig {
   int queue_size = 4;  // frames between stages
   // MJPEG streams read as JPEG packets, decoded only when analysed (SourceOptions::raw_mjpeg).
   bool mjpeg_packets = true;
-  SceneConfig scene;   // keys filters, zones, lines, analytics
+  SceneConfig scene;  // keys filters, zones, lines, analytics
 
   bool operator==(const CameraConfig&) const = default;
 };
@@ -221,7 +221,7 @@ struct AlprConfig {
   int read_variants = 3;                     // crops read per plate and voted (1..3)
   bool vehicle_pass = true;        // plates also searched in the latest tracked vehicles' boxes
   bool haar_second_chance = true;  // the Haar cascade when no plate is found in a frame
-  std::vector<std::string> allow;            // known plates (exact or one character off)
+  std::vector<std::string> allow;  // known plates (exact or one character off)
   std::vector<std::string> deny;
   bool operator==(const AlprConfig&) const = default;
 };

@@ -101,7 +101,7 @@ constexpr float kHighContextScore = 0.1f;
 // faces"; measured on faces_wider in bench/README.md). Only for YuNet, whose scores these
 // thresholds are calibrated on; a value the user set is kept.
 FaceDetectorOptions level_detector_options(FaceDetectorOptions o, PrivacyLevel level,
-                                          bool photo_flip) {
+                                           bool photo_flip) {
   if (o.detector != "yunet" || level == PrivacyLevel::kLow) return o;
   if (photo_flip) o.flip = true;
   // 0.3 instead of 0.6 finds blurred, occluded and small faces; large faces must still score
@@ -216,9 +216,8 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(
     if (persons) {
       anonymizer->person_detector_ = std::move(*persons);
     } else {
-      anonymizer->head_fallback_note_ =
-          "head fallback off: person detector '" + params.model + "' unavailable (" +
-          persons.error() + ")";
+      anonymizer->head_fallback_note_ = "head fallback off: person detector '" + params.model +
+                                        "' unavailable (" + persons.error() + ")";
     }
   }
   return anonymizer;

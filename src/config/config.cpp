@@ -479,10 +479,9 @@ Config read_config(const Reader& r, const YAML::Node& root) {
   }
 
   if (const YAML::Node n = root["privacy"]) {
-    r.check_map(
-        n, "privacy",
-        {"detector", "mode", "method", "level", "motion_regions", "full_pass_every", "small_face_interval", "plates",
-         "head_fallback"});
+    r.check_map(n, "privacy",
+                {"detector", "mode", "method", "level", "motion_regions", "full_pass_every",
+                 "small_face_interval", "plates", "head_fallback"});
     for (auto [key, field] : {std::pair{"plates", &cfg.privacy.plates},
                               std::pair{"head_fallback", &cfg.privacy.head_fallback}}) {
       if (!n[key]) continue;

@@ -324,8 +324,8 @@ cv::Size ObjectDetector::input_size_for(cv::Size frame) const {
   if (!rect_ || frame.width <= 0 || frame.height <= 0) return {net_w_, net_h_};
   // The scale is the square letterbox's; only the padding beyond the next multiple of 32 (the
   // largest stride of the grid decoders) goes.
-  const float scale = std::min(static_cast<float>(net_w_) / frame.width,
-                               static_cast<float>(net_h_) / frame.height);
+  const float scale =
+      std::min(static_cast<float>(net_w_) / frame.width, static_cast<float>(net_h_) / frame.height);
   auto side = [&](int pixels, int net) {
     const int fitted = static_cast<int>(std::lround(pixels * scale));
     return std::min(net, std::max(32, (fitted + 31) / 32 * 32));
@@ -350,9 +350,9 @@ Status ObjectDetector::detect(const cv::Mat& frame, std::vector<Detection>& out)
   auto t0 = std::chrono::steady_clock::now();
   const InputTransform tr = make_input_tensor(crop, pre_, net.width, net.height, input_);
   const int64_t c = pre_.color == "gray" ? 1 : 3;
-  std::vector<int64_t> shape =
-      pre_.layout == "nhwc" ? std::vector<int64_t>{1, net.height, net.width, c}
-                            : std::vector<int64_t>{1, c, net.height, net.width};
+  std::vector<int64_t> shape = pre_.layout == "nhwc"
+                                   ? std::vector<int64_t>{1, net.height, net.width, c}
+                                   : std::vector<int64_t>{1, c, net.height, net.width};
   timings_.preprocess_ms = ms_since(t0);
 
   auto t1 = std::chrono::steady_clock::now();

@@ -152,27 +152,26 @@ class Parser {
 
   Preprocess preprocess(const YAML::Node& n, const std::string& where) const {
     Preprocess p;
-    for_each_key(
-        n, where,
-        {"width", "height", "color", "layout", "resize", "pad_value", "scale", "mean", "std",
-         "rect"},
-        [&](const std::string& key, const YAML::Node& v, const std::string& w) {
-          if (key == "width") p.width = static_cast<int>(integer(v, w, 0));
-          if (key == "height") p.height = static_cast<int>(integer(v, w, 0));
-          if (key == "color") p.color = one_of(v, w, {"bgr", "rgb", "gray"});
-          if (key == "layout") p.layout = one_of(v, w, {"nchw", "nhwc"});
-          if (key == "resize")
-            p.resize = one_of(v, w, {"letterbox", "letterbox_center", "stretch", "pad32"});
-          if (key == "pad_value") p.pad_value = static_cast<float>(number(v, w));
-          if (key == "scale") p.scale = static_cast<float>(number(v, w));
-          if (key == "mean") p.mean = triple(v, w);
-          if (key == "rect") p.rect = one_of(v, w, {"true", "false"}) == "true";
-          if (key == "std") {
-            p.std = triple(v, w);
-            for (float s : p.std)
-              if (s == 0.f) fail(v, w, "expected non-zero values (it is a divisor)");
-          }
-        });
+    for_each_key(n, where,
+                 {"width", "height", "color", "layout", "resize", "pad_value", "scale", "mean",
+                  "std", "rect"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& w) {
+                   if (key == "width") p.width = static_cast<int>(integer(v, w, 0));
+                   if (key == "height") p.height = static_cast<int>(integer(v, w, 0));
+                   if (key == "color") p.color = one_of(v, w, {"bgr", "rgb", "gray"});
+                   if (key == "layout") p.layout = one_of(v, w, {"nchw", "nhwc"});
+                   if (key == "resize")
+                     p.resize = one_of(v, w, {"letterbox", "letterbox_center", "stretch", "pad32"});
+                   if (key == "pad_value") p.pad_value = static_cast<float>(number(v, w));
+                   if (key == "scale") p.scale = static_cast<float>(number(v, w));
+                   if (key == "mean") p.mean = triple(v, w);
+                   if (key == "rect") p.rect = one_of(v, w, {"true", "false"}) == "true";
+                   if (key == "std") {
+                     p.std = triple(v, w);
+                     for (float s : p.std)
+                       if (s == 0.f) fail(v, w, "expected non-zero values (it is a divisor)");
+                   }
+                 });
     return p;
   }
 

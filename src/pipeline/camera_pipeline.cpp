@@ -476,10 +476,9 @@ struct CameraPipeline::Impl {
   // do not depend on how far the tracking stage lags (and the frames it skips cost no resize).
   ForegroundDemand foreground_demand;
   bool foreground_wanted(const std::vector<Detection>& detections) {
-    return foreground_demand.wanted(
-        std::any_of(detections.begin(), detections.end(), [](const Detection& d) {
-          return d.label == "person" && d.score >= kWeakPersonBirth;
-        }));
+    return foreground_demand.wanted(std::any_of(
+        detections.begin(), detections.end(),
+        [](const Detection& d) { return d.label == "person" && d.score >= kWeakPersonBirth; }));
   }
 
   void detect_loop() {
