@@ -105,6 +105,7 @@ class AgreementMap {
       DetectorParams dp;
       dp.model = model.string();  // the FP32 model is scored first: its detections are the truth
       dp.threads = threads_;
+      dp.rect = false;  // both at the square: the quantized file has no manifest size for rect
       auto det = ObjectDetector::create(dp, models_);
       if (!det) return det.status();
       classes_ = static_cast<int>((*det)->labels().size());
@@ -119,6 +120,7 @@ class AgreementMap {
     DetectorParams dp;
     dp.model = model.string();
     dp.threads = threads_;
+    dp.rect = false;
     dp.conf = 0.001f;  // scored like validate: the whole precision-recall curve
     dp.max_detections = 100;
     auto det = ObjectDetector::create(dp, models_);

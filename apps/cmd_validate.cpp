@@ -17,14 +17,21 @@ struct ValidateArgs {
 
 int run_validate(ValidateArgs args, const GlobalOptions& global) {
   ModelManager models(global.model_manager_options());
-  auto base = validate_detector(args.options, models);
+  ValidateOptions options = args.options;
+  if (!args.compare.empty() && options.rect) {
+    // Rect inference needs a manifest size, which a quantized file next to its source lacks:
+    // both models at their square, so the comparison is like with like.
+    spdlog::info("validate: --compare scores both models at their square input");
+    options.rect = false;
+  }
+  auto base = validate_detector(options, models);
   if (!base) {
     spdlog::error("{}", base.error());
     return 1;
   }
   std::optional<ValidationReport> other;
   if (!args.compare.empty()) {
-    ValidateOptions o = args.options;
+    ValidateOptions o = options;
     o.model = args.compare;
     auto r = validate_detector(o, models);
     if (!r) {
