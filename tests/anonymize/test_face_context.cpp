@@ -349,6 +349,17 @@ TEST(PersonSearch, NoFaceFoundKeepsTheHeadMaskAndSearchesOncePerPersonPass) {
   }
 }
 
+// Every face `with` misses was missed `without` too (`without_what` names the other run).
+void expect_none_lost(const ScaleCoverage& with, const ScaleCoverage& without,
+                      const std::string& without_what) {
+  // "image#k (w x h, n% masked)": the face, not how much of it was masked.
+  const auto face = [](const std::string& m) { return m.substr(0, m.find(' ')); };
+  for (const std::string& missed : with.missed)
+    EXPECT_TRUE(std::any_of(without.missed.begin(), without.missed.end(),
+                            [&](const std::string& m) { return face(m) == face(missed); }))
+        << missed << " was covered " << without_what;
+}
+
 // The larger person pass (HeadFallbackOptions::large_input) on a real photo (faces_wider, WIDER
 // val 23_Shoppers_Shoppers_23_243, 1024 px wide): yolox-nano at 416x416 sees it at 0.4x and
 // misses a shopper whose face YuNet misses too; at 832x832 the person is found and the head
@@ -361,12 +372,7 @@ TEST(LargerPersonPass, CoversAShopperTheFirstPassMisses) {
   options.head_fallback.large_input = kPhotoPersonInput;
   const ScaleCoverage on = set.measure(options);
   EXPECT_EQ(on.covered, off.covered + 1) << off.covered << " -> " << on.covered;
-  // "image#k (w x h, n% masked)": the face, not how much of it was masked.
-  const auto face = [](const std::string& m) { return m.substr(0, m.find(' ')); };
-  for (const std::string& missed : on.missed)
-    EXPECT_TRUE(std::any_of(off.missed.begin(), off.missed.end(),
-                            [&](const std::string& m) { return face(m) == face(missed); }))
-        << missed << " was covered without the larger pass";
+  expect_none_lost(on, off, "without the larger pass");
 }
 
 // A frame the first pass already sees at (almost) full size (< 1.5x its 416x416 input) gets no
@@ -411,11 +417,7 @@ TEST(PersonSearch, LowerInTheBoxCoversAMournerTheUpperHalfMisses) {
   options.head_fallback.search_top = 0.5f;
   const ScaleCoverage off = set.measure(options);
   EXPECT_EQ(on.covered, off.covered + 1) << off.covered << " -> " << on.covered;
-  const auto face = [](const std::string& m) { return m.substr(0, m.find(' ')); };
-  for (const std::string& missed : on.missed)
-    EXPECT_TRUE(std::any_of(off.missed.begin(), off.missed.end(),
-                            [&](const std::string& m) { return face(m) == face(missed); }))
-        << missed << " was covered by the upper-half search";
+  expect_none_lost(on, off, "by the upper-half search");
 }
 
 }  // namespace
