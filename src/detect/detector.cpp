@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -327,7 +328,8 @@ cv::Size ObjectDetector::input_size_for(cv::Size frame) const {
   const float scale =
       std::min(static_cast<float>(net_w_) / frame.width, static_cast<float>(net_h_) / frame.height);
   auto side = [&](int pixels, int net) {
-    const int fitted = static_cast<int>(std::lround(pixels * scale));
+    // Rounded up, so the canvas never cuts the fitted image and its scale stays the square's.
+    const int fitted = static_cast<int>(std::ceil(pixels * scale - 1e-3f));
     return std::min(net, std::max(32, (fitted + 31) / 32 * 32));
   };
   return {side(frame.width, net_w_), side(frame.height, net_h_)};
