@@ -1,9 +1,15 @@
 // `edgevision anonymize INPUT -o OUTPUT`: faces covered on every frame of an image, folder,
-// video, camera or stream. Reading, anonymizing and writing run on three threads joined by
-// small bounded queues, so decode and encode overlap with detection.
+// video, camera or stream. Reading, anonymizing and writing run on their own threads joined by
+// small bounded queues, so decode and encode overlap with detection; the face pass, the costly
+// part, runs on several frames at once (frames in flight), each on one thread, and the masks
+// are applied in frame order.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -32,6 +38,7 @@ struct AnonymizeArgs {
   float context_score = 0.f;
   int min_face = 0;
   int threads = 0;
+  int in_flight = 0;  // 0: auto
   int64_t max_frames = 0;
   bool json = false;
   bool keep_audio = false;
@@ -61,6 +68,23 @@ struct Item {
   Frame frame;
   FrameResult result;
 };
+
+// A frame on its way through the face pass; the main thread takes slots in frame order and
+// waits for each one's faces.
+struct Slot {
+  Item item;
+  std::promise<std::pair<Result<std::vector<Face>>, double>> faces;  // and the pass's ms
+};
+
+// Frames whose face pass runs at once: one per core (each run on one thread uses a core better
+// than one run spread over two: ORT's second worker was busy 20% of the time, bench/README.md),
+// at most 4 (each holds its own activations, tens of MB at 720p).
+int frames_in_flight(int asked, int threads) {
+  if (asked > 0) return asked;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads > 0) return std::max(1, std::min(4, cores / threads));
+  return std::min(4, cores);
+}
 
 int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   AnonymizerOptions options;
@@ -104,13 +128,20 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     spdlog::error("{}", sink.error());
     return 1;
   }
+  int in_flight = frames_in_flight(args.in_flight, args.threads);
   {
     // Reader, detector and writer threads share the cores with ONNX Runtime's pool: spinning
     // workers take the cores the decoder and encoder need (median 13.5 -> 16.5 fps on 720p
     // here, and a third less CPU; bench/README.md).
     RuntimeOptions rt = runtime_options();
     rt.allow_spinning = false;
+    // The face passes in flight share one session: it must let them run at once.
+    rt.runs_per_session = std::max(rt.runs_per_session, in_flight);
     set_runtime_options(rt);
+  }
+  if (in_flight > 1 && args.threads == 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    options.detector.threads = std::max(1, cores / in_flight);
   }
   ModelManager models(global.model_manager_options());
   auto anonymizer = Anonymizer::create(options, models);
@@ -119,6 +150,18 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   Anonymizer& anon = **anonymizer;
+  // One detector per frame in flight beyond the anonymizer's own frame pass.
+  std::vector<std::unique_ptr<FaceDetector>> frame_detectors;
+  for (int i = 0; i < in_flight; ++i) {
+    auto d = anon.make_frame_detector(models);
+    if (!d) {
+      spdlog::info("one frame at a time: {}", d.error());
+      frame_detectors.clear();
+      in_flight = 1;
+      break;
+    }
+    frame_detectors.push_back(std::move(*d));
+  }
   if (args.strict && !anon.fallback_note().empty()) {
     spdlog::error("--strict: {}", anon.fallback_note());
     return 1;
@@ -139,7 +182,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   const bool write_failed_frames = args.on_failure == "black" && !per_image;
 
   Counters c;
-  BoundedQueue<Item> to_process(4), to_write(4);
+  // Slots in frame order (bounds the frames read ahead), and the same slots for the face pass.
+  BoundedQueue<std::shared_ptr<Slot>> to_process(static_cast<size_t>(in_flight) + 3);
+  BoundedQueue<std::shared_ptr<Slot>> to_detect(static_cast<size_t>(in_flight));
+  BoundedQueue<Item> to_write(4);
   std::atomic<bool> stop{false};
 
   std::thread reader([&] {
@@ -160,13 +206,35 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
         continue;
       }
       ++c.frames;
-      Item item;
-      item.frame = frame;
+      auto slot = std::make_shared<Slot>();
+      slot->item.frame = frame;
       frame = Frame{};
-      if (!to_process.push(std::move(item))) break;
+      if (!to_process.push(slot)) break;
+      if (!frame_detectors.empty() && !to_detect.push(std::move(slot))) break;
     }
     to_process.close();
+    to_detect.close();
   });
+
+  // The face pass of the frames in flight; the detectors only read the frame.
+  std::vector<std::thread> face_passes;
+  for (auto& detector : frame_detectors) {
+    face_passes.emplace_back([&to_detect, d = detector.get()] {
+      while (auto slot = to_detect.pop()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        Result<std::vector<Face>> faces = Result<std::vector<Face>>::Error("detector did not run");
+        try {
+          faces = d->detect((*slot)->item.frame.image);
+        } catch (const std::exception& e) {
+          faces = Result<std::vector<Face>>::Error(std::string("detector threw: ") + e.what());
+        }
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+        (*slot)->faces.set_value({std::move(faces), ms});
+      }
+    });
+  }
 
   std::thread writer([&] {
     while (auto item = to_write.pop()) {
@@ -190,28 +258,35 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     bar.set_total(args.max_frames);
   const auto t0 = std::chrono::steady_clock::now();
   int64_t processed = 0;
-  while (auto item = to_process.pop()) {
+  while (auto slot = to_process.pop()) {
+    Item& item = (*slot)->item;
     if (per_image) anon.reset_tracking();
-    item->result = anon.process(item->frame.image);
-    if (!item->result.emitted) {
-      ++c.dropped;
-      spdlog::warn("frame {}{}: face detection failed ({}); frame withheld (fail closed)",
-                   item->frame.index,
-                   item->frame.name.empty() ? "" : " (" + item->frame.name.string() + ")",
-                   item->result.error);
+    if (frame_detectors.empty()) {
+      item.result = anon.process(item.frame.image);
+    } else {
+      auto [faces, ms] = (*slot)->faces.get_future().get();
+      item.result = anon.process(item.frame.image, std::move(faces), ms);
     }
-    c.faces += item->result.faces_detected;
-    c.masks += item->result.masks_applied;
-    c.heads += item->result.heads_masked;
-    c.person_searches += item->result.person_searches;
+    if (!item.result.emitted) {
+      ++c.dropped;
+      spdlog::warn(
+          "frame {}{}: face detection failed ({}); frame withheld (fail closed)", item.frame.index,
+          item.frame.name.empty() ? "" : " (" + item.frame.name.string() + ")", item.result.error);
+    }
+    c.faces += item.result.faces_detected;
+    c.masks += item.result.masks_applied;
+    c.heads += item.result.heads_masked;
+    c.person_searches += item.result.person_searches;
     bar.update(++processed + c.corrupt);
-    if (!to_write.push(std::move(*item))) break;
+    if (!to_write.push(std::move(item))) break;
     if (stop) break;
   }
   stop = true;
   to_write.close();
   to_process.close();
+  to_detect.close();
   reader.join();
+  for (auto& t : face_passes) t.join();
   writer.join();
   bar.finish();
   // A video sink verifies what reached the disk at close; report that, not the attempts.
@@ -244,6 +319,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
       {"write_errors", c.write_errors},
       {"seconds", seconds},
       {"fps", fps},
+      {"frames_in_flight", in_flight},
       {"detector", anon.detector_name()},
       {"mode", args.mode},
       {"method", args.method},
@@ -296,7 +372,11 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
                   "faces scoring at least this (below --score) are masked beside a face or "
                   "around a person's head (0 = level default, negative = off)");
   cmd->add_option("--min-face", args->min_face, "smallest face in pixels (0 = detector default)");
-  cmd->add_option("--threads", args->threads, "inference threads (0 = all cores)");
+  cmd->add_option("--threads", args->threads,
+                  "inference threads per face pass (0 = the cores shared by the frames in flight)");
+  cmd->add_option("--frames-in-flight", args->in_flight,
+                  "frames whose face pass runs at once (0 = one per core, at most 4)")
+      ->check(CLI::Range(0, 16));
   cmd->add_option("--max-frames", args->max_frames, "stop after N frames (0 = all)");
   cmd->add_option("--on-failure", args->on_failure,
                   "when face detection fails on a video frame: black (write a black frame) or drop")

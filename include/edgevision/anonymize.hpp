@@ -230,6 +230,17 @@ class Anonymizer {
   static std::unique_ptr<Anonymizer> create_with_detector(const AnonymizerOptions& options,
                                                           std::unique_ptr<FaceDetector> detector);
   FrameResult process(cv::Mat& frame);
+  // Frames in flight: the frame pass is the costly part of process() and keeps no state between
+  // frames, so a caller may run it on several frames at once with detectors from
+  // make_frame_detector() (one per thread) and hand each result here, in frame order. `faces`
+  // is what such a detector returned for this frame (an error fails the frame closed, as in
+  // process()); `detect_ms` is reported as FrameResult::detect_ms.
+  FrameResult process(cv::Mat& frame, Result<std::vector<Face>> faces, double detect_ms);
+  // Another instance of the frame pass's detector, built with the same (level-adjusted)
+  // options. An error when the frame pass keeps state between frames (a create() wrapper such
+  // as motion gating, small_face_interval > 1), came from create_with_detector() or is a
+  // fallback detector (whose one warning line was said already).
+  Result<std::unique_ptr<FaceDetector>> make_frame_detector(ModelManager& models) const;
   // Detections made elsewhere (a pipeline's object detector on the same or a recent frame); its
   // persons feed the head fallback of the next process() calls in place of the anonymizer's
   // own person detector.
@@ -257,6 +268,11 @@ class Anonymizer {
   PrivacyParams params_;
   std::unique_ptr<FaceDetector> detector_;
   FaceDetector* plain_detector_ = nullptr;  // detector_, or what create()'s wrapper wrapped
+  // What create() built detector_ from, for make_frame_detector(); unset when the frame pass
+  // cannot be duplicated (see there).
+  std::optional<FaceDetectorOptions> frame_options_;
+  // The part of process() after the frame pass.
+  FrameResult finish(cv::Mat& frame, Result<std::vector<Face>> faces, FrameResult result);
   // Faces of the mirrored frame that the first pass did not find (FaceContextOptions::crowd_flip).
   Status add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces);
   // The person pass of the head fallback, plus the crowd tiles where the frame needs them.

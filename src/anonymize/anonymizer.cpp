@@ -186,6 +186,10 @@ Result<std::unique_ptr<Anonymizer>> Anonymizer::create(
       wrap_frame_pass ? wrap_frame_pass(std::move(*detector)) : std::move(*detector);
   std::unique_ptr<Anonymizer> anonymizer(new Anonymizer(options, std::move(frame_pass), note));
   anonymizer->plain_detector_ = plain;
+  // Stateless frame passes only: a wrapper (motion gating) or spaced small-face runs depend on
+  // the frames each instance saw.
+  if (!wrap_frame_pass && anonymizer->params_.small_face_interval <= 1)
+    anonymizer->frame_options_ = face_options;
   // A fallback detector uses its own threshold and reports no context candidates.
   if (note.empty() && context) {
     anonymizer->context_below_ = face_options.score_threshold;
@@ -394,16 +398,45 @@ Status Anonymizer::search_person_faces(const cv::Mat& frame, const std::vector<F
   return Status::Ok();
 }
 
+Result<std::unique_ptr<FaceDetector>> Anonymizer::make_frame_detector(ModelManager& models) const {
+  using R = Result<std::unique_ptr<FaceDetector>>;
+  if (!frame_options_)
+    return R::Error(
+        "the frame pass keeps state between frames (motion regions, spaced "
+        "small-face runs) or was built outside the anonymizer");
+  // Its fallback was announced once; another instance would say it again.
+  if (!fallback_note_.empty()) return R::Error("the face detector is a fallback");
+  std::string note;
+  auto detector = create_face_detector(*frame_options_, models, &note);
+  if (!detector) return R(detector.status());
+  // A second instance that fell back to another detector would mask differently.
+  if (!note.empty()) return R::Error("the frame pass's detector differs (" + note + ")");
+  return R(std::move(*detector));
+}
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+}  // namespace
+
+FrameResult Anonymizer::process(cv::Mat& frame, Result<std::vector<Face>> faces, double detect_ms) {
+  FrameResult result;
+  if (frame.empty()) {
+    result.error = "empty frame";
+    return result;
+  }
+  result.detect_ms = detect_ms;
+  return finish(frame, std::move(faces), std::move(result));
+}
+
 FrameResult Anonymizer::process(cv::Mat& frame) {
   FrameResult result;
   if (frame.empty()) {
     result.error = "empty frame";
     return result;
   }
-  using Clock = std::chrono::steady_clock;
-  const auto ms_since = [](Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-  };
   const auto t_detect = Clock::now();
   Result<std::vector<Face>> faces = Result<std::vector<Face>>::Error("detector did not run");
   const int interval = std::max(1, params_.small_face_interval);
@@ -418,6 +451,11 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
   // their small-face runs.
   if (interval > 1) detector_->set_small_face_runs(true);
   result.detect_ms = ms_since(t_detect);
+  return finish(frame, std::move(faces), std::move(result));
+}
+
+FrameResult Anonymizer::finish(cv::Mat& frame, Result<std::vector<Face>> faces,
+                               FrameResult result) {
   const auto t_mask = Clock::now();
   // Fail closed: nothing of this frame may leave un-anonymized.
   const auto fail_closed = [&](std::string error) {
