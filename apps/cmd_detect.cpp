@@ -87,7 +87,9 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
-  if (!make_output_anonymizer(args.anonymize, sink != nullptr, models, anonymizer)) return 1;
+  const bool photos = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
+  if (!make_output_anonymizer(args.anonymize, sink != nullptr, models, anonymizer, photos))
+    return 1;
   DetectorParams params;
   params.model = args.model;
   params.conf = args.conf;
@@ -105,7 +107,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   }
   ObjectDetector& detector = **created;
 
-  const bool per_image = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
+  const bool per_image = photos;
   ProgressBar bar("detect", info.frame_count > 0 ? info.frame_count : 0, "frames");
   int64_t frames = 0, withheld = 0, corrupt = 0, total_dets = 0;
   double detect_ms = 0;
@@ -141,7 +143,8 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     if (sink) {
       if (anonymizer) {
         if (per_image) anonymizer->reset_tracking();
-        anonymizer->set_persons(dets);
+        // Photos: the anonymizer's own person passes (set_persons would replace them).
+        if (!photos) anonymizer->set_persons(dets);
         const FrameResult fr = anonymizer->process(frame.image);
         if (!fr.emitted) {
           // Fail closed: the image does not leave.

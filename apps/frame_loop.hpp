@@ -52,15 +52,24 @@ inline bool open_optional_sink(const std::string& output, const SourceInfo& info
 // leaves the process, so no anonymizer is needed. Returns false (logged) when one is needed
 // and no face detector can run: clear faces are never written as a fallback. The caller's
 // object detections feed the head fallback (Anonymizer::set_persons).
+// `still_photos`: the images are unrelated photos (an image or a folder given to `detect`), which
+// get what `anonymize` gives photos: its own person passes (the larger one too, whatever classes
+// the caller detects) and the mirrored face pass. Otherwise the caller's detections feed the
+// head fallback (set_persons), as in a camera pipeline.
 inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelManager& models,
-                                   std::unique_ptr<Anonymizer>& anonymizer) {
+                                   std::unique_ptr<Anonymizer>& anonymizer,
+                                   bool still_photos = false) {
   if (!writes_images) return true;
   if (!anonymize) {
     spdlog::warn("--no-anonymize: output images will show identifiable faces");
     return true;
   }
   AnonymizerOptions options;
-  options.head_fallback.own_detector = false;
+  options.head_fallback.own_detector = still_photos;
+  if (still_photos) {
+    options.head_fallback.large_input = kPhotoPersonInput;
+    options.photo_flip = true;
+  }
   auto a = Anonymizer::create(options, models);
   if (!a) {
     spdlog::error(

@@ -90,6 +90,29 @@ TEST(CliDetect, WithoutOutputNoImageLeavesAndNoFaceModelIsNeeded) {
   EXPECT_EQ(r.err.find("face detector"), std::string::npos) << r.err;
 }
 
+// A photo written by `detect` is anonymized as `anonymize` anonymizes photos (mirrored face
+// pass, the anonymizer's own person passes for the head fallback, whatever classes are
+// detected), not with the video settings. A class not in the photo leaves nothing drawn, so the
+// two images must be the same pixels.
+TEST(CliDetect, PhotoOutputIsAnonymizedLikeAnonymizeDoes) {
+  const fs::path dir = test::temp_dir("cli_detect_photo");
+  const fs::path in = test::data("faces_wider/images/12_Group_Group_12_Group_Group_12_112.jpg");
+  ASSERT_TRUE(fs::exists(in)) << in;
+  auto d = test::run_command(detect_cmd() + in.string() + " --classes toothbrush -o " +
+                             (dir / "detect.jpg").string());
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto a = test::run_command(test::edgevision_binary().string() + " --offline --models-dir " +
+                             test::shared_models_dir().string() + " anonymize " + in.string() +
+                             " -o " + (dir / "anonymize.jpg").string());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const cv::Mat original = cv::imread(in.string());
+  const cv::Mat by_detect = cv::imread((dir / "detect.jpg").string());
+  const cv::Mat by_anonymize = cv::imread((dir / "anonymize.jpg").string());
+  ASSERT_FALSE(by_detect.empty() || by_anonymize.empty());
+  EXPECT_GT(cv::norm(original, by_anonymize, cv::NORM_INF), 0.0);  // faces were masked
+  EXPECT_EQ(cv::norm(by_detect, by_anonymize, cv::NORM_INF), 0.0);
+}
+
 TEST(CliTrack, VideoOutputIsAnonymizedByDefault) {
   const fs::path dir = test::temp_dir("cli_track_private");
   const std::string cmd = test::edgevision_binary().string() + " --offline --models-dir " +
