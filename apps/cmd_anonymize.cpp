@@ -150,9 +150,9 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   Anonymizer& anon = **anonymizer;
-  // One detector per frame in flight beyond the anonymizer's own frame pass.
+  // One detector per frame in flight; with one, the anonymizer's own frame pass runs.
   std::vector<std::unique_ptr<FaceDetector>> frame_detectors;
-  for (int i = 0; i < in_flight; ++i) {
+  for (int i = 0; in_flight > 1 && i < in_flight; ++i) {
     auto d = anon.make_frame_detector(models);
     if (!d) {
       spdlog::info("one frame at a time: {}", d.error());
