@@ -128,20 +128,19 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     spdlog::error("{}", sink.error());
     return 1;
   }
-  int in_flight = frames_in_flight(args.in_flight, args.threads);
+  // One image has one frame to pass.
+  int in_flight =
+      info.kind == SourceKind::kImage ? 1 : frames_in_flight(args.in_flight, args.threads);
   {
     // Reader, detector and writer threads share the cores with ONNX Runtime's pool: spinning
     // workers take the cores the decoder and encoder need (median 13.5 -> 16.5 fps on 720p
     // here, and a third less CPU; bench/README.md).
     RuntimeOptions rt = runtime_options();
     rt.allow_spinning = false;
-    // The face passes in flight share one session: it must let them run at once.
+    // The face passes in flight share one session (one thread each): it must let them run at
+    // once.
     rt.runs_per_session = std::max(rt.runs_per_session, in_flight);
     set_runtime_options(rt);
-  }
-  if (in_flight > 1 && args.threads == 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    options.detector.threads = std::max(1, cores / in_flight);
   }
   ModelManager models(global.model_manager_options());
   auto anonymizer = Anonymizer::create(options, models);
@@ -150,10 +149,14 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     return 1;
   }
   Anonymizer& anon = **anonymizer;
-  // One detector per frame in flight; with one, the anonymizer's own frame pass runs.
+  // One detector per frame in flight, sharing the cores; with one, the anonymizer's own frame
+  // pass runs. The anonymizer's detector keeps its threads for the passes it makes itself
+  // (crowd mirror, person search) on the main thread.
   std::vector<std::unique_ptr<FaceDetector>> frame_detectors;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int pass_threads = args.threads > 0 ? args.threads : std::max(1, cores / in_flight);
   for (int i = 0; in_flight > 1 && i < in_flight; ++i) {
-    auto d = anon.make_frame_detector(models);
+    auto d = anon.make_frame_detector(models, pass_threads);
     if (!d) {
       spdlog::info("one frame at a time: {}", d.error());
       frame_detectors.clear();
@@ -245,6 +248,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
         spdlog::error("{}", s.message());
         if (!per_image) {
           stop = true;
+          to_write.close();  // the main thread may be waiting to push into a full queue
           break;
         }
       } else {

@@ -143,8 +143,9 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     if (sink) {
       if (anonymizer) {
         if (per_image) anonymizer->reset_tracking();
-        // Photos: the anonymizer's own person passes (set_persons would replace them).
-        if (!photos) anonymizer->set_persons(dets);
+        // Photos: the anonymizer's own person passes (set_persons would replace them), unless
+        // its person model is unavailable.
+        if (!photos || !anonymizer->head_fallback_note().empty()) anonymizer->set_persons(dets);
         const FrameResult fr = anonymizer->process(frame.image);
         if (!fr.emitted) {
           // Fail closed: the image does not leave.

@@ -79,6 +79,9 @@ inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelMana
     return false;
   }
   anonymizer = std::move(a.value());
+  // Photos without their own person passes: the caller's persons feed the head fallback.
+  if (still_photos && !anonymizer->head_fallback_note().empty())
+    spdlog::warn("{}; the detected persons are used instead", anonymizer->head_fallback_note());
   return true;
 }
 

@@ -237,10 +237,12 @@ class Anonymizer {
   // process()); `detect_ms` is reported as FrameResult::detect_ms.
   FrameResult process(cv::Mat& frame, Result<std::vector<Face>> faces, double detect_ms);
   // Another instance of the frame pass's detector, built with the same (level-adjusted)
-  // options. An error when the frame pass keeps state between frames (a create() wrapper such
-  // as motion gating, small_face_interval > 1), came from create_with_detector() or is a
-  // fallback detector (whose one warning line was said already).
-  Result<std::unique_ptr<FaceDetector>> make_frame_detector(ModelManager& models) const;
+  // options; `threads` > 0 sets its inference threads (frames in flight share the cores). An error
+  // when the frame pass keeps state between frames (a create() wrapper such as motion gating,
+  // small_face_interval > 1), came from create_with_detector() or is a fallback detector (whose one
+  // warning line was said already).
+  Result<std::unique_ptr<FaceDetector>> make_frame_detector(ModelManager& models,
+                                                            int threads = 0) const;
   // Detections made elsewhere (a pipeline's object detector on the same or a recent frame); its
   // persons feed the head fallback of the next process() calls in place of the anonymizer's
   // own person detector.

@@ -398,7 +398,8 @@ Status Anonymizer::search_person_faces(const cv::Mat& frame, const std::vector<F
   return Status::Ok();
 }
 
-Result<std::unique_ptr<FaceDetector>> Anonymizer::make_frame_detector(ModelManager& models) const {
+Result<std::unique_ptr<FaceDetector>> Anonymizer::make_frame_detector(ModelManager& models,
+                                                                      int threads) const {
   using R = Result<std::unique_ptr<FaceDetector>>;
   if (!frame_options_)
     return R::Error(
@@ -406,8 +407,10 @@ Result<std::unique_ptr<FaceDetector>> Anonymizer::make_frame_detector(ModelManag
         "small-face runs) or was built outside the anonymizer");
   // Its fallback was announced once; another instance would say it again.
   if (!fallback_note_.empty()) return R::Error("the face detector is a fallback");
+  FaceDetectorOptions options = *frame_options_;
+  if (threads > 0) options.threads = threads;
   std::string note;
-  auto detector = create_face_detector(*frame_options_, models, &note);
+  auto detector = create_face_detector(options, models, &note);
   if (!detector) return R(detector.status());
   // A second instance that fell back to another detector would mask differently.
   if (!note.empty()) return R::Error("the frame pass's detector differs (" + note + ")");

@@ -240,5 +240,30 @@ TEST(CliAnonymize, FramesInFlightWriteTheSameVideo) {
   EXPECT_EQ(frames, 24);
 }
 
+// Photos at level medium take the mirrored face pass and the crowd levers; a folder of them in
+// flight gives the same images as one at a time.
+TEST(CliAnonymize, FramesInFlightSamePhotosInAFolder) {
+  const fs::path dir = test::temp_dir("cli_in_flight_photos");
+  fs::create_directories(dir / "in");
+  for (const char* name : {"12_Group_Large_Group_12_Group_Large_Group_12_286.jpg",
+                           "18_Concerts_Concerts_18_251.jpg", "17_Ceremony_Ceremony_17_1037.jpg"})
+    fs::copy_file(test::data(std::string("faces_wider/images/") + name), dir / "in" / name);
+  for (const char* k : {"1", "3"}) {
+    auto r = test::run_command(bin() + " " + shared_models() + " --offline anonymize " +
+                               (dir / "in").string() + " -o " + (dir / k).string() +
+                               " --json --frames-in-flight " + k);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(parse_summary(r)["frames_in_flight"].get<int>(), std::stoi(k));
+  }
+  for (const auto& entry : fs::directory_iterator(dir / "in")) {
+    const std::string name = entry.path().filename().string();
+    const cv::Mat one = cv::imread((dir / "1" / name).string());
+    const cv::Mat three = cv::imread((dir / "3" / name).string());
+    ASSERT_FALSE(one.empty() || three.empty()) << name;
+    EXPECT_GT(cv::norm(one, cv::imread(entry.path().string()), cv::NORM_INF), 0.0) << name;
+    EXPECT_EQ(cv::norm(one, three, cv::NORM_INF), 0.0) << name;
+  }
+}
+
 }  // namespace
 }  // namespace ev
