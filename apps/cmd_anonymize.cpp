@@ -69,21 +69,30 @@ struct Item {
   FrameResult result;
 };
 
+// What a frame's face pass found, and how long it took.
+struct FacePass {
+  Result<std::vector<Face>> faces;
+  double ms = 0;
+};
+
 // A frame on its way through the face pass; the main thread takes slots in frame order and
 // waits for each one's faces.
 struct Slot {
   Item item;
-  std::promise<std::pair<Result<std::vector<Face>>, double>> faces;  // and the pass's ms
+  std::promise<FacePass> pass;
 };
+
+int online_cores() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 // Frames whose face pass runs at once: one per core (each run on one thread uses a core better
 // than one run spread over two: ORT's second worker was busy 20% of the time, bench/README.md),
 // at most 4 (each holds its own activations, tens of MB at 720p).
 int frames_in_flight(int asked, int threads) {
   if (asked > 0) return asked;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (threads > 0) return std::max(1, std::min(4, cores / threads));
-  return std::min(4, cores);
+  if (threads > 0) return std::max(1, std::min(4, online_cores() / threads));
+  return std::min(4, online_cores());
 }
 
 int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
@@ -153,8 +162,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   // pass runs. The anonymizer's detector keeps its threads for the passes it makes itself
   // (crowd mirror, person search) on the main thread.
   std::vector<std::unique_ptr<FaceDetector>> frame_detectors;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int pass_threads = args.threads > 0 ? args.threads : std::max(1, cores / in_flight);
+  const int pass_threads =
+      args.threads > 0 ? args.threads : std::max(1, online_cores() / in_flight);
   for (int i = 0; in_flight > 1 && i < in_flight; ++i) {
     auto d = anon.make_frame_detector(models, pass_threads);
     if (!d) {
@@ -234,7 +243,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count();
-        (*slot)->faces.set_value({std::move(faces), ms});
+        (*slot)->pass.set_value({std::move(faces), ms});
       }
     });
   }
@@ -268,8 +277,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     if (frame_detectors.empty()) {
       item.result = anon.process(item.frame.image);
     } else {
-      auto [faces, ms] = (*slot)->faces.get_future().get();
-      item.result = anon.process(item.frame.image, std::move(faces), ms);
+      FacePass pass = (*slot)->pass.get_future().get();
+      item.result = anon.process(item.frame.image, std::move(pass.faces), pass.ms);
     }
     if (!item.result.emitted) {
       ++c.dropped;
