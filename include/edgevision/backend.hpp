@@ -54,6 +54,18 @@ class InferenceBackend {
   virtual const std::vector<TensorInfo>& outputs() const = 0;
   // Runs one inference; `outputs` is resized to outputs().size() and filled in order.
   virtual Status run(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) = 0;
+
+  // A turn on a session whose users take turns (RuntimeOptions::one_run_per_session), taken
+  // before the input is prepared and held until after run(). The turn lends an input buffer,
+  // so the cameras waiting for a turn hold no input tensor: a shared face session keeps one
+  // per turn instead of one per camera (8.85 MB each at 1152x640).
+  class Turn {
+   public:
+    virtual ~Turn() = default;
+    virtual std::vector<float>& input() = 0;
+  };
+  // nullptr where runs are not taken in turns: use your own buffer.
+  virtual std::unique_ptr<Turn> take_turn() { return nullptr; }
 };
 
 using BackendFactory = std::function<Result<std::unique_ptr<InferenceBackend>>(

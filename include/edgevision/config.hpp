@@ -204,8 +204,10 @@ struct RuntimeConfig {
   int threads = 0;              // cores inference may use; 0: every online core
   bool share_sessions = true;   // one model session for all cameras
   bool allow_spinning = false;  // ONNX Runtime workers spin-wait between operators
-  int runs_per_session = 1;     // runs one shared session may have in flight at once
-  bool session_arena = true;    // shared sessions keep ONNX Runtime's CPU arena
+  // Runs one shared session may have in flight at once; 0: one per intra-op thread budget
+  // (threads / intra-op threads per session, so the runs together fill the cores).
+  int runs_per_session = 0;
+  bool session_arena = true;  // shared sessions keep ONNX Runtime's CPU arena
   bool operator==(const RuntimeConfig&) const = default;
 };
 

@@ -665,7 +665,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get_number(n, k, "threads", cfg.runtime.threads, 0, 1024);
     r.get(n, k, "share_sessions", cfg.runtime.share_sessions);
     r.get(n, k, "allow_spinning", cfg.runtime.allow_spinning);
-    r.get_number(n, k, "runs_per_session", cfg.runtime.runs_per_session, 1, 64);
+    r.get_number(n, k, "runs_per_session", cfg.runtime.runs_per_session, 0, 64);
     r.get(n, k, "session_arena", cfg.runtime.session_arena);
   }
   return cfg;

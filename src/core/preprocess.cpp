@@ -9,39 +9,68 @@
 namespace ev {
 namespace {
 
-// Places the resized image into a padded canvas of the network size.
-cv::Mat fit_to_canvas(const cv::Mat& bgr, const Preprocess& p, int width, int height,
-                      InputTransform& t) {
+// The image resized as `p.resize` says, and where it sits in the width x height canvas; the
+// rest of the canvas is `pad`.
+struct Placement {
+  cv::Mat image;
+  cv::Rect roi;
+  float pad = 0.f;
+};
+
+Placement place_on_canvas(const cv::Mat& bgr, const Preprocess& p, int width, int height,
+                          InputTransform& t) {
+  Placement out;
+  int rw = width, rh = height;
   if (p.resize == "stretch") {
     t.scale_x = static_cast<float>(width) / bgr.cols;
     t.scale_y = static_cast<float>(height) / bgr.rows;
-    if (bgr.cols == width && bgr.rows == height) return bgr;
-    cv::Mat out;
-    cv::resize(bgr, out, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
-    return out;
+  } else {
+    float scale = 1.f;
+    if (p.resize != "pad32")
+      scale = std::min(static_cast<float>(width) / bgr.cols, static_cast<float>(height) / bgr.rows);
+    rw = std::min(width, static_cast<int>(std::lround(bgr.cols * scale)));
+    rh = std::min(height, static_cast<int>(std::lround(bgr.rows * scale)));
+    t.scale_x = t.scale_y = scale;
+    if (p.resize == "letterbox_center") {
+      t.pad_x = static_cast<float>((width - rw) / 2);
+      t.pad_y = static_cast<float>((height - rh) / 2);
+    }
+    out.pad = p.resize == "pad32" ? 0.f : p.pad_value;
   }
-  float scale = 1.f;
-  if (p.resize != "pad32") {
-    scale = std::min(static_cast<float>(width) / bgr.cols, static_cast<float>(height) / bgr.rows);
-  }
-  const int rw = std::min(width, static_cast<int>(std::lround(bgr.cols * scale)));
-  const int rh = std::min(height, static_cast<int>(std::lround(bgr.rows * scale)));
-  t.scale_x = t.scale_y = scale;
-  if (p.resize == "letterbox_center") {
-    t.pad_x = static_cast<float>((width - rw) / 2);
-    t.pad_y = static_cast<float>((height - rh) / 2);
-  }
-  const float pad = p.resize == "pad32" ? 0.f : p.pad_value;
-  cv::Mat canvas(height, width, bgr.type(), cv::Scalar::all(pad));
-  cv::Mat roi = canvas(cv::Rect(static_cast<int>(t.pad_x), static_cast<int>(t.pad_y), rw, rh));
+  out.roi = cv::Rect(static_cast<int>(t.pad_x), static_cast<int>(t.pad_y), rw, rh);
   if (rw == bgr.cols && rh == bgr.rows) {
-    bgr.copyTo(roi);
+    out.image = bgr;
   } else {
     // Bilinear, as the YOLO/YuNet reference pre-processing does; INTER_AREA is several times
     // slower.
-    cv::resize(bgr, roi, roi.size(), 0, 0, cv::INTER_LINEAR);
+    cv::resize(bgr, out.image, cv::Size(rw, rh), 0, 0, cv::INTER_LINEAR);
   }
-  return canvas;
+  return out;
+}
+
+cv::Mat convert_color(const cv::Mat& image, const Preprocess& p) {
+  cv::Mat color;
+  if (p.color == "rgb") {
+    cv::cvtColor(image, color, cv::COLOR_BGR2RGB);
+  } else if (p.color == "gray") {
+    cv::cvtColor(image, color, cv::COLOR_BGR2GRAY);
+  } else {
+    color = image;
+  }
+  return color;
+}
+
+// Fills what lies outside `roi` in a width x height float plane.
+void fill_outside(float* plane, int width, int height, const cv::Rect& roi, float value) {
+  for (int y = 0; y < height; ++y) {
+    float* row = plane + static_cast<size_t>(y) * width;
+    if (y < roi.y || y >= roi.y + roi.height) {
+      std::fill(row, row + width, value);
+    } else {
+      std::fill(row, row + roi.x, value);
+      std::fill(row + roi.x + roi.width, row + width, value);
+    }
+  }
 }
 
 }  // namespace
@@ -49,18 +78,8 @@ cv::Mat fit_to_canvas(const cv::Mat& bgr, const Preprocess& p, int width, int he
 InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int width, int height,
                                  std::vector<float>& out) {
   InputTransform t;
-  cv::Mat fitted = fit_to_canvas(bgr, p, width, height, t);
-  cv::Mat color;
-  if (p.color == "rgb") {
-    cv::cvtColor(fitted, color, cv::COLOR_BGR2RGB);
-  } else if (p.color == "gray") {
-    cv::cvtColor(fitted, color, cv::COLOR_BGR2GRAY);
-  } else {
-    color = fitted;
-  }
-  const int channels = color.channels();
-  const size_t plane = static_cast<size_t>(width) * height;
-  out.resize(plane * channels);
+  const Placement placed = place_on_canvas(bgr, p, width, height, t);
+  const bool whole = placed.roi == cv::Rect(0, 0, width, height);
 
   // x' = x * a + b per channel, with a = scale/std and b = -mean/std.
   float a[3], b[3];
@@ -68,27 +87,70 @@ InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int wi
     a[c] = p.scale / p.std[c];
     b[c] = -p.mean[c] / p.std[c];
   }
-  if (p.layout == "nhwc") {
-    cv::Mat dst(height, width, CV_32FC(channels), out.data());
-    color.convertTo(dst, CV_32F);
-    float* d = out.data();
-    for (size_t i = 0; i < plane; ++i)
-      for (int c = 0; c < channels; ++c, ++d) *d = *d * a[c] + b[c];
+  const size_t plane = static_cast<size_t>(width) * height;
+  if (p.layout == "nhwc" || placed.image.depth() != CV_8U) {
+    cv::Mat canvas = placed.image;
+    if (!whole) {
+      canvas = cv::Mat(height, width, bgr.type(), cv::Scalar::all(placed.pad));
+      placed.image.copyTo(canvas(placed.roi));
+    }
+    const cv::Mat color = convert_color(canvas, p);
+    const int channels = color.channels();
+    out.resize(plane * channels);
+    if (p.layout == "nhwc") {
+      cv::Mat dst(height, width, CV_32FC(channels), out.data());
+      color.convertTo(dst, CV_32F);
+      float* d = out.data();
+      for (size_t i = 0; i < plane; ++i)
+        for (int c = 0; c < channels; ++c, ++d) *d = *d * a[c] + b[c];
+      return t;
+    }
+    std::vector<cv::Mat> planes;
+    cv::split(color, planes);
+    for (int c = 0; c < channels; ++c) {
+      cv::Mat dst(height, width, CV_32F, out.data() + plane * static_cast<size_t>(c));
+      planes[c].convertTo(dst, CV_32F, a[std::min(c, 2)], b[std::min(c, 2)]);
+    }
     return t;
+  }
+
+  // NCHW from 8-bit: the image goes straight into the tensor and only the padding around it
+  // is filled, with no padded copy of the image. A gray pad stays the same in any colour order.
+  const cv::Mat color = convert_color(placed.image, p);
+  const int channels = color.channels();
+  out.resize(plane * channels);
+  const cv::Rect& roi = placed.roi;
+  const size_t step = static_cast<size_t>(width) * sizeof(float);
+  const auto plane_roi = [&](int c, int y0, int rows) {
+    float* first = out.data() + plane * static_cast<size_t>(c) +
+                   static_cast<size_t>(roi.y + y0) * width + roi.x;
+    return cv::Mat(rows, roi.width, CV_32F, first, step);
+  };
+  for (int c = 0; c < channels; ++c) {
+    const int k = std::min(c, 2);
+    if (!whole)
+      fill_outside(out.data() + plane * static_cast<size_t>(c), width, height, roi,
+                   static_cast<float>(cv::saturate_cast<uchar>(placed.pad)) * a[k] + b[k]);
   }
   if (channels == 1) {
-    cv::Mat plane0(height, width, CV_32F, out.data());
-    color.convertTo(plane0, CV_32F, a[0], b[0]);
+    cv::Mat dst = plane_roi(0, 0, roi.height);
+    color.convertTo(dst, CV_32F, a[0], b[0]);
     return t;
   }
-  // HWC uint8 -> CHW float as split + convertTo per plane: both are OpenCV SIMD kernels and
-  // the uint8 planes are a quarter of the float tensor, so this is ~5x faster than a scalar
-  // gather loop (bench: 0.5 vs 2.5 ms for a 1152x640 face input, 1 thread).
-  std::vector<cv::Mat> planes(3);  // not kept: a 1152x640 input holds 2.2 MB per thread
-  cv::split(color, planes);
-  for (int c = 0; c < 3; ++c) {
-    cv::Mat dst(height, width, CV_32F, out.data() + plane * static_cast<size_t>(c));
-    planes[c].convertTo(dst, CV_32F, a[c], b[c]);
+  // HWC uint8 -> CHW float as split + convertTo (both OpenCV SIMD kernels; ~5x a scalar gather
+  // loop), a band of rows at a time so the uint8 planes stay small and in cache.
+  constexpr int kBand = 16;
+  std::vector<cv::Mat> bands(channels);
+  for (auto& m : bands) m.create(kBand, roi.width, CV_8U);
+  std::vector<cv::Mat> parts(channels);
+  for (int y0 = 0; y0 < roi.height; y0 += kBand) {
+    const int rows = std::min(kBand, roi.height - y0);
+    for (int c = 0; c < channels; ++c) parts[c] = bands[c].rowRange(0, rows);
+    cv::split(color.rowRange(y0, y0 + rows), parts.data());
+    for (int c = 0; c < channels; ++c) {
+      cv::Mat dst = plane_roi(c, y0, rows);
+      parts[c].convertTo(dst, CV_32F, a[std::min(c, 2)], b[std::min(c, 2)]);
+    }
   }
   return t;
 }

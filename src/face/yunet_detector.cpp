@@ -97,9 +97,13 @@ class YuNetDetector final : public TiledFaceDetector {
   Status detect_scaled(const cv::Mat& scaled, std::vector<Face>& out) override {
     const int w = net_.width > 0 ? net_.width : (scaled.cols + 31) / 32 * 32;
     const int h = net_.height > 0 ? net_.height : (scaled.rows + 31) / 32 * 32;
-    make_input_tensor(scaled, pre_, w, h, input_);
-    const std::vector<TensorView> in{{input_.data(), {1, 3, h, w}}};
-    if (Status s = backend_->run(in, outputs_); !s.ok()) return s;
+    {
+      std::unique_ptr<InferenceBackend::Turn> turn = backend_->take_turn();
+      std::vector<float>& input = turn ? turn->input() : input_;
+      make_input_tensor(scaled, pre_, w, h, input);
+      const std::vector<TensorView> in{{input.data(), {1, 3, h, w}}};
+      if (Status s = backend_->run(in, outputs_); !s.ok()) return s;
+    }
     std::vector<YuNetLevel> levels(3);
     for (int li = 0; li < 3; ++li) {
       YuNetLevel& lv = levels[li];
@@ -145,8 +149,7 @@ DetectorResult create_yunet(const FaceDetectorOptions& options, ModelManager& mo
   const auto make = [&](std::unique_ptr<InferenceBackend> backend) -> DetectorResult {
     const auto& ins = backend->inputs();
     if (ins.size() != 1 || ins[0].shape.size() != 4)
-      return DetectorResult::Error("yunet: expected one NCHW input in " +
-                                   model.primary().string());
+      return DetectorResult::Error("yunet: expected one NCHW input in " + model.primary().string());
     cv::Size net(static_cast<int>(ins[0].shape[3]), static_cast<int>(ins[0].shape[2]));
     if (net.width <= 0 || net.height <= 0) {
       net = {0, 0};

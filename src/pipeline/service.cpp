@@ -53,6 +53,9 @@ RuntimeOptions runtime_options_for(const Config& config) {
   for (const auto& c : config.cameras)
     if (c.enabled) stages += c.detect ? 2 : 1;
   o.max_intra_op_threads = std::max(1, cores / std::max(1, stages));
+  // Several cameras take turns on one shared session; with one intra-op thread per run, one
+  // run at a time leaves the other cores idle while cameras queue for the face model.
+  if (o.runs_per_session <= 0) o.runs_per_session = std::max(1, cores / o.max_intra_op_threads);
   return o;
 }
 

@@ -350,14 +350,14 @@ TEST(Config, RuntimeAndMotionRegions) {
 TEST(Config, RuntimeRunsPerSessionAndArena) {
   auto defaults = parse_config("cameras: []\n", "cfg.yaml", "/base");
   ASSERT_TRUE(defaults) << defaults.error();
-  EXPECT_EQ(defaults->runtime.runs_per_session, 1);
+  EXPECT_EQ(defaults->runtime.runs_per_session, 0);  // auto
   EXPECT_TRUE(defaults->runtime.session_arena);
   auto cfg = parse_config("cameras: []\nruntime:\n  runs_per_session: 2\n  session_arena: false\n",
                           "cfg.yaml", "/base");
   ASSERT_TRUE(cfg) << cfg.error();
   EXPECT_EQ(cfg->runtime.runs_per_session, 2);
   EXPECT_FALSE(cfg->runtime.session_arena);
-  auto bad = parse_config("cameras: []\nruntime:\n  runs_per_session: 0\n", "cfg.yaml", "/base");
+  auto bad = parse_config("cameras: []\nruntime:\n  runs_per_session: -1\n", "cfg.yaml", "/base");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("runtime.runs_per_session"), std::string::npos) << bad.error();
 }

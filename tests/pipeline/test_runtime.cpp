@@ -5,6 +5,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -273,6 +275,50 @@ TEST(Runtime, SharedSessionRunsUpToItsBoundAtOnce) {
   EXPECT_EQ(peak_runs_of_four_detectors(rt), 2);
 }
 
+// A turn taken before the input is prepared lends the session's input buffer: the next turn
+// gets the same storage back, a run inside a held turn does not wait for a second one, and a
+// second user waits until the turn is given back.
+TEST(Runtime, TurnsLendTheSessionsInputBuffer) {
+  const fs::path model = test::shared_models_dir() / "face" / "yunet_s_640_640.onnx";
+  BackendOptions bo;
+  bo.free_image_size = true;
+  {
+    RuntimeGuard g({.share_sessions = false});
+    auto own = create_backend("onnxruntime", model, bo);
+    ASSERT_TRUE(own) << own.error();
+    EXPECT_EQ((*own)->take_turn(), nullptr);  // runs not taken in turns: no lending
+  }
+  RuntimeGuard g({.share_sessions = true, .allow_spinning = false, .max_intra_op_threads = 1});
+  auto a = create_backend("onnxruntime", model, bo);
+  auto b = create_backend("onnxruntime", model, bo);
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(onnxruntime_session_count(), 1u);
+  const float* lent = nullptr;
+  {
+    auto turn = (*a)->take_turn();
+    ASSERT_NE(turn, nullptr);
+    turn->input().assign(3 * 64 * 96, 0.f);
+    lent = turn->input().data();
+    std::vector<Tensor> out;
+    const std::vector<TensorView> in{{turn->input().data(), {1, 3, 64, 96}}};
+    ASSERT_TRUE((*a)->run(in, out).ok());  // inside its own turn: no deadlock
+    EXPECT_FALSE(out.empty());
+  }
+  auto held = (*b)->take_turn();
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(held->input().data(), lent);  // the buffer came back to the session
+  std::atomic<bool> got{false};
+  std::thread other([&] {
+    auto t = (*a)->take_turn();
+    got = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(got.load());  // one run per session: the other user waits
+  held.reset();
+  other.join();
+  EXPECT_TRUE(got.load());
+}
+
 // Four cameras' worth of models (a face detector and an object detector each).
 int threads_added_by_four_cameras(ModelManager& models) {
   const int before = thread_count();
@@ -335,7 +381,11 @@ TEST(Runtime, BudgetSplitsCoresOverInferenceStages) {
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 2);  // 3 stages
   cfg.cameras.push_back(camera("c", true, false));
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 2);  // disabled: no stage
-  EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 1);
+  EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 4);      // auto: 8 cores / 2 threads per run
+  cfg.runtime.threads = 2;
+  EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 1);
+  EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 2);
+  cfg.runtime.threads = 8;
   cfg.runtime.runs_per_session = 2;
   cfg.runtime.session_arena = false;
   EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 2);
