@@ -55,17 +55,18 @@ class InferenceBackend {
   // Runs one inference; `outputs` is resized to outputs().size() and filled in order.
   virtual Status run(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) = 0;
 
-  // A turn on a session whose users take turns (RuntimeOptions::one_run_per_session), taken
-  // before the input is prepared and held until after run(). The turn lends an input buffer,
-  // so the cameras waiting for a turn hold no input tensor: a shared face session keeps one
-  // per turn instead of one per camera (8.85 MB each at 1152x640).
-  class Turn {
+  // An input buffer lent by a session whose users take turns (RuntimeOptions::
+  // one_run_per_session): there are as many as its runs in flight, so cameras queueing for a
+  // shared face model do not each keep an input tensor (8.85 MB at 1152x640). Borrow it before
+  // preparing the input and give it back (destroy it) after run(); lend_input() waits while
+  // all are lent. Do not hold one while waiting for another session's.
+  class LentInput {
    public:
-    virtual ~Turn() = default;
-    virtual std::vector<float>& input() = 0;
+    virtual ~LentInput() = default;
+    virtual std::vector<float>& buffer() = 0;
   };
   // nullptr where runs are not taken in turns: use your own buffer.
-  virtual std::unique_ptr<Turn> take_turn() { return nullptr; }
+  virtual std::unique_ptr<LentInput> lend_input() { return nullptr; }
 };
 
 using BackendFactory = std::function<Result<std::unique_ptr<InferenceBackend>>(

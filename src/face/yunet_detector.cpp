@@ -98,8 +98,8 @@ class YuNetDetector final : public TiledFaceDetector {
     const int w = net_.width > 0 ? net_.width : (scaled.cols + 31) / 32 * 32;
     const int h = net_.height > 0 ? net_.height : (scaled.rows + 31) / 32 * 32;
     {
-      std::unique_ptr<InferenceBackend::Turn> turn = backend_->take_turn();
-      std::vector<float>& input = turn ? turn->input() : input_;
+      std::unique_ptr<InferenceBackend::LentInput> lent = backend_->lend_input();
+      std::vector<float>& input = lent ? lent->buffer() : input_;
       make_input_tensor(scaled, pre_, w, h, input);
       const std::vector<TensorView> in{{input.data(), {1, 3, h, w}}};
       if (Status s = backend_->run(in, outputs_); !s.ok()) return s;

@@ -1,6 +1,7 @@
 // Service: cameras, event fan-out (log, recent ring, subscribers, sinks), metrics, reload.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -55,7 +56,8 @@ RuntimeOptions runtime_options_for(const Config& config) {
   o.max_intra_op_threads = std::max(1, cores / std::max(1, stages));
   // Several cameras take turns on one shared session; with one intra-op thread per run, one
   // run at a time leaves the other cores idle while cameras queue for the face model.
-  if (o.runs_per_session <= 0) o.runs_per_session = std::max(1, cores / o.max_intra_op_threads);
+  if (o.runs_per_session <= 0)
+    o.runs_per_session = std::clamp(cores / o.max_intra_op_threads, 1, 64);
   return o;
 }
 

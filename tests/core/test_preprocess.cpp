@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
@@ -73,51 +74,60 @@ TEST(Preprocess, ChwMatchesNaiveReference) {
 // equal the naive recipe (a padded canvas, colour conversion, then per pixel) in every resize
 // mode and colour order, including a reused output buffer that held a larger tensor.
 TEST(Preprocess, PaddedChwMatchesNaiveCanvas) {
-  cv::Mat img(45, 70, CV_8UC3);
-  cv::randu(img, 0, 256);
-  std::vector<float> out(4 * 96 * 80 * 3, -7.f);
-  for (const char* resize : {"letterbox", "letterbox_center", "pad32", "stretch"}) {
-    for (const char* color : {"bgr", "rgb", "gray"}) {
-      SCOPED_TRACE(std::string(resize) + " " + color);
-      Preprocess p;
-      p.resize = resize;
-      p.color = color;
-      p.pad_value = 114.f;
-      p.scale = 1.f / 255.f;
-      p.mean = {0.485f, 0.456f, 0.406f};
-      p.std = {0.229f, 0.224f, 0.225f};
-      const int w = std::string(resize) == "pad32" ? 96 : 80;
-      const int h = std::string(resize) == "pad32" ? 64 : 72;
-      const InputTransform t = make_input_tensor(img, p, w, h, out);
+  cv::Mat wide(45, 70, CV_8UC3), tall(70, 45, CV_8UC3);  // tall: padding left and right
+  cv::randu(wide, 0, 256);
+  cv::randu(tall, 0, 256);
+  std::vector<float> out;
+  for (const cv::Mat& img : {wide, tall})
+    for (const char* resize : {"letterbox", "letterbox_center", "pad32", "stretch"}) {
+      for (const char* color : {"bgr", "rgb", "gray"}) {
+        SCOPED_TRACE(std::string(resize) + " " + color + " " + std::to_string(img.cols) + "x" +
+                     std::to_string(img.rows));
+        // A reused buffer holding garbage: every element must be written.
+        out.assign(3 * 96 * 80, std::numeric_limits<float>::quiet_NaN());
+        Preprocess p;
+        p.resize = resize;
+        p.color = color;
+        p.pad_value = 114.f;
+        p.scale = 1.f / 255.f;
+        p.mean = {0.485f, 0.456f, 0.406f};
+        p.std = {0.229f, 0.224f, 0.225f};
+        const int w = std::string(resize) == "pad32" ? 96 : 80;
+        const int h = std::string(resize) == "pad32" ? 64 : 72;
+        const InputTransform t = make_input_tensor(img, p, w, h, out);
 
-      cv::Mat canvas(h, w, CV_8UC3, cv::Scalar::all(std::string(resize) == "pad32" ? 0 : 114));
-      const cv::Size fitted = std::string(resize) == "stretch"
-                                  ? cv::Size(w, h)
-                                  : cv::Size(static_cast<int>(std::lround(70 * t.scale_x)),
-                                             static_cast<int>(std::lround(45 * t.scale_y)));
-      const cv::Rect roi(static_cast<int>(t.pad_x), static_cast<int>(t.pad_y), fitted.width,
-                         fitted.height);
-      if (fitted == img.size())
-        img.copyTo(canvas(roi));
-      else
-        cv::resize(img, canvas(roi), fitted, 0, 0, cv::INTER_LINEAR);
-      cv::Mat want = canvas;
-      if (std::string(color) == "rgb") cv::cvtColor(canvas, want, cv::COLOR_BGR2RGB);
-      if (std::string(color) == "gray") cv::cvtColor(canvas, want, cv::COLOR_BGR2GRAY);
-      const int channels = want.channels();
-      ASSERT_EQ(out.size(), static_cast<size_t>(channels) * w * h);
-      double worst = 0;
-      for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-          for (int c = 0; c < channels; ++c) {
-            const float v = channels == 1 ? want.at<uchar>(y, x) : want.at<cv::Vec3b>(y, x)[c];
-            const float expect = (v * p.scale - p.mean[c]) / p.std[c];
-            const float got = out[static_cast<size_t>(c) * w * h + static_cast<size_t>(y) * w + x];
-            worst = std::max(worst, static_cast<double>(std::abs(got - expect)));
-          }
-      EXPECT_LT(worst, 1e-5);
+        cv::Mat canvas(h, w, CV_8UC3, cv::Scalar::all(std::string(resize) == "pad32" ? 0 : 114));
+        const cv::Size fitted =
+            std::string(resize) == "stretch"
+                ? cv::Size(w, h)
+                : cv::Size(std::min(w, static_cast<int>(std::lround(img.cols * t.scale_x))),
+                           std::min(h, static_cast<int>(std::lround(img.rows * t.scale_y))));
+        const cv::Rect roi(static_cast<int>(t.pad_x), static_cast<int>(t.pad_y), fitted.width,
+                           fitted.height);
+        if (fitted == img.size())
+          img.copyTo(canvas(roi));
+        else
+          cv::resize(img, canvas(roi), fitted, 0, 0, cv::INTER_LINEAR);
+        cv::Mat want = canvas;
+        if (std::string(color) == "rgb") cv::cvtColor(canvas, want, cv::COLOR_BGR2RGB);
+        if (std::string(color) == "gray") cv::cvtColor(canvas, want, cv::COLOR_BGR2GRAY);
+        const int channels = want.channels();
+        ASSERT_EQ(out.size(), static_cast<size_t>(channels) * w * h);
+        double worst = 0;
+        for (int y = 0; y < h; ++y)
+          for (int x = 0; x < w; ++x)
+            for (int c = 0; c < channels; ++c) {
+              const float v = channels == 1 ? want.at<uchar>(y, x) : want.at<cv::Vec3b>(y, x)[c];
+              const float expect = (v * p.scale - p.mean[c]) / p.std[c];
+              const float got =
+                  out[static_cast<size_t>(c) * w * h + static_cast<size_t>(y) * w + x];
+              worst = std::isnan(got)
+                          ? 1e9
+                          : std::max(worst, static_cast<double>(std::abs(got - expect)));
+            }
+        EXPECT_LT(worst, 1e-5);
+      }
     }
-  }
 }
 
 TEST(Preprocess, ImageInputShapeFillsDynamicSizesPerLayout) {

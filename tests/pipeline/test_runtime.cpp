@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "edgevision/backend.hpp"
@@ -275,10 +276,10 @@ TEST(Runtime, SharedSessionRunsUpToItsBoundAtOnce) {
   EXPECT_EQ(peak_runs_of_four_detectors(rt), 2);
 }
 
-// A turn taken before the input is prepared lends the session's input buffer: the next turn
-// gets the same storage back, a run inside a held turn does not wait for a second one, and a
-// second user waits until the turn is given back.
-TEST(Runtime, TurnsLendTheSessionsInputBuffer) {
+// A session whose users take turns lends as many input buffers as it has runs in flight: a
+// buffer given back is lent again (same storage), and a user asking while all are lent waits
+// until one comes back.
+TEST(Runtime, SharedSessionLendsAnInputPerRunInFlight) {
   const fs::path model = test::shared_models_dir() / "face" / "yunet_s_640_640.onnx";
   BackendOptions bo;
   bo.free_image_size = true;
@@ -286,36 +287,43 @@ TEST(Runtime, TurnsLendTheSessionsInputBuffer) {
     RuntimeGuard g({.share_sessions = false});
     auto own = create_backend("onnxruntime", model, bo);
     ASSERT_TRUE(own) << own.error();
-    EXPECT_EQ((*own)->take_turn(), nullptr);  // runs not taken in turns: no lending
+    EXPECT_EQ((*own)->lend_input(), nullptr);  // runs not taken in turns: nothing to lend
   }
-  RuntimeGuard g({.share_sessions = true, .allow_spinning = false, .max_intra_op_threads = 1});
+  RuntimeOptions rt{.share_sessions = true, .allow_spinning = false, .max_intra_op_threads = 1};
+  rt.runs_per_session = 2;
+  RuntimeGuard g(rt);
   auto a = create_backend("onnxruntime", model, bo);
   auto b = create_backend("onnxruntime", model, bo);
   ASSERT_TRUE(a && b);
   ASSERT_EQ(onnxruntime_session_count(), 1u);
-  const float* lent = nullptr;
+  const float* first = nullptr;
   {
-    auto turn = (*a)->take_turn();
-    ASSERT_NE(turn, nullptr);
-    turn->input().assign(3 * 64 * 96, 0.f);
-    lent = turn->input().data();
+    auto lent = (*a)->lend_input();
+    ASSERT_NE(lent, nullptr);
+    lent->buffer().assign(3 * 64 * 96, 0.f);
+    first = lent->buffer().data();
     std::vector<Tensor> out;
-    const std::vector<TensorView> in{{turn->input().data(), {1, 3, 64, 96}}};
-    ASSERT_TRUE((*a)->run(in, out).ok());  // inside its own turn: no deadlock
+    const std::vector<TensorView> in{{lent->buffer().data(), {1, 3, 64, 96}}};
+    // Bounded: a run that waited for a turn it could never get would hang the test.
+    auto ran = std::async(std::launch::async, [&] { return (*a)->run(in, out).ok(); });
+    ASSERT_EQ(ran.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    EXPECT_TRUE(ran.get());
     EXPECT_FALSE(out.empty());
   }
-  auto held = (*b)->take_turn();
-  ASSERT_NE(held, nullptr);
-  EXPECT_EQ(held->input().data(), lent);  // the buffer came back to the session
+  auto one = (*b)->lend_input();
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(one->buffer().data(), first);  // the buffer came back to the session
+  auto two = (*a)->lend_input();           // two runs in flight: two buffers
+  ASSERT_NE(two, nullptr);
   std::atomic<bool> got{false};
-  std::thread other([&] {
-    auto t = (*a)->take_turn();
+  std::thread third([&] {
+    auto lent = (*a)->lend_input();
     got = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(got.load());  // one run per session: the other user waits
-  held.reset();
-  other.join();
+  EXPECT_FALSE(got.load());  // both lent: the third user waits
+  one.reset();
+  third.join();
   EXPECT_TRUE(got.load());
 }
 
