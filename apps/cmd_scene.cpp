@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "edgevision/backend.hpp"
 #include "edgevision/pipeline.hpp"
 
 namespace ev::cli {
@@ -53,6 +54,13 @@ int run_scene(const SceneArgs& args, const GlobalOptions& global) {
   cam.fps = 0;
   cam.enabled = true;
   cam.detect = true;
+
+  // The service's inference budget for this one camera (spinning off, the cores split over its
+  // two inference stages), so a clip is scored with the threads a camera gets in `run`; ONNX
+  // Runtime's defaults would spin a pool per model over every core.
+  Config budget = cfg;
+  budget.cameras = {cam};
+  set_runtime_options(runtime_options_for(budget));
 
   ModelManagerOptions mo =
       args.config.empty() ? global.model_manager_options() : model_manager_options(cfg.models);
