@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "edgevision/backend.hpp"
 #include "edgevision/benchmark.hpp"
 #include "edgevision/pipeline.hpp"
 
@@ -34,9 +35,10 @@ struct BenchArgs {
 
 // The camera to benchmark: from the config file (--pipeline), else the built-in defaults with
 // --video as the source; --video / --model / --threads override the config. `models` gets
-// where the models come from: the config's models section, else the global flags.
+// where the models come from: the config's models section, else the global flags; `runtime`
+// the config's runtime section.
 Result<PipelineSettings> pipeline_settings(const BenchArgs& args, const GlobalOptions& global,
-                                           ModelManagerOptions& models) {
+                                           ModelManagerOptions& models, RuntimeConfig& runtime) {
   using R = Result<PipelineSettings>;
   PipelineSettings s;
   if (!args.pipeline.empty()) {
@@ -56,6 +58,7 @@ Result<PipelineSettings> pipeline_settings(const BenchArgs& args, const GlobalOp
     }
     s = {*camera, cfg->privacy, cfg->detection, cfg->tracking, cfg->alpr};
     models = model_manager_options(cfg->models);
+    runtime = cfg->runtime;
   } else {
     s.camera.id = "bench";
     models = global.model_manager_options();
@@ -119,8 +122,8 @@ void print_op_profiles(const std::vector<BenchResult>& results,
   for (const auto& op : ops) {
     std::printf("%-28s", op.substr(0, 28).c_str());
     for (const auto& p : profiles) {
-      auto it = std::find_if(p.ops.begin(), p.ops.end(),
-                             [&](const OpTypeTime& o) { return o.op == op; });
+      auto it =
+          std::find_if(p.ops.begin(), p.ops.end(), [&](const OpTypeTime& o) { return o.op == op; });
       if (it == p.ops.end())
         std::printf(" %18s", "-");
       else
@@ -135,11 +138,18 @@ void print_op_profiles(const std::vector<BenchResult>& results,
 
 int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
   ModelManagerOptions model_options;
-  auto settings = pipeline_settings(args, global, model_options);
+  Config budget;
+  auto settings = pipeline_settings(args, global, model_options, budget.runtime);
   if (!settings) {
     spdlog::error("bench: {}", settings.error());
     return 2;
   }
+  // The stages are timed with the inference threads this camera gets in `run` (the service's
+  // budget: spinning off, the cores split over its inference stages), not ONNX Runtime's
+  // defaults, so that they add up to what the service spends.
+  budget.cameras = {settings->camera};
+  budget.cameras.front().enabled = true;
+  set_runtime_options(runtime_options_for(budget));
   ModelManager models(model_options);
   PipelineBenchOptions opts;
   opts.max_frames = args.frames;
