@@ -59,7 +59,7 @@ class InferenceBackend {
   // one_run_per_session): there are as many as its runs in flight, so cameras queueing for a
   // shared face model do not each keep an input tensor (8.85 MB at 1152x640). Borrow it before
   // preparing the input and give it back (destroy it) after run(); lend_input() waits while
-  // all are lent. Do not hold one while waiting for another session's.
+  // all are lent, so a thread holds at most one lent input at a time, of any session.
   class LentInput {
    public:
     virtual ~LentInput() = default;
