@@ -71,6 +71,17 @@ class FaceTracker {
 std::vector<cv::Rect> apply_masks(cv::Mat& frame, const std::vector<cv::Rect2f>& boxes,
                                   AnonymizeMethod method, const PrivacyParams& params);
 
+// One frame's masks, decided but not drawn yet (Anonymizer::set_deferred_masks).
+struct MaskPlan {
+  std::vector<cv::Rect2f> boxes;
+  AnonymizeMethod method = AnonymizeMethod::kBlur;
+  PrivacyParams params;
+};
+// Draws a plan: the pixels process() would have drawn on the same frame.
+inline std::vector<cv::Rect> apply_masks(cv::Mat& frame, const MaskPlan& plan) {
+  return apply_masks(frame, plan.boxes, plan.method, plan.params);
+}
+
 // Head fallback: a face detector misses the backs of heads, masked, occluded, blurred and
 // turned-away faces, but the object detector still finds the person. Every person whose head
 // region holds no detected face gets that region masked (docs/face-detectors.md).
@@ -209,6 +220,9 @@ struct FrameResult {
   bool crowd = false;           // the crowd levers of FaceContextOptions ran on this frame
   bool person_tiles = false;    // the crowd person tiles ran (HeadFallbackOptions::crowd_tiles)
   std::vector<cv::Rect> masks;  // pixel areas that were masked
+  // With deferred masks: what the caller must draw before the frame goes anywhere (masks and
+  // masks_applied stay empty until then).
+  std::optional<MaskPlan> deferred;
   std::string error;
   double detect_ms = 0;  // face detection
   double mask_ms = 0;    // face tracking + masking
@@ -247,6 +261,10 @@ class Anonymizer {
   // persons feed the head fallback of the next process() calls in place of the anonymizer's
   // own person detector.
   void set_persons(const std::vector<Detection>& detections);
+  // On: process() leaves the frame unmasked and returns its masks as FrameResult::deferred, for
+  // a caller that must run something on the frame as it was (a pipeline's object detector)
+  // before it draws them with apply_masks(frame, plan). A failed frame is still blacked out.
+  void set_deferred_masks(bool on) { defer_masks_ = on; }
   // Call between unrelated images (folders) so masks do not carry over.
   void reset_tracking() {
     tracker_.reset();
@@ -302,6 +320,7 @@ class Anonymizer {
   // Crowd levers (FaceContextOptions) apply: the detector is this anonymizer's own.
   bool crowd_ = false;
   bool crowd_flip_ = false;
+  bool defer_masks_ = false;
   bool person_tiles_ran_ = false;  // by the last detect_persons()
   bool persons_external_ = false;
   int64_t frames_ = 0;

@@ -590,8 +590,12 @@ FrameResult Anonymizer::finish(cv::Mat& frame, Result<std::vector<Face>> faces,
   const std::vector<cv::Rect2f> boxes = tracker_.update(*faces);
   PrivacyParams params = params_;
   if (crowd && ctx.crowd_small_face > params.small_face) params.small_face = ctx.crowd_small_face;
-  result.masks = apply_masks(frame, boxes, options_.method, params);
-  result.masks_applied = static_cast<int>(result.masks.size());
+  if (defer_masks_) {
+    result.deferred = MaskPlan{boxes, options_.method, params};
+  } else {
+    result.masks = apply_masks(frame, boxes, options_.method, params);
+    result.masks_applied = static_cast<int>(result.masks.size());
+  }
   result.emitted = true;
   result.mask_ms = ms_since(t_mask);
   return result;

@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <optional>
 
 #include "edgevision/alpr.hpp"
 #include "edgevision/anonymize.hpp"
@@ -36,9 +37,12 @@ void observe(prometheus::Histogram* h, double seconds) {
 }
 
 struct Packet {
-  cv::Mat image;  // anonymized once past the anonymize stage
-  // The frame before anonymization, for the object detector only (masks over faces cost it
-  // people); released by the detect stage, so nothing downstream can emit it.
+  cv::Mat image;  // anonymized once past the detect stage (see masks)
+  // Face masks decided by the anonymize stage and drawn on `image` by the detect stage after
+  // the object detector has seen the frame unmasked; nothing leaves before they are drawn.
+  std::optional<MaskPlan> masks;
+  // With plates: the frame before anonymization, for the object detector only; released by
+  // the detect stage, so nothing downstream can emit it.
   cv::Mat original;
   int64_t index = 0;
   double time_ms = 0;
@@ -411,16 +415,23 @@ struct CameraPipeline::Impl {
     while (auto p = q_anon.pop()) {
       const auto t0 = Clock::now();
       if (s.camera.detect) {
-        p->original = p->image.clone();
+        if (plates) p->original = p->image.clone();
         std::lock_guard lock(persons_mutex);
         anonymizer->set_persons(latest_persons);
       }
-      const FrameResult r = anonymizer->process(p->image);
+      FrameResult r = anonymizer->process(p->image);
       if (!r.emitted) {
         // Fail closed: this frame never leaves the stage, not even as a snapshot.
         ++frames_failed;
         spdlog::warn("camera {}: frame {} withheld, face detection failed: {}", s.camera.id,
                      p->index, r.error);
+        continue;
+      }
+      if (r.deferred) {
+        // Drawn by the detect stage, which also updates the snapshot then.
+        p->masks = std::move(r.deferred);
+        observe(metrics ? metrics->stage_anonymize : nullptr, seconds_since(t0));
+        if (!forward(q_detect, std::move(*p))) break;
         continue;
       }
       faces += static_cast<uint64_t>(r.masks_applied);
@@ -445,6 +456,21 @@ struct CameraPipeline::Impl {
   void publish_persons(const std::vector<Detection>& detections) {
     std::lock_guard lock(persons_mutex);
     latest_persons = detections;
+  }
+
+  // Draws the face masks the anonymize stage decided. A frame whose masks cannot be drawn is
+  // withheld (fail closed).
+  bool draw_masks(Packet& p) {
+    try {
+      faces += apply_masks(p.image, *p.masks).size();
+    } catch (const cv::Exception& e) {
+      ++frames_failed;
+      spdlog::warn("camera {}: frame {} withheld, its face masks could not be drawn: {}",
+                   s.camera.id, p.index, e.what());
+      return false;
+    }
+    p.masks.reset();
+    return true;
   }
 
   void update_snapshot(const cv::Mat& image, int64_t index) {
@@ -518,6 +544,10 @@ struct CameraPipeline::Impl {
         p->foreground = foreground->prepare(p->original.empty() ? p->image : p->original);
       }
       p->original.release();
+      if (p->masks) {
+        if (!draw_masks(*p)) continue;
+        update_snapshot(p->image, p->index);
+      }
       observe(metrics ? metrics->stage_detect : nullptr, seconds_since(t0));
       if (!forward(q_track, std::move(*p))) break;
     }
@@ -650,6 +680,11 @@ Result<std::unique_ptr<CameraPipeline>> CameraPipeline::create(
     if (!plates) return R::Error(plates.error());
     impl->plates = std::move(*plates);
   }
+  // The object detector sees the frame before its face masks (masks over faces cost it
+  // people): the anonymize stage decides the masks and the detect stage draws them once it has
+  // run, so no full copy of the frame waits between the stages. Plates are masked on the
+  // face-masked frame in the anonymize stage, so with them the frame is copied there instead.
+  impl->anonymizer->set_deferred_masks(settings.camera.detect && !impl->plates);
   for (const auto& f : hooks) {
     if (auto h = f(settings.camera)) impl->hooks.push_back(std::move(h));
   }

@@ -101,5 +101,34 @@ TEST(FramesInFlight, FailedFacePassFailsClosed) {
   EXPECT_EQ(cv::countNonZero(frame.reshape(1)), 0);
 }
 
+// Deferred masks (a pipeline's object detector sees the frame first): process() leaves the
+// frame as it was, and drawing the plan afterwards gives the pixels process() draws itself.
+TEST(DeferredMasks, DrawTheSamePixelsAsProcess) {
+  const std::vector<cv::Mat> frames = traffic_frames(8);
+  ASSERT_EQ(frames.size(), 8u);
+  AnonymizerOptions o;
+  o.head_fallback.own_detector = false;
+  auto direct = Anonymizer::create(o, shared_models());
+  auto deferred = Anonymizer::create(o, shared_models());
+  ASSERT_TRUE(direct && deferred);
+  (*deferred)->set_deferred_masks(true);
+  int masks = 0;
+  for (const cv::Mat& frame : frames) {
+    cv::Mat a = frame.clone(), b = frame.clone();
+    const FrameResult ra = (*direct)->process(a);
+    const FrameResult rb = (*deferred)->process(b);
+    ASSERT_TRUE(ra.emitted && rb.emitted);
+    EXPECT_FALSE(ra.deferred.has_value());
+    ASSERT_TRUE(rb.deferred.has_value());
+    EXPECT_EQ(cv::norm(b, frame, cv::NORM_INF), 0.0);  // untouched until drawn
+    EXPECT_EQ(rb.masks_applied, 0);
+    const std::vector<cv::Rect> drawn = apply_masks(b, *rb.deferred);
+    EXPECT_EQ(drawn, ra.masks);
+    EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0.0);
+    masks += static_cast<int>(drawn.size());
+  }
+  EXPECT_GT(masks, 8);  // the drivers' faces are there to be masked
+}
+
 }  // namespace
 }  // namespace ev
