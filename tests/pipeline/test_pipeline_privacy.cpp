@@ -6,14 +6,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
 #include "edgevision/pipeline.hpp"
+#include "support/camera_run.hpp"
 #include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
@@ -72,30 +71,19 @@ TEST(PipelinePrivacy, SnapshotsOfADetectingCameraHaveEveryFaceMasked) {
   ps.privacy.method = "blackbox";
   ps.detection.threads = 1;
   ModelManager models(test::shared_model_options("pipeline-privacy-cache"));
-  std::mutex mutex;
-  std::vector<nlohmann::json> events;
-  auto p = CameraPipeline::create(ps, models, [&](nlohmann::json e) {
-    std::lock_guard lock(mutex);
-    events.push_back(std::move(e));
-  });
-  ASSERT_TRUE(p) << p.error();
-  (*p)->start();
-  const auto t0 = std::chrono::steady_clock::now();
-  while (!(*p)->finished() && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(2))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE((*p)->finished());
+  test::CameraRun run(ps, models, std::chrono::minutes(2));
+  ASSERT_TRUE(run.error().empty()) << run.error();
+  ASSERT_TRUE(run.finished());
 
+  const std::vector<nlohmann::json> events = run.events();
   std::vector<cv::Mat> shots;
-  if (auto jpeg = (*p)->snapshot_jpeg()) shots.push_back(cv::imdecode(*jpeg, cv::IMREAD_COLOR));
-  {
-    std::lock_guard lock(mutex);
-    for (const auto& e : events)
-      if (e.contains("snapshot"))
-        if (auto jpeg = (*p)->event_snapshot_jpeg(e["event_id"]))
-          shots.push_back(cv::imdecode(*jpeg, cv::IMREAD_COLOR));
-  }
-  (*p)->stop();
-  EXPECT_EQ((*p)->status().frames_failed, 0u);
+  if (auto jpeg = run.pipeline().snapshot_jpeg())
+    shots.push_back(cv::imdecode(*jpeg, cv::IMREAD_COLOR));
+  for (const auto& e : events)
+    if (e.contains("snapshot"))
+      if (auto jpeg = run.pipeline().event_snapshot_jpeg(e["event_id"]))
+        shots.push_back(cv::imdecode(*jpeg, cv::IMREAD_COLOR));
+  EXPECT_EQ(run.pipeline().status().frames_failed, 0u);
   ASSERT_GE(shots.size(), 2u) << "the camera snapshot and at least one event snapshot; "
                               << events.size() << " events";
   for (size_t i = 0; i < shots.size(); ++i) {

@@ -2,14 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <mutex>
-#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
 #include "edgevision/alpr.hpp"
 #include "edgevision/pipeline.hpp"
+#include "support/camera_run.hpp"
 #include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
@@ -26,22 +25,12 @@ TEST(PlateEvents, PlateReadNamesTheVehicleClass) {
   ps.alpr.enabled = true;
   ps.alpr.region = "nl";
   ModelManager models(test::shared_model_options("plate-events-cache"));
-  std::mutex mutex;
-  std::vector<nlohmann::json> events;
-  auto p = CameraPipeline::create(ps, models, [&](nlohmann::json e) {
-    std::lock_guard lock(mutex);
-    events.push_back(std::move(e));
-  });
-  ASSERT_TRUE(p) << p.error();
-  (*p)->start();
-  const auto t0 = std::chrono::steady_clock::now();
-  while (!(*p)->finished() && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(5))
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_TRUE((*p)->finished());
-  (*p)->stop();  // drains the OCR queue
-  std::lock_guard lock(mutex);
+  test::CameraRun run(ps, models, std::chrono::minutes(5));
+  ASSERT_TRUE(run.error().empty()) << run.error();
+  EXPECT_TRUE(run.finished());
+  run.stop();  // drains the OCR queue
   std::vector<nlohmann::json> reads;
-  for (const auto& e : events) {
+  for (const auto& e : run.events()) {
     if (e["type"] == "plate_read") reads.push_back(e);
   }
   ASSERT_FALSE(reads.empty());
@@ -74,15 +63,11 @@ TEST(PlateMasks, ServiceMasksASmallPlateThroughTheVehicleTracks) {
     ps.detection.threads = 1;
     ps.privacy.plates = true;
     ps.alpr.vehicle_pass = vehicle_pass;
-    auto p = CameraPipeline::create(ps, models, [](nlohmann::json) {});
-    ASSERT_TRUE(p) << p.error();
-    (*p)->start();
-    const auto t0 = std::chrono::steady_clock::now();
-    while (!(*p)->finished() && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(5))
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ASSERT_TRUE((*p)->finished());
-    const auto jpeg = (*p)->snapshot_jpeg();
-    (*p)->stop();
+    test::CameraRun cam(ps, models, std::chrono::minutes(5));
+    ASSERT_TRUE(cam.error().empty()) << cam.error();
+    ASSERT_TRUE(cam.finished());
+    const auto jpeg = cam.pipeline().snapshot_jpeg();
+    cam.stop();
     ASSERT_TRUE(jpeg.has_value());
     const cv::Mat out = cv::imdecode(*jpeg, cv::IMREAD_COLOR);
     ASSERT_EQ(out.size(), photo.size());
@@ -99,7 +84,8 @@ TEST(PlateMasks, ServiceMasksASmallPlateThroughTheVehicleTracks) {
   run(true, masked_on, read_on);
   RecordProperty("masked", std::to_string(masked_on));
   EXPECT_LE(edit_distance(read_off, "1049338"), 1) << "without the vehicle pass the plate "
-                                                      "was expected to leak: " << read_off;
+                                                      "was expected to leak: "
+                                                   << read_off;
   EXPECT_GE(masked_on, 0.7);
   EXPECT_GT(edit_distance(read_on, "1049338"), 1) << read_on;
 }
