@@ -234,12 +234,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     face_passes.emplace_back([&to_detect, d = detector.get()] {
       while (auto slot = to_detect.pop()) {
         const auto t0 = std::chrono::steady_clock::now();
-        Result<std::vector<Face>> faces = Result<std::vector<Face>>::Error("detector did not run");
-        try {
-          faces = d->detect((*slot)->item.frame.image);
-        } catch (const std::exception& e) {
-          faces = Result<std::vector<Face>>::Error(std::string("detector threw: ") + e.what());
-        }
+        Result<std::vector<Face>> faces = detect_faces(*d, (*slot)->item.frame.image);
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count();

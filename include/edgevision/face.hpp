@@ -71,6 +71,9 @@ class FaceDetector {
   virtual void set_small_face_runs(bool /*on*/) {}
 };
 
+// detector.detect(bgr) with an exception turned into an error (so the caller fails closed).
+Result<std::vector<Face>> detect_faces(FaceDetector& detector, const cv::Mat& bgr);
+
 // Creates the requested detector. If its model cannot be had it logs why and falls back to
 // the best available detector (finally the Haar cascade); `fallback_note` says what happened.
 Result<std::unique_ptr<FaceDetector>> create_face_detector(const FaceDetectorOptions& options,

@@ -253,12 +253,7 @@ std::unique_ptr<Anonymizer> Anonymizer::create_with_detector(
 Status Anonymizer::add_mirrored_faces(const cv::Mat& frame, std::vector<Face>& faces) {
   cv::Mat mirrored;
   cv::flip(frame, mirrored, 1);
-  Result<std::vector<Face>> more = Result<std::vector<Face>>::Error("detector did not run");
-  try {
-    more = plain_detector_->detect(mirrored);
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("detector threw: ") + e.what());
-  }
+  Result<std::vector<Face>> more = detect_faces(*plain_detector_, mirrored);
   if (!more) return more.status();
   const float w = static_cast<float>(frame.cols);
   const size_t first = faces.size();
@@ -370,12 +365,7 @@ Status Anonymizer::search_person_faces(const cv::Mat& frame, const std::vector<F
                            static_cast<int>(std::ceil(b.y + o.search_top * b.height)))) &
         bounds;
     if (crop.width < 8 || crop.height < 8) continue;
-    Result<std::vector<Face>> found = Result<std::vector<Face>>::Error("detector did not run");
-    try {
-      found = plain_detector_->detect(frame(crop));
-    } catch (const std::exception& e) {
-      return Status::Error(std::string("detector threw: ") + e.what());
-    }
+    Result<std::vector<Face>> found = detect_faces(*plain_detector_, frame(crop));
     if (!found) return found.status();
     ++result.person_searches;
     const Face* best = nullptr;
@@ -441,15 +431,10 @@ FrameResult Anonymizer::process(cv::Mat& frame) {
     return result;
   }
   const auto t_detect = Clock::now();
-  Result<std::vector<Face>> faces = Result<std::vector<Face>>::Error("detector did not run");
   const int interval = std::max(1, params_.small_face_interval);
   if (interval > 1)
     detector_->set_small_face_runs(frames_ == 0 || (frames_ + small_face_phase_) % interval == 0);
-  try {
-    faces = detector_->detect(frame);
-  } catch (const std::exception& e) {
-    faces = Result<std::vector<Face>>::Error(std::string("detector threw: ") + e.what());
-  }
+  Result<std::vector<Face>> faces = detect_faces(*detector_, frame);
   // The mirrored and person-search passes below look for faces the frame pass missed: with
   // their small-face runs.
   if (interval > 1) detector_->set_small_face_runs(true);

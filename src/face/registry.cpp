@@ -136,6 +136,14 @@ const char* to_string(DetectMode mode) {
   return "balanced";
 }
 
+Result<std::vector<Face>> detect_faces(FaceDetector& detector, const cv::Mat& bgr) {
+  try {
+    return detector.detect(bgr);
+  } catch (const std::exception& e) {
+    return Result<std::vector<Face>>::Error(std::string("detector threw: ") + e.what());
+  }
+}
+
 std::vector<std::string> face_detector_names() {
   std::vector<std::string> names;
   for (const auto& e : face::registry()) names.emplace_back(e.name);
