@@ -64,12 +64,11 @@ struct SharedSession {
   std::mutex run_mutex;
   std::condition_variable run_done;
   int running = 0;  // runs holding a turn, guarded by run_mutex
-  // Input buffers for InferenceBackend::lend_input, as many as runs in flight (one more, so
-  // that a user could prepare while the others run, measured +20 MB RSS at 4 cameras for no
-  // gain in fps). Guarded by input_mutex.
-  int max_inputs = 0;
+  // Input buffers for InferenceBackend::lend_input, one per run in flight (one more, so that a
+  // user could prepare while the others run, measured +20 MB RSS at 4 cameras for no gain in
+  // fps). Guarded by input_mutex; spare_inputs is reserved to max_runs.
   int inputs_lent = 0;
-  std::vector<std::vector<float>> spare_inputs;  // reserved to max_inputs
+  std::vector<std::vector<float>> spare_inputs;
   std::mutex input_mutex;
   std::condition_variable input_returned;
   std::atomic<int> in_flight{0};
@@ -103,7 +102,7 @@ class SessionInput final : public InferenceBackend::LentInput {
  public:
   explicit SessionInput(std::shared_ptr<SharedSession> s) : s_(std::move(s)) {
     std::unique_lock lock(s_->input_mutex);
-    s_->input_returned.wait(lock, [&] { return s_->inputs_lent < s_->max_inputs; });
+    s_->input_returned.wait(lock, [&] { return s_->inputs_lent < s_->max_runs; });
     ++s_->inputs_lent;
     if (!s_->spare_inputs.empty()) {
       buffer_ = std::move(s_->spare_inputs.back());
@@ -114,7 +113,7 @@ class SessionInput final : public InferenceBackend::LentInput {
     {
       std::lock_guard lock(s_->input_mutex);
       --s_->inputs_lent;
-      // Never reallocates: reserved to max_inputs, and at most max_inputs buffers exist.
+      // Never reallocates: reserved to max_runs, and at most max_runs buffers exist.
       s_->spare_inputs.push_back(std::move(buffer_));
     }
     s_->input_returned.notify_one();
@@ -164,7 +163,7 @@ class OnnxRuntimeBackend final : public InferenceBackend {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
 
   std::unique_ptr<LentInput> lend_input() override {
-    if (shared_->max_inputs <= 0) return nullptr;
+    if (shared_->max_runs <= 0) return nullptr;
     return std::make_unique<SessionInput>(shared_);
   }
 
@@ -384,10 +383,7 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
                                                                        patched.size(), so);
     if (shared_cpu) {
       shared->max_runs = rt.one_run_per_session ? std::max(1, rt.runs_per_session) : 0;
-      if (shared->max_runs > 0) {
-        shared->max_inputs = shared->max_runs;
-        shared->spare_inputs.reserve(static_cast<size_t>(shared->max_inputs));
-      }
+      shared->spare_inputs.reserve(static_cast<size_t>(shared->max_runs));
       cache[key] = shared;
     }
     return std::unique_ptr<InferenceBackend>(new OnnxRuntimeBackend(std::move(shared)));
