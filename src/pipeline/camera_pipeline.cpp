@@ -427,14 +427,7 @@ struct CameraPipeline::Impl {
                      p->index, r.error);
         continue;
       }
-      if (r.deferred) {
-        // Drawn by the detect stage, which also updates the snapshot then.
-        p->masks = std::move(r.deferred);
-        observe(metrics ? metrics->stage_anonymize : nullptr, seconds_since(t0));
-        if (!forward(q_detect, std::move(*p))) break;
-        continue;
-      }
-      faces += static_cast<uint64_t>(r.masks_applied);
+      faces += static_cast<uint64_t>(r.masks_applied);  // deferred masks count when drawn
       if (plates) {
         Status ps = plates->process(p->image, p->index, p->time_ms);
         if (!ps.ok()) {
@@ -444,7 +437,10 @@ struct CameraPipeline::Impl {
           continue;
         }
       }
-      update_snapshot(p->image, p->index);
+      if (r.deferred)
+        p->masks = std::move(r.deferred);  // drawn, and the snapshot taken, by the detect stage
+      else
+        update_snapshot(p->image, p->index);
       observe(metrics ? metrics->stage_anonymize : nullptr, seconds_since(t0));
       if (!forward(q_detect, std::move(*p))) break;
     }
