@@ -138,18 +138,15 @@ void print_op_profiles(const std::vector<BenchResult>& results,
 
 int run_pipeline_bench(const BenchArgs& args, const GlobalOptions& global) {
   ModelManagerOptions model_options;
-  Config budget;
-  auto settings = pipeline_settings(args, global, model_options, budget.runtime);
+  RuntimeConfig runtime;
+  auto settings = pipeline_settings(args, global, model_options, runtime);
   if (!settings) {
     spdlog::error("bench: {}", settings.error());
     return 2;
   }
-  // The stages are timed with the inference threads this camera gets in `run` (the service's
-  // budget: spinning off, the cores split over its inference stages), not ONNX Runtime's
-  // defaults, so that they add up to what the service spends.
-  budget.cameras = {settings->camera};
-  budget.cameras.front().enabled = true;
-  set_runtime_options(runtime_options_for(budget));
+  // Timed with the threads the camera gets in `run`, so that the stages add up to what the
+  // service spends.
+  set_runtime_options(runtime_options_for(runtime, settings->camera));
   ModelManager models(model_options);
   PipelineBenchOptions opts;
   opts.max_frames = args.frames;

@@ -55,12 +55,9 @@ int run_scene(const SceneArgs& args, const GlobalOptions& global) {
   cam.enabled = true;
   cam.detect = true;
 
-  // The service's inference budget for this one camera (spinning off, the cores split over its
-  // two inference stages), so a clip is scored with the threads a camera gets in `run`; ONNX
-  // Runtime's defaults would spin a pool per model over every core.
-  Config budget = cfg;
-  budget.cameras = {cam};
-  set_runtime_options(runtime_options_for(budget));
+  // Scored with the threads the camera gets in `run`; ONNX Runtime's defaults would spin a
+  // pool per model over every core.
+  set_runtime_options(runtime_options_for(cfg.runtime, cam));
 
   ModelManagerOptions mo =
       args.config.empty() ? global.model_manager_options() : model_manager_options(cfg.models);

@@ -84,6 +84,9 @@ ModelManagerOptions model_manager_options(const ModelsConfig& models);
 // inference stages (two per camera: faces, objects) times the threads each fill `cores`
 // (runtime.threads, else the online cores) without exceeding it: max(1, cores / stages).
 RuntimeOptions runtime_options_for(const Config& config);
+// The same for one camera run on its own (`scene`, `bench --video`), so that its stages get
+// the threads they would get in `run` rather than ONNX Runtime's defaults.
+RuntimeOptions runtime_options_for(const RuntimeConfig& runtime, const CameraConfig& camera);
 // The plate stage a camera runs: masking when privacy.plates, reading when alpr.enabled.
 struct PlateStageOptions;
 PlateStageOptions plate_stage_options(const PipelineSettings& settings);

@@ -61,6 +61,14 @@ RuntimeOptions runtime_options_for(const Config& config) {
   return o;
 }
 
+RuntimeOptions runtime_options_for(const RuntimeConfig& runtime, const CameraConfig& camera) {
+  Config one;
+  one.runtime = runtime;
+  one.cameras = {camera};
+  one.cameras.front().enabled = true;
+  return runtime_options_for(one);
+}
+
 namespace {
 // Called with mutex_ held, before cameras load models; sessions already loaded keep theirs.
 void apply_runtime(const Config& config) {

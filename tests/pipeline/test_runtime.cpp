@@ -393,6 +393,13 @@ TEST(Runtime, BudgetSplitsCoresOverInferenceStages) {
   cfg.runtime.threads = 2;
   EXPECT_EQ(runtime_options_for(cfg).max_intra_op_threads, 1);
   EXPECT_EQ(runtime_options_for(cfg).runs_per_session, 2);
+  // One camera on its own (scene, bench --video): its two stages, even if its config disables it.
+  RuntimeConfig two_cores;
+  two_cores.threads = 2;
+  const CameraConfig off = camera("solo", true, false);
+  EXPECT_EQ(runtime_options_for(two_cores, off).max_intra_op_threads, 1);
+  EXPECT_EQ(runtime_options_for(two_cores, off).runs_per_session, 2);
+  EXPECT_FALSE(runtime_options_for(two_cores, off).allow_spinning);
   cfg.runtime.threads = 8;
   cfg.runtime.runs_per_session = 2;
   cfg.runtime.session_arena = false;
