@@ -87,8 +87,8 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
 
   ModelManager models(global.model_manager_options());
   std::unique_ptr<Anonymizer> anonymizer;
-  const bool photos = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
-  if (!make_output_anonymizer(args.anonymize, sink != nullptr, models, anonymizer, photos))
+  const bool per_image = info.kind == SourceKind::kImage || info.kind == SourceKind::kFolder;
+  if (!make_output_anonymizer(args.anonymize, sink != nullptr, models, anonymizer, per_image))
     return 1;
   DetectorParams params;
   params.model = args.model;
@@ -107,7 +107,6 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
   }
   ObjectDetector& detector = **created;
 
-  const bool per_image = photos;
   ProgressBar bar("detect", info.frame_count > 0 ? info.frame_count : 0, "frames");
   int64_t frames = 0, withheld = 0, corrupt = 0, total_dets = 0;
   double detect_ms = 0;
@@ -145,7 +144,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
         if (per_image) anonymizer->reset_tracking();
         // Photos: the anonymizer's own person passes (set_persons would replace them), unless
         // its person model is unavailable.
-        if (!photos || !anonymizer->head_fallback_note().empty()) anonymizer->set_persons(dets);
+        if (!per_image || !anonymizer->head_fallback_note().empty()) anonymizer->set_persons(dets);
         const FrameResult fr = anonymizer->process(frame.image);
         if (!fr.emitted) {
           // Fail closed: the image does not leave.

@@ -49,12 +49,7 @@ fs::path default_web_dir() {
 DetectHandlers detect_handlers(const Config& cfg) {
   ModelManager models(model_manager_options(cfg.models));
   auto ao = anonymizer_options(cfg.privacy, cfg.detection);
-  // Requests are still photos: the larger person pass and the mirrored face pass, as
-  // `anonymize` gives images.
-  if (ao) {
-    ao->head_fallback.large_input = kPhotoPersonInput;
-    ao->photo_flip = true;
-  }
+  if (ao) use_still_photo_passes(*ao);  // requests are still photos
   auto anonymizer =
       ao ? Anonymizer::create(*ao, models) : Result<std::unique_ptr<Anonymizer>>::Error(ao.error());
   if (!anonymizer) {

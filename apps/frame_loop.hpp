@@ -66,10 +66,7 @@ inline bool make_output_anonymizer(bool anonymize, bool writes_images, ModelMana
   }
   AnonymizerOptions options;
   options.head_fallback.own_detector = still_photos;
-  if (still_photos) {
-    options.head_fallback.large_input = kPhotoPersonInput;
-    options.photo_flip = true;
-  }
+  if (still_photos) use_still_photo_passes(options);
   auto a = Anonymizer::create(options, models);
   if (!a) {
     spdlog::error(

@@ -210,6 +210,13 @@ struct AnonymizerOptions {
   int small_face_interval = 0;
 };
 
+// What still photos get by default (POST /detect, `detect -o` on images): the larger person
+// pass (kPhotoPersonInput) and the mirrored face pass, as `anonymize` gives images.
+inline void use_still_photo_passes(AnonymizerOptions& options) {
+  options.head_fallback.large_input = kPhotoPersonInput;
+  options.photo_flip = true;
+}
+
 struct FrameResult {
   bool emitted = false;  // false: detection failed, the frame must not leave (fail closed)
   int faces_detected = 0;
