@@ -5,12 +5,11 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 
 #include "edgevision/pipeline.hpp"
+#include "support/camera_run.hpp"
 #include "support/shared_models.hpp"
 #include "support/test_support.hpp"
 
@@ -38,25 +37,18 @@ VideoRun run_file(const std::string& rel, const CameraConfig& camera_in) {
   ps.camera = camera;
   ps.detection.threads = 1;
   ModelManager models(test::shared_model_options("scene-video-cache"));
-  std::mutex mutex;
-  auto p = CameraPipeline::create(ps, models, [&](nlohmann::json e) {
-    std::lock_guard lock(mutex);
-    run.events.push_back(std::move(e));
-  });
-  EXPECT_TRUE(p) << p.error();
-  if (!p) return run;
-  (*p)->start();
-  const auto t0 = std::chrono::steady_clock::now();
-  while (!(*p)->finished() && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(8)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_TRUE((*p)->finished());
-  for (const auto& e : run.events) {
+  test::CameraRun cam(ps, models, std::chrono::minutes(8));
+  EXPECT_TRUE(cam.error().empty()) << cam.error();
+  if (!cam.error().empty()) return run;
+  EXPECT_TRUE(cam.finished());
+  for (const auto& e : cam.events()) {
     if (!e.contains("snapshot")) continue;
-    if (auto jpeg = (*p)->event_snapshot_jpeg(e["event_id"])) run.snapshots[e["event_id"]] = *jpeg;
+    if (auto jpeg = cam.pipeline().event_snapshot_jpeg(e["event_id"]))
+      run.snapshots[e["event_id"]] = *jpeg;
   }
-  (*p)->stop();
-  run.status = (*p)->status();
+  cam.stop();
+  run.events = cam.events();  // with those emitted while stopping
+  run.status = cam.pipeline().status();
   return run;
 }
 
