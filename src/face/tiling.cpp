@@ -181,13 +181,22 @@ std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float sca
     if ((r & whole).area() > 0) regions.push_back(r & whole);
   }
   regions = merge_overlapping_rects(std::move(regions));
-  // A crop larger than a 640x640 run is cut into such runs (the upscaled tiles of the crop),
-  // so one run's memory stays bounded; a smaller crop is one run.
-  for (const cv::Rect& r : regions)
+  // A merged crop is one run up to the network pixels of a 16:9 frame's own pass (1152x640 at
+  // balanced), so a run never needs more activation memory than that pass. Cutting it into
+  // 640x640 runs instead computed the tiles' overlaps twice and padded each tile to a square:
+  // on 720p traffic that was 1.64x the crops' pixels (bench/README.md, "Small-face crops in one
+  // run"). A larger crop is cut into 640x640 runs.
+  constexpr double kMaxRunPixels = 1152.0 * 640.0;
+  for (const cv::Rect& r : regions) {
+    if (static_cast<double>(r.width) * r.height * scale * scale <= kMaxRunPixels) {
+      passes.push_back({r, scale});
+      continue;
+    }
     for (Pass pass : plan_upscaled_passes(r.size(), {0, 0}, scale)) {
       pass.region += r.tl();
       passes.push_back(pass);
     }
+  }
   return passes;
 }
 

@@ -198,7 +198,15 @@ TEST(FaceTiling, SmallFacePassesCropAroundFaces) {
   ASSERT_EQ(p.size(), 2u);
   EXPECT_TRUE(p[0].region.contains({610, 310}) && p[0].region.contains({669, 319}));
   EXPECT_EQ(p[1].region, cv::Rect(cv::Point(0, 610), cv::Point(110, 720)));
-  // A large merged group is cut into runs of at most 640x640 network pixels, covering it.
+  // A group whose merged crop is wider than 640 network pixels but under 1152x640 of them is
+  // one run of the whole crop (640x640 tiles would pad it and compute their overlap twice).
+  p = plan_small_face_passes(frame, {0, 0}, 2.f,
+                             {{400, 300, 20, 20}, {560, 305, 20, 20}, {700, 300, 20, 20}});
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_GT(p[0].region.width * 2, 640);
+  EXPECT_LE(p[0].region.area() * 4, 1152 * 640);
+  EXPECT_TRUE(p[0].region.contains({410, 310}) && p[0].region.contains({710, 310}));
+  // A larger merged group is cut into runs of at most 640x640 network pixels, covering it.
   std::vector<cv::Rect2f> row;
   for (int x = 40; x < 1240; x += 60) row.push_back({static_cast<float>(x), 400, 30, 30});
   p = plan_small_face_passes(frame, {0, 0}, 2.f, row);
