@@ -86,8 +86,8 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
   auto pipeline = CameraPipeline::create(settings, models, [](nlohmann::json) {});
   if (!pipeline) return pipeline.status();
   const uint64_t warm = static_cast<uint64_t>(std::max(0, warmup));
-  const uint64_t target = warm + static_cast<uint64_t>(std::max(1, frames));
-  ProgressBar bar("bench threaded pipeline", static_cast<int64_t>(target - warm), "frames");
+  const uint64_t timed = static_cast<uint64_t>(std::max(1, frames));
+  ProgressBar bar("bench threaded pipeline", static_cast<int64_t>(timed), "frames");
   if (!progress) bar.force_enabled(false);
   (*pipeline)->start();
   uint64_t start_frames = 0, start_dropped = 0, last_frames = 0;
@@ -110,6 +110,8 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
       failure = "threaded pipeline: no frame for " + std::to_string(int(kStallSeconds)) + " s";
     }
     const bool done = (*pipeline)->finished() || !failure.empty();
+    // Timing starts at the first poll past the warm-up, which may be a frame or two later
+    // under load; the timed frames are counted from there, so there are always `frames`.
     if (!started && (st.frames_out >= warm || done)) {
       started = true;
       start_frames = st.frames_out;
@@ -118,7 +120,7 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
       cpu0 = process_cpu_seconds();
     }
     if (started) bar.update(static_cast<int64_t>(st.frames_out - start_frames));
-    if (done || (started && st.frames_out >= target)) break;
+    if (done || (started && st.frames_out - start_frames >= timed)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
