@@ -113,6 +113,40 @@ def get_cameras(port):
         return {c["id"]: c for c in json.load(r)}
 
 
+def get_latency(port):
+    """Cumulative end-to-end frame latency (read to tracked) of all cameras: sum, count and
+    histogram buckets {upper bound: count}, from the service's Prometheus metrics."""
+    total, count, buckets = 0.0, 0, {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if not line.startswith("edgevision_frame_latency_seconds"):
+                continue
+            name, value = line.rsplit(" ", 1)
+            if name.startswith("edgevision_frame_latency_seconds_sum"):
+                total += float(value)
+            elif name.startswith("edgevision_frame_latency_seconds_count"):
+                count += int(float(value))
+            elif 'le="' in name:
+                le = name.split('le="', 1)[1].split('"', 1)[0]
+                le = float("inf") if le == "+Inf" else float(le)
+                buckets[le] = buckets.get(le, 0) + int(float(value))
+    return total, count, buckets
+
+
+def latency_between(l0, l1):
+    """Mean and 95th percentile (the upper bound of its histogram bucket) in ms."""
+    n = l1[1] - l0[1]
+    if n <= 0:
+        return None, None
+    mean = 1000.0 * (l1[0] - l0[0]) / n
+    p95 = None
+    for le in sorted(l1[2]):
+        if l1[2][le] - l0[2].get(le, 0) >= 0.95 * n:
+            p95 = 1000.0 * le
+            break
+    return round(mean, 1), p95
+
+
 def write_config(path, n, cam_port, api_port, args):
     lines = ["cameras:"]
     for i in range(n):
@@ -167,9 +201,11 @@ def run_one(n, args, frames, tmp, cam_port, api_port):
 
         sample_until(time.monotonic() + args.warmup)
         c0, cpu0, t0 = get_cameras(api_port), proc_cpu_s(proc.pid), time.monotonic()
+        lat0 = get_latency(api_port)
         srv0 = {k: dict(v) for k, v in stats.items()}
         sample_until(t0 + args.seconds)
         c1, cpu1, t1 = get_cameras(api_port), proc_cpu_s(proc.pid), time.monotonic()
+        latency_mean, latency_p95 = latency_between(lat0, get_latency(api_port))
         threads = proc_status(proc.pid, "Threads")
         srv1 = {k: dict(v) for k, v in stats.items()}
         dt = t1 - t0
@@ -195,6 +231,7 @@ def run_one(n, args, frames, tmp, cam_port, api_port):
             "cpu_pct": round(100.0 * (cpu1 - cpu0) / dt, 1),
             "cpu_ms_per_frame": round(1000.0 * (cpu1 - cpu0) / max(1, out_total), 1),
             "rss_peak_mb": round(rss_peak / 1024.0, 1), "threads": threads,
+            "latency_ms_mean": latency_mean, "latency_ms_p95_bucket": latency_p95,
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -253,7 +290,8 @@ def main():
                 results.append(r)
                 log(f"N={n}: {r['fps_out_mean']:.1f} fps/camera (min {r['fps_out_min']:.1f}), "
                     f"dropped {r['drop_pct']}%, CPU {r['cpu_pct']}%, {r['cpu_ms_per_frame']} "
-                    f"CPU-ms/frame, RSS {r['rss_peak_mb']} MB, {r['threads']} threads "
+                    f"CPU-ms/frame, RSS {r['rss_peak_mb']} MB, latency {r['latency_ms_mean']} ms "
+                    f"(p95 <= {r['latency_ms_p95_bucket']}), {r['threads']} threads "
                     f"(loadavg {load})")
             except Exception as e:  # noqa: BLE001 -- report and go on with the next N
                 failed = True
@@ -262,12 +300,13 @@ def main():
         print(json.dumps(results, indent=1))
     else:
         print(f"| cameras | fps/camera (mean / min) | in | out | dropped | CPU % | CPU-ms/frame "
-              f"| peak RSS MB | threads | loadavg |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              f"| peak RSS MB | latency ms mean / p95 <= | threads | loadavg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             print(f"| {r['cameras']} | {r['fps_out_mean']:.1f} / {r['fps_out_min']:.1f} | "
                   f"{r['frames_in']} | {r['frames_out']} | {r['dropped']} ({r['drop_pct']}%) | "
                   f"{r['cpu_pct']} | {r['cpu_ms_per_frame']} | {r['rss_peak_mb']} | "
+                  f"{r['latency_ms_mean']} / {r['latency_ms_p95_bucket']} | "
                   f"{r['threads']} | {r['loadavg_before']} |")
     return 1 if failed else 0
 
