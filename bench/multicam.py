@@ -59,7 +59,10 @@ class CameraServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def make_handler(frames, fps, stats, stop):
+def make_handler(frames, fps, stats, stop, stagger=None):
+    """stagger: (cameras, analysis fps) to give camera i of N its own part of the clip and its own
+    phase (i/N of an analysed frame's interval), as independent cameras have; None: all cameras
+    send the same frames at the same instants (the worst case)."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -72,6 +75,12 @@ def make_handler(frames, fps, stats, stop):
             period = 1.0 / fps
             t0 = time.monotonic()
             k = 0
+            if stagger:
+                n, analysis_fps = stagger
+                i = int("".join(ch for ch in cam if ch.isdigit()) or 1) - 1
+                k = i * len(frames) // n
+                t0 += i / n / analysis_fps
+                time.sleep(max(0.0, t0 - time.monotonic()))
             st = stats.setdefault(cam, {"sent": 0, "skipped": 0})
             try:
                 while not stop.is_set():
@@ -165,7 +174,9 @@ def write_config(path, n, cam_port, api_port, args):
 
 def run_one(n, args, frames, tmp, cam_port, api_port):
     stats, stop = {}, threading.Event()
-    server = CameraServer(("127.0.0.1", cam_port), make_handler(frames, args.source_fps, stats, stop))
+    stagger = (n, args.fps) if args.stagger else None
+    server = CameraServer(("127.0.0.1", cam_port),
+                          make_handler(frames, args.source_fps, stats, stop, stagger))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     cfg = os.path.join(tmp, f"n{n}.yaml")
     write_config(cfg, n, cam_port, api_port, args)
@@ -261,6 +272,9 @@ def main():
     ap.add_argument("--no-detect", dest="detect", action="store_false",
                     help="cameras anonymize only")
     ap.add_argument("--motion-gating", action="store_true")
+    ap.add_argument("--stagger", action="store_true",
+                    help="each camera sends its own part of the clip at its own phase (independent "
+                         "cameras) instead of the same frames at the same instants")
     ap.add_argument("--yaml", dest="extra_yaml", action="append", default=[],
                     help="extra top-level YAML line(s) appended to the config")
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for edgevision")
