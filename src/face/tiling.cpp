@@ -183,9 +183,9 @@ std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float sca
   regions = merge_overlapping_rects(std::move(regions));
   // A merged crop is one run up to the network pixels of a 16:9 frame's own pass (1152x640 at
   // balanced), so a run never needs more activation memory than that pass. Cutting it into
-  // 640x640 runs instead computed the tiles' overlaps twice and padded each tile to a square:
-  // on 720p traffic that was 1.64x the crops' pixels (bench/README.md, "Small-face crops in one
-  // run"). A larger crop is cut into 640x640 runs.
+  // 640x640 runs instead computed the overlap of the evenly spread tiles twice: on 720p
+  // traffic that was 1.64x the crops' pixels (bench/README.md, "Small-face crops in one run").
+  // A larger crop is cut into 640x640 runs.
   constexpr double kMaxRunPixels = 1152.0 * 640.0;
   for (const cv::Rect& r : regions) {
     if (static_cast<double>(r.width) * r.height * scale * scale <= kMaxRunPixels) {
