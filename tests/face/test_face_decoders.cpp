@@ -199,7 +199,7 @@ TEST(FaceTiling, SmallFacePassesCropAroundFaces) {
   EXPECT_TRUE(p[0].region.contains({610, 310}) && p[0].region.contains({669, 319}));
   EXPECT_EQ(p[1].region, cv::Rect(cv::Point(0, 610), cv::Point(110, 720)));
   // A group whose merged crop is wider than 640 network pixels but under 1152x640 of them is
-  // one run of the whole crop (640x640 tiles would pad it and compute their overlap twice).
+  // one run of the whole crop (640x640 tiles of it would compute their overlap twice).
   p = plan_small_face_passes(frame, {0, 0}, 2.f,
                              {{400, 300, 20, 20}, {560, 305, 20, 20}, {700, 300, 20, 20}});
   ASSERT_EQ(p.size(), 1u);
