@@ -83,8 +83,8 @@ std::vector<Pass> plan_upscaled_passes(cv::Size frame, cv::Size net, float scale
 
 // Upscaled runs around faces found near the first pass's size limit (`faces`, frame
 // coordinates). Fixed-size networks: the plan_upscaled_passes tiles holding a face. Dynamic
-// networks: a padded crop around each face, overlapping crops merged; a crop over 1152x640
-// network pixels is cut into 640x640 runs.
+// networks: a padded crop around each face, overlapping crops merged; a crop with more network
+// pixels than 1152x640 is cut into 640x640 runs.
 std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float scale,
                                          const std::vector<cv::Rect2f>& faces);
 

@@ -181,8 +181,8 @@ std::vector<Pass> plan_small_face_passes(cv::Size frame, cv::Size net, float sca
     if ((r & whole).area() > 0) regions.push_back(r & whole);
   }
   regions = merge_overlapping_rects(std::move(regions));
-  // A merged crop is one run up to the network pixels of a 16:9 frame's own pass (1152x640 at
-  // balanced), so a run never needs more activation memory than that pass. Cutting it into
+  // A merged crop is one run up to 1152x640 network pixels (the frame pass of a 16:9 frame of
+  // 640 lines or more at balanced), so one run's activation memory stays bounded. Cutting it into
   // 640x640 runs instead computed the overlap of the evenly spread tiles twice: on 720p
   // traffic that was 1.64x the crops' pixels (bench/README.md, "Small-face crops in one run").
   // A larger crop is cut into 640x640 runs.

@@ -111,7 +111,8 @@ Status run_threaded(PipelineSettings settings, ModelManager& models, int warmup,
     }
     const bool done = (*pipeline)->finished() || !failure.empty();
     // Timing starts at the first poll past the warm-up, which may be a frame or two later
-    // under load; the timed frames are counted from there, so there are always `frames`.
+    // under load; the timed frames are counted from there, so there are `frames` of them unless
+    // the source ends first.
     if (!started && (st.frames_out >= warm || done)) {
       started = true;
       start_frames = st.frames_out;
