@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/test_support.hpp"
+
 namespace ev::test {
 
 inline int free_tcp_port() {
@@ -45,17 +47,6 @@ inline bool port_open(int port) {
   const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return ok;
-}
-
-template <typename Pred>
-bool wait_until(Pred pred, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
 }
 
 class MosquittoBroker {

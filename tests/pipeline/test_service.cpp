@@ -192,8 +192,7 @@ TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
     for (const auto& c : stats["cameras"]) EXPECT_EQ(c.value("reconnects", -1), 0) << c;  // files
   }
   // stop() publishes "offline"; the broker delivers it to the subscriber a moment later.
-  for (int i = 0; i < 60 && sub.last("evtest/available") != "offline"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  wait_until([&] { return sub.last("evtest/available") == "offline"; }, 3);
   EXPECT_EQ(sub.last("evtest/available"), "offline");
   for (const auto& line : jsonl) EXPECT_FALSE(nlohmann::json::parse(line)["device"].empty());
   std::printf("[ info ] %zu events (%d crossing, %d pets), %zu MQTT messages\n", jsonl.size(),

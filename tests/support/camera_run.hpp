@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "edgevision/pipeline.hpp"
+#include "support/test_support.hpp"
 
 namespace ev::test {
 
@@ -31,9 +32,7 @@ class CameraRun {
     }
     pipeline_ = std::move(*p);
     pipeline_->start();
-    const auto t0 = std::chrono::steady_clock::now();
-    while (!pipeline_->finished() && std::chrono::steady_clock::now() - t0 < timeout)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    wait_until([this] { return pipeline_->finished(); }, static_cast<double>(timeout.count()));
   }
   ~CameraRun() {
     if (pipeline_) pipeline_->stop();

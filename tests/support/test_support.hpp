@@ -1,8 +1,11 @@
 // Paths to test assets. The product never reads ../shared; tests may.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 namespace ev::test {
 std::filesystem::path shared_dir();                  // EV_SHARED_DIR
@@ -26,4 +29,16 @@ struct CommandResult {
 };
 // Runs `command` through /bin/sh, capturing stdout and stderr separately.
 CommandResult run_command(const std::string& command);
+
+// Polls `pred` every 20 ms for up to `seconds`; its last answer.
+template <typename Pred>
+bool wait_until(Pred pred, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
 }  // namespace ev::test
