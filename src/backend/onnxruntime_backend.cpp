@@ -64,9 +64,9 @@ struct SharedSession {
   std::mutex run_mutex;
   std::condition_variable run_done;
   int running = 0;  // runs holding a turn, guarded by run_mutex
-  // Input buffers for InferenceBackend::lend_input, one per run in flight (one more, so that a
-  // user could prepare while the others run, measured +20 MB RSS at 4 cameras for no gain in
-  // fps). Guarded by input_mutex; spare_inputs is reserved to max_runs.
+  // Input buffers for InferenceBackend::lend_input, one per run in flight. (One more, letting a
+  // user prepare its input while the others run, measured +20 MB RSS at 4 cameras for no gain
+  // in fps: not kept.) Guarded by input_mutex; spare_inputs is reserved to max_runs.
   int inputs_lent = 0;
   std::vector<std::vector<float>> spare_inputs;
   std::mutex input_mutex;
