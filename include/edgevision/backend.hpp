@@ -44,6 +44,9 @@ struct BackendOptions {
   // input's H and W (and the outputs' shapes) are loaded as free dims, patched in memory; the
   // file is not changed. The caller must check that a run at another size works.
   bool free_image_size = false;
+  // With optimize: exact load-time graph rewrites (ONNX Runtime; src/backend/onnx_rewrites.hpp),
+  // today a space-to-depth (Focus) stem run as one strided convolution. Off only to compare.
+  bool fold_stems = true;
 };
 
 class InferenceBackend {

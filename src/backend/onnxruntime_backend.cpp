@@ -1,6 +1,7 @@
 // ONNX Runtime backend (C++ API). One Ort::Env per process; one session per model file and
 // options, shared by every backend that asks for it (see RuntimeOptions in backend.hpp).
 #include "backend/backends.hpp"
+#include "backend/onnx_rewrites.hpp"
 #include "backend/ort_custom_ops.hpp"
 
 #include <algorithm>
@@ -52,10 +53,10 @@ RuntimeOptions& runtime_settings() {
   return options;
 }
 
-// Sessions by (file, its size and mtime, threads, optimize, spinning, free image size, arena): a
-// file rewritten in place (quantize, OTA) is a different model. weak_ptr: a session goes when its
-// last user does.
-using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool, bool, bool>;
+// Sessions by (file, its size and mtime, threads, optimize, spinning, free image size, folded
+// stems, arena): a file rewritten in place (quantize, OTA) is a different model. weak_ptr: a
+// session goes when its last user does.
+using SessionKey = std::tuple<std::string, uintmax_t, int64_t, int, bool, bool, bool, bool, bool>;
 
 // A session and, when its users take turns, how many of them may run at once (0: no bound).
 struct SharedSession {
@@ -275,44 +276,37 @@ Result<std::string> execution_provider_for(std::string_view device) {
                                     "' (cpu, cuda, tensorrt, openvino)");
 }
 
-// The model's bytes with the H and W of every 4-D input made free (BackendOptions::
-// free_image_size). Empty when nothing needed a change, so the file is loaded as it is; an
-// error when the file is not a readable ONNX model. Output and intermediate shapes are dropped
-// too: they were inferred for the fixed size, and ONNX Runtime re-infers them.
-Result<std::string> free_image_size_bytes(const std::filesystem::path& model) {
+// The model's bytes after the load-time changes (onnx_rewrites.hpp): free image dims when
+// asked (BackendOptions::free_image_size), exact graph rewrites when optimizing. Empty when
+// nothing changed, so the file is loaded as it is; an error when the file is not a readable ONNX
+// model.
+Result<std::string> patched_model_bytes(const std::filesystem::path& model,
+                                        const BackendOptions& options) {
+  if (!options.free_image_size && !(options.optimize && options.fold_stems)) return std::string();
   std::ifstream in(model, std::ios::binary);
   std::ostringstream bytes;
   if (!in || !(bytes << in.rdbuf()))
     return Result<std::string>::Error("cannot read " + model.string());
   onnx::ModelProto proto;
-  if (!proto.ParseFromString(bytes.str()))
+  if (!proto.ParseFromString(bytes.str())) {
+    if (!options.free_image_size) return std::string();  // ONNX Runtime says what is wrong
     return Result<std::string>::Error(model.string() + " is not an ONNX model");
+  }
   onnx::GraphProto& graph = *proto.mutable_graph();
-  std::set<std::string> initializers;
   for (const auto& t : graph.initializer()) {
     // Weights in external files are found relative to the model's folder, which a model loaded
     // from memory does not have.
     if (t.data_location() == onnx::TensorProto::EXTERNAL) return std::string();
-    initializers.insert(t.name());
   }
-  bool changed = false;
-  for (auto& input : *graph.mutable_input()) {
-    if (initializers.count(input.name()) || !input.type().has_tensor_type()) continue;
-    auto* shape = input.mutable_type()->mutable_tensor_type()->mutable_shape();
-    if (shape->dim_size() != 4) continue;
-    const char* names[] = {"height", "width"};
-    for (int d = 2; d < 4; ++d) {
-      auto* dim = shape->mutable_dim(d);
-      if (!dim->has_dim_value()) continue;
-      dim->set_dim_param(input.name() + "_" + names[d - 2]);
+  bool changed = options.free_image_size && free_image_dims(graph);
+  if (options.optimize && options.fold_stems) {
+    if (const int n = fold_space_to_depth_stems(graph); n > 0) {
+      spdlog::info("onnxruntime: {}: {} space-to-depth stem{} run as one stride-2 convolution",
+                   model.filename().string(), n, n > 1 ? "s" : "");
       changed = true;
     }
   }
   if (!changed) return std::string();
-  for (auto& output : *graph.mutable_output())
-    if (output.type().has_tensor_type())
-      output.mutable_type()->mutable_tensor_type()->clear_shape();
-  graph.clear_value_info();
   std::string patched;
   if (!proto.SerializeToString(&patched))
     return Result<std::string>::Error("cannot serialize the patched " + model.string());
@@ -342,6 +336,7 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
                        options.optimize,
                        rt.allow_spinning,
                        options.free_image_size,
+                       options.fold_stems,
                        rt.shared_session_arena};
   auto& cache = session_cache();
   for (auto it = cache.begin(); it != cache.end();)
@@ -371,12 +366,9 @@ Result<std::unique_ptr<InferenceBackend>> create_onnxruntime_backend(
     add_edgevision_ops(so);
     if (Status st = append_execution_provider(so, options.device); !st)
       return R::Error(st.message());
-    std::string patched;
-    if (options.free_image_size) {
-      auto bytes = free_image_size_bytes(model);
-      if (!bytes) return R::Error("onnxruntime: " + bytes.error());
-      patched = std::move(*bytes);
-    }
+    auto bytes = patched_model_bytes(model, options);
+    if (!bytes) return R::Error("onnxruntime: " + bytes.error());
+    const std::string patched = std::move(*bytes);
     auto shared = std::make_shared<SharedSession>();
     shared->session = patched.empty() ? std::make_unique<Ort::Session>(ort_env(), model.c_str(), so)
                                       : std::make_unique<Ort::Session>(ort_env(), patched.data(),

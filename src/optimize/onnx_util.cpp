@@ -134,32 +134,6 @@ size_t dtype_size(int32_t t) {
   }
 }
 
-int64_t elements(const onnx::TensorProto& t) {
-  int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
-  return n;
-}
-
-std::vector<float> to_floats(const onnx::TensorProto& t) {
-  std::vector<float> v;
-  if (t.data_type() != onnx::TensorProto::FLOAT) return v;
-  if (t.has_raw_data()) {
-    const auto& raw = t.raw_data();
-    v.resize(raw.size() / sizeof(float));
-    std::memcpy(v.data(), raw.data(), v.size() * sizeof(float));
-  } else {
-    v.assign(t.float_data().begin(), t.float_data().end());
-  }
-  return v;
-}
-
-void set_floats(onnx::TensorProto& t, const std::vector<float>& values) {
-  t.set_data_type(onnx::TensorProto::FLOAT);
-  t.clear_float_data();
-  t.set_raw_data(
-      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
-}
-
 void constants_to_initializers(onnx::GraphProto& graph) {
   google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
   for (auto& node : *graph.mutable_node()) {

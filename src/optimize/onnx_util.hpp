@@ -13,6 +13,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "backend/onnx_rewrites.hpp"
 #include "edgevision/status.hpp"
 
 namespace ev::onnxu {
@@ -27,9 +28,8 @@ void set_default_opset(onnx::ModelProto& model, int version);
 
 const char* dtype_name(int32_t elem_type);
 size_t dtype_size(int32_t elem_type);  // 0 for strings/unknown
-int64_t elements(const onnx::TensorProto& t);
-std::vector<float> to_floats(const onnx::TensorProto& t);  // FLOAT tensors only
-void set_floats(onnx::TensorProto& t, const std::vector<float>& values);
+// elements(), to_floats() and set_floats(): backend/onnx_rewrites.hpp (the backend's load-time
+// rewrites use them too).
 
 // Turns Constant nodes carrying a tensor `value` into initializers, so weights are found in
 // one place whatever the exporter did.
