@@ -6,7 +6,8 @@ frames of a 720p clip pre-encoded once, paced at --source-fps in wall-clock time
 that its reader does not keep up with skips frames, as a real one does), writes a config with
 N cameras capped at --fps, runs `edgevision run` for --warmup + --seconds, and reports for
 the measured window (after the warm-up):
-  per camera: frames in / out / dropped (back-pressure drops inside the service),
+  per camera: frames in / out / dropped (back-pressure drops inside the service), frames out
+  whose object detection was skipped because the camera was behind (detection.skip_when_behind),
   out fps, and the process's CPU (% of one core and CPU-ms per processed frame) and RSS
   (peak VmRSS, sampled every 0.5 s over the whole run, model loading included), and the
   end-to-end frame latency (read to tracked, from the service's metrics: mean, and the upper
@@ -229,6 +230,9 @@ def run_one(n, args, frames, tmp, cam_port, api_port):
             d = {k: c1[cid][k] - c0[cid][k] for k in ("frames_in", "frames_out", "frames_dropped",
                                                     "frames_failed")}
             d["id"] = cid
+            # Frames out on which the detector was skipped because the camera was behind
+            # (detection.skip_when_behind; 0 with a binary that has no such counter).
+            d["behind_skipped"] = c1[cid].get("behind_skipped", 0) - c0[cid].get("behind_skipped", 0)
             d["fps_out"] = d["frames_out"] / dt
             s0, s1 = srv0.get(cid, {"skipped": 0}), srv1.get(cid, {"skipped": 0})
             d["camera_skipped"] = s1["skipped"] - s0["skipped"]
@@ -243,6 +247,9 @@ def run_one(n, args, frames, tmp, cam_port, api_port):
             "dropped": sum(c["frames_dropped"] for c in per_cam),
             "drop_pct": round(100.0 * sum(c["frames_dropped"] for c in per_cam) / max(1, in_total), 1),
             "camera_skipped": sum(c["camera_skipped"] for c in per_cam),
+            "behind_skipped": sum(c["behind_skipped"] for c in per_cam),
+            "behind_skipped_pct": round(100.0 * sum(c["behind_skipped"] for c in per_cam)
+                                        / max(1, out_total), 1),
             "cpu_pct": round(100.0 * (cpu1 - cpu0) / dt, 1),
             "cpu_ms_per_frame": round(1000.0 * (cpu1 - cpu0) / max(1, out_total), 1),
             "rss_peak_mb": round(rss_peak / 1024.0, 1), "threads": threads,
@@ -307,7 +314,7 @@ def main():
                     if "motion faces" in line: log(line.strip())
                 results.append(r)
                 log(f"N={n}: {r['fps_out_mean']:.1f} fps/camera (min {r['fps_out_min']:.1f}), "
-                    f"dropped {r['drop_pct']}%, CPU {r['cpu_pct']}%, {r['cpu_ms_per_frame']} "
+                    f"dropped {r['drop_pct']}%, detector skipped {r['behind_skipped_pct']}%, CPU {r['cpu_pct']}%, {r['cpu_ms_per_frame']} "
                     f"CPU-ms/frame, RSS {r['rss_peak_mb']} MB, latency {r['latency_ms_mean']} ms "
                     f"(p95 <= {r['latency_ms_p95_bucket']} ms), {r['threads']} threads "
                     f"(loadavg {load})")
@@ -317,13 +324,13 @@ def main():
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        print(f"| cameras | fps/camera (mean / min) | in | out | dropped | CPU % | CPU-ms/frame "
-              f"| peak RSS MB | latency ms mean / p95 <= | threads | loadavg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print(f"| cameras | fps/camera (mean / min) | in | out | dropped | detector skipped (behind) "
+              f"| CPU % | CPU-ms/frame | peak RSS MB | latency ms mean / p95 <= | threads | loadavg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             print(f"| {r['cameras']} | {r['fps_out_mean']:.1f} / {r['fps_out_min']:.1f} | "
                   f"{r['frames_in']} | {r['frames_out']} | {r['dropped']} ({r['drop_pct']}%) | "
-                  f"{r['cpu_pct']} | {r['cpu_ms_per_frame']} | {r['rss_peak_mb']} | "
+                  f"{r['behind_skipped']} ({r['behind_skipped_pct']}%) | {r['cpu_pct']} | {r['cpu_ms_per_frame']} | {r['rss_peak_mb']} | "
                   f"{r['latency_ms_mean']} / {r['latency_ms_p95_bucket']} | "
                   f"{r['threads']} | {r['loadavg_before']} |")
     return 1 if failed else 0

@@ -106,9 +106,13 @@ struct DetectionConfig {
   int threads = 1;                   // inference threads per camera
   int every_n = 1;                   // run the detector on every n-th frame
   bool motion_gating = false;        // skip the detector on frames without motion
-  double motion_threshold = 0.002;   // fraction of changed pixels that counts as motion
-  bool rect = true;                  // DetectorParams::rect: letterbox padded to 32, not the square
-  std::string device = "cpu";        // ONNX Runtime execution provider: cpu|cuda|tensorrt|openvino
+  // Live cameras: skip the detector on a frame while the next one already waits for this
+  // camera's anonymize or detect stage (never on two frames in a row), instead of letting the
+  // backlog drop whole frames. The frame is still anonymized, tracked and emitted.
+  bool skip_when_behind = true;
+  double motion_threshold = 0.002;  // fraction of changed pixels that counts as motion
+  bool rect = true;                 // DetectorParams::rect: letterbox padded to 32, not the square
+  std::string device = "cpu";       // ONNX Runtime execution provider: cpu|cuda|tensorrt|openvino
   bool operator==(const DetectionConfig&) const = default;
 };
 

@@ -29,6 +29,7 @@ struct CameraStatus {
   uint64_t frames_dropped = 0;  // back-pressure drops
   uint64_t frames_failed = 0;   // fail-closed (face detection failed)
   uint64_t motion_skipped = 0;  // detector skipped: no motion
+  uint64_t behind_skipped = 0;  // detector skipped: the camera was behind (skip_when_behind)
   uint64_t faces_anonymized = 0;
   double latency_ms = 0;  // recent end-to-end per-frame latency
   int active_tracks = 0;

@@ -504,7 +504,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     const std::string k = "detection";
     r.check_map(n, k,
                 {"model", "classes", "conf", "nms", "threads", "every_n", "motion_gating",
-                 "motion_threshold", "device", "rect"});
+                 "motion_threshold", "device", "rect", "skip_when_behind"});
     auto& d = cfg.detection;
     r.get(n, k, "model", d.model);
     if (d.model.empty()) r.fail(n["model"], k + ".model", "expected a model name or path");
@@ -514,6 +514,7 @@ Config read_config(const Reader& r, const YAML::Node& root) {
     r.get_number(n, k, "threads", d.threads, 0, 64);
     r.get_number(n, k, "every_n", d.every_n, 1, 1000);
     r.get(n, k, "motion_gating", d.motion_gating);
+    r.get(n, k, "skip_when_behind", d.skip_when_behind);
     r.get_number(n, k, "motion_threshold", d.motion_threshold, 0, 1);
     r.get_enum(n, k, "device", d.device, {"cpu", "cuda", "tensorrt", "openvino"});
     r.get(n, k, "rect", d.rect);

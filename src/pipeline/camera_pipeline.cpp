@@ -251,6 +251,7 @@ struct CameraPipeline::Impl {
 
   // Counters read by status(); written by one stage thread each.
   std::atomic<uint64_t> frames_in{0}, frames_out{0}, frames_failed{0}, motion_skipped{0}, faces{0};
+  std::atomic<uint64_t> behind_skipped{0};     // detector skipped, camera behind (detect stage)
   std::atomic<uint64_t> dropped_undecoded{0};  // live frames dropped at the source (backlog)
   std::atomic<int> active_tracks{0};
   std::atomic<double> latency_ms{0};
@@ -506,6 +507,8 @@ struct CameraPipeline::Impl {
   void detect_loop() {
     MotionDetector motion(s.detection.motion_threshold);
     int64_t n = 0;
+    bool skipped_last = false;
+    Clock::time_point skip_logged{};
     const float low_conf = tracker_params(s.tracking).low_thresh;
     while (auto p = q_detect.pop()) {
       take_pending_detector();
@@ -520,9 +523,22 @@ struct CameraPipeline::Impl {
               s.camera.id, low_conf, keep_conf);
       }
       const auto t0 = Clock::now();
+      const bool behind = skip_detector_when_behind(s.detection.skip_when_behind && live,
+                                                    q_anon.size() + q_detect.size(), skipped_last);
+      skipped_last = false;
       if (detector && (n++ % s.detection.every_n) == 0) {
         const cv::Mat& input = p->original.empty() ? p->image : p->original;
-        if (s.detection.motion_gating && !motion.update(input)) {
+        if (behind) {
+          skipped_last = true;
+          ++behind_skipped;
+          if (t0 - skip_logged >= std::chrono::minutes(1)) {
+            spdlog::info(
+                "camera {}: behind: the object detector skips frames (never two in a row) so "
+                "that none is dropped; {} skipped so far (edgevision_behind_skipped_total)",
+                s.camera.id, behind_skipped.load());
+            skip_logged = t0;
+          }
+        } else if (s.detection.motion_gating && !motion.update(input)) {
           ++motion_skipped;
         } else if (Status st = detector->detect(input, p->detections); st) {
           p->detector_ran = true;
@@ -610,6 +626,10 @@ struct CameraPipeline::Impl {
     }
   }
 };
+
+bool skip_detector_when_behind(bool allowed, size_t frames_waiting, bool skipped_last) {
+  return allowed && frames_waiting > 0 && !skipped_last;
+}
 
 CameraPipeline::CameraPipeline(PipelineSettings settings) : settings_(std::move(settings)) {}
 
@@ -735,6 +755,7 @@ CameraStatus CameraPipeline::status() const {
       m.dropped_undecoded + m.q_anon.dropped() + m.q_detect.dropped() + m.q_track.dropped();
   s.frames_failed = m.frames_failed;
   s.motion_skipped = m.motion_skipped;
+  s.behind_skipped = m.behind_skipped;
   s.faces_anonymized = m.faces;
   s.latency_ms = m.latency_ms;
   s.active_tracks = m.active_tracks;

@@ -41,6 +41,11 @@ ServiceMetrics::ServiceMetrics()
                          .Name("edgevision_motion_skipped_total")
                          .Help("Frames where the object detector was skipped: no motion")
                          .Register(*registry)),
+      behind_skipped(BuildCounter()
+                         .Name("edgevision_behind_skipped_total")
+                         .Help("Frames where the object detector was skipped because the camera "
+                               "was behind (the frame was still anonymized and emitted)")
+                         .Register(*registry)),
       faces(BuildCounter()
                 .Name("edgevision_faces_anonymized_total")
                 .Help("Face masks applied")
@@ -113,6 +118,7 @@ std::shared_ptr<CameraMetrics> ServiceMetrics::add_camera(const std::string& cam
   m->frames_dropped = &frames_dropped.Add(l);
   m->frames_failed = &frames_failed.Add(l);
   m->motion_skipped = &motion_skipped.Add(l);
+  m->behind_skipped = &behind_skipped.Add(l);
   m->faces_anonymized = &faces.Add(l);
   m->fps_in = &fps_in.Add(l);
   m->fps_out = &fps_out.Add(l);
@@ -133,6 +139,7 @@ void ServiceMetrics::remove_camera(const CameraMetrics& m) {
   frames_dropped.Remove(m.frames_dropped);
   frames_failed.Remove(m.frames_failed);
   motion_skipped.Remove(m.motion_skipped);
+  behind_skipped.Remove(m.behind_skipped);
   faces.Remove(m.faces_anonymized);
   fps_in.Remove(m.fps_in);
   fps_out.Remove(m.fps_out);

@@ -22,6 +22,7 @@ struct CameraMetrics {
   prometheus::Counter* frames_dropped = nullptr;
   prometheus::Counter* frames_failed = nullptr;
   prometheus::Counter* motion_skipped = nullptr;
+  prometheus::Counter* behind_skipped = nullptr;
   prometheus::Counter* faces_anonymized = nullptr;
   prometheus::Gauge* fps_in = nullptr;
   prometheus::Gauge* fps_out = nullptr;
@@ -35,7 +36,7 @@ struct CameraMetrics {
   prometheus::Histogram* inference = nullptr;  // detector inference only
   // Counter values already pushed (counters only go up, so the stats thread adds deltas).
   uint64_t last_in = 0, last_out = 0, last_dropped = 0, last_failed = 0, last_skipped = 0,
-           last_faces = 0;
+           last_behind = 0, last_faces = 0;
 };
 
 struct SinkMetrics {
@@ -54,6 +55,7 @@ struct ServiceMetrics {
   prometheus::Family<prometheus::Counter>& frames_dropped;
   prometheus::Family<prometheus::Counter>& frames_failed;
   prometheus::Family<prometheus::Counter>& motion_skipped;
+  prometheus::Family<prometheus::Counter>& behind_skipped;
   prometheus::Family<prometheus::Counter>& faces;
   prometheus::Family<prometheus::Gauge>& fps_in;
   prometheus::Family<prometheus::Gauge>& fps_out;

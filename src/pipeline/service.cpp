@@ -476,6 +476,7 @@ void Service::update_metrics() {
     add(m.frames_dropped, s.frames_dropped, m.last_dropped);
     add(m.frames_failed, s.frames_failed, m.last_failed);
     add(m.motion_skipped, s.motion_skipped, m.last_skipped);
+    add(m.behind_skipped, s.behind_skipped, m.last_behind);
     add(m.faces_anonymized, s.faces_anonymized, m.last_faces);
     m.fps_in->Set(s.fps_in);
     m.fps_out->Set(s.fps_out);

@@ -31,6 +31,7 @@ TEST(Config, MinimalGetsDefaults) {
   EXPECT_EQ(cfg->detection.model, "yolox-nano");
   EXPECT_EQ(cfg->detection.every_n, 1);
   EXPECT_FALSE(cfg->detection.motion_gating);
+  EXPECT_TRUE(cfg->detection.skip_when_behind);
   EXPECT_EQ(cfg->tracking.max_lost, 30);
   EXPECT_FALSE(cfg->events.mqtt.enabled);
   EXPECT_FALSE(cfg->events.webhook.enabled);
@@ -75,6 +76,7 @@ detection:
   motion_gating: true
   motion_threshold: 0.01
   rect: false
+  skip_when_behind: false
 tracking: {track_thresh: 0.6, match_thresh: 0.7, new_track_thresh: 0.65, max_lost: 50, min_hits: 3, max_tracks: 100}
 events:
   spool_dir: /var/spool/ev
@@ -99,6 +101,7 @@ models: {dirs: [m1, /m2], cache_dir: /cache, allow_download: true}
   EXPECT_EQ(cfg->detection.every_n, 3);
   EXPECT_TRUE(cfg->detection.motion_gating);
   EXPECT_FALSE(cfg->detection.rect);
+  EXPECT_FALSE(cfg->detection.skip_when_behind);
   EXPECT_TRUE(DetectionConfig{}.rect);
   EXPECT_EQ(cfg->tracking.max_tracks, 100);
   EXPECT_FALSE(cfg->events.log);

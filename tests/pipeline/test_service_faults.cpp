@@ -148,6 +148,49 @@ TEST(ServiceFaults, SilentStreamStopsCountingAsRunningWithinSevenSeconds) {
   (*service)->stop(100);
 }
 
+// A live camera that sends faster than the pipeline runs: with detection.skip_when_behind (the
+// default) the detect stage skips the detector on some frames, never on two in a row; without
+// it, never. Frames are counted once either way.
+TEST(ServiceFaults, CameraBehindSkipsTheDetectorOnSomeFramesNeverTwoInARow) {
+  for (bool skip : {true, false}) {
+    SCOPED_TRACE(skip ? "skip_when_behind" : "no skip_when_behind");
+    const fs::path dir = test::temp_dir("service_behind");
+    SilentAfterMjpeg mjpeg(100, /*interval_ms=*/3);
+    ASSERT_EQ(mjpeg.frames_loaded(), 100u);
+    Config cfg = base_config(dir);
+    cfg.detection.skip_when_behind = skip;
+    CameraConfig cam;
+    cam.id = "fast";
+    cam.source = mjpeg.url();
+    cfg.cameras = {cam};
+    auto service = Service::create(cfg);
+    ASSERT_TRUE(service) << service.error();
+    ASSERT_TRUE((*service)->start());
+    const auto status = [&] { return (*service)->cameras().front(); };
+    ASSERT_TRUE(wait_until([&] { return mjpeg.sent() >= 100; }, 30));
+    // Drained: every frame read went out, was dropped or withheld.
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const CameraStatus c = status();
+          return c.frames_in == 100 &&
+                 c.frames_in == c.frames_out + c.frames_dropped + c.frames_failed;
+        },
+        20));
+    const CameraStatus c = status();
+    EXPECT_GT(c.frames_out, 10u);
+    if (skip) {
+      EXPECT_GT(c.behind_skipped, 0u);
+      // Never two in a row: at most every other frame that went through the detect stage (the
+      // frames out; the tracking stage is too quick to drop any here).
+      EXPECT_LE(2 * c.behind_skipped, c.frames_out + 1);
+    } else {
+      EXPECT_EQ(c.behind_skipped, 0u);
+    }
+    mjpeg.close_streams();
+    (*service)->stop(100);
+  }
+}
+
 // SIGHUP restarts a camera whose stream went silent (its reader is stuck in FFmpeg, so its stop
 // is slow): the old pipeline is stopped outside the service lock, so /health and /cameras keep
 // answering at once for the whole reload.

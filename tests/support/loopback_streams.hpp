@@ -61,11 +61,12 @@ class BlackHole {
   std::thread thread_;
 };
 
-// An MJPEG camera that sends `frames` frames of a real clip (one every 50 ms) and then goes
-// silent with the connection left open, until close_streams().
+// An MJPEG camera that sends `frames` frames of a real clip (one every `interval_ms`) and then
+// goes silent with the connection left open, until close_streams().
 class SilentAfterMjpeg {
  public:
-  explicit SilentAfterMjpeg(int frames) : frames_(frames) {
+  explicit SilentAfterMjpeg(int frames, int interval_ms = 50)
+      : frames_(frames), interval_ms_(interval_ms) {
     cv::VideoCapture in(data("video/otb_crossing/crossing.avi").string());
     cv::Mat f;
     for (int i = 0; i < frames && in.read(f); ++i) {
@@ -81,7 +82,7 @@ class SilentAfterMjpeg {
               const std::string part = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
                                        std::to_string(j.size()) + "\r\n\r\n" + j + "\r\n";
               ++sent_;
-              std::this_thread::sleep_for(std::chrono::milliseconds(50));
+              std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms_));
               return sink.write(part.data(), part.size());
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(100));  // silent, still open
@@ -105,6 +106,7 @@ class SilentAfterMjpeg {
 
  private:
   int frames_;
+  int interval_ms_;
   std::vector<std::string> jpegs_;
   std::atomic<bool> done_{false};
   std::atomic<int> sent_{0};
