@@ -281,8 +281,11 @@ bool rewrite_stem(onnx::GraphProto& g, const GraphIndex& ix, const Stem& stem) {
             w6[static_cast<size_t>(((o * c + ch) * kh2 + y) * kw2 + x)] =
                 w3[static_cast<size_t>(((o * c4 + k * c + ch) * kh + ky) * kw + kx)];
           }
-  // Weights another node also reads stay as they are for it.
-  const bool shared = ix.readers.at(wname) > 1;
+  // Weights another node also reads, or that are listed as a graph input too (older exporters
+  // list every initializer there, with its shape), stay as they are.
+  bool listed = false;
+  for (const auto& in : g.input()) listed = listed || in.name() == wname;
+  const bool shared = ix.readers.at(wname) > 1 || listed;
   const std::string weights = shared ? wname + "_space_to_depth" : wname;
   onnx::TensorProto folded;
   folded.set_name(weights);
@@ -308,25 +311,33 @@ bool rewrite_stem(onnx::GraphProto& g, const GraphIndex& ix, const Stem& stem) {
   return true;
 }
 
-// Drops `gone` nodes, then Constant nodes and initializers nothing reads any more, and the
-// value_info of tensors no node produces.
+// Drops `gone` nodes, then the Constant nodes and initializers they read that nothing reads any
+// more, and the value_info of tensors no node produces.
 void remove_nodes(onnx::GraphProto& g, const std::set<int>& gone) {
   google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
-  for (int i = 0; i < g.node_size(); ++i)
-    if (!gone.count(i)) *kept.Add() = std::move(*g.mutable_node(i));
+  std::set<std::string> read_by_gone;
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (!gone.count(i)) {
+      *kept.Add() = std::move(*g.mutable_node(i));
+      continue;
+    }
+    for (const auto& in : g.node(i).input()) read_by_gone.insert(in);
+  }
   g.mutable_node()->Swap(&kept);
   const GraphIndex ix(g);
-  const auto unread = [&](const std::string& t) { return !ix.readers.count(t); };
+  const auto orphan = [&](const std::string& t) {
+    return read_by_gone.count(t) && !ix.readers.count(t);
+  };
   google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
   for (auto& n : *g.mutable_node())
-    if (!(n.op_type() == "Constant" && n.output_size() == 1 && unread(n.output(0))))
+    if (!(n.op_type() == "Constant" && n.output_size() == 1 && orphan(n.output(0))))
       *nodes.Add() = std::move(n);
   g.mutable_node()->Swap(&nodes);
   google::protobuf::RepeatedPtrField<onnx::TensorProto> inits;
   std::set<std::string> graph_inputs;
   for (const auto& in : g.input()) graph_inputs.insert(in.name());
   for (auto& t : *g.mutable_initializer())
-    if (!unread(t.name()) || graph_inputs.count(t.name())) *inits.Add() = std::move(t);
+    if (!orphan(t.name()) || graph_inputs.count(t.name())) *inits.Add() = std::move(t);
   g.mutable_initializer()->Swap(&inits);
   const GraphIndex after(g);
   google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> infos;
@@ -338,6 +349,11 @@ void remove_nodes(onnx::GraphProto& g, const std::set<int>& gone) {
 }  // namespace
 
 int fold_space_to_depth_stems(onnx::GraphProto& graph) {
+  // Subgraphs (If, Loop, Scan bodies) may read the outer graph's tensors, which the reader counts
+  // below do not see: such a graph is left as it is.
+  for (const auto& n : graph.node())
+    for (const auto& a : n.attribute())
+      if (a.has_g() || a.graphs_size() > 0) return 0;
   int folded = 0;
   // One at a time: each rewrite renumbers the nodes. Each removes nodes, so this ends.
   for (bool again = true; again;) {

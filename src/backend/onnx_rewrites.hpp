@@ -24,7 +24,7 @@ bool free_image_dims(onnx::GraphProto& graph);
 // H and W, concatenated on channels, then a k x k convolution with stride 1 and "same" padding)
 // is the same linear map as one 2k x 2k convolution with stride 2 on the input itself; its
 // weights are the k x k ones spread over the finer grid. ONNX Runtime runs the latter faster
-// (no strided copies, no 4C-channel intermediate: YOLOX-nano 0.93x, bench/README.md) with the
+// (no strided copies, no 4C-channel intermediate: YOLOX-nano 0.88x, bench/README.md) with the
 // same outputs up to float rounding. Only a stem whose slices and concatenation feed nothing
 // else and whose convolution's weights are FLOAT initializers is rewritten. Returns the number
 // of stems rewritten.

@@ -507,8 +507,8 @@ struct CameraPipeline::Impl {
   void detect_loop() {
     MotionDetector motion(s.detection.motion_threshold);
     int64_t n = 0;
-    bool skipped_last = false;
-    Clock::time_point skip_logged{};
+    bool skipped_last = false;  // the last frame due for detection was skipped (behind)
+    std::optional<Clock::time_point> skip_logged;
     const float low_conf = tracker_params(s.tracking).low_thresh;
     while (auto p = q_detect.pop()) {
       take_pending_detector();
@@ -523,15 +523,15 @@ struct CameraPipeline::Impl {
               s.camera.id, low_conf, keep_conf);
       }
       const auto t0 = Clock::now();
-      const bool behind = skip_detector_when_behind(s.detection.skip_when_behind && live,
-                                                    q_anon.size() + q_detect.size(), skipped_last);
-      skipped_last = false;
       if (detector && (n++ % s.detection.every_n) == 0) {
         const cv::Mat& input = p->original.empty() ? p->image : p->original;
-        if (behind) {
-          skipped_last = true;
+        // Judged on the frames due for detection only, so with every_n the detector still runs
+        // on at least every other due frame.
+        skipped_last = skip_detector_when_behind(s.detection.skip_when_behind && live,
+                                                 q_anon.size() + q_detect.size(), skipped_last);
+        if (skipped_last) {
           ++behind_skipped;
-          if (t0 - skip_logged >= std::chrono::minutes(1)) {
+          if (!skip_logged || t0 - *skip_logged >= std::chrono::minutes(1)) {
             spdlog::info(
                 "camera {}: behind: the object detector skips frames (never two in a row) so "
                 "that none is dropped; {} skipped so far (edgevision_behind_skipped_total)",

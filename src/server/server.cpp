@@ -2,14 +2,14 @@
 // worker for as long as it is connected, which is why their number is capped.
 #include "edgevision/server.hpp"
 
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -315,14 +315,15 @@ void Server::Impl::routes() {
             });
   // The `snapshot` reference scene events carry: the event's own frame, kept (anonymized) by its
   // camera's pipeline; else the frame the server stored when the event arrived.
-  http_.Get(R"((?:/api)?/events/([^/]+)/snapshot\.jpg)", [this](const httplib::Request& req,
-                                                                httplib::Response& res) {
-    if (auto jpeg = view_.event_snapshot_jpeg(req.matches[1])) {
-      res.set_content(reinterpret_cast<const char*>(jpeg->data()), jpeg->size(), "image/jpeg");
-      return;
-    }
-    handle_event_image(req, res, false);
-  });
+  http_.Get(R"((?:/api)?/events/([^/]+)/snapshot\.jpg)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              if (auto jpeg = view_.event_snapshot_jpeg(req.matches[1])) {
+                res.set_content(reinterpret_cast<const char*>(jpeg->data()), jpeg->size(),
+                                "image/jpeg");
+                return;
+              }
+              handle_event_image(req, res, false);
+            });
   http_.Get("/events/recent", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 50;
     if (req.has_param("limit")) {
