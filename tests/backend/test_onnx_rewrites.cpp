@@ -29,20 +29,20 @@ using test::add_node;
 
 constexpr int64_t kToEnd = std::numeric_limits<int64_t>::max();
 
-void add_int64_init(onnx::GraphProto& g, const std::string& name, std::vector<int64_t> v) {
+// A 1-D integer initializer, INT64 or (int32 = true) INT32.
+void add_int_init(onnx::GraphProto& g, const std::string& name, std::vector<int64_t> v,
+                  bool int32 = false) {
   auto* t = g.add_initializer();
   t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT64);
+  t->set_data_type(int32 ? onnx::TensorProto::INT32 : onnx::TensorProto::INT64);
   t->add_dims(static_cast<int64_t>(v.size()));
-  for (int64_t x : v) t->add_int64_data(x);
-}
-
-void add_int32_init(onnx::GraphProto& g, const std::string& name, std::vector<int32_t> v) {
-  auto* t = g.add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT32);
-  t->add_dims(static_cast<int64_t>(v.size()));
-  for (int32_t x : v) t->add_int32_data(x);
+  for (int64_t x : v) {
+    if (int32) {
+      t->add_int32_data(static_cast<int32_t>(x));
+    } else {
+      t->add_int64_data(x);
+    }
+  }
 }
 
 void add_int64_constant(onnx::GraphProto& g, const std::string& name, std::vector<int64_t> v) {
@@ -75,17 +75,17 @@ onnx::ModelProto focus_model(const StemShape& shape = {}) {
   auto& g = *m.mutable_graph();
   test::set_io(g.add_input(), "x", {1, 3, 8, 8});
   test::set_io(g.add_output(), "y", {});
-  add_int64_init(g, "end", {kToEnd});
-  add_int64_init(g, "axis_h", {2});
-  add_int64_init(g, "step", {shape.slice_step});
+  add_int_init(g, "end", {kToEnd});
+  add_int_init(g, "axis_h", {2});
+  add_int_init(g, "step", {shape.slice_step});
   add_int64_constant(g, "axis_w", {3});
   add_int64_constant(g, "zero", {0});
   add_int64_constant(g, "one", {1});
-  add_int64_init(g, "zero_i", {0});
-  add_int64_init(g, "one_i", {1});
-  add_int64_init(g, "end2", {kToEnd, kToEnd});
-  add_int64_init(g, "axes_hw", {2, 3});
-  add_int64_init(g, "step2", {shape.slice_step, shape.slice_step});
+  add_int_init(g, "zero_i", {0});
+  add_int_init(g, "one_i", {1});
+  add_int_init(g, "end2", {kToEnd, kToEnd});
+  add_int_init(g, "axes_hw", {2, 3});
+  add_int_init(g, "step2", {shape.slice_step, shape.slice_step});
   const int patches[4][2] = {{0, 0}, {1, 0}, {0, 1}, {shape.repeat_a_patch ? 0 : 1, 1}};
   std::vector<std::string> parts;
   for (int k = 0; k < 4; ++k) {
@@ -93,17 +93,15 @@ onnx::ModelProto focus_model(const StemShape& shape = {}) {
     const auto [dy, dx] = patches[k];
     if (shape.int32_negative_axes) {
       const std::string starts = p + "_starts";
-      add_int32_init(g, starts, {dy, dx});
-      add_int32_init(g, p + "_ends",
-                     {std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::max()});
-      add_int32_init(g, p + "_axes", {-2, -1});
-      add_int32_init(
-          g, p + "_steps",
-          {static_cast<int32_t>(shape.slice_step), static_cast<int32_t>(shape.slice_step)});
+      add_int_init(g, starts, {dy, dx}, true);
+      const int64_t int32_max = std::numeric_limits<int32_t>::max();
+      add_int_init(g, p + "_ends", {int32_max, int32_max}, true);
+      add_int_init(g, p + "_axes", {-2, -1}, true);
+      add_int_init(g, p + "_steps", {shape.slice_step, shape.slice_step}, true);
       add_node(g, "Slice", p, {"x", starts, p + "_ends", p + "_axes", p + "_steps"}, {p});
     } else if (shape.one_slice_per_patch) {
       const std::string starts = p + "_starts";
-      add_int64_init(g, starts, {dy, dx});
+      add_int_init(g, starts, {dy, dx});
       add_node(g, "Slice", p, {"x", starts, "end2", "axes_hw", "step2"}, {p});
     } else {
       add_node(g, "Slice", p + "_h", {"x", dy ? "one_i" : "zero_i", "end", "axis_h", "step"},
