@@ -447,7 +447,7 @@ function renderHealthTable(cams) {
       status.append(el('span'));
       tr.append(
           el('td', null, cam.id), status, el('td', 'fps'), el('td', 'latency'), el('td', 'dropped'),
-          el('td', 'failed'), el('td', 'reconnects'), el('td', 'model'));
+          el('td', 'skipped'), el('td', 'failed'), el('td', 'reconnects'), el('td', 'model'));
     }
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
     rows.delete(cam.id);
@@ -460,6 +460,7 @@ function renderHealthTable(cams) {
     tr.querySelector('.fps').textContent = `${fmt(cam.fps_in)} / ${fmt(cam.fps_out)} / ${cap}`;
     tr.querySelector('.latency').textContent = fmt(cam.latency_ms);
     tr.querySelector('.dropped').textContent = String(cam.frames_dropped);
+    tr.querySelector('.skipped').textContent = String(cam.behind_skipped ?? 0);
     tr.querySelector('.failed').textContent = String(cam.frames_failed ?? 0);
     tr.querySelector('.reconnects').textContent = String(cam.reconnects ?? 0);
     tr.querySelector('.model').textContent = cam.model_version || '–';

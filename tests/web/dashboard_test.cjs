@@ -209,6 +209,10 @@ async function main() {
         trs.map((tr) => [tr.dataset.camera, tr.querySelector('.reconnects').textContent])));
     check(reconnects.gate === '12' && reconnects.yard === '3' && reconnects['front-door'] === '0',
           'health: reconnects per camera ' + JSON.stringify(reconnects));
+    const skipped = await page.$$eval('#health-table tbody tr', (trs) => Object.fromEntries(
+        trs.map((tr) => [tr.dataset.camera, tr.querySelector('.skipped').textContent])));
+    check(skipped.yard === '40' && skipped['front-door'] === '0',
+          'health: detector skipped (behind) per camera ' + JSON.stringify(skipped));
     await page.screenshot({path: path.join(artifacts, 'dashboard-health.png'), fullPage: true});
 
     // ---- metrics charts

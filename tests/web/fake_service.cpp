@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     slow.fps_cap = 10;
     slow.latency_ms = 880;
     slow.reconnects = 3;
+    slow.behind_skipped = 40;
     service.add_camera(slow);
     ev::CameraStatus failed;
     failed.id = "gate";
