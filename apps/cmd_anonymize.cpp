@@ -243,6 +243,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     });
   }
 
+  std::string write_error;  // the writer thread's last one (close() may repeat it)
   std::thread writer([&] {
     while (auto item = to_write.pop()) {
       if (!item->result.emitted && !write_failed_frames) continue;
@@ -250,6 +251,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
       if (!s) {
         ++c.write_errors;
         spdlog::error("{}", s.message());
+        write_error = s.message();
         if (!per_image) {
           stop = true;
           to_write.close();  // the main thread may be waiting to push into a full queue
@@ -299,8 +301,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   bar.finish();
   // A video sink verifies what reached the disk at close; report that, not the attempts.
   if (Status closed = (*sink)->close(); !closed) {
-    spdlog::error("{}", closed.message());
-    ++c.write_errors;
+    if (closed.message() != write_error) {
+      spdlog::error("{}", closed.message());
+      ++c.write_errors;
+    }
     if (!per_image) c.written = (*sink)->frames_written();
   }
   bool audio_failed = false;

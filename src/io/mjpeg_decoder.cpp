@@ -1,5 +1,7 @@
 #include "io/mjpeg_decoder.hpp"
 
+#include "io/av_util.hpp"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavutil/error.h>
@@ -21,18 +23,9 @@ struct CodecContextFree {
 struct FrameFree {
   void operator()(AVFrame* f) const { av_frame_free(&f); }
 };
-struct PacketFree {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
 struct SwsFree {
   void operator()(SwsContext* s) const { sws_freeContext(s); }
 };
-
-std::string av_message(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
 
 // The JPEG ("full range") variants are deprecated in swscale: convert as the plain format
 // with the range set explicitly, as FFmpeg itself asks.

@@ -4,6 +4,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "edgevision/io.hpp"
+#include "io/mjpeg_writer.hpp"
 
 namespace ev {
 namespace fs = std::filesystem;
@@ -100,25 +101,34 @@ class VideoSink final : public FrameSink {
   ~VideoSink() override { close(); }
 
   Status write(const Frame& frame) override {
-    if (!writer_.isOpened()) {
+    if (!writer_.isOpened() && !mjpeg_) {
       if (opened_once_) return Status::Error("video writer for " + output_.string() + " is closed");
       Status s = open(frame.image.size());
       if (!s) return s;
     }
-    if (frame.image.size() != size_) {
+    cv::Mat image = frame.image;
+    if (image.size() != size_) {
       // Frame size changed mid-stream (some streams do): keep the container consistent.
-      cv::Mat resized;
-      cv::resize(frame.image, resized, size_);
-      writer_.write(resized);
+      cv::resize(frame.image, image, size_);
+    }
+    if (mjpeg_) {
+      if (Status s = mjpeg_->write(image); !s) return s;
     } else {
-      writer_.write(frame.image);
+      writer_.write(image);
     }
     ++written_;
     return Status::Ok();
   }
-  // cv::VideoWriter::write() reports nothing (a full disk drops frames silently), so the file
-  // is read back once at close: what can be read is what was written.
+  // cv::VideoWriter::write() reports nothing (a full disk drops frames silently), so its file
+  // is read back once at close: what can be read is what was written. The MJPEG writer knows
+  // (every frame is flushed and checked).
   Status close() override {
+    if (mjpeg_) {
+      close_status_ = mjpeg_->close();
+      written_ = mjpeg_->frames();
+      mjpeg_.reset();
+      return close_status_;
+    }
     if (!writer_.isOpened()) return close_status_;
     writer_.release();
     const int64_t attempted = written_;
@@ -157,6 +167,14 @@ class VideoSink final : public FrameSink {
     const double fps = input_.fps > 0 ? input_.fps : 25.0;
     std::error_code ec;
     if (output_.has_parent_path()) fs::create_directories(output_.parent_path(), ec);
+    if (fourcc == "MJPG") {
+      auto w = MjpegFileWriter::open(output_, fps, size, options_.mjpeg_quality);
+      if (!w) return w.status();
+      mjpeg_ = std::move(*w);
+      spdlog::debug("writing {} ({}x{} @ {:.3f} fps, MJPG quality {})", output_.string(),
+                    size.width, size.height, fps, options_.mjpeg_quality);
+      return Status::Ok();
+    }
     try {
       writer_.open(output_.string(), cv::CAP_FFMPEG,
                    cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]), fps, size,
@@ -168,8 +186,6 @@ class VideoSink final : public FrameSink {
         writer_.open(output_.string(), cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'),
                      fps, size, true);
       }
-      if (writer_.isOpened() && fourcc == "MJPG")
-        writer_.set(cv::VIDEOWRITER_PROP_QUALITY, options_.jpeg_quality);
     } catch (const cv::Exception& e) {
       return Status::Error("cannot open video writer " + output_.string() + ": " + e.what());
     }
@@ -186,6 +202,7 @@ class VideoSink final : public FrameSink {
   SourceInfo input_;
   SinkOptions options_;
   cv::VideoWriter writer_;
+  std::unique_ptr<MjpegFileWriter> mjpeg_;  // MJPG: libjpeg-turbo frames muxed by libavformat
   cv::Size size_;
   bool opened_once_ = false;
   int64_t written_ = 0;

@@ -1,5 +1,6 @@
 // `anonymize` writing a video to a full disk: exit 1 and the number of frames that really
 // reached the file, never "all written". The full disk is /dev/full (ENOSPC on every write).
+// The MJPG writer flushes every frame, so the command stops at the first one the disk refuses.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,8 @@ TEST(CliAnonymizeDiskFull, VideoToAFullDiskFailsWithTheFramesReallyWritten) {
   } catch (const std::exception&) {
     FAIL() << "not JSON: " << r.out << "\nstderr: " << r.err;
   }
-  EXPECT_EQ(j["frames"], 30);
+  EXPECT_GE(j["frames"].get<int>(), 1) << j.dump();
+  EXPECT_LE(j["frames"].get<int>(), 30) << j.dump();
   EXPECT_EQ(j["frames_written"], 0) << j.dump();
   EXPECT_GE(j["write_errors"].get<int>(), 1);
   EXPECT_NE(r.err.find("frames could be written"), std::string::npos) << r.err;

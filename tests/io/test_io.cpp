@@ -72,6 +72,47 @@ TEST(Io, VideoRoundTripKeepsSizeFpsAndCount) {
   EXPECT_EQ(static_cast<int>(check.get(cv::CAP_PROP_FRAME_WIDTH)), 160);
 }
 
+// MJPG outputs (libjpeg-turbo frames muxed by libavformat): every frame decodes, in order, close
+// to what was written, at the input's rate, in AVI and in Matroska; a closed sink refuses frames.
+TEST(Io, MjpegVideoFramesDecodeInOrderAtTheirRate) {
+  const fs::path dir = test::temp_dir("io_mjpeg");
+  for (const char* name : {"out.avi", "out.mkv"}) {
+    SCOPED_TRACE(name);
+    SourceInfo info;
+    info.kind = SourceKind::kVideo;
+    info.fps = 30000.0 / 1001;
+    info.size = {160, 120};
+    auto sink = open_sink(dir / name, info);
+    ASSERT_TRUE(sink.ok()) << sink.error();
+    for (int i = 0; i < 24; ++i) {
+      Frame f;
+      f.image = numbered_frame(i * 7);
+      ASSERT_TRUE((*sink)->write(f).ok()) << i;
+    }
+    EXPECT_TRUE((*sink)->close().ok());
+    EXPECT_EQ((*sink)->frames_written(), 24);
+    Frame late;
+    late.image = numbered_frame(0);
+    EXPECT_FALSE((*sink)->write(late).ok());
+    cv::VideoCapture check((dir / name).string(), cv::CAP_FFMPEG);
+    ASSERT_TRUE(check.isOpened());
+    EXPECT_NEAR(check.get(cv::CAP_PROP_FPS), 30000.0 / 1001, 0.01);
+    cv::Mat got;
+    int n = 0;
+    while (check.read(got)) {
+      ASSERT_LT(n, 24);
+      ASSERT_EQ(got.size(), cv::Size(160, 120));
+      // The frame it should be scores far better than its neighbours would.
+      EXPECT_GT(cv::PSNR(got, numbered_frame(n * 7)), 30.0) << n;
+      if (n > 0) {
+        EXPECT_LT(cv::PSNR(got, numbered_frame((n - 1) * 7)), 30.0) << n;
+      }
+      ++n;
+    }
+    EXPECT_EQ(n, 24);
+  }
+}
+
 TEST(Io, CorruptedVideoBytesNeverCrash) {
   const fs::path dir = test::temp_dir("io_corrupt");
   write_test_video(dir / "in.avi", 30);
