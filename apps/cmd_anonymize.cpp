@@ -299,7 +299,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   for (auto& t : face_passes) t.join();
   writer.join();
   bar.finish();
-  // A video sink verifies what reached the disk at close; report that, not the attempts.
+  // A video sink reports at close what reached the disk; report that, not the attempts.
   if (Status closed = (*sink)->close(); !closed) {
     if (closed.message() != write_error) {
       spdlog::error("{}", closed.message());

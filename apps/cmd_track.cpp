@@ -172,7 +172,11 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     }
   }
   bar.finish();
-  if (sink) sink->close();
+  // A video sink reports at close what the disk refused (a write error was logged already).
+  if (Status closed = sink ? sink->close() : Status::Ok(); !closed && rc == 0) {
+    spdlog::error("{}", closed.message());
+    rc = 1;
+  }
   if (!args.mot.empty()) {
     Status w = write_mot_file(args.mot, mot);
     if (!w.ok()) {

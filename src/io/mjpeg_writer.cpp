@@ -3,6 +3,7 @@
 #include "io/av_util.hpp"
 
 extern "C" {
+#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/rational.h>
 }
@@ -10,6 +11,8 @@ extern "C" {
 #include <opencv2/imgcodecs.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -31,17 +34,21 @@ struct MjpegFileWriter::State {
 
   // `what` failed with `code`: the error every later call returns.
   Status fail(const std::string& what, int code) {
+    const bool disk = code == AVERROR(ENOSPC) || code == AVERROR(EDQUOT) || code == AVERROR(EIO);
     failed = Status::Error("only " + std::to_string(frames) + " of " + std::to_string(frames + 1) +
                            " frames could be written to " + path + " (" + what + ": " +
-                           av_message(code) + "; disk full or write error?)");
+                           av_message(code) + (disk ? "; disk full or write error?" : "") + ")");
     return failed;
   }
 
-  void release() {
-    if (!out) return;
-    if (out->pb && !(out->oformat->flags & AVFMT_NOFILE)) avio_closep(&out->pb);
+  // Closes the file and frees the muxer; the close's error code (0 when fine).
+  int release() {
+    if (!out) return 0;
+    int rc = 0;
+    if (out->pb && !(out->oformat->flags & AVFMT_NOFILE)) rc = avio_closep(&out->pb);
     avformat_free_context(out);
     out = nullptr;
+    return rc;
   }
 };
 
@@ -60,12 +67,20 @@ Result<std::unique_ptr<MjpegFileWriter>> MjpegFileWriter::open(const std::filesy
   s->path = path.string();
   s->size = size;
   s->quality = std::clamp(quality, 1, 100);
-  if (fps > 0) s->frame_time = av_inv_q(av_d2q(fps, 1 << 20));
+  // A rate the container can express (a NaN, zero or absurd input rate: 25).
+  if (std::isfinite(fps) && fps >= 1e-3 && fps <= 1e5)
+    s->frame_time = av_inv_q(av_d2q(fps, 1 << 20));
+  const std::string ext = path.extension().string();
   int rc = avformat_alloc_output_context2(&s->out, nullptr, nullptr, s->path.c_str());
   if (rc < 0 || !s->out)
-    return R::Error("cannot write MJPEG video " + s->path + ": " + av_message(rc));
+    return R::Error("cannot write MJPEG video " + s->path + ": no container for '" + ext + "'");
   MjpegFileWriter w(std::move(s));  // frees the context on every error below
   State& st = *w.state_;
+  // Some containers take the stream but label it as something else (MPEG-TS as private data,
+  // MPEG-PS as MPEG video): only those that declare MJPEG support.
+  if (avformat_query_codec(st.out->oformat, AV_CODEC_ID_MJPEG, FF_COMPLIANCE_NORMAL) != 1)
+    return R::Error("cannot write MJPEG video " + st.path + ": '" + ext +
+                    "' files cannot hold MJPEG; use .avi or .mkv (or .mp4 for H.264)");
   st.stream = avformat_new_stream(st.out, nullptr);
   if (!st.stream) return R::Error("cannot write MJPEG video " + st.path + ": no stream");
   AVCodecParameters* par = st.stream->codecpar;
@@ -82,7 +97,12 @@ Result<std::unique_ptr<MjpegFileWriter>> MjpegFileWriter::open(const std::filesy
     if (rc < 0) return R::Error("cannot open " + st.path + " for writing: " + av_message(rc));
   }
   rc = avformat_write_header(st.out, nullptr);
-  if (rc < 0) return R::Error("cannot write the header of " + st.path + ": " + av_message(rc));
+  if (rc < 0) {
+    st.release();
+    std::error_code ec;
+    std::filesystem::remove(path, ec);  // nothing playable was written
+    return R::Error("cannot write the header of " + st.path + ": " + av_message(rc));
+  }
   st.header = true;
   auto state = std::move(w.state_);
   return std::unique_ptr<MjpegFileWriter>(new MjpegFileWriter(std::move(state)));
@@ -114,7 +134,10 @@ Status MjpegFileWriter::write(const cv::Mat& bgr) {
   int rc = av_write_frame(s.out, pkt.get());
   if (rc < 0) return s.fail("writing a frame", rc);
   // Flushed per frame (one write() of the frame's bytes, which the buffer would make anyway):
-  // a frame counts as written only once the file took it.
+  // a frame counts as written only once the file took it. Muxers that buffer (Matroska's
+  // clusters) are asked to flush first.
+  if ((s.out->oformat->flags & AVFMT_ALLOW_FLUSH) && (rc = av_write_frame(s.out, nullptr)) < 0)
+    return s.fail("writing a frame", rc);
   if (s.out->pb) {
     avio_flush(s.out->pb);
     if (s.out->pb->error < 0) return s.fail("writing a frame", s.out->pb->error);
@@ -137,7 +160,10 @@ Status MjpegFileWriter::close() {
                                "; disk full or write error?): players may not read it");
     }
   }
-  s.release();
+  const int closed = s.release();
+  if (s.failed.ok() && closed < 0)
+    s.failed = Status::Error("closing " + s.path + " failed (" + av_message(closed) +
+                             "): the last frames may be missing");
   return s.failed;
 }
 

@@ -113,6 +113,35 @@ TEST(Io, MjpegVideoFramesDecodeInOrderAtTheirRate) {
   }
 }
 
+// MJPG into containers that cannot hold it is refused at the first frame; a full disk (/dev/full)
+// fails the first frame in AVI and in Matroska (whose muxer buffers clusters), with 0 written.
+TEST(Io, MjpegVideoRefusesWrongContainersAndFullDisks) {
+  const fs::path dir = test::temp_dir("io_mjpeg_faults");
+  SourceInfo info;
+  info.kind = SourceKind::kVideo;
+  info.fps = 25;
+  info.size = {160, 120};
+  Frame f;
+  f.image = numbered_frame(1);
+  for (const char* name : {"out.ts", "out.mpg"}) {
+    auto sink = open_sink(dir / name, info);
+    ASSERT_TRUE(sink.ok()) << sink.error();
+    const Status s = (*sink)->write(f);
+    EXPECT_FALSE(s.ok()) << name;
+    EXPECT_NE(s.message().find("cannot hold MJPEG"), std::string::npos) << s.message();
+  }
+  for (const char* name : {"full.avi", "full.mkv"}) {
+    fs::create_symlink("/dev/full", dir / name);
+    auto sink = open_sink(dir / name, info);
+    ASSERT_TRUE(sink.ok()) << sink.error();
+    const Status s = (*sink)->write(f);
+    EXPECT_FALSE(s.ok()) << name;
+    EXPECT_NE(s.message().find("No space left"), std::string::npos) << s.message();
+    EXPECT_FALSE((*sink)->close().ok()) << name;
+    EXPECT_EQ((*sink)->frames_written(), 0) << name;
+  }
+}
+
 TEST(Io, CorruptedVideoBytesNeverCrash) {
   const fs::path dir = test::temp_dir("io_corrupt");
   write_test_video(dir / "in.avi", 30);
