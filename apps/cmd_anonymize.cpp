@@ -40,6 +40,7 @@ struct AnonymizeArgs {
   int threads = 0;
   int in_flight = 0;  // 0: auto
   int64_t max_frames = 0;
+  int jpeg_quality = 0;  // 0: SinkOptions' defaults (images 95, MJPG video 85)
   bool json = false;
   bool keep_audio = false;
   bool strict = false;
@@ -132,7 +133,10 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
     options.head_fallback.large_input = args.person_large_input;
     options.photo_flip = !args.no_photo_flip;
   }
-  auto sink = open_sink(args.output, info);
+  SinkOptions sink_options;
+  if (args.jpeg_quality > 0)
+    sink_options.jpeg_quality = sink_options.mjpeg_quality = args.jpeg_quality;
+  auto sink = open_sink(args.output, info, sink_options);
   if (!sink) {
     spdlog::error("{}", sink.error());
     return 1;
@@ -390,6 +394,10 @@ void add_anonymize_command(CLI::App& app, GlobalOptions& global) {
                   "frames whose face pass runs at once (0 = one per core, at most 4)")
       ->check(CLI::Range(0, 16));
   cmd->add_option("--max-frames", args->max_frames, "stop after N frames (0 = all)");
+  cmd->add_option("--jpeg-quality", args->jpeg_quality,
+                  "JPEG quality of written images and of MJPG video frames (.avi, .mkv), 1-100 "
+                  "(0 = 95 for images, 85 for video)")
+      ->check(CLI::Range(0, 100));
   cmd->add_option("--on-failure", args->on_failure,
                   "when face detection fails on a video frame: black (write a black frame) or drop")
       ->check(CLI::IsMember({"black", "drop"}))

@@ -86,6 +86,25 @@ TEST(CliAnonymize, VideoKeepsFrameCountSizeAndFps) {
   EXPECT_EQ(out.get(cv::CAP_PROP_FRAME_HEIGHT), src.get(cv::CAP_PROP_FRAME_HEIGHT));
 }
 
+// --jpeg-quality sets the MJPG video frames' quality (smaller file at 40 than at the default 85)
+// and is range-checked (exit 2).
+TEST(CliAnonymize, JpegQualitySetsTheVideoQuality) {
+  const fs::path dir = test::temp_dir("cli_jpeg_quality");
+  const fs::path in = test::data("video/otb_crossing/crossing.avi");
+  const auto run = [&](const std::string& name, const std::string& extra) {
+    return test::run_command(bin() + " " + shared_models() + " --offline anonymize " + in.string() +
+                             " -o " + (dir / name).string() + " --max-frames 20 --json" + extra);
+  };
+  auto d = run("default.avi", "");
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto low = run("q40.avi", " --jpeg-quality 40");
+  ASSERT_EQ(low.exit_code, 0) << low.err;
+  EXPECT_EQ(parse_summary(low)["frames_written"], 20);
+  EXPECT_LT(fs::file_size(dir / "q40.avi") * 3, fs::file_size(dir / "default.avi") * 2)
+      << fs::file_size(dir / "q40.avi") << " vs " << fs::file_size(dir / "default.avi");
+  EXPECT_EQ(run("bad.avi", " --jpeg-quality 101").exit_code, 2);
+}
+
 TEST(CliAnonymize, TruncatedVideoWarnsAndFinishes) {
   const fs::path dir = test::temp_dir("cli_truncated");
   fs::copy_file(test::data("video/otb_crossing/crossing.avi"), dir / "cut.avi");
