@@ -1,5 +1,7 @@
 #include "backend/onnx_rewrites.hpp"
 
+#include "backend/onnx_proto.hpp"
+
 #include <array>
 #include <cstring>
 #include <map>
@@ -9,35 +11,9 @@
 
 namespace ev {
 
-namespace onnxu {
-
-int64_t elements(const onnx::TensorProto& t) {
-  int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
-  return n;
-}
-
-std::vector<float> to_floats(const onnx::TensorProto& t) {
-  std::vector<float> v;
-  if (t.data_type() != onnx::TensorProto::FLOAT) return v;
-  if (t.has_raw_data()) {
-    const auto& raw = t.raw_data();
-    v.resize(raw.size() / sizeof(float));
-    std::memcpy(v.data(), raw.data(), v.size() * sizeof(float));
-  } else {
-    v.assign(t.float_data().begin(), t.float_data().end());
-  }
-  return v;
-}
-
-void set_floats(onnx::TensorProto& t, const std::vector<float>& values) {
-  t.set_data_type(onnx::TensorProto::FLOAT);
-  t.clear_float_data();
-  t.set_raw_data(
-      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
-}
-
-}  // namespace onnxu
+using onnxu::find_attr;
+using onnxu::int_attr;
+using onnxu::ints_attr;
 
 bool free_image_dims(onnx::GraphProto& graph) {
   std::set<std::string> initializers;
@@ -87,23 +63,6 @@ std::optional<std::vector<int64_t>> ints_of(const onnx::TensorProto& t) {
     return std::nullopt;
   }
   return v;
-}
-
-const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
-
-std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name,
-                               std::vector<int64_t> fallback) {
-  const auto* a = find_attr(n, name);
-  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : fallback;
-}
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
-  const auto* a = find_attr(n, name);
-  return a ? a->i() : fallback;
 }
 
 // Who produces and who reads each tensor, and the constant ones (initializers and Constant
@@ -352,8 +311,7 @@ int fold_space_to_depth_stems(onnx::GraphProto& graph) {
   // Subgraphs (If, Loop, Scan bodies) may read the outer graph's tensors, which the reader counts
   // below do not see: such a graph is left as it is.
   for (const auto& n : graph.node())
-    for (const auto& a : n.attribute())
-      if (a.has_g() || a.graphs_size() > 0) return 0;
+    if (onnxu::has_subgraph(n)) return 0;
   int folded = 0;
   // One at a time: each rewrite renumbers the nodes. Each removes nodes, so this ends.
   for (bool again = true; again;) {

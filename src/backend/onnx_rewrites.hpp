@@ -1,19 +1,10 @@
 // Exact graph rewrites applied in memory when ONNX Runtime loads a model (the file is not
-// changed), and the ONNX tensor helpers they share with the optimization toolkit (src/optimize).
+// changed).
 #pragma once
-
-#include <cstdint>
-#include <vector>
 
 #include <onnx/onnx_pb.h>
 
 namespace ev {
-
-namespace onnxu {
-int64_t elements(const onnx::TensorProto& t);
-std::vector<float> to_floats(const onnx::TensorProto& t);  // FLOAT tensors only
-void set_floats(onnx::TensorProto& t, const std::vector<float>& values);
-}  // namespace onnxu
 
 // Makes the H and W of every 4-D graph input free dims, and drops the output and intermediate
 // shapes inferred for the fixed size (ONNX Runtime re-infers them). Returns whether anything

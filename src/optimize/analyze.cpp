@@ -205,18 +205,6 @@ int64_t prod(const std::vector<int64_t>& v, size_t from = 0) {
   return p;
 }
 
-int64_t attr_i(const onnx::NodeProto& n, const std::string& name, int64_t def) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return def;
-}
-
-std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return {};
-}
-
 bool known(const std::vector<int64_t>& s) {
   return std::all_of(s.begin(), s.end(), [](int64_t d) { return d >= 0; });
 }
@@ -436,7 +424,7 @@ Result<ModelAnalysis> analyze_model(const std::filesystem::path& path,
       const auto w = shape_of(n.input(op == "QLinearConv" ? 3 : 1));
       const auto x = shape_of(n.input(0));
       if (w.size() >= 3 && known(w)) {
-        const int64_t group = attr_i(n, "group", 1);
+        const int64_t group = onnxu::int_attr(n, "group", 1);
         c.macs = prod(out) * prod(w, 1);  // N*M*spatial_out * (C/g)*k...
         c.depthwise = group > 1 && x.size() >= 2 && group == x[1] && w[1] == 1;
       }
@@ -450,14 +438,14 @@ Result<ModelAnalysis> analyze_model(const std::filesystem::path& path,
     } else if (op == "Gemm" && out_known && n.input_size() > 1) {
       const auto A = shape_of(n.input(0));
       if (A.size() == 2 && known(A)) {
-        const int64_t K = attr_i(n, "transA", 0) ? A[0] : A[1];
+        const int64_t K = onnxu::int_attr(n, "transA", 0) ? A[0] : A[1];
         c.macs = prod(out) * K;
       }
     } else if (op == "MatMul" && out_known) {
       const auto A = shape_of(n.input(0));
       if (!A.empty() && known(A)) c.macs = prod(out) * A.back();
     } else if ((op == "MaxPool" || op == "AveragePool" || op == "LpPool") && out_known) {
-      c.flops = prod(out) * prod(attr_ints(n, "kernel_shape"));
+      c.flops = prod(out) * prod(onnxu::ints_attr(n, "kernel_shape"));
     } else if ((op == "GlobalAveragePool" || op == "GlobalMaxPool") && n.input_size() > 0) {
       const auto x = shape_of(n.input(0));
       if (known(x)) c.flops = prod(x);

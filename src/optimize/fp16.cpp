@@ -134,13 +134,6 @@ void float_attr_constants_to_tensors(onnx::GraphProto& g) {
   }
 }
 
-bool has_subgraph(const onnx::NodeProto& n) {
-  for (const auto& a : n.attribute())
-    if (a.type() == onnx::AttributeProto::GRAPH || a.type() == onnx::AttributeProto::GRAPHS)
-      return true;
-  return false;
-}
-
 bool allows_fp16(const onnx::OpSchema::FormalParameter& p) {
   for (const auto* t : p.GetTypes())
     if (t && *t == "tensor(float16)") return true;
@@ -172,7 +165,7 @@ Result<Fp16Report> convert_full(onnx::ModelProto& model, const Fp16Options& opti
   using R = Result<Fp16Report>;
   auto& g = *model.mutable_graph();
   for (int i = 0; i < g.node_size(); ++i)
-    if (has_subgraph(g.node(i)))
+    if (onnxu::has_subgraph(g.node(i)))
       return R::Error("--fp16 does not convert control flow (" + onnxu::node_label(g.node(i), i) +
                       " has a subgraph); use --fp16-weights-only for this model");
   float_attr_constants_to_tensors(g);

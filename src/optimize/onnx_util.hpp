@@ -13,7 +13,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "backend/onnx_rewrites.hpp"
+#include "backend/onnx_proto.hpp"
 #include "edgevision/status.hpp"
 
 namespace ev::onnxu {
@@ -28,8 +28,8 @@ void set_default_opset(onnx::ModelProto& model, int version);
 
 const char* dtype_name(int32_t elem_type);
 size_t dtype_size(int32_t elem_type);  // 0 for strings/unknown
-// elements(), to_floats() and set_floats(): backend/onnx_rewrites.hpp (the backend's load-time
-// rewrites use them too).
+// elements(), to_floats(), set_floats() and the attribute readers: backend/onnx_proto.hpp (the
+// backend's load-time rewrites use them too).
 
 // Turns Constant nodes carrying a tensor `value` into initializers, so weights are found in
 // one place whatever the exporter did.

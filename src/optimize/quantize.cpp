@@ -91,12 +91,6 @@ struct Plan {
   std::map<std::string, onnxu::ValueType> types;
 };
 
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return fallback;
-}
-
 // Why QuantPrecision::kSpeed keeps `n` in float; empty when ONNX Runtime's int8 kernel for it is
 // faster than the float one on CPU (measured per op type, bench/README.md "Speed by op"): dense
 // 1x1/3x3 QLinearConv ~2x the float NCHWc Conv, while int8 depthwise Conv is ~2x slower and SiLU
@@ -106,7 +100,7 @@ std::string speed_float_reason(const onnx::NodeProto& n,
   const auto& op = n.op_type();
   if (op == "Gemm" || op == "MatMul") return {};
   if (op != "Conv") return op;
-  const int64_t group = int_attr(n, "group", 1);
+  const int64_t group = onnxu::int_attr(n, "group", 1);
   auto w = n.input_size() > 1 ? inits.find(n.input(1)) : inits.end();
   if (w == inits.end() || w->second->dims_size() != 4) return "Conv without a 4-D weight";
   const auto& d = w->second->dims();
@@ -633,10 +627,7 @@ Result<QuantizeReport> write_qdq_model(const std::filesystem::path& model_path,
     int axis = 0;
     bool per_channel = options.per_channel && shape.size() >= 2;
     if (n.op_type() == "Gemm") {
-      bool trans_b = false;
-      for (const auto& a : n.attribute())
-        if (a.name() == "transB") trans_b = a.i() != 0;
-      axis = trans_b ? 0 : 1;
+      axis = onnxu::int_attr(n, "transB", 0) != 0 ? 0 : 1;
     } else if (n.op_type() == "MatMul") {
       per_channel = false;  // per-column MatMul scales are not fused by every runtime
     }
