@@ -166,11 +166,7 @@ int run_alpr(const AlprArgs& args, const GlobalOptions& global) {
     }
   }
   bar.finish();
-  // A video sink reports at close what the disk refused (a write error was logged already).
-  if (Status closed = sink ? sink->close() : Status::Ok(); !closed && rc == 0) {
-    spdlog::error("{}", closed.message());
-    rc = 1;
-  }
+  close_optional_sink(sink, rc);
   const AlprStats& st = engine.stats();
   nlohmann::ordered_json summary{{"frames", frames}, {"ocr_calls", st.ocr_calls}};
   nlohmann::ordered_json voted = nlohmann::ordered_json::array();

@@ -164,11 +164,7 @@ int run_detect(const DetectArgs& args, const GlobalOptions& global) {
     }
   }
   bar.finish();
-  // A video sink reports at close what the disk refused (a write error was logged already).
-  if (Status closed = sink ? sink->close() : Status::Ok(); !closed && rc == 0) {
-    spdlog::error("{}", closed.message());
-    rc = 1;
-  }
+  close_optional_sink(sink, rc);
   spdlog::info("detect: {} frames, {} detections, {} withheld, {} corrupt, {:.1f} ms/frame ({})",
                frames, total_dets, withheld, corrupt, frames ? detect_ms / frames : 0.0,
                detector.decoder_name());

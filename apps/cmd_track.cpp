@@ -172,11 +172,7 @@ int run_track(const TrackArgs& args, const GlobalOptions& global) {
     }
   }
   bar.finish();
-  // A video sink reports at close what the disk refused (a write error was logged already).
-  if (Status closed = sink ? sink->close() : Status::Ok(); !closed && rc == 0) {
-    spdlog::error("{}", closed.message());
-    rc = 1;
-  }
+  close_optional_sink(sink, rc);
   if (!args.mot.empty()) {
     Status w = write_mot_file(args.mot, mot);
     if (!w.ok()) {

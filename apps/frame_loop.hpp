@@ -47,6 +47,16 @@ inline bool open_optional_sink(const std::string& output, const SourceInfo& info
   return true;
 }
 
+// Closes the optional sink; a video sink reports there what the disk refused. Logged and rc set
+// to 1 unless a write error was already (rc != 0).
+inline void close_optional_sink(std::unique_ptr<FrameSink>& sink, int& rc) {
+  if (!sink) return;
+  if (Status closed = sink->close(); !closed && rc == 0) {
+    spdlog::error("{}", closed.message());
+    rc = 1;
+  }
+}
+
 // Private by default: when a command writes images (`-o`), faces are anonymized unless the
 // user opted out with --no-anonymize, which is logged as a warning. Without an output no image
 // leaves the process, so no anonymizer is needed. Returns false (logged) when one is needed
