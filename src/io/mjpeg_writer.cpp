@@ -55,7 +55,7 @@ struct MjpegFileWriter::State {
 MjpegFileWriter::MjpegFileWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 MjpegFileWriter::~MjpegFileWriter() {
-  if (state_) (void)close();
+  (void)close();
 }
 
 Result<std::unique_ptr<MjpegFileWriter>> MjpegFileWriter::open(const std::filesystem::path& path,
@@ -74,8 +74,9 @@ Result<std::unique_ptr<MjpegFileWriter>> MjpegFileWriter::open(const std::filesy
   int rc = avformat_alloc_output_context2(&s->out, nullptr, nullptr, s->path.c_str());
   if (rc < 0 || !s->out)
     return R::Error("cannot write MJPEG video " + s->path + ": no container for '" + ext + "'");
-  MjpegFileWriter w(std::move(s));  // frees the context on every error below
-  State& st = *w.state_;
+  // Its destructor frees the context (and closes the file) on every error below.
+  std::unique_ptr<MjpegFileWriter> w(new MjpegFileWriter(std::move(s)));
+  State& st = *w->state_;
   // Some containers take the stream but label it as something else (MPEG-TS as private data,
   // MPEG-PS as MPEG video): only those that declare MJPEG support.
   if (avformat_query_codec(st.out->oformat, AV_CODEC_ID_MJPEG, FF_COMPLIANCE_NORMAL) != 1)
@@ -104,8 +105,7 @@ Result<std::unique_ptr<MjpegFileWriter>> MjpegFileWriter::open(const std::filesy
     return R::Error("cannot write the header of " + st.path + ": " + av_message(rc));
   }
   st.header = true;
-  auto state = std::move(w.state_);
-  return std::unique_ptr<MjpegFileWriter>(new MjpegFileWriter(std::move(state)));
+  return w;
 }
 
 Status MjpegFileWriter::write(const cv::Mat& bgr) {
