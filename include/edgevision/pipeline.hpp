@@ -53,14 +53,6 @@ struct AnalyticsFrame {
   bool detector_ran;
 };
 using EventEmitter = std::function<void(nlohmann::json event)>;
-
-// DetectionConfig::skip_when_behind: whether a camera's detect stage skips the object detector
-// on the frame it took, when `frames_waiting` more already wait in front of its anonymize and
-// detect stages. Never on two frames in a row (`skipped_last`), so at least every other frame is
-// detected. `allowed`: the option is on and the source is live (files never skip: every frame
-// of a file is analysed).
-bool skip_detector_when_behind(bool allowed, size_t frames_waiting, bool skipped_last);
-
 class AnalyticsHook {
  public:
   virtual ~AnalyticsHook() = default;

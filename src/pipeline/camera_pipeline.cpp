@@ -36,6 +36,15 @@ void observe(prometheus::Histogram* h, double seconds) {
   if (h) h->Observe(seconds);
 }
 
+// DetectionConfig::skip_when_behind: whether a camera's detect stage skips the object detector
+// on the frame it took, when `frames_waiting` more already wait in front of its anonymize and
+// detect stages. Never on two frames in a row (`skipped_last`), so at least every other frame is
+// detected. `allowed`: the option is on and the source is live (files never skip: every frame
+// of a file is analysed).
+bool skip_detector_when_behind(bool allowed, size_t frames_waiting, bool skipped_last) {
+  return allowed && frames_waiting > 0 && !skipped_last;
+}
+
 struct Packet {
   cv::Mat image;  // anonymized once past the detect stage (see masks)
   // Face masks decided by the anonymize stage and drawn on `image` by the detect stage after
@@ -626,10 +635,6 @@ struct CameraPipeline::Impl {
     }
   }
 };
-
-bool skip_detector_when_behind(bool allowed, size_t frames_waiting, bool skipped_last) {
-  return allowed && frames_waiting > 0 && !skipped_last;
-}
 
 CameraPipeline::CameraPipeline(PipelineSettings settings) : settings_(std::move(settings)) {}
 
