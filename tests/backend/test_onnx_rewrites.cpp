@@ -129,8 +129,10 @@ int count_ops(const onnx::GraphProto& g, const std::string& op) {
                                         [&](const auto& n) { return n.op_type() == op; }));
 }
 
+// Into one folder per test process (temp_dir() empties the folder it returns, so once).
 fs::path save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path path = test::temp_dir("onnx_rewrites") / name;
+  static const fs::path dir = test::temp_dir("onnx_rewrites");
+  const fs::path path = dir / name;
   std::ofstream out(path, std::ios::binary);
   EXPECT_TRUE(m.SerializeToOstream(&out));
   return path;
