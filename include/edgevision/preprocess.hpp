@@ -41,6 +41,12 @@ inline cv::Size image_input_size(const std::vector<int64_t>& shape, const Prepro
           static_cast<int>(nhwc ? shape[1] : shape[2])};
 }
 
+// Shrinks `src` to `size` as cv::INTER_AREA does (each pixel the mean of those it covers), by
+// 2:1 bilinear steps while the ratio left is a whole even number (such a step is exactly the
+// mean of 2x2 pixels) and INTER_AREA for the rest: 720p to 320x180 costs 0.35 instead of
+// 0.92 ms (bench/README.md).
+void shrink_area(const cv::Mat& src, cv::Mat& dst, cv::Size size);
+
 // Class-aware NMS (OpenCV 4.6 has no NMSBoxesBatched). Returns kept indices, best first.
 std::vector<int> nms_boxes(const std::vector<cv::Rect2f>& boxes, const std::vector<float>& scores,
                            const std::vector<int>& class_ids, float score_threshold,

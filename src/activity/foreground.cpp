@@ -1,4 +1,5 @@
 #include "edgevision/foreground.hpp"
+#include "edgevision/preprocess.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -28,10 +29,9 @@ ForegroundFrame ForegroundModel::prepare(const cv::Mat& bgr, const ForegroundPar
   f.full = bgr.size();
   const double scale = std::min(1.0, static_cast<double>(p.work_width) / std::max(1, f.full.width));
   if (scale < 1.0) {
-    cv::resize(bgr, f.small,
-               cv::Size(std::max(1, static_cast<int>(std::lround(f.full.width * scale))),
-                        std::max(1, static_cast<int>(std::lround(f.full.height * scale)))),
-               0, 0, cv::INTER_AREA);
+    shrink_area(bgr, f.small,
+                cv::Size(std::max(1, static_cast<int>(std::lround(f.full.width * scale))),
+                         std::max(1, static_cast<int>(std::lround(f.full.height * scale)))));
   } else {
     f.small = bgr;
   }

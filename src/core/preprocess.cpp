@@ -155,6 +155,22 @@ InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int wi
   return t;
 }
 
+void shrink_area(const cv::Mat& src, cv::Mat& dst, cv::Size size) {
+  cv::Mat current = src;
+  // Only while the ratio left stays whole, so that every step averages equal blocks.
+  while (size.width > 0 && size.height > 0 && current.cols % (2 * size.width) == 0 &&
+         current.rows % (2 * size.height) == 0) {
+    cv::Mat half;
+    cv::resize(current, half, cv::Size(current.cols / 2, current.rows / 2), 0, 0, cv::INTER_LINEAR);
+    current = half;
+  }
+  if (current.size() == size) {
+    dst = current.data == src.data ? src.clone() : current;
+  } else {
+    cv::resize(current, dst, size, 0, 0, cv::INTER_AREA);
+  }
+}
+
 float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
   const float inter = (a & b).area();
   const float uni = a.area() + b.area() - inter;

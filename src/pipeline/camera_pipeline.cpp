@@ -18,8 +18,10 @@
 #include "edgevision/io.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
+#include "edgevision/preprocess.hpp"
 #include "edgevision/redact.hpp"
 #include "edgevision/scene.hpp"
+#include "pipeline/frame_slots.hpp"
 #include "pipeline/metrics.hpp"
 
 namespace ev {
@@ -185,7 +187,7 @@ bool MotionDetector::update(const cv::Mat& bgr) {
     gray = bgr;
   }
   const int h = std::max(1, gray.rows * width_ / std::max(1, gray.cols));
-  cv::resize(gray, small, cv::Size(width_, h), 0, 0, cv::INTER_AREA);
+  shrink_area(gray, small, cv::Size(width_, h));
   cv::GaussianBlur(small, small, cv::Size(5, 5), 0);
   if (previous_.size() != small.size()) {
     previous_ = small;
@@ -291,7 +293,8 @@ struct CameraPipeline::Impl {
         q_detect(queue),
         q_track(queue),
         scene(s.camera.id, s.camera.scene),
-        event_snapshots({static_cast<size_t>(std::max(0, s.camera.scene.snapshots))}) {
+        event_snapshots({static_cast<size_t>(std::max(0, s.camera.scene.snapshots))}),
+        max_waiting(std::clamp<size_t>(queue, 2, 4) - 1) {
     if (s.camera.scene.activities && s.camera.scene.floor_evidence) {
       foreground = std::make_unique<ForegroundModel>();
       foreground_demand = ForegroundDemand(foreground->params().idle_frames);
@@ -316,10 +319,13 @@ struct CameraPipeline::Impl {
   }
 
   // Frames already waiting in front of a stage that a live frame would have to queue behind.
-  // Two absorb one slow frame; a third would only be dropped further on (drop-oldest) after
-  // costing its decode and its anonymization, so a live source drops it before decoding.
-  static constexpr size_t kMaxWaiting = 2;
-  bool backlogged() const { return q_anon.size() >= kMaxWaiting || q_detect.size() >= kMaxWaiting; }
+  // Three absorb a burst (cameras in step hand the shared face session four frames at once;
+  // with two, four cameras on two cores dropped 0.5-0.7% of their frames, with three 0.1-0.4%,
+  // bench/README.md); one more would only be dropped further on (drop-oldest) after costing its
+  // decode and its anonymization, so a live source refuses it before decoding. A smaller
+  // `queue_size` lowers it, so that the refusal still comes before the queue drops.
+  const size_t max_waiting;
+  bool backlogged() const { return q_anon.size() >= max_waiting || q_detect.size() >= max_waiting; }
 
   template <typename Q>
   bool forward(Q& q, Packet p) {
@@ -333,13 +339,7 @@ struct CameraPipeline::Impl {
     opts.cancel = &stop;
     double backoff_ms = 500;
     const double min_interval_ms = s.camera.fps > 0 ? 1000.0 / s.camera.fps : 0;
-    Clock::time_point next_slot = Clock::now();
-    // The next frame is due one interval after this slot (never more than one in the past).
-    auto advance_slot = [&] {
-      next_slot = std::max(
-          next_slot + std::chrono::microseconds(static_cast<int64_t>(min_interval_ms * 1000)),
-          Clock::now() - std::chrono::milliseconds(static_cast<int64_t>(min_interval_ms)));
-    };
+    FrameSlots slots(min_interval_ms);
     bool first_open = true;
     while (!stop) {
       if (!first_open) ++reconnects;
@@ -359,15 +359,17 @@ struct CameraPipeline::Impl {
         std::string message;
         const auto t0 = Clock::now();
         // A live camera faster than the fps cap: frames before the next slot are not decoded,
-        // nor frames the pipeline has no room for (dropped and counted here).
-        bool skipped = false, backlog = false;
+        // nor frames the pipeline has no room for (FrameSlots: a later frame may still fill
+        // the slot; slots lost to back-pressure are counted here).
+        bool skipped = false;
+        int slots_dropped = 0;
         const ReadStatus rs = live ? (*src)->read_if(
                                          frame, message,
                                          [&] {
-                                           if (min_interval_ms > 0 && Clock::now() < next_slot)
-                                             return false;
-                                           backlog = backlogged();
-                                           return !backlog;
+                                           const FrameSlots::Offer o =
+                                               slots.offer(Clock::now(), backlogged());
+                                           slots_dropped += o.dropped;
+                                           return o.take;
                                          },
                                          skipped)
                                    : (*src)->read(frame, message);
@@ -389,20 +391,15 @@ struct CameraPipeline::Impl {
         }
         backoff_ms = 500;
         last_frame_ms = now_ms();
-        if (skipped && backlog) {
-          ++frames_in;
-          ++dropped_undecoded;
-          if (min_interval_ms > 0) advance_slot();
-        }
+        frames_in += slots_dropped;
+        dropped_undecoded += slots_dropped;
         if (skipped) continue;
-        if (min_interval_ms > 0) {
+        if (!live && min_interval_ms > 0) {
           const auto now = Clock::now();
-          if (now < next_slot) {
-            if (live) continue;  // a live camera runs at its own pace: skip, don't queue
-            if (sleep_for(std::chrono::duration<double, std::milli>(next_slot - now).count()))
-              break;
-          }
-          advance_slot();
+          if (now < slots.next_due() &&
+              sleep_for(std::chrono::duration<double, std::milli>(slots.next_due() - now).count()))
+            break;
+          slots.taken(Clock::now());
         }
         Packet p;
         p.image = crop_to_roi(std::move(frame.image), s.camera.roi);

@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "edgevision/pipeline.hpp"
+#include "edgevision/preprocess.hpp"
 #include "edgevision/rects.hpp"
 
 namespace ev {
@@ -72,7 +73,7 @@ Result<std::vector<Face>> MotionGatedFaceDetector::detect(const cv::Mat& bgr) {
   }
   const int w = std::max(16, options_.analysis_width);
   const int h = std::max(1, gray.rows * w / std::max(1, gray.cols));
-  cv::resize(gray, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+  shrink_area(gray, small, cv::Size(w, h));
   cv::GaussianBlur(small, small, cv::Size(5, 5), 0);
   cv::Mat previous = std::move(previous_);
   previous_ = small;

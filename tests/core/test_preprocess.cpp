@@ -159,5 +159,38 @@ TEST(Preprocess, NmsIsClassAware) {
   EXPECT_EQ(keep[1], 2);  // other class survives; low score dropped by threshold
 }
 
+// Against INTER_AREA itself: the same image within rounding, at a power-of-two ratio, at an odd
+// source size (no halving: INTER_AREA alone) and at 6:1 (one halving, then INTER_AREA at 3:1).
+TEST(Preprocess, ShrinkAreaIsInterAreaWithinRounding) {
+  cv::RNG rng(11);
+  const std::pair<cv::Size, cv::Size> cases[] = {{{1280, 720}, {320, 180}},
+                                                 {{1279, 719}, {320, 180}},
+                                                 {{1920, 1080}, {320, 180}},
+                                                 {{640, 480}, {160, 120}}};
+  for (int channels : {1, 3}) {
+    for (const auto& [from, to] : cases) {
+      cv::Mat src(from, CV_8UC(channels));
+      rng.fill(src, cv::RNG::UNIFORM, 0, 256);
+      cv::GaussianBlur(src, src, cv::Size(3, 3), 0);  // camera-like: no pixel-sized noise
+      cv::Mat want, got;
+      cv::resize(src, want, to, 0, 0, cv::INTER_AREA);
+      shrink_area(src, got, to);
+      ASSERT_EQ(got.size(), to);
+      ASSERT_EQ(got.type(), src.type());
+      cv::Mat diff;
+      cv::absdiff(want, got, diff);
+      double max_diff = 0;
+      cv::minMaxLoc(diff.reshape(1), nullptr, &max_diff);
+      EXPECT_LE(max_diff, 1.0) << from << " -> " << to;
+      EXPECT_LT(cv::mean(diff.reshape(1))[0], 0.6) << from << " -> " << to;
+    }
+  }
+  // Same size: a copy, not the caller's pixels.
+  cv::Mat src(90, 160, CV_8UC3, cv::Scalar(1, 2, 3)), same;
+  shrink_area(src, same, src.size());
+  EXPECT_NE(same.data, src.data);
+  EXPECT_EQ(cv::norm(same, src, cv::NORM_INF), 0.0);
+}
+
 }  // namespace
 }  // namespace ev
