@@ -157,7 +157,7 @@ InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int wi
 
 void shrink_area(const cv::Mat& src, cv::Mat& dst, cv::Size size) {
   cv::Mat current = src;
-  // Only while the ratio left stays whole, so that every step averages equal blocks.
+  // Only while the ratio left is a whole even number, so that every step averages equal blocks.
   while (size.width > 0 && size.height > 0 && current.cols % (2 * size.width) == 0 &&
          current.rows % (2 * size.height) == 0) {
     cv::Mat half;

@@ -318,14 +318,15 @@ struct CameraPipeline::Impl {
                             [&] { return stop.load(); });
   }
 
-  // Frames already waiting in front of a stage that a live frame would have to queue behind.
-  // Three absorb a burst (cameras in step hand the shared face session four frames at once;
-  // with two, four cameras on two cores dropped 0.5-0.7% of their frames, with three 0.1-0.4%,
-  // bench/README.md); one more would only be dropped further on (drop-oldest) after costing its
-  // decode and its anonymization, so a live source refuses it before decoding. A smaller
-  // `queue_size` lowers it, so that the refusal still comes before the queue drops.
+  // Frames already waiting in front of the anonymize and detect stages, which a live frame would
+  // have to queue behind. Up to three (queue_size - 1 for a smaller queue) absorb a burst: cameras
+  // in step hand the shared face session their heavy frames at once (four cameras on two cores
+  // dropped 1.7-1.9% of their frames with two per stage, bench/README.md). Counted together, so
+  // that every frame let in still fits the detect queue after the anonymize stage: one more
+  // would only be dropped there (drop-oldest) after costing its decode and its anonymization,
+  // so a live source refuses it before decoding.
   const size_t max_waiting;
-  bool backlogged() const { return q_anon.size() >= max_waiting || q_detect.size() >= max_waiting; }
+  bool backlogged() const { return q_anon.size() + q_detect.size() >= max_waiting; }
 
   template <typename Q>
   bool forward(Q& q, Packet p) {
@@ -363,16 +364,20 @@ struct CameraPipeline::Impl {
         // the slot; slots lost to back-pressure are counted here).
         bool skipped = false;
         int slots_dropped = 0;
+        Clock::time_point offered_at = t0;
         const ReadStatus rs = live ? (*src)->read_if(
                                          frame, message,
                                          [&] {
+                                           offered_at = Clock::now();
                                            const FrameSlots::Offer o =
-                                               slots.offer(Clock::now(), backlogged());
+                                               slots.offer(offered_at, backlogged());
                                            slots_dropped += o.dropped;
                                            return o.take;
                                          },
                                          skipped)
                                    : (*src)->read(frame, message);
+        frames_in += slots_dropped;
+        dropped_undecoded += slots_dropped;
         if (rs == ReadStatus::kCorrupt) {
           spdlog::warn("camera {}: corrupt frame: {}", s.camera.id, message);
           continue;
@@ -391,16 +396,14 @@ struct CameraPipeline::Impl {
         }
         backoff_ms = 500;
         last_frame_ms = now_ms();
-        frames_in += slots_dropped;
-        dropped_undecoded += slots_dropped;
         if (skipped) continue;
         if (!live && min_interval_ms > 0) {
           const auto now = Clock::now();
           if (now < slots.next_due() &&
               sleep_for(std::chrono::duration<double, std::milli>(slots.next_due() - now).count()))
             break;
-          slots.taken(Clock::now());
         }
+        slots.taken(live ? offered_at : Clock::now());
         Packet p;
         p.image = crop_to_roi(std::move(frame.image), s.camera.roi);
         p.index = frame.index;

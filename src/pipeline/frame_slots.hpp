@@ -4,32 +4,39 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 namespace ev {
 
 // A live camera usually sends faster than the cap (30 fps analysed at 10): the frames between
 // slots are skipped undecoded. A frame that comes due while the pipeline is backlogged is not
 // dropped at once: the slot stays open and a later frame of the same interval fills it, so a
-// short spike in one stage (four cameras' face passes arriving together) shifts the analysed
-// frame by a camera frame instead of losing it. A slot is dropped, and counted, only when a
-// whole interval passed with the pipeline backlogged; a camera that sends nothing drops nothing.
+// spike in one stage (four cameras' face passes arriving together) delays the analysed frame by
+// less than an interval instead of losing it. A slot is dropped, and counted, only when a whole
+// interval passed with the pipeline backlogged; a camera that sends nothing drops nothing.
+// At most one frame fills a slot, so the cap holds over any span of slots (two frames of
+// neighbouring slots can come closer together than an interval).
 // Without a cap every frame is a slot, and a backlogged one is dropped at once.
 class FrameSlots {
  public:
   using Clock = std::chrono::steady_clock;
 
   struct Offer {
-    bool take = false;  // decode this frame and send it down the pipeline
+    bool take = false;  // decode this frame; call taken() once it is on its way
     int dropped = 0;    // slots lost to back-pressure, to count as dropped frames
   };
 
+  // Intervals beyond a day are a day (a tiny fps would overflow the clock's nanoseconds).
   explicit FrameSlots(double interval_ms, Clock::time_point start = Clock::now())
-      : interval_(std::chrono::microseconds(static_cast<int64_t>(interval_ms * 1000))),
+      : interval_(std::chrono::microseconds(
+            static_cast<int64_t>(std::min(interval_ms, 86'400'000.0) * 1000))),
         next_(start) {}
 
   Clock::time_point next_due() const { return next_; }
 
-  // A camera frame arrived at `now`; `backlogged`: the pipeline has no room for it now.
+  // A camera frame arrived at `now`; `backlogged`: the pipeline has no room for it now. A frame
+  // offered `take` holds the slot only once taken() is called: one that then fails to decode
+  // leaves the slot open for the next camera frame.
   Offer offer(Clock::time_point now, bool backlogged) {
     Offer o;
     if (interval_.count() <= 0) {
@@ -39,31 +46,31 @@ class FrameSlots {
     }
     if (now < next_) return o;
     if (refused_ && now >= next_ + interval_) {
-      // The open slot's whole interval passed backlogged: it is lost; this frame is offered to
-      // the slot after it.
+      // The open slot's interval passed backlogged: it is lost (one slot: those a stalled camera
+      // sent nothing in are not the pipeline's drops). This frame is offered the slot it falls
+      // in.
       ++o.dropped;
       refused_ = false;
-      advance(now);
-      if (now < next_) return o;
+      next_ += interval_ * ((now - next_) / interval_);
     }
     if (backlogged) {
       refused_ = true;
       return o;
     }
     o.take = true;
-    refused_ = false;
-    advance(now);
     return o;
   }
 
-  // Files are paced instead: each frame waits for its slot and takes it.
-  void taken(Clock::time_point now) { advance(now); }
+  // The frame offered at `now` is on its way (live), or a paced file's frame took its slot.
+  void taken(Clock::time_point now) {
+    refused_ = false;
+    if (interval_.count() <= 0) return;
+    // The next slot is the first one after the slot `now` falls in: the slots keep their phase,
+    // and a camera that stalled gets no burst of catch-up frames.
+    next_ += interval_ * (std::max<int64_t>(0, (now - next_) / interval_) + 1);
+  }
 
  private:
-  // The next slot is one interval after this one, never more than one interval in the past (a
-  // camera that stalled does not get a burst of catch-up frames).
-  void advance(Clock::time_point now) { next_ = std::max(next_ + interval_, now - interval_); }
-
   Clock::duration interval_;
   Clock::time_point next_;
   bool refused_ = false;  // a frame was refused for back-pressure in the open slot

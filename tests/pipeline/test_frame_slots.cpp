@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "pipeline/frame_slots.hpp"
@@ -27,6 +28,7 @@ SlotRun feed(double interval_ms, int frame_ms, int total_ms, Backlog backlogged)
     const FrameSlots::Offer o = slots.offer(t0 + milliseconds(t), backlogged(t));
     run.dropped += o.dropped;
     if (o.take) {
+      slots.taken(t0 + milliseconds(t));
       ++run.taken;
       run.taken_at.push_back(t);
     }
@@ -74,21 +76,34 @@ TEST(FrameSlots, ACameraAtTheCapDropsTheRefusedFrame) {
   EXPECT_NE(std::find(r.taken_at.begin(), r.taken_at.end(), 600), r.taken_at.end());
 }
 
-TEST(FrameSlots, ACameraThatSendsNothingDropsNothing) {
+// A refused slot, then two seconds in which the camera sends nothing: one slot is lost (the one
+// a frame was refused for), not the twenty the camera did not send, and no catch-up burst follows.
+TEST(FrameSlots, AStalledCameraLosesOnlyTheRefusedSlot) {
   const Clock::time_point t0{};
   FrameSlots slots(100, t0);
-  EXPECT_TRUE(slots.offer(t0, false).take);
+  ASSERT_TRUE(slots.offer(t0, false).take);
+  slots.taken(t0);
   EXPECT_FALSE(slots.offer(t0 + milliseconds(100), true).take);  // refused: slot stays open
-  // Two seconds of silence, then a frame with room for it: taken, one slot counted as lost
-  // (the one a frame was refused for), not the twenty the camera did not send.
-  const FrameSlots::Offer o = slots.offer(t0 + milliseconds(2100), false);
-  EXPECT_TRUE(o.take);
+  const FrameSlots::Offer o = slots.offer(t0 + milliseconds(2110), false);
   EXPECT_EQ(o.dropped, 1);
-  // At most one catch-up frame after the stall (the schedule is never more than one interval
-  // in the past), then the cap again.
-  EXPECT_TRUE(slots.offer(t0 + milliseconds(2133), false).take);
-  EXPECT_FALSE(slots.offer(t0 + milliseconds(2166), false).take);
-  EXPECT_TRUE(slots.offer(t0 + milliseconds(2200), false).take);
+  ASSERT_TRUE(o.take);
+  slots.taken(t0 + milliseconds(2110));
+  EXPECT_FALSE(slots.offer(t0 + milliseconds(2143), false).take);
+  EXPECT_FALSE(slots.offer(t0 + milliseconds(2176), false).take);
+  EXPECT_TRUE(slots.offer(t0 + milliseconds(2209), false).take);  // the slot of 2200
+}
+
+// Offered but not taken (the frame did not decode): the slot stays open for the next frame.
+TEST(FrameSlots, AnOfferedFrameThatIsNotTakenLeavesTheSlotOpen) {
+  const Clock::time_point t0{};
+  FrameSlots slots(100, t0);
+  EXPECT_TRUE(slots.offer(t0, false).take);  // corrupt: taken() not called
+  const FrameSlots::Offer o = slots.offer(t0 + milliseconds(33), false);
+  EXPECT_TRUE(o.take);
+  EXPECT_EQ(o.dropped, 0);
+  slots.taken(t0 + milliseconds(33));
+  EXPECT_FALSE(slots.offer(t0 + milliseconds(66), false).take);
+  EXPECT_TRUE(slots.offer(t0 + milliseconds(100), false).take);
 }
 
 TEST(FrameSlots, WithoutACapABackloggedFrameIsDroppedAtOnce) {
@@ -97,16 +112,27 @@ TEST(FrameSlots, WithoutACapABackloggedFrameIsDroppedAtOnce) {
   EXPECT_EQ(r.dropped, 11);  // every third frame: 0, 99, ..., 990
 }
 
-// Random back-pressure: never more frames than the cap allows, and every slot is either taken
-// or counted as dropped (none silently lost).
+// Random back-pressure, at several camera rates: at most one frame per slot (so at most k + 1
+// frames in any k intervals), and every slot is either taken or counted as dropped (none
+// silently lost).
 TEST(FrameSlots, NeverAboveTheCapAndEverySlotAccountedFor) {
   std::mt19937 rng(7);
-  std::bernoulli_distribution busy(0.4);
-  const SlotRun r = feed(100, 33, 60000, [&](int) { return busy(rng); });
-  EXPECT_LE(r.taken, 600);
-  for (size_t i = 1; i < r.taken_at.size(); ++i) EXPECT_GE(r.taken_at[i] - r.taken_at[i - 1], 33);
-  EXPECT_GE(r.taken + r.dropped, 590);
-  EXPECT_LE(r.taken + r.dropped, 600);
+  for (int frame_ms : {10, 33, 40, 67}) {
+    for (double p : {0.2, 0.5, 0.8}) {
+      std::bernoulli_distribution busy(p);
+      const SlotRun r = feed(100, frame_ms, 60000, [&](int) { return busy(rng); });
+      for (size_t i = 0; i < r.taken_at.size(); ++i) {
+        for (int k = 1; k <= 5; ++k) {
+          const auto end = std::lower_bound(r.taken_at.begin() + static_cast<std::ptrdiff_t>(i),
+                                            r.taken_at.end(), r.taken_at[i] + k * 100);
+          EXPECT_LE(end - (r.taken_at.begin() + static_cast<std::ptrdiff_t>(i)), k + 1)
+              << frame_ms << " ms frames, p " << p << ", from " << r.taken_at[i];
+        }
+      }
+      EXPECT_LE(r.taken + r.dropped, 600) << frame_ms << " ms frames, p " << p;
+      EXPECT_GE(r.taken + r.dropped, 598) << frame_ms << " ms frames, p " << p;
+    }
+  }
 }
 
 }  // namespace
