@@ -315,9 +315,10 @@ DetectorResult ObjectDetector::create(const DetectorParams& params,
       if (!found) return DetectorResult::Error("detector: unknown class '" + name + "'");
     }
   }
-  spdlog::info("detector: model={} decoder={} backend={} input={}x{}{} conf={} nms={}",
+  spdlog::info("detector: model={} decoder={} backend={} input={}x{}{} conf={} nms={} threads={}",
                model.filename().string(), det->decoder_name_, det->backend_->name(), w, h,
-               det->rect_ ? " (rect)" : "", p.conf, p.nms);
+               det->rect_ ? " (rect)" : "", p.conf, p.nms,
+               p.threads > 0 ? std::to_string(p.threads) : "auto");
   return det;
 }
 

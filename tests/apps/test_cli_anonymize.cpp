@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -234,6 +235,7 @@ TEST(CliAnonymize, FramesInFlightWriteTheSameVideo) {
   const fs::path dir = test::temp_dir("cli_in_flight");
   const fs::path in = test::data("video/highway_cars.mp4");
   nlohmann::json summary[2];
+  std::string errs[2];
   for (int k = 0; k < 2; ++k) {
     auto r =
         test::run_command(bin() + " " + shared_models() + " --offline anonymize " + in.string() +
@@ -241,9 +243,16 @@ TEST(CliAnonymize, FramesInFlightWriteTheSameVideo) {
                           " --max-frames 24 --json --frames-in-flight " + (k ? "3" : "1"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     summary[k] = parse_summary(r);
+    errs[k] = r.err;
   }
   EXPECT_EQ(summary[0]["frames_in_flight"], 1);
   EXPECT_EQ(summary[1]["frames_in_flight"], 3);
+  // The head fallback's person pass runs beside the frames in flight: their share of the cores.
+  EXPECT_NE(errs[0].find("detector: model=yolox_nano.onnx"), std::string::npos) << errs[0];
+  EXPECT_NE(errs[0].find("threads=auto"), std::string::npos) << errs[0];
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  EXPECT_NE(errs[1].find("threads=" + std::to_string(std::max(1u, cores / 3))), std::string::npos)
+      << errs[1];
   EXPECT_EQ(summary[0]["faces"], summary[1]["faces"]);
   EXPECT_EQ(summary[0]["masks"], summary[1]["masks"]);
   EXPECT_GT(summary[0]["masks"].get<int>(), 0);
