@@ -199,6 +199,41 @@ TEST(ServiceFaults, CameraBehindSkipsTheDetectorOnSomeFramesNeverTwoInARow) {
   }
 }
 
+// A live camera sending faster than its fps cap: no more slots than the cap allows in the time
+// the stream ran (frames_in counts slots taken or dropped; uncapped, all 120 frames would be
+// slots), and every slot accounted for once the pipeline drained. The slot rules under
+// back-pressure are tested on FrameSlots itself (test_frame_slots.cpp).
+TEST(ServiceFaults, CappedLiveCameraKeepsItsCapAndCountsEverySlot) {
+  const fs::path dir = test::temp_dir("service_slots");
+  SilentAfterMjpeg mjpeg(120, /*interval_ms=*/5);
+  ASSERT_EQ(mjpeg.frames_loaded(), 120u);
+  Config cfg = base_config(dir);
+  CameraConfig cam;
+  cam.id = "capped";
+  cam.source = mjpeg.url();
+  cam.fps = 100;  // a slot every 10 ms; the camera sends every ~5 ms
+  cfg.cameras = {cam};
+  auto service = Service::create(cfg);
+  ASSERT_TRUE(service) << service.error();
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*service)->start());
+  ASSERT_TRUE(wait_until([&] { return mjpeg.sent() >= 120; }, 30));
+  const double ran_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  const auto status = [&] { return (*service)->cameras().front(); };
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const CameraStatus c = status();
+        return c.frames_in > 0 && c.frames_in == c.frames_out + c.frames_dropped + c.frames_failed;
+      },
+      20));
+  const CameraStatus c = status();
+  EXPECT_LE(static_cast<double>(c.frames_in), ran_ms / 10.0 + 2) << ran_ms << " ms";
+  EXPECT_GE(c.frames_out, 5u);
+  mjpeg.close_streams();
+  (*service)->stop(100);
+}
+
 // SIGHUP restarts a camera whose stream went silent (its reader is stuck in FFmpeg, so its stop
 // is slow): the old pipeline is stopped outside the service lock, so /health and /cameras keep
 // answering at once for the whole reload.
