@@ -12,8 +12,9 @@ namespace ev {
 // slots are skipped undecoded. A frame that comes due while the pipeline is backlogged is not
 // dropped at once: the slot stays open and a later frame of the same interval fills it, so a
 // spike in one stage (four cameras' face passes arriving together) delays the analysed frame by
-// less than an interval instead of losing it. A slot is dropped, and counted, only when a whole
-// interval passed with the pipeline backlogged; a camera that sends nothing drops nothing.
+// less than an interval instead of losing it. A slot is dropped, and counted, only when its
+// interval ends with every frame offered to it refused; a camera that sends nothing drops
+// nothing.
 // At most one frame fills a slot, so the cap holds over any span of slots (two frames of
 // neighbouring slots can come closer together than an interval).
 // Without a cap every frame is a slot, and a backlogged one is dropped at once.
