@@ -158,8 +158,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   const int pass_threads =
       args.threads > 0 ? args.threads : std::max(1, online_cores() / in_flight);
   // The head fallback's person pass runs on the main thread beside the face passes in flight:
-  // it takes their share of the cores, not all of them (44.5 -> 45.8 fps on 720p, medians of 5,
-  // bench/README.md).
+  // it takes their share of the cores, not all of them (720p, medians of 5: 44.6 against 42.9
+  // fps for the build before, bench/README.md).
   if (in_flight > 1 && options.head_fallback.detector.threads == 0)
     options.head_fallback.detector.threads = pass_threads;
   ModelManager models(global.model_manager_options());
