@@ -9,7 +9,7 @@ PACKAGES=(
   libopencv-dev opencv-data opencv-doc python3-opencv python3-numpy
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
-  libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libturbojpeg0-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-dev libprotobuf-dev protobuf-compiler python3-onnx
   libmosquitto-dev mosquitto prometheus-cpp-dev prometheus libtesseract-dev tesseract-ocr
   nodejs npm chromium ffmpeg

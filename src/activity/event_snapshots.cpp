@@ -1,6 +1,6 @@
 #include "edgevision/event_snapshots.hpp"
 
-#include <opencv2/imgcodecs.hpp>
+#include "edgevision/jpeg.hpp"
 
 namespace ev {
 
@@ -28,8 +28,7 @@ bool EventSnapshots::attach(nlohmann::json& event, const cv::Mat& anonymized, in
   }
   // Encoded outside the lock: readers (the HTTP server) never wait for an encode.
   std::vector<uint8_t> buf;
-  if (!cv::imencode(".jpg", anonymized, buf, {cv::IMWRITE_JPEG_QUALITY, limits_.jpeg_quality}))
-    return false;
+  if (!encode_jpeg(anonymized, limits_.jpeg_quality, buf)) return false;
   if (buf.size() > limits_.max_bytes) return false;
   Entry e;
   e.frame_index = frame_index;

@@ -8,7 +8,7 @@ extern "C" {
 #include <libavutil/rational.h>
 }
 
-#include <opencv2/imgcodecs.hpp>
+#include "edgevision/jpeg.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -116,12 +116,8 @@ Status MjpegFileWriter::write(const cv::Mat& bgr) {
     return Status::Error("MJPEG writer for " + s.path + ": frame is not " +
                          std::to_string(s.size.width) + "x" + std::to_string(s.size.height) +
                          " BGR");
-  try {
-    if (!cv::imencode(".jpg", bgr, s.jpeg, {cv::IMWRITE_JPEG_QUALITY, s.quality}))
-      return Status::Error("MJPEG writer for " + s.path + ": JPEG encoding failed");
-  } catch (const cv::Exception& e) {
-    return Status::Error("MJPEG writer for " + s.path + ": " + e.what());
-  }
+  if (Status enc = encode_jpeg(bgr, s.quality, s.jpeg); !enc)
+    return Status::Error("MJPEG writer for " + s.path + ": " + enc.message());
   std::unique_ptr<AVPacket, PacketFree> pkt(av_packet_alloc());
   if (!pkt || av_new_packet(pkt.get(), static_cast<int>(s.jpeg.size())) < 0)
     return Status::Error("MJPEG writer for " + s.path + ": out of memory");

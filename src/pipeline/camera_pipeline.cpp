@@ -4,7 +4,6 @@
 // it, so a slow stage costs frames, never memory. Files block instead (every frame matters).
 #include <spdlog/spdlog.h>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "edgevision/event_snapshots.hpp"
 #include "edgevision/foreground.hpp"
 #include "edgevision/io.hpp"
+#include "edgevision/jpeg.hpp"
 #include "edgevision/ota.hpp"
 #include "edgevision/pipeline.hpp"
 #include "edgevision/preprocess.hpp"
@@ -825,7 +825,7 @@ std::optional<std::vector<uint8_t>> CameraPipeline::snapshot_jpeg() const {
     index = m.snapshot_index;
   }
   std::vector<uint8_t> jpeg;
-  if (!cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 80})) return std::nullopt;
+  if (!encode_jpeg(image, 80, jpeg)) return std::nullopt;
   auto shared = std::make_shared<const std::vector<uint8_t>>(std::move(jpeg));
   std::lock_guard lock(m.status_mutex);
   m.snapshot = shared;

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "edgevision/jpeg.hpp"
 
 namespace ev::server_internal {
 
@@ -92,16 +93,11 @@ void EventImages::store(const Pending& p) {
     ++stats_.no_frame;
     return;
   }
-  // Events of one frame (a crossing and a zone entry, say) decode it once.
-  if (decoded_jpeg_ != *jpeg) {
-    decoded_ = cv::imdecode(*jpeg, cv::IMREAD_COLOR);
-    decoded_jpeg_ = decoded_.empty() ? std::vector<uint8_t>() : *jpeg;
-  }
-  const cv::Mat& image = decoded_;
-  if (image.empty()) throw std::runtime_error("camera frame could not be decoded");
+  const Result<cv::Size> full = jpeg_size(jpeg->data(), jpeg->size());
+  if (!full) throw std::runtime_error("camera frame could not be decoded (" + full.error() + ")");
 
   // Event boxes are full-frame pixels; the snapshot is the camera's roi crop.
-  cv::Rect crop(0, 0, image.cols, image.rows);
+  cv::Rect crop(0, 0, full->width, full->height);
   if (p.box.size() == 4 && p.box[2] > 0 && p.box[3] > 0) {
     int ox = 0, oy = 0;
     const nlohmann::json scene = view_.scene(p.camera);
@@ -125,14 +121,32 @@ void EventImages::store(const Pending& p) {
   }
   const double scale = std::min(static_cast<double>(kThumbWidth) / crop.width,
                                 static_cast<double>(kThumbHeight) / crop.height);
+  const cv::Size thumb_size(std::max(1, static_cast<int>(crop.width * scale)),
+                            std::max(1, static_cast<int>(crop.height * scale)));
+  // Decoded only as large as the thumbnail needs (1/2 to 1/8 in the DCT: a whole 720p frame
+  // for a 160x120 thumbnail decodes at 1/4); events of one frame (a crossing and a zone entry,
+  // say) decode it once.
+  const int reduce = jpeg_reduce_for(crop.size(), thumb_size);
+  if (decoded_jpeg_ != *jpeg || decoded_reduce_ != reduce) {
+    decoded_jpeg_.clear();
+    Result<cv::Mat> decoded = decode_jpeg(jpeg->data(), jpeg->size(), reduce);
+    if (!decoded)
+      throw std::runtime_error("camera frame could not be decoded (" + decoded.error() + ")");
+    decoded_ = std::move(*decoded);
+    decoded_jpeg_ = *jpeg;
+    decoded_reduce_ = reduce;
+  }
+  const cv::Rect reduced = cv::Rect(cv::Point(crop.x / reduce, crop.y / reduce),
+                                    cv::Point((crop.x + crop.width + reduce - 1) / reduce,
+                                              (crop.y + crop.height + reduce - 1) / reduce)) &
+                           cv::Rect(0, 0, decoded_.cols, decoded_.rows);
+  if (reduced.area() <= 0) throw std::runtime_error("event box outside the decoded frame");
   cv::Mat thumb;
-  cv::resize(image(crop), thumb,
-             cv::Size(std::max(1, static_cast<int>(crop.width * scale)),
-                      std::max(1, static_cast<int>(crop.height * scale))),
-             0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::resize(decoded_(reduced), thumb, thumb_size, 0, 0,
+             thumb_size.width < reduced.width ? cv::INTER_AREA : cv::INTER_LINEAR);
   auto thumb_jpeg = std::make_shared<std::vector<uint8_t>>();
-  if (!cv::imencode(".jpg", thumb, *thumb_jpeg, {cv::IMWRITE_JPEG_QUALITY, 80}))
-    throw std::runtime_error("thumbnail could not be encoded");
+  if (Status enc = encode_jpeg(thumb, 80, *thumb_jpeg); !enc)
+    throw std::runtime_error("thumbnail could not be encoded (" + enc.message() + ")");
 
   std::lock_guard lock(mutex_);
   if (index_.count(p.id)) return;  // the same event twice (a replay): keep the first

@@ -81,6 +81,7 @@ class EventImages {
   // Worker thread only: the last frame decoded and its JPEG.
   cv::Mat decoded_;
   std::vector<uint8_t> decoded_jpeg_;
+  int decoded_reduce_ = 1;  // decoded_ is decoded_jpeg_ at 1/decoded_reduce_ of its size
   Stats stats_;
   std::thread worker_;
 };

@@ -28,6 +28,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "edgevision/jpeg.hpp"
 #include "edgevision/redact.hpp"
 #include "server/event_images.hpp"
 #include "server/http_front.hpp"
@@ -593,8 +594,8 @@ void Server::Impl::handle_detect(const httplib::Request& req, httplib::Response&
                   cv::Scalar(0, 200, 255), 1);
     }
     std::vector<uint8_t> jpeg;
-    if (!cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85}))
-      return send_error(res, 500, "could not encode the result image");
+    if (Status enc = encode_jpeg(image, 85, jpeg); !enc)
+      return send_error(res, 500, "could not encode the result image (" + enc.message() + ")");
     res.set_header("X-Faces-Anonymized", std::to_string(*faces));
     res.set_header("X-Detections", std::to_string(detections.size()));
     res.set_content(reinterpret_cast<const char*>(jpeg.data()), jpeg.size(), "image/jpeg");

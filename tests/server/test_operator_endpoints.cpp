@@ -208,6 +208,59 @@ TEST(EventImages, ByteLimitEvictsOldestAndSharedFramesCountOnce) {
   EXPECT_EQ(shared.stats().bytes, thumbs + shared.frame("front-door-t-0")->size());
 }
 
+// A 720p frame for a 160x120 thumbnail is decoded at a quarter of its size in the DCT: the
+// thumbnail must look like one cut from the full decode (and an undecodable frame gives none).
+TEST(EventImages, ThumbnailFromAReducedDecodeMatchesAFullDecode) {
+  cv::Mat frame(720, 1280, CV_8UC3);
+  for (int y = 0; y < frame.rows; ++y)
+    for (int x = 0; x < frame.cols; ++x)
+      frame.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(x / 5), static_cast<uchar>(y / 3),
+                                            static_cast<uchar>((x * y) % 200));
+  cv::rectangle(frame, cv::Rect(500, 200, 300, 260), cv::Scalar(30, 40, 220), cv::FILLED);
+  cv::putText(frame, "edgevision", cv::Point(520, 340), cv::FONT_HERSHEY_SIMPLEX, 2.0,
+              cv::Scalar(250, 250, 250), 4);
+  std::vector<uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", frame, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90}));
+  test::FakeService service;
+  service.set_snapshot("front-door", jpeg);
+  server_internal::EventImages images(service, 10, 64u << 20);
+  images.start();
+  nlohmann::json whole = test::synthetic_event("front-door", 0);
+  whole.erase("box");  // no box: the whole frame
+  nlohmann::json boxed = test::synthetic_event("front-door", 2);
+  boxed["box"] = {520, 220, 260, 220};
+  images.on_event(whole);
+  images.on_event(boxed);
+  images.flush();
+  const cv::Mat decoded = cv::imdecode(jpeg, cv::IMREAD_COLOR);
+  const auto check = [&](const std::string& id, const cv::Rect& cut) {
+    auto bytes = images.thumbnail(id);
+    ASSERT_TRUE(bytes) << id;
+    const cv::Mat thumb = cv::imdecode(*bytes, cv::IMREAD_COLOR);
+    ASSERT_FALSE(thumb.empty()) << id;
+    EXPECT_LE(thumb.cols, server_internal::EventImages::kThumbWidth) << id;
+    EXPECT_LE(thumb.rows, server_internal::EventImages::kThumbHeight) << id;
+    cv::Mat reference;
+    cv::resize(decoded(cut), reference, thumb.size(), 0, 0, cv::INTER_AREA);
+    EXPECT_GT(cv::PSNR(thumb, reference), 28.0) << id;
+  };
+  check("front-door-t-0", cv::Rect(0, 0, 1280, 720));
+  // The box with 20% around it at the thumbnail's 4:3: 364 wide, 308 tall -> 410.7 x 308.
+  const cv::Rect2d want(520 + 130 - 410.67 / 2, 220 + 110 - 154, 410.67, 308);
+  check("front-door-t-2", cv::Rect(static_cast<int>(want.x), static_cast<int>(want.y),
+                                   static_cast<int>(want.width), static_cast<int>(want.height)));
+
+  // A truncated frame: no thumbnail, the worker carries on.
+  service.set_snapshot("front-door", std::vector<uint8_t>(jpeg.begin(), jpeg.begin() + 2000));
+  images.on_event(test::synthetic_event("front-door", 4));
+  images.flush();
+  EXPECT_FALSE(images.thumbnail("front-door-t-4"));
+  service.set_snapshot("front-door", jpeg);
+  images.on_event(test::synthetic_event("front-door", 6));
+  images.flush();
+  EXPECT_TRUE(images.thumbnail("front-door-t-6"));
+}
+
 // The zone editor's save: validated by the config parser, written atomically, then reloaded.
 class SceneSave : public OperatorEndpoints {
  protected:
