@@ -5,6 +5,7 @@
 
 #include <opencv2/core.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,7 +15,8 @@ namespace ev {
 
 class MjpegDecoder {
  public:
-  // libavcodec's MJPEG decoder on one thread (the camera's reader thread does the work).
+  // libjpeg-turbo, with libavcodec's MJPEG decoder for the packets it refuses; one thread (the
+  // camera's reader thread does the work).
   static Result<std::unique_ptr<MjpegDecoder>> create();
   ~MjpegDecoder();
   MjpegDecoder(const MjpegDecoder&) = delete;
@@ -23,6 +25,8 @@ class MjpegDecoder {
   // `packet`: one whole JPEG (the 1xN CV_8U Mat of a raw retrieve()). `bgr` gets a newly
   // allocated image, never a buffer shared with an earlier frame.
   Status decode(const cv::Mat& packet, cv::Mat& bgr);
+  // Packets TurboJPEG refused and libavcodec was given (tests, diagnostics).
+  int64_t fallbacks() const;
 
  private:
   struct State;

@@ -52,6 +52,40 @@ TEST(MjpegDecoder, DecodesLikeOpenCV) {
   cv::Mat again;
   ASSERT_TRUE((*decoder)->decode(packet, again).ok());
   EXPECT_NE(again.data, ours.data);
+  EXPECT_EQ((*decoder)->fallbacks(), 0);  // a plain JPEG needs no libavcodec
+}
+
+// The JPEG with its Huffman table segments (DHT) cut out, as many cameras send MJPEG frames
+// ("AVI1"): decoders must fall back to the standard tables.
+std::vector<uint8_t> without_huffman_tables(const std::vector<uint8_t>& jpeg) {
+  std::vector<uint8_t> out(jpeg.begin(), jpeg.begin() + 2);  // SOI
+  size_t i = 2;
+  while (i + 4 <= jpeg.size() && jpeg[i] == 0xFF) {
+    const uint8_t marker = jpeg[i + 1];
+    const size_t length = (static_cast<size_t>(jpeg[i + 2]) << 8) | jpeg[i + 3];
+    if (marker == 0xDA) break;  // start of scan: the rest is entropy-coded data
+    if (marker != 0xC4) out.insert(out.end(), jpeg.begin() + i, jpeg.begin() + i + 2 + length);
+    i += 2 + length;
+  }
+  out.insert(out.end(), jpeg.begin() + i, jpeg.end());
+  return out;
+}
+
+TEST(MjpegDecoder, FramesWithoutHuffmanTablesDecode) {
+  const cv::Mat frame = real_frame();
+  std::vector<uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", frame, jpeg));
+  const std::vector<uint8_t> bare = without_huffman_tables(jpeg);
+  ASSERT_LT(bare.size(), jpeg.size());  // the tables really went
+  auto decoder = MjpegDecoder::create();
+  ASSERT_TRUE(decoder.ok()) << decoder.error();
+  cv::Mat ours;
+  ASSERT_TRUE((*decoder)
+                  ->decode(cv::Mat(1, static_cast<int>(bare.size()), CV_8U,
+                                   const_cast<uint8_t*>(bare.data())),
+                           ours)
+                  .ok());
+  EXPECT_GT(cv::PSNR(ours, cv::imdecode(jpeg, cv::IMREAD_COLOR)), 35.0);
 }
 
 TEST(MjpegDecoder, GarbageIsAnErrorNotACrash) {
@@ -67,9 +101,12 @@ TEST(MjpegDecoder, GarbageIsAnErrorNotACrash) {
   std::vector<uint8_t> jpeg;
   ASSERT_TRUE(cv::imencode(".jpg", real_frame(), jpeg));
   const cv::Mat half(1, static_cast<int>(jpeg.size() / 2), CV_8U, jpeg.data());
+  const int64_t refused = (*decoder)->fallbacks();
   if ((*decoder)->decode(half, out).ok()) {
     EXPECT_EQ(out.size(), real_frame().size());
   }
+  // TurboJPEG does not return a partly grey frame: the packet went to libavcodec.
+  EXPECT_EQ((*decoder)->fallbacks(), refused + 1);
   // And the decoder still works afterwards.
   EXPECT_TRUE(
       (*decoder)->decode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8U, jpeg.data()), out).ok());
