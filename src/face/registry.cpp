@@ -1,18 +1,20 @@
 // The one place face detectors are registered (name -> factory), and the fallback chain.
 //
-// Default: "yunet" (YuNet-s 2023 via ONNX Runtime) in "balanced" mode. On a 1280x720 frame it
-// runs one whole-frame pass plus two 640x640 tiles at 0.89x (the short side fitted to the
-// network), so faces down to ~14 px are found; with 2 threads, detect + blur measured 5.2x
-// (median) / 5.8x (min) faster than Haar 1.1/5 + blur, interleaved on the same frame (one
-// 640x640 run is ~7 ms on an idle core pair). It finds 100% of the labelled test faces at
-// full, 1/2 and 1/3 size (Haar balanced: 72/22/6%). "fast" (one run) would be ~11x Haar but
-// misses faces under ~25 px at 720p, the CCTV case. Numbers: docs/face-detectors.md.
+// Default: "yunet" (YuNet-s 2023 via ONNX Runtime) in "balanced" mode. The network takes any
+// input size, so a 1280x720 frame is one run at 0.89x (the short side fitted to the 640 px
+// YuNet was trained at), plus 2x runs around the faces found near that run's size limit
+// (tiling.cpp), so faces down to ~10 px are found. "fast" (one run fitted into 640x640) is
+// ~2x faster but misses faces under ~25 px at 720p, the CCTV case. Numbers:
+// docs/face-detectors.md and bench/README.md.
 //
 // Fallback order when a detector's model cannot be had (best coverage first):
 //   yunet -> yunet2022 -> ssd -> blazeface -> blazeface128 -> haar
 // The requested detector is tried first, then the rest of this list in order. Haar is last
 // because its cascade ships with the OS (Debian opencv-data) and is nearly always there.
 #include <algorithm>
+#include <mutex>
+#include <set>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -188,7 +190,19 @@ Result<std::unique_ptr<FaceDetector>> create_one(const FaceDetectorOptions& opti
         spdlog::warn("face: {}", note);
         if (fallback_note) *fallback_note = note;
       } else {
-        spdlog::info("face: detector '{}' ({} mode) ready", e->name, to_string(options.mode));
+        // Once per detector and mode: `anonymize` builds one per frame in flight, the service
+        // one per camera, and the same line again says nothing new.
+        static std::mutex announced_mutex;
+        static std::set<std::string> announced;
+        const std::string what =
+            std::string("'") + e->name + "' (" + to_string(options.mode) + " mode)";
+        bool first = false;
+        {
+          std::lock_guard lock(announced_mutex);
+          first = announced.insert(what).second;
+        }
+        spdlog::log(first ? spdlog::level::info : spdlog::level::debug, "face: detector {} ready",
+                    what);
       }
       return det;
     }
