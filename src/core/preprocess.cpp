@@ -73,10 +73,14 @@ void fill_outside(float* plane, int width, int height, const cv::Rect& roi, floa
   }
 }
 
+void fit_tensor(std::vector<float>& out, size_t n, bool grow_only) {
+  if (!grow_only || out.size() < n) out.resize(n);
+}
+
 }  // namespace
 
 InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int width, int height,
-                                 std::vector<float>& out) {
+                                 std::vector<float>& out, bool grow_only) {
   InputTransform t;
   const Placement placed = place_on_canvas(bgr, p, width, height, t);
   const bool whole = placed.roi == cv::Rect(0, 0, width, height);
@@ -96,7 +100,7 @@ InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int wi
     }
     const cv::Mat color = convert_color(canvas, p);
     const int channels = color.channels();
-    out.resize(plane * channels);
+    fit_tensor(out, plane * channels, grow_only);
     if (p.layout == "nhwc") {
       cv::Mat dst(height, width, CV_32FC(channels), out.data());
       color.convertTo(dst, CV_32F);
@@ -118,7 +122,7 @@ InputTransform make_input_tensor(const cv::Mat& bgr, const Preprocess& p, int wi
   // is filled, with no padded copy of the image. A gray pad stays the same in any colour order.
   const cv::Mat color = convert_color(placed.image, p);
   const int channels = color.channels();
-  out.resize(plane * channels);
+  fit_tensor(out, plane * channels, grow_only);
   const cv::Rect& roi = placed.roi;
   const size_t step = static_cast<size_t>(width) * sizeof(float);
   const auto plane_roi = [&](int c, int y0, int rows) {

@@ -100,7 +100,7 @@ class YuNetDetector final : public TiledFaceDetector {
     {
       std::unique_ptr<InferenceBackend::LentInput> lent = backend_->lend_input();
       std::vector<float>& input = lent ? lent->buffer() : input_;
-      make_input_tensor(scaled, pre_, w, h, input);
+      make_input_tensor(scaled, pre_, w, h, input, /*grow_only=*/true);
       const std::vector<TensorView> in{{input.data(), {1, 3, h, w}}};
       if (Status s = backend_->run(in, outputs_); !s.ok()) return s;
     }

@@ -47,6 +47,28 @@ TEST(Preprocess, CentredRgbNhwcNormalized) {
   EXPECT_NEAR(t.to_frame(cv::Point2f(50, 50)).y, 25.f, 1e-4);
 }
 
+// A buffer kept at its largest size (YuNet alternates frame-pass and small-face sizes): the
+// tensor is its first width x height x 3 floats, the same as into a fresh vector, padding
+// included; without grow_only the vector takes the tensor's size.
+TEST(Preprocess, GrowOnlyKeepsALargerBufferAndWritesTheSameTensor) {
+  cv::Mat img(30, 50, CV_8UC3);
+  cv::randu(img, 0, 256);
+  Preprocess p;
+  p.resize = "pad32";
+  std::vector<float> fresh;
+  make_input_tensor(img, p, 64, 32, fresh);
+  ASSERT_EQ(fresh.size(), 3u * 64 * 32);
+  std::vector<float> kept(3 * 128 * 96, -7.f);  // a larger earlier tensor's leftovers
+  make_input_tensor(img, p, 64, 32, kept, /*grow_only=*/true);
+  ASSERT_EQ(kept.size(), 3u * 128 * 96);
+  for (size_t i = 0; i < fresh.size(); ++i) ASSERT_EQ(kept[i], fresh[i]) << i;
+  std::vector<float> small(10, 1.f);
+  make_input_tensor(img, p, 64, 32, small, /*grow_only=*/true);
+  EXPECT_EQ(small.size(), fresh.size());  // grows when too small
+  make_input_tensor(img, p, 64, 32, kept);
+  EXPECT_EQ(kept.size(), fresh.size());
+}
+
 // The CHW float path (OpenCV split + convertTo) against a naive per-pixel reference.
 TEST(Preprocess, ChwMatchesNaiveReference) {
   cv::Mat img(37, 53, CV_8UC3);
