@@ -36,6 +36,12 @@ struct OutputBuffer {
   ~OutputBuffer() { tjFree(data); }
 };
 
+// Output buffers up to this size (a 1080p frame's JPEG) are kept for the thread's next image.
+constexpr unsigned long kKeptBuffer = 2ul << 20;
+// Decoded images above this are refused before allocating: a corrupt header's 65535 x 65535
+// would ask for 12 GB.
+constexpr int64_t kMaxDecodePixels = 100'000'000;
+
 std::string tj_message(tjhandle h) {
   const char* m = tjGetErrorStr2(h);
   return m && *m ? m : "unknown TurboJPEG error";
@@ -74,6 +80,12 @@ Status encode_jpeg(const cv::Mat& image, int quality, std::vector<uint8_t>& out)
                   TJFLAG_ACCURATEDCT) != 0)
     return Status::Error("JPEG encode: " + tj_message(h));
   out.assign(buffer.data, buffer.data + buffer.size);
+  // A large image's buffer (a REST upload on an HTTP worker) is not kept for the thread's life.
+  if (buffer.size > kKeptBuffer) {
+    tjFree(buffer.data);
+    buffer.data = nullptr;
+    buffer.size = 0;
+  }
   return Status::Ok();
 }
 
@@ -105,6 +117,9 @@ Result<cv::Mat> decode_jpeg(const uint8_t* data, size_t size, int reduce) {
   if (tjDecompressHeader3(h, bytes, length, &width, &height, &subsampling, &colorspace) != 0)
     return R::Error("JPEG decode: " + tj_message(h));
   if (width <= 0 || height <= 0) return R::Error("JPEG decode: no image in the data");
+  if (static_cast<int64_t>(width) * height > kMaxDecodePixels)
+    return R::Error("JPEG decode: " + std::to_string(width) + "x" + std::to_string(height) +
+                    " is larger than " + std::to_string(kMaxDecodePixels / 1'000'000) + " Mpx");
   const tjscalingfactor factor{1, reduce};
   const int w = TJSCALED(width, factor), h_out = TJSCALED(height, factor);
   cv::Mat bgr(h_out, w, CV_8UC3);

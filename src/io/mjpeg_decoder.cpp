@@ -52,6 +52,14 @@ AVPixelFormat unjpeg(AVPixelFormat f, bool& full_range) {
   }
 }
 
+// A start-of-image marker after the first: entropy-coded data cannot hold one (0xFF is
+// stuffed there), so it starts another JPEG (a second field, or an EXIF thumbnail).
+bool holds_second_image(const uint8_t* data, size_t size) {
+  for (size_t i = 2; i + 1 < size; ++i)
+    if (data[i] == 0xFF && data[i + 1] == 0xD8) return true;
+  return false;
+}
+
 }  // namespace
 
 constexpr int kTurboRefusals = 8;
@@ -95,7 +103,11 @@ Status MjpegDecoder::decode(const cv::Mat& packet, cv::Mat& bgr) {
   if (packet.empty() || !packet.isContinuous() || packet.depth() != CV_8U)
     return Status::Error("empty or malformed MJPEG packet");
   const size_t bytes = packet.total() * packet.elemSize();
-  if (s.turbo) {
+  // A second image in the packet (interlaced capture cards send the two fields as two JPEGs):
+  // TurboJPEG would return the first field alone, libavcodec joins them.
+  const bool second_image = holds_second_image(packet.ptr<uint8_t>(), bytes);
+  if (second_image) ++s.fallbacks;
+  if (s.turbo && !second_image) {
     Result<cv::Mat> fast = decode_jpeg(packet.ptr<uint8_t>(), bytes);
     if (fast) {
       s.turbo_refusals = 0;
@@ -105,8 +117,8 @@ Status MjpegDecoder::decode(const cv::Mat& packet, cv::Mat& bgr) {
     ++s.fallbacks;
     if (++s.turbo_refusals >= kTurboRefusals) {
       s.turbo = false;
-      spdlog::debug("mjpeg: {} packets in a row refused by TurboJPEG ({}); libavcodec only",
-                    s.turbo_refusals, fast.error());
+      spdlog::info("mjpeg: {} packets in a row refused by TurboJPEG ({}); libavcodec only",
+                   s.turbo_refusals, fast.error());
     }
   }
   AVPacket* pkt = s.packet.get();

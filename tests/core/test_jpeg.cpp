@@ -157,6 +157,21 @@ TEST(Jpeg, BadInputIsAnErrorNotAPartialImage) {
   EXPECT_NE(r.error().find("JPEG"), std::string::npos);
   EXPECT_FALSE(jpeg_size(garbage.data(), garbage.size()).ok());
 
+  // A header claiming 60000 x 60000 (a corrupt size field) is refused before allocating 10 GB.
+  std::vector<uint8_t> huge = bytes;
+  for (size_t i = 2; i + 8 < huge.size(); ++i)
+    if (huge[i] == 0xFF && huge[i + 1] == 0xC0) {  // SOF0: length, precision, height, width
+      huge[i + 5] = huge[i + 7] = 0xEA;
+      huge[i + 6] = huge[i + 8] = 0x60;
+      break;
+    }
+  const Result<cv::Size> claimed = jpeg_size(huge.data(), huge.size());
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(*claimed, cv::Size(60000, 60000));
+  r = decode_jpeg(huge.data(), huge.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("Mpx"), std::string::npos) << r.error();
+
   EXPECT_FALSE(decode_jpeg(nullptr, 0).ok());
   EXPECT_FALSE(decode_jpeg(bytes.data(), bytes.size(), 3).ok());
 

@@ -86,6 +86,28 @@ TEST(MjpegDecoder, FramesWithoutHuffmanTablesDecode) {
                            ours)
                   .ok());
   EXPECT_GT(cv::PSNR(ours, cv::imdecode(jpeg, cv::IMREAD_COLOR)), 35.0);
+  EXPECT_EQ((*decoder)->fallbacks(), 0);  // TurboJPEG supplies the standard tables itself
+}
+
+// Two JPEGs in one packet (how interlaced capture cards send their two fields): libavcodec's
+// job, not TurboJPEG's, which would return the first alone.
+TEST(MjpegDecoder, PacketsWithTwoImagesGoToLibavcodec) {
+  const cv::Mat frame = real_frame();
+  std::vector<uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", frame, jpeg));
+  std::vector<uint8_t> two = jpeg;
+  two.insert(two.end(), jpeg.begin(), jpeg.end());
+  auto decoder = MjpegDecoder::create();
+  ASSERT_TRUE(decoder.ok()) << decoder.error();
+  cv::Mat out;
+  ASSERT_TRUE(
+      (*decoder)->decode(cv::Mat(1, static_cast<int>(two.size()), CV_8U, two.data()), out).ok());
+  EXPECT_EQ(out.size(), frame.size());
+  EXPECT_EQ((*decoder)->fallbacks(), 1);
+  // One image alone still goes to TurboJPEG.
+  ASSERT_TRUE(
+      (*decoder)->decode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8U, jpeg.data()), out).ok());
+  EXPECT_EQ((*decoder)->fallbacks(), 1);
 }
 
 TEST(MjpegDecoder, GarbageIsAnErrorNotACrash) {
@@ -107,9 +129,10 @@ TEST(MjpegDecoder, GarbageIsAnErrorNotACrash) {
   }
   // TurboJPEG does not return a partly grey frame: the packet went to libavcodec.
   EXPECT_EQ((*decoder)->fallbacks(), refused + 1);
-  // And the decoder still works afterwards.
+  // And the decoder still works afterwards, through TurboJPEG again.
   EXPECT_TRUE(
       (*decoder)->decode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8U, jpeg.data()), out).ok());
+  EXPECT_EQ((*decoder)->fallbacks(), refused + 1);
 }
 
 // Reads `n` frames of a loopback MJPEG camera; every `keep`-th one is decoded.
