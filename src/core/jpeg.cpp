@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -79,7 +80,11 @@ Status encode_jpeg(const cv::Mat& image, int quality, std::vector<uint8_t>& out)
                   &buffer.data, &buffer.size, subsampling, std::clamp(quality, 1, 100),
                   TJFLAG_ACCURATEDCT) != 0)
     return Status::Error("JPEG encode: " + tj_message(h));
-  out.assign(buffer.data, buffer.data + buffer.size);
+  try {
+    out.assign(buffer.data, buffer.data + buffer.size);
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("JPEG encode: ") + e.what());
+  }
   // A large image's buffer (a REST upload on an HTTP worker) is not kept for the thread's life.
   if (buffer.size > kKeptBuffer) {
     tjFree(buffer.data);
@@ -122,7 +127,12 @@ Result<cv::Mat> decode_jpeg(const uint8_t* data, size_t size, int reduce) {
                     " is larger than " + std::to_string(kMaxDecodePixels / 1'000'000) + " Mpx");
   const tjscalingfactor factor{1, reduce};
   const int w = TJSCALED(width, factor), h_out = TJSCALED(height, factor);
-  cv::Mat bgr(h_out, w, CV_8UC3);
+  cv::Mat bgr;
+  try {
+    bgr.create(h_out, w, CV_8UC3);
+  } catch (const std::exception& e) {  // cv::Exception on out of memory
+    return R::Error(std::string("JPEG decode: ") + e.what());
+  }
   // Any libjpeg warning (a truncated file, corrupt entropy data) fails the decode: what it
   // would return is partly grey.
   if (tjDecompress2(h, bytes, length, bgr.data, w, static_cast<int>(bgr.step[0]), h_out, TJPF_BGR,
