@@ -71,7 +71,7 @@ struct MjpegDecoder::State {
   std::unique_ptr<SwsContext, SwsFree> sws;
   int sws_width = 0, sws_height = 0, sws_format = -1;
   // TurboJPEG first (15% faster than libavcodec + swscale on 720p); a packet it refuses
-  // (a warning, no Huffman tables, an odd colour space) goes to libavcodec, which conceals
+  // (a libjpeg warning, an odd colour space) goes to libavcodec, which conceals
   // damage as before. A camera whose packets it keeps refusing is left to libavcodec.
   bool turbo = true;
   int turbo_refusals = 0;
