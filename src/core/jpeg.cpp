@@ -3,7 +3,6 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -46,6 +45,20 @@ constexpr int64_t kMaxDecodePixels = 100'000'000;
 std::string tj_message(tjhandle h) {
   const char* m = tjGetErrorStr2(h);
   return m && *m ? m : "unknown TurboJPEG error";
+}
+
+// The image's size from its header on this thread's decompressor; `what` starts the messages.
+Result<cv::Size> read_header(tjhandle h, const uint8_t* data, size_t size, const char* what) {
+  using R = Result<cv::Size>;
+  if (!data || size == 0) return R::Error(std::string(what) + ": no data");
+  if (!h) return R::Error(std::string(what) + ": TurboJPEG could not start (out of memory?)");
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  // TurboJPEG takes a non-const pointer it does not write through.
+  if (tjDecompressHeader3(h, const_cast<unsigned char*>(data), static_cast<unsigned long>(size),
+                          &width, &height, &subsampling, &colorspace) != 0)
+    return R::Error(std::string(what) + ": " + tj_message(h));
+  if (width <= 0 || height <= 0) return R::Error(std::string(what) + ": no image in the data");
+  return cv::Size(width, height);
 }
 
 }  // namespace
@@ -95,33 +108,18 @@ Status encode_jpeg(const cv::Mat& image, int quality, std::vector<uint8_t>& out)
 }
 
 Result<cv::Size> jpeg_size(const uint8_t* data, size_t size) {
-  using R = Result<cv::Size>;
-  if (!data || size == 0) return R::Error("JPEG header: no data");
-  tjhandle h = decompressor();
-  if (!h) return R::Error("JPEG header: TurboJPEG could not start (out of memory?)");
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(h, const_cast<unsigned char*>(data), static_cast<unsigned long>(size),
-                          &width, &height, &subsampling, &colorspace) != 0)
-    return R::Error("JPEG header: " + tj_message(h));
-  if (width <= 0 || height <= 0) return R::Error("JPEG header: no image in the data");
-  return cv::Size(width, height);
+  return read_header(decompressor(), data, size, "JPEG header");
 }
 
 Result<cv::Mat> decode_jpeg(const uint8_t* data, size_t size, int reduce) {
   using R = Result<cv::Mat>;
-  if (!data || size == 0) return R::Error("JPEG decode: no data");
   if (reduce != 1 && reduce != 2 && reduce != 4 && reduce != 8)
     return R::Error("JPEG decode: reduce must be 1, 2, 4 or 8 (got " + std::to_string(reduce) +
                     ")");
   tjhandle h = decompressor();
-  if (!h) return R::Error("JPEG decode: TurboJPEG could not start (out of memory?)");
-  // TurboJPEG takes an unsigned long size and a non-const pointer it does not write through.
-  unsigned char* bytes = const_cast<unsigned char*>(data);
-  const auto length = static_cast<unsigned long>(size);
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(h, bytes, length, &width, &height, &subsampling, &colorspace) != 0)
-    return R::Error("JPEG decode: " + tj_message(h));
-  if (width <= 0 || height <= 0) return R::Error("JPEG decode: no image in the data");
+  const Result<cv::Size> header = read_header(h, data, size, "JPEG decode");
+  if (!header) return R(header.status());
+  const int width = header->width, height = header->height;
   if (static_cast<int64_t>(width) * height > kMaxDecodePixels)
     return R::Error("JPEG decode: " + std::to_string(width) + "x" + std::to_string(height) +
                     " is larger than " + std::to_string(kMaxDecodePixels / 1'000'000) + " Mpx");
@@ -135,8 +133,8 @@ Result<cv::Mat> decode_jpeg(const uint8_t* data, size_t size, int reduce) {
   }
   // Any libjpeg warning (a truncated file, corrupt entropy data) fails the decode: what it
   // would return is partly grey.
-  if (tjDecompress2(h, bytes, length, bgr.data, w, static_cast<int>(bgr.step[0]), h_out, TJPF_BGR,
-                    TJFLAG_STOPONWARNING) != 0)
+  if (tjDecompress2(h, const_cast<unsigned char*>(data), static_cast<unsigned long>(size), bgr.data,
+                    w, static_cast<int>(bgr.step[0]), h_out, TJPF_BGR, TJFLAG_STOPONWARNING) != 0)
     return R::Error("JPEG decode: " + tj_message(h));
   return bgr;
 }

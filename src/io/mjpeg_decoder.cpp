@@ -60,9 +60,9 @@ bool holds_second_image(const uint8_t* data, size_t size) {
   return false;
 }
 
-}  // namespace
-
 constexpr int kTurboRefusals = 8;
+
+}  // namespace
 
 struct MjpegDecoder::State {
   std::unique_ptr<AVCodecContext, CodecContextFree> codec;
@@ -103,23 +103,23 @@ Status MjpegDecoder::decode(const cv::Mat& packet, cv::Mat& bgr) {
   if (packet.empty() || !packet.isContinuous() || packet.depth() != CV_8U)
     return Status::Error("empty or malformed MJPEG packet");
   const size_t bytes = packet.total() * packet.elemSize();
-  // A second image in the packet (interlaced capture cards send the two fields as two JPEGs):
-  // TurboJPEG would return the first field alone, libavcodec joins them.
-  const bool second_image = holds_second_image(packet.ptr<uint8_t>(), bytes);
-  if (second_image) ++s.fallbacks;
-  if (s.turbo && !second_image) {
-    Result<cv::Mat> fast = decode_jpeg(packet.ptr<uint8_t>(), bytes);
-    if (fast) {
-      s.turbo_refusals = 0;
-      bgr = std::move(*fast);
-      return Status::Ok();
+  // A second image in the packet (interlaced capture cards send the two fields as two JPEGs)
+  // is libavcodec's: TurboJPEG would return the first field alone, libavcodec joins them.
+  if (s.turbo) {
+    if (!holds_second_image(packet.ptr<uint8_t>(), bytes)) {
+      Result<cv::Mat> fast = decode_jpeg(packet.ptr<uint8_t>(), bytes);
+      if (fast) {
+        s.turbo_refusals = 0;
+        bgr = std::move(*fast);
+        return Status::Ok();
+      }
+      if (++s.turbo_refusals >= kTurboRefusals) {
+        s.turbo = false;
+        spdlog::info("mjpeg: {} packets in a row refused by TurboJPEG ({}); libavcodec only",
+                     s.turbo_refusals, fast.error());
+      }
     }
     ++s.fallbacks;
-    if (++s.turbo_refusals >= kTurboRefusals) {
-      s.turbo = false;
-      spdlog::info("mjpeg: {} packets in a row refused by TurboJPEG ({}); libavcodec only",
-                   s.turbo_refusals, fast.error());
-    }
   }
   AVPacket* pkt = s.packet.get();
   av_packet_unref(pkt);

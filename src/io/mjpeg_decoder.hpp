@@ -25,7 +25,8 @@ class MjpegDecoder {
   // `packet`: one whole JPEG (the 1xN CV_8U Mat of a raw retrieve()). `bgr` gets a newly
   // allocated image, never a buffer shared with an earlier frame.
   Status decode(const cv::Mat& packet, cv::Mat& bgr);
-  // Packets TurboJPEG refused and libavcodec was given (tests, diagnostics).
+  // Packets libavcodec was given while TurboJPEG was in use: refused by it, or holding two
+  // images (tests, diagnostics).
   int64_t fallbacks() const;
 
  private:
