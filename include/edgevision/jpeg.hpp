@@ -1,7 +1,7 @@
 // JPEG in memory through libjpeg-turbo's TurboJPEG API: BGR in and out with no colour-order
-// copy, a compressor and a decompressor kept per thread. `cv::imencode` / `cv::imdecode` do
-// the same work ~25% (encode) and ~40% (decode) slower on 720p frames (bench/README.md,
-// "JPEG through TurboJPEG").
+// copy, a compressor and a decompressor kept per thread. `cv::imencode` / `cv::imdecode` take
+// 1.2x (encode) and 1.7x (decode) as long for the same 720p frames (bench/README.md, "JPEG
+// through TurboJPEG").
 #pragma once
 
 #include <cstddef>
@@ -14,8 +14,8 @@
 
 namespace ev {
 
-// 8-bit BGR (3 channels) or gray (1 channel), any row stride; 4:2:0 chroma as libjpeg's
-// default. `quality` 1-100. `out` is replaced by the JPEG bytes.
+// 8-bit BGR (3 channels), gray (1) or BGRA (4, alpha dropped), any row stride; 4:2:0 chroma
+// as libjpeg's default. `quality` 1-100. `out` is replaced by the JPEG bytes.
 Status encode_jpeg(const cv::Mat& image, int quality, std::vector<uint8_t>& out);
 
 // The image's size from its header, without decoding it.
