@@ -16,6 +16,7 @@
 
 #include "audio_remux.hpp"
 #include "commands.hpp"
+#include "core/thread_name.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
 #include "edgevision/io.hpp"
@@ -210,6 +211,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   std::atomic<bool> stop{false};
 
   std::thread reader([&] {
+    set_thread_name("reader");
     Frame frame;
     std::string message;
     for (;;) {
@@ -240,7 +242,8 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
   // The face pass of the frames in flight; the detectors only read the frame.
   std::vector<std::thread> face_passes;
   for (auto& detector : frame_detectors) {
-    face_passes.emplace_back([&to_detect, d = detector.get()] {
+    face_passes.emplace_back([&to_detect, d = detector.get(), i = face_passes.size()] {
+      set_thread_name("faces-", std::to_string(i));
       while (auto slot = to_detect.pop()) {
         const auto t0 = std::chrono::steady_clock::now();
         Result<std::vector<Face>> faces = detect_faces(*d, (*slot)->item.frame.image);
@@ -254,6 +257,7 @@ int run_anonymize(const AnonymizeArgs& args, const GlobalOptions& global) {
 
   std::string write_error;  // the writer thread's last one (close() may repeat it)
   std::thread writer([&] {
+    set_thread_name("writer");
     while (auto item = to_write.pop()) {
       if (!item->result.emitted && !write_failed_frames) continue;
       Status s = (*sink)->write(item->frame);

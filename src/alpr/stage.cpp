@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/thread_name.hpp"
 #include "edgevision/alpr.hpp"
 #include "edgevision/events.hpp"
 #include "edgevision/preprocess.hpp"
@@ -108,7 +109,10 @@ PlateStage::~PlateStage() {
 
 void PlateStage::start() {
   if (!options_.read || thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("ocr-", options_.camera);
+    run();
+  });
 }
 
 void PlateStage::stop() {

@@ -7,6 +7,7 @@
 #include <deque>
 #include <regex>
 
+#include "core/thread_name.hpp"
 #include "edgevision/events.hpp"
 
 namespace ev {
@@ -95,7 +96,10 @@ SpooledSink::~SpooledSink() {
 
 void SpooledSink::start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("sink-", name_);
+    run();
+  });
 }
 
 Status SpooledSink::enqueue(const std::string& payload) {

@@ -1,5 +1,6 @@
 // OTA model updates: staged download, hash check, smoke inference, atomic symlink swap.
 #include "edgevision/ota.hpp"
+#include "core/thread_name.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -576,6 +577,7 @@ UpdateWatcher::UpdateWatcher(ModelStore store, std::vector<std::string> names, C
   state_->interval = interval;
   for (const auto& n : state_->names) state_->seen[n] = state_->store.current_version(n);
   state_->thread = std::thread([this] {
+    set_thread_name("model-watch");
     std::unique_lock lock(state_->stop_mutex);
     while (!state_->stop_cv.wait_for(lock, state_->interval, [this] { return state_->stop; })) {
       lock.unlock();

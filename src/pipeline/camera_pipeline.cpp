@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "core/thread_name.hpp"
 #include "edgevision/alpr.hpp"
 #include "edgevision/anonymize.hpp"
 #include "edgevision/bounded_queue.hpp"
@@ -717,10 +718,20 @@ void CameraPipeline::start() {
   Impl& m = *impl_;
   if (!m.threads.empty()) return;
   if (m.plates) m.plates->start();
-  m.threads.emplace_back([&m] { m.source_loop(); });
-  m.threads.emplace_back([&m] { m.anonymize_loop(); });
-  m.threads.emplace_back([&m] { m.detect_loop(); });
+  m.threads.emplace_back([&m] {
+    set_thread_name("src-", m.s.camera.id);
+    m.source_loop();
+  });
+  m.threads.emplace_back([&m] {
+    set_thread_name("anon-", m.s.camera.id);
+    m.anonymize_loop();
+  });
+  m.threads.emplace_back([&m] {
+    set_thread_name("det-", m.s.camera.id);
+    m.detect_loop();
+  });
   m.threads.emplace_back([this, &m] {
+    set_thread_name("track-", m.s.camera.id);
     m.track_loop();
     if (!m.stop) finished_ = true;
   });

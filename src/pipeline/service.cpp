@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "core/thread_name.hpp"
 #include "edgevision/pipeline.hpp"
 #include "edgevision/redact.hpp"
 #include "pipeline/metrics.hpp"
@@ -135,7 +136,10 @@ Status Service::start() {
     }
   }
   stats_stop_ = false;
-  stats_thread_ = std::thread([this] { stats_loop(); });
+  stats_thread_ = std::thread([this] {
+    set_thread_name("stats");
+    stats_loop();
+  });
   spdlog::info("service started: {} cameras, sinks: {}", config_.cameras.size(), [&] {
     std::string s;
     for (const auto& st : sink_stats()) s += (s.empty() ? "" : ", ") + st.name;

@@ -1,5 +1,6 @@
 // Accept loop, request-head gate and worker pool in front of cpp-httplib (see http_front.hpp).
 #include "server/http_front.hpp"
+#include "core/thread_name.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -438,9 +439,15 @@ bool HttpFront::bound_to_loopback() const {
 
 void HttpFront::run(ServeFn serve) {
   impl_->serve = std::move(serve);
-  impl_->gate = std::thread([this] { impl_->gate_loop(); });
+  impl_->gate = std::thread([this] {
+    set_thread_name("http-gate");
+    impl_->gate_loop();
+  });
   for (int i = 0; i < impl_->limits.workers; ++i)
-    impl_->workers.emplace_back([this] { impl_->worker_loop(); });
+    impl_->workers.emplace_back([this, i] {
+      set_thread_name("http-", std::to_string(i));
+      impl_->worker_loop();
+    });
 }
 
 void HttpFront::stop() {

@@ -8,6 +8,7 @@
 #include <opencv2/videoio.hpp>
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -117,6 +118,27 @@ TEST(Service, TwoFileCamerasEventsArriveOnTheirTopics) {
   std::atomic<int> fed{0};
   (*service)->subscribe([&](const nlohmann::json&) { ++fed; });
   ASSERT_TRUE((*service)->start());
+  // Each camera's stages run on threads named for the stage and the camera (top -H, perf).
+  const auto thread_names = [] {
+    std::set<std::string> names;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream in(task.path() / "comm");
+      std::string name;
+      if (std::getline(in, name)) names.insert(name);
+    }
+    return names;
+  };
+  std::set<std::string> seen;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const auto& n : thread_names()) seen.insert(n);
+        for (const char* cam : {"crossing", "pets"})
+          for (const char* stage : {"src-", "anon-", "det-", "track-"})
+            if (!seen.count(std::string(stage) + cam)) return false;
+        return true;
+      },
+      10))
+      << "threads seen: " << ::testing::PrintToString(seen);
   ASSERT_TRUE(wait_until([&] { return (*service)->all_finished(); }, 60));
   ASSERT_TRUE(wait_until([&] { return sink(**service, "mqtt").spool.pending == 0; }, 10));
 
