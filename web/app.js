@@ -1,7 +1,7 @@
 // edgevision dashboard: plain JS, no build step, no third-party code. Everything it shows comes
 // from the REST API of the same origin; data is only ever inserted as text (never as HTML).
 // Images are the server's anonymized frames; event thumbnails are kept by the server (cut from
-// those frames as each event arrives).
+// the frame each event was kept with, on the first request).
 'use strict';
 
 const TOKEN_KEY = 'edgevision.token';

@@ -1,4 +1,5 @@
 #include "server/event_images.hpp"
+#include "core/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -24,7 +25,10 @@ void EventImages::start() {
   std::lock_guard lock(mutex_);
   if (worker_.joinable()) return;
   stop_ = false;
-  worker_ = std::thread([this] { run(); });
+  worker_ = std::thread([this] {
+    set_thread_name("event-images");
+    run();
+  });
 }
 
 void EventImages::stop() {
@@ -97,7 +101,7 @@ void EventImages::store(const Pending& p) {
   if (!full) throw std::runtime_error("camera frame could not be decoded (" + full.error() + ")");
 
   // Event boxes are full-frame pixels; the snapshot is the camera's roi crop.
-  cv::Rect crop(0, 0, full->width, full->height);
+  Cut cut{cv::Rect(0, 0, full->width, full->height), {}};
   if (p.box.size() == 4 && p.box[2] > 0 && p.box[3] > 0) {
     int ox = 0, oy = 0;
     const nlohmann::json scene = view_.scene(p.camera);
@@ -116,50 +120,17 @@ void EventImages::store(const Pending& p) {
       h = w / aspect;
     const cv::Rect want(static_cast<int>(cx - w / 2), static_cast<int>(cy - h / 2),
                         static_cast<int>(w), static_cast<int>(h));
-    const cv::Rect inside = want & crop;
-    if (inside.area() > 0) crop = inside;
+    const cv::Rect inside = want & cut.crop;
+    if (inside.area() > 0) cut.crop = inside;
   }
-  const double scale = std::min(static_cast<double>(kThumbWidth) / crop.width,
-                                static_cast<double>(kThumbHeight) / crop.height);
-  const cv::Size thumb_size(std::max(1, static_cast<int>(crop.width * scale)),
-                            std::max(1, static_cast<int>(crop.height * scale)));
-  // Decoded only as large as the thumbnail needs (1/2 to 1/8 in the DCT: a whole 1280x720
-  // frame, a 160x90 thumbnail, decodes at 1/8; a 410x308 box at 1/2); events of one frame (a
-  // crossing and a zone entry, say) decode it once.
-  const int reduce = jpeg_reduce_for(crop.size(), thumb_size);
-  if (decoded_jpeg_ != *jpeg || decoded_reduce_ != reduce) {
-    decoded_jpeg_.clear();
-    Result<cv::Mat> decoded = decode_jpeg(jpeg->data(), jpeg->size(), reduce);
-    if (!decoded)
-      throw std::runtime_error("camera frame could not be decoded (" + decoded.error() + ")");
-    decoded_ = std::move(*decoded);
-    decoded_jpeg_ = *jpeg;
-    decoded_reduce_ = reduce;
-  }
-  cv::Mat thumb;
-  if (reduce == 1) {
-    cv::resize(decoded_(crop), thumb, thumb_size, 0, 0,
-               scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-  } else {
-    // The crop's exact place in the reduced image (its edges fall between reduced pixels;
-    // rounding them shifted the thumbnail by a full-size pixel, 25 against 31-35 dB PSNR to a
-    // cut from the full decode). The reduced crop is under twice the thumbnail's size, so a
-    // bilinear shrink does not alias. Thumbnail pixel u's centre lies at full-size
-    // x = crop.x + (u + 0.5) * crop.width / thumb.width, reduced pixel k's at (k + 0.5) * reduce.
-    const double ax = static_cast<double>(crop.width) / (thumb_size.width * reduce);
-    const double ay = static_cast<double>(crop.height) / (thumb_size.height * reduce);
-    const cv::Matx23d to_reduced(ax, 0, (crop.x + 0.5 * reduce * ax) / reduce - 0.5,  //
-                                 0, ay, (crop.y + 0.5 * reduce * ay) / reduce - 0.5);
-    cv::warpAffine(decoded_, thumb, to_reduced, thumb_size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
-                   cv::BORDER_REPLICATE);
-  }
-  auto thumb_jpeg = std::make_shared<std::vector<uint8_t>>();
-  if (Status enc = encode_jpeg(thumb, 80, *thumb_jpeg); !enc)
-    throw std::runtime_error("thumbnail could not be encoded (" + enc.message() + ")");
+  const double scale = std::min(static_cast<double>(kThumbWidth) / cut.crop.width,
+                                static_cast<double>(kThumbHeight) / cut.crop.height);
+  cut.size = cv::Size(std::max(1, static_cast<int>(cut.crop.width * scale)),
+                      std::max(1, static_cast<int>(cut.crop.height * scale)));
 
   std::lock_guard lock(mutex_);
   if (index_.count(p.id)) return;  // the same event twice (a replay): keep the first
-  Entry e{p.id, thumb_jpeg, nullptr, thumb_jpeg->size()};
+  Entry e{p.id, nullptr, nullptr, cut, false, 0};
   if (last_frame_ && *last_frame_ == *jpeg) {
     e.frame = last_frame_;  // several events of one frame share its bytes
   } else {
@@ -171,12 +142,17 @@ void EventImages::store(const Pending& p) {
   bytes_ += e.bytes;
   ring_.push_back(std::move(e));
   ++stats_.stored;
+  evict();
+  if (ring_.empty() || ring_.back().frame != last_frame_) last_frame_.reset();
+}
+
+void EventImages::evict() {
   while (!ring_.empty() &&
          (ring_.size() > max_events_ || (bytes_ > max_bytes_ && ring_.size() > 1))) {
     Entry& old = ring_.front();
     // A frame still held by the next entry moves its byte count there.
     if (ring_.size() > 1 && ring_[1].frame == old.frame) {
-      const size_t frame_bytes = old.bytes - old.thumb->size();
+      const size_t frame_bytes = old.bytes - (old.thumb ? old.thumb->size() : 0);
       old.bytes -= frame_bytes;
       ring_[1].bytes += frame_bytes;
     }
@@ -185,13 +161,83 @@ void EventImages::store(const Pending& p) {
     ring_.pop_front();
     ++base_;
   }
-  if (ring_.empty() || ring_.back().frame != last_frame_) last_frame_.reset();
 }
 
-EventImages::Bytes EventImages::thumbnail(const std::string& event_id) const {
+EventImages::Bytes EventImages::make_thumbnail(const Bytes& jpeg, const Cut& cut) {
+  const cv::Rect& crop = cut.crop;
+  // Decoded only as large as the thumbnail needs (1/2 to 1/8 in the DCT: a whole 1280x720
+  // frame, a 160x90 thumbnail, decodes at 1/8; a 410x308 box at 1/2); thumbnails of one frame
+  // (a crossing and a zone entry, say) decode it once.
+  const int reduce = jpeg_reduce_for(crop.size(), cut.size);
+  if (!decoded_jpeg_ || *decoded_jpeg_ != *jpeg || decoded_reduce_ != reduce) {
+    decoded_jpeg_.reset();
+    Result<cv::Mat> decoded = decode_jpeg(jpeg->data(), jpeg->size(), reduce);
+    if (!decoded)
+      throw std::runtime_error("camera frame could not be decoded (" + decoded.error() + ")");
+    decoded_ = std::move(*decoded);
+    decoded_jpeg_ = jpeg;
+    decoded_reduce_ = reduce;
+  }
+  cv::Mat thumb;
+  if (reduce == 1) {
+    const bool shrink = cut.size.width < crop.width;
+    cv::resize(decoded_(crop), thumb, cut.size, 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+  } else {
+    // The crop's exact place in the reduced image (its edges fall between reduced pixels;
+    // rounding them shifted the thumbnail by a full-size pixel, 25 against 31-35 dB PSNR to a
+    // cut from the full decode). The reduced crop is under twice the thumbnail's size, so a
+    // bilinear shrink does not alias. Thumbnail pixel u's centre lies at full-size
+    // x = crop.x + (u + 0.5) * crop.width / thumb.width, reduced pixel k's at (k + 0.5) * reduce.
+    const double ax = static_cast<double>(crop.width) / (cut.size.width * reduce);
+    const double ay = static_cast<double>(crop.height) / (cut.size.height * reduce);
+    const cv::Matx23d to_reduced(ax, 0, (crop.x + 0.5 * reduce * ax) / reduce - 0.5,  //
+                                 0, ay, (crop.y + 0.5 * reduce * ay) / reduce - 0.5);
+    cv::warpAffine(decoded_, thumb, to_reduced, cut.size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+                   cv::BORDER_REPLICATE);
+  }
+  auto thumb_jpeg = std::make_shared<std::vector<uint8_t>>();
+  if (Status enc = encode_jpeg(thumb, 80, *thumb_jpeg); !enc)
+    throw std::runtime_error("thumbnail could not be encoded (" + enc.message() + ")");
+  return thumb_jpeg;
+}
+
+EventImages::Bytes EventImages::thumbnail(const std::string& event_id) {
+  Bytes frame;
+  Cut cut;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = index_.find(event_id);
+    if (it == index_.end()) return nullptr;
+    const Entry& e = ring_[it->second - base_];
+    if (e.thumb || e.undecodable) return e.thumb;
+    frame = e.frame;
+    cut = e.cut;
+  }
+  Bytes thumb;
+  {
+    std::lock_guard cutting(cut_mutex_);
+    try {
+      thumb = make_thumbnail(frame, cut);
+    } catch (const std::exception& e) {
+      // A frame that cannot be decoded or cut costs this event its thumbnail, nothing else.
+      spdlog::warn("event images: {}: {}", event_id, e.what());
+    }
+  }
   std::lock_guard lock(mutex_);
   const auto it = index_.find(event_id);
-  return it == index_.end() ? nullptr : ring_[it->second - base_].thumb;
+  if (it == index_.end()) return thumb;  // evicted meanwhile: served once, not kept
+  Entry& e = ring_[it->second - base_];
+  if (e.thumb) return e.thumb;  // another request cut it first
+  if (!thumb) {
+    e.undecodable = true;
+    return nullptr;
+  }
+  e.thumb = thumb;
+  e.bytes += thumb->size();
+  bytes_ += thumb->size();
+  ++stats_.thumbs;
+  evict();
+  return thumb;
 }
 
 EventImages::Bytes EventImages::frame(const std::string& event_id) const {

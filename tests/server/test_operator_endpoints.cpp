@@ -189,12 +189,13 @@ TEST(EventImages, ByteLimitEvictsOldestAndSharedFramesCountOnce) {
   service.set_snapshot("front-door", test::synthetic_jpeg("front-door", 3));
   for (int i = 0; i < 4; ++i) images.on_event(test::synthetic_event("front-door", i));
   images.flush();
+  EXPECT_TRUE(images.thumbnail("front-door-t-3"));
+  EXPECT_FALSE(images.thumbnail("front-door-t-0"));
   const auto st = images.stats();
   EXPECT_EQ(st.stored, 4u);
   EXPECT_EQ(st.kept, 1u);
-  EXPECT_TRUE(images.thumbnail("front-door-t-3"));
-  EXPECT_FALSE(images.thumbnail("front-door-t-0"));
-  // The kept entry still accounts for its frame although older entries held it first.
+  // The kept entry still accounts for its frame although older entries held it first, and for
+  // its thumbnail once cut.
   EXPECT_EQ(st.bytes,
             images.thumbnail("front-door-t-3")->size() + images.frame("front-door-t-3")->size());
 
@@ -207,6 +208,38 @@ TEST(EventImages, ByteLimitEvictsOldestAndSharedFramesCountOnce) {
     thumbs += shared.thumbnail("front-door-t-" + std::to_string(i))->size();
   EXPECT_EQ(shared.frame("front-door-t-0"), shared.frame("front-door-t-3"));
   EXPECT_EQ(shared.stats().bytes, thumbs + shared.frame("front-door-t-0")->size());
+}
+
+// A thumbnail costs a decode and an encode: made when first asked for, then kept, so events
+// nobody looks at cost nothing but their frame's bytes.
+TEST(EventImages, ThumbnailsAreCutOnTheFirstRequestAndKept) {
+  test::FakeService service;
+  server_internal::EventImages images(service, 100, 64u << 20);
+  images.start();
+  service.set_snapshot("front-door", test::synthetic_jpeg("front-door", 1));
+  for (int i = 0; i < 3; ++i) images.on_event(test::synthetic_event("front-door", i));
+  images.flush();
+  EXPECT_EQ(images.stats().stored, 3u);
+  EXPECT_EQ(images.stats().thumbs, 0u);
+  const size_t frame_only = images.stats().bytes;
+  auto first = images.thumbnail("front-door-t-1");
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(cv::imdecode(*first, cv::IMREAD_COLOR).empty());
+  EXPECT_EQ(images.thumbnail("front-door-t-1"), first);  // kept, not cut again
+  EXPECT_EQ(images.stats().thumbs, 1u);
+  EXPECT_EQ(images.stats().bytes, frame_only + first->size());
+  // Requests from several HTTP workers at once get one thumbnail each event, all the same.
+  std::vector<std::thread> askers;
+  std::vector<server_internal::EventImages::Bytes> got(6);
+  for (size_t i = 0; i < got.size(); ++i)
+    askers.emplace_back(
+        [&, i] { got[i] = images.thumbnail("front-door-t-" + std::to_string(i % 3)); });
+  for (auto& t : askers) t.join();
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(got[i]) << i;
+    EXPECT_EQ(got[i], images.thumbnail("front-door-t-" + std::to_string(i % 3))) << i;
+  }
+  EXPECT_EQ(images.stats().thumbs, 3u);
 }
 
 // Thumbnails come from a reduced decode (a whole 720p frame at 1/8, a 410x308 box at 1/2) and
@@ -249,11 +282,15 @@ TEST(EventImages, ThumbnailFromAReducedDecodeMatchesAFullDecode) {
   check("front-door-t-2", cv::Rect(static_cast<int>(want.x), static_cast<int>(want.y),
                                    static_cast<int>(want.width), static_cast<int>(want.height)));
 
-  // A truncated frame: no thumbnail, the worker carries on.
+  // A truncated frame: no thumbnail (asked twice: the second answer is remembered), the
+  // worker carries on.
   service.set_snapshot("front-door", std::vector<uint8_t>(jpeg.begin(), jpeg.begin() + 2000));
   images.on_event(test::synthetic_event("front-door", 4));
   images.flush();
+  const uint64_t cut = images.stats().thumbs;
   EXPECT_FALSE(images.thumbnail("front-door-t-4"));
+  EXPECT_FALSE(images.thumbnail("front-door-t-4"));
+  EXPECT_EQ(images.stats().thumbs, cut);
   service.set_snapshot("front-door", jpeg);
   images.on_event(test::synthetic_event("front-door", 6));
   images.flush();
