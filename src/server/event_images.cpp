@@ -169,7 +169,8 @@ EventImages::Bytes EventImages::make_thumbnail(const Bytes& jpeg, const Cut& cut
   // frame, a 160x90 thumbnail, decodes at 1/8; a 410x308 box at 1/2); thumbnails of one frame
   // (a crossing and a zone entry, say) decode it once.
   const int reduce = jpeg_reduce_for(crop.size(), cut.size);
-  if (!decoded_jpeg_ || *decoded_jpeg_ != *jpeg || decoded_reduce_ != reduce) {
+  // Events of one frame share its bytes, so the pointer tells the frame.
+  if (decoded_jpeg_.lock() != jpeg || decoded_reduce_ != reduce) {
     decoded_jpeg_.reset();
     Result<cv::Mat> decoded = decode_jpeg(jpeg->data(), jpeg->size(), reduce);
     if (!decoded)

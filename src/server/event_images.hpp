@@ -95,7 +95,7 @@ class EventImages {
   // thumbnail() cuts one at a time (HTTP workers asking at once wait, the CPU they can take is
   // bounded); the last frame decoded is kept for the other events of the same frame.
   std::mutex cut_mutex_;
-  Bytes decoded_jpeg_;
+  std::weak_ptr<const std::vector<uint8_t>> decoded_jpeg_;  // not kept alive past its events
   int decoded_reduce_ = 1;  // decoded_ is decoded_jpeg_ at 1/decoded_reduce_ of its size
   cv::Mat decoded_;
   Stats stats_;
