@@ -6,8 +6,9 @@
 
 namespace ev {
 
-// Linux keeps 15 bytes of a thread's name; a longer one is cut, keeping its end (a camera id
-// tells threads apart more than a stage prefix does). No-op where threads cannot be named.
+// `prefix` + `id`, within the 15 bytes Linux keeps of a thread's name: a long id keeps its end
+// (camera ids often share a beginning), a prefix of 15 bytes or more is cut and the id dropped.
+// No-op where threads cannot be named.
 void set_thread_name(std::string_view prefix, std::string_view id = {});
 
 }  // namespace ev

@@ -163,81 +163,103 @@ void EventImages::evict() {
   }
 }
 
-EventImages::Bytes EventImages::make_thumbnail(const Bytes& jpeg, const Cut& cut) {
+Result<EventImages::Bytes> EventImages::make_thumbnail(const Bytes& jpeg, const Cut& cut,
+                                                       bool& undecodable) {
+  using R = Result<Bytes>;
+  undecodable = false;
   const cv::Rect& crop = cut.crop;
   // Decoded only as large as the thumbnail needs (1/2 to 1/8 in the DCT: a whole 1280x720
   // frame, a 160x90 thumbnail, decodes at 1/8; a 410x308 box at 1/2); thumbnails of one frame
-  // (a crossing and a zone entry, say) decode it once.
+  // (a crossing and a zone entry, say) decode it once. Events of one frame share its bytes, so
+  // the pointer tells the frame; the pixels of an evicted frame are not kept either.
   const int reduce = jpeg_reduce_for(crop.size(), cut.size);
-  // Events of one frame share its bytes, so the pointer tells the frame.
+  if (decoded_jpeg_.expired()) decoded_.release();
   if (decoded_jpeg_.lock() != jpeg || decoded_reduce_ != reduce) {
     decoded_jpeg_.reset();
+    decoded_.release();
     Result<cv::Mat> decoded = decode_jpeg(jpeg->data(), jpeg->size(), reduce);
-    if (!decoded)
-      throw std::runtime_error("camera frame could not be decoded (" + decoded.error() + ")");
+    if (!decoded) {
+      undecodable = true;
+      return R::Error("camera frame could not be decoded (" + decoded.error() + ")");
+    }
     decoded_ = std::move(*decoded);
     decoded_jpeg_ = jpeg;
     decoded_reduce_ = reduce;
   }
-  cv::Mat thumb;
-  if (reduce == 1) {
-    const bool shrink = cut.size.width < crop.width;
-    cv::resize(decoded_(crop), thumb, cut.size, 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-  } else {
-    // The crop's exact place in the reduced image (its edges fall between reduced pixels;
-    // rounding them shifted the thumbnail by a full-size pixel, 25 against 31-35 dB PSNR to a
-    // cut from the full decode). The reduced crop is under twice the thumbnail's size, so a
-    // bilinear shrink does not alias. Thumbnail pixel u's centre lies at full-size
-    // x = crop.x + (u + 0.5) * crop.width / thumb.width, reduced pixel k's at (k + 0.5) * reduce.
-    const double ax = static_cast<double>(crop.width) / (cut.size.width * reduce);
-    const double ay = static_cast<double>(crop.height) / (cut.size.height * reduce);
-    const cv::Matx23d to_reduced(ax, 0, (crop.x + 0.5 * reduce * ax) / reduce - 0.5,  //
-                                 0, ay, (crop.y + 0.5 * reduce * ay) / reduce - 0.5);
-    cv::warpAffine(decoded_, thumb, to_reduced, cut.size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
-                   cv::BORDER_REPLICATE);
+  try {
+    cv::Mat thumb;
+    if (reduce == 1) {
+      const bool shrink = cut.size.width < crop.width;
+      cv::resize(decoded_(crop), thumb, cut.size, 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+    } else {
+      // The crop's exact place in the reduced image (its edges fall between reduced pixels;
+      // rounding them shifted the thumbnail by a full-size pixel, 25 against 31-35 dB PSNR to a
+      // cut from the full decode). The reduced crop is under twice the thumbnail's size, so a
+      // bilinear shrink does not alias. Thumbnail pixel u's centre lies at full-size
+      // x = crop.x + (u + 0.5) * crop.width / thumb.width, reduced pixel k's at (k + 0.5) * reduce.
+      const double ax = static_cast<double>(crop.width) / (cut.size.width * reduce);
+      const double ay = static_cast<double>(crop.height) / (cut.size.height * reduce);
+      const cv::Matx23d to_reduced(ax, 0, (crop.x + 0.5 * reduce * ax) / reduce - 0.5,  //
+                                   0, ay, (crop.y + 0.5 * reduce * ay) / reduce - 0.5);
+      cv::warpAffine(decoded_, thumb, to_reduced, cut.size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+                     cv::BORDER_REPLICATE);
+    }
+    auto thumb_jpeg = std::make_shared<std::vector<uint8_t>>();
+    if (Status enc = encode_jpeg(thumb, 80, *thumb_jpeg); !enc)
+      return R::Error("thumbnail could not be encoded (" + enc.message() + ")");
+    return Bytes(std::move(thumb_jpeg));
+  } catch (
+      const std::exception& e) {  // cv::Exception, bad_alloc: this request fails, not the event
+    return R::Error(std::string("thumbnail could not be cut (") + e.what() + ")");
   }
-  auto thumb_jpeg = std::make_shared<std::vector<uint8_t>>();
-  if (Status enc = encode_jpeg(thumb, 80, *thumb_jpeg); !enc)
-    throw std::runtime_error("thumbnail could not be encoded (" + enc.message() + ")");
-  return thumb_jpeg;
 }
 
 EventImages::Bytes EventImages::thumbnail(const std::string& event_id) {
-  Bytes frame;
+  // The entry under mutex_; null and false when it is gone. Its frame and cut go to `frame`
+  // and `cut` when it still needs a thumbnail.
+  const auto look = [&](Bytes& kept, Bytes* frame, Cut* cut) {
+    const auto it = index_.find(event_id);
+    if (it == index_.end()) return false;
+    const Entry& e = ring_[it->second - base_];
+    kept = e.thumb;
+    if (e.thumb || e.undecodable) return false;
+    if (frame) *frame = e.frame;
+    if (cut) *cut = e.cut;
+    return true;
+  };
+  Bytes kept, frame;
   Cut cut;
   {
     std::lock_guard lock(mutex_);
-    const auto it = index_.find(event_id);
-    if (it == index_.end()) return nullptr;
-    const Entry& e = ring_[it->second - base_];
-    if (e.thumb || e.undecodable) return e.thumb;
-    frame = e.frame;
-    cut = e.cut;
+    if (!look(kept, nullptr, nullptr)) return kept;
   }
-  Bytes thumb;
+  // One cut at a time (cut_mutex_, then mutex_ inside it; nothing takes them the other way
+  // round). A request that waited here for another one of the same event finds it cut.
+  std::lock_guard cutting(cut_mutex_);
   {
-    std::lock_guard cutting(cut_mutex_);
-    try {
-      thumb = make_thumbnail(frame, cut);
-    } catch (const std::exception& e) {
-      // A frame that cannot be decoded or cut costs this event its thumbnail, nothing else.
-      spdlog::warn("event images: {}: {}", event_id, e.what());
-    }
+    std::lock_guard lock(mutex_);
+    if (!look(kept, &frame, &cut)) return kept;
   }
+  bool undecodable = false;
+  Result<Bytes> made = make_thumbnail(frame, cut, undecodable);
+  if (!made) spdlog::warn("event images: {}: {}", event_id, made.error());
   std::lock_guard lock(mutex_);
+  if (made) ++stats_.thumbs;
   const auto it = index_.find(event_id);
-  if (it == index_.end()) return thumb;  // evicted meanwhile: served once, not kept
+  if (it == index_.end()) return made ? *made : nullptr;  // evicted meanwhile: served once
   Entry& e = ring_[it->second - base_];
-  if (e.thumb) return e.thumb;  // another request cut it first
-  if (!thumb) {
-    e.undecodable = true;
+  if (!made) {
+    // A frame that does not decode costs this event its thumbnail, for good; other failures
+    // (memory) only this request.
+    e.undecodable = undecodable;
+    if (undecodable) ++stats_.undecodable;
     return nullptr;
   }
-  e.thumb = thumb;
-  e.bytes += thumb->size();
-  bytes_ += thumb->size();
-  ++stats_.thumbs;
-  evict();
+  e.thumb = *made;
+  e.bytes += e.thumb->size();
+  bytes_ += e.thumb->size();
+  Bytes thumb = e.thumb;
+  evict();  // may drop `e` itself
   return thumb;
 }
 

@@ -1,13 +1,14 @@
 // A bounded ring of anonymized images per event for the dashboard's event list: a small
 // thumbnail around the event's box and the camera frame it was cut from. Images come only from
-// ServiceView::snapshot_jpeg(), which never returns a frame that skipped the anonymizer (faces,
-// and plates when they are masked), so nothing here can hold a clear face.
+// ServiceView::event_snapshot_jpeg() and snapshot_jpeg(), which never return a frame that
+// skipped the anonymizer (faces, and plates when they are masked), so nothing here can hold a
+// clear face.
 //
 // Events arrive on the publisher's thread and are only queued (bounded, oldest dropped); one
 // worker thread takes the event's frame (already JPEG) and where its thumbnail lies, so the
 // event path never waits. The thumbnail itself is cut on its first request and kept: a box
-// nobody watches pays no decode or encode (on 720p traffic, four cameras, that was ~2% of the
-// service's CPU).
+// nobody watches pays no decode or encode (on four 720p traffic cameras that was 2.3% of the
+// service's CPU). The frame is kept as the pipeline encoded it: only its header is read here.
 #pragma once
 
 #include <condition_variable>
@@ -25,6 +26,7 @@
 #include <opencv2/core.hpp>
 
 #include "edgevision/service.hpp"
+#include "edgevision/status.hpp"
 
 namespace ev::server_internal {
 
@@ -33,7 +35,8 @@ class EventImages {
   using Bytes = std::shared_ptr<const std::vector<uint8_t>>;
   struct Stats {
     uint64_t stored = 0;    // events that got images
-    uint64_t thumbs = 0;    // thumbnails cut (on request)
+    uint64_t thumbs = 0;    // thumbnails cut (on request; at most once per kept event)
+    uint64_t undecodable = 0;  // events whose frame did not decode when a thumbnail was asked
     uint64_t no_frame = 0;  // events whose camera had no frame yet
     uint64_t dropped = 0;   // events dropped from the queue (worker behind)
     size_t kept = 0;        // events held now
@@ -78,7 +81,8 @@ class EventImages {
   };
   void run();
   void store(const Pending& p);
-  Bytes make_thumbnail(const Bytes& jpeg, const Cut& cut);
+  // `undecodable`: the error is the frame's (answered for good), not memory's.
+  Result<Bytes> make_thumbnail(const Bytes& jpeg, const Cut& cut, bool& undecodable);
   void evict();  // oldest entries while over the count or byte bound; mutex_ held
 
   ServiceView& view_;
@@ -93,7 +97,8 @@ class EventImages {
   size_t bytes_ = 0;
   Bytes last_frame_;  // shared by the events of one frame
   // thumbnail() cuts one at a time (HTTP workers asking at once wait, the CPU they can take is
-  // bounded); the last frame decoded is kept for the other events of the same frame.
+  // bounded); the last frame decoded is kept for the other events of the same frame while
+  // that frame is in the ring.
   std::mutex cut_mutex_;
   std::weak_ptr<const std::vector<uint8_t>> decoded_jpeg_;  // not kept alive past its events
   int decoded_reduce_ = 1;  // decoded_ is decoded_jpeg_ at 1/decoded_reduce_ of its size

@@ -242,6 +242,52 @@ TEST(EventImages, ThumbnailsAreCutOnTheFirstRequestAndKept) {
   EXPECT_EQ(images.stats().thumbs, 3u);
 }
 
+// A thumbnail cut later counts in the byte bound: entries sharing a frame hand its bytes on
+// when the first goes, and a thumbnail that goes over the bound evicts the oldest entry.
+TEST(EventImages, ThumbnailsCutLaterCountInTheByteBound) {
+  test::FakeService service;
+  service.set_snapshot("front-door", test::synthetic_jpeg("front-door", 1));
+  size_t frame = 0, thumb0 = 0, thumb1 = 0;
+  {
+    server_internal::EventImages sizes(service, 10, 64u << 20);
+    sizes.start();
+    for (int i = 0; i < 2; ++i) sizes.on_event(test::synthetic_event("front-door", i));
+    sizes.flush();
+    frame = sizes.frame("front-door-t-0")->size();
+    thumb0 = sizes.thumbnail("front-door-t-0")->size();
+    thumb1 = sizes.thumbnail("front-door-t-1")->size();
+  }
+  {
+    // Count bound: t-0 goes when t-2 arrives; t-1 then carries the frame and its thumbnail.
+    server_internal::EventImages images(service, 2, 64u << 20);
+    images.start();
+    for (int i = 0; i < 2; ++i) images.on_event(test::synthetic_event("front-door", i));
+    images.flush();
+    ASSERT_TRUE(images.thumbnail("front-door-t-0"));
+    ASSERT_TRUE(images.thumbnail("front-door-t-1"));
+    EXPECT_EQ(images.stats().bytes, frame + thumb0 + thumb1);
+    images.on_event(test::synthetic_event("front-door", 2));
+    images.flush();
+    EXPECT_FALSE(images.frame("front-door-t-0"));
+    EXPECT_EQ(images.stats().kept, 2u);
+    EXPECT_EQ(images.stats().bytes, frame + thumb1);
+  }
+  {
+    // Byte bound: the second thumbnail takes the ring over it, so the oldest entry goes.
+    server_internal::EventImages images(service, 10, frame + thumb0 + thumb1 - 1);
+    images.start();
+    for (int i = 0; i < 2; ++i) images.on_event(test::synthetic_event("front-door", i));
+    images.flush();
+    ASSERT_TRUE(images.thumbnail("front-door-t-0"));
+    EXPECT_EQ(images.stats().kept, 2u);
+    auto t1 = images.thumbnail("front-door-t-1");
+    ASSERT_TRUE(t1);
+    EXPECT_EQ(images.stats().kept, 1u);
+    EXPECT_FALSE(images.thumbnail("front-door-t-0"));
+    EXPECT_EQ(images.stats().bytes, frame + t1->size());
+  }
+}
+
 // Thumbnails come from a reduced decode (a whole 720p frame at 1/8, a 410x308 box at 1/2) and
 // must look like ones cut from the full decode; an undecodable frame gives none.
 TEST(EventImages, ThumbnailFromAReducedDecodeMatchesAFullDecode) {
@@ -291,6 +337,8 @@ TEST(EventImages, ThumbnailFromAReducedDecodeMatchesAFullDecode) {
   EXPECT_FALSE(images.thumbnail("front-door-t-4"));
   EXPECT_FALSE(images.thumbnail("front-door-t-4"));
   EXPECT_EQ(images.stats().thumbs, cut);
+  EXPECT_EQ(images.stats().undecodable, 1u);    // the second request did not try again
+  EXPECT_TRUE(images.frame("front-door-t-4"));  // the frame is kept as the pipeline gave it
   service.set_snapshot("front-door", jpeg);
   images.on_event(test::synthetic_event("front-door", 6));
   images.flush();
