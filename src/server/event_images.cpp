@@ -171,7 +171,7 @@ Result<EventImages::Bytes> EventImages::make_thumbnail(const Bytes& jpeg, const 
   // Decoded only as large as the thumbnail needs (1/2 to 1/8 in the DCT: a whole 1280x720
   // frame, a 160x90 thumbnail, decodes at 1/8; a 410x308 box at 1/2); thumbnails of one frame
   // (a crossing and a zone entry, say) decode it once. Events of one frame share its bytes, so
-  // the pointer tells the frame; the pixels of an evicted frame are not kept either.
+  // the pointer tells the frame; an evicted frame's pixels are released at the next cut.
   const int reduce = jpeg_reduce_for(crop.size(), cut.size);
   if (decoded_jpeg_.expired()) decoded_.release();
   if (decoded_jpeg_.lock() != jpeg || decoded_reduce_ != reduce) {
@@ -208,8 +208,8 @@ Result<EventImages::Bytes> EventImages::make_thumbnail(const Bytes& jpeg, const 
     if (Status enc = encode_jpeg(thumb, 80, *thumb_jpeg); !enc)
       return R::Error("thumbnail could not be encoded (" + enc.message() + ")");
     return Bytes(std::move(thumb_jpeg));
-  } catch (
-      const std::exception& e) {  // cv::Exception, bad_alloc: this request fails, not the event
+  } catch (const std::exception& e) {
+    // cv::Exception, bad_alloc: this request fails, the event may get its thumbnail later.
     return R::Error(std::string("thumbnail could not be cut (") + e.what() + ")");
   }
 }
