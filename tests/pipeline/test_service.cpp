@@ -77,6 +77,18 @@ Config service_config(const fs::path& dir, int mqtt_port, int frames) {
   return cfg;
 }
 
+// The two cameras of service_config looping at `fps`, no MQTT: a service that runs until stopped.
+Config looping_config(const fs::path& dir, int frames, double fps, bool detect) {
+  Config cfg = service_config(dir, 1, frames);
+  cfg.events.mqtt.enabled = false;
+  for (auto& c : cfg.cameras) {
+    c.loop = true;
+    c.fps = fps;
+    c.detect = detect;
+  }
+  return cfg;
+}
+
 uint64_t seq_of(const std::string& payload) {
   return nlohmann::json::parse(payload).at("seq").get<uint64_t>();
 }
@@ -237,12 +249,7 @@ TEST(Service, BrokerStoppedMidRunEveryEventDeliveredInOrder) {
 // --sort comm). Looping cameras, so every stage is still running when the names are read.
 TEST(Service, CameraStagesRunOnThreadsNamedForStageAndCamera) {
   const fs::path dir = test::temp_dir("service_thread_names");
-  Config cfg = service_config(dir, 1, 10);
-  cfg.events.mqtt.enabled = false;
-  for (auto& c : cfg.cameras) {
-    c.loop = true;
-    c.fps = 5;
-  }
+  const Config cfg = looping_config(dir, 10, 5, /*detect=*/true);
   auto service = Service::create(cfg);
   ASSERT_TRUE(service) << service.error();
   ASSERT_TRUE((*service)->start());
@@ -272,13 +279,7 @@ TEST(Service, CameraStagesRunOnThreadsNamedForStageAndCamera) {
 
 TEST(Service, ReloadRestartsOnlyChangedCameras) {
   const fs::path dir = test::temp_dir("service_reload");
-  Config cfg = service_config(dir, 1, 20);
-  cfg.events.mqtt.enabled = false;
-  for (auto& c : cfg.cameras) {
-    c.loop = true;
-    c.fps = 20;
-    c.detect = false;  // anonymize only: cheap
-  }
+  Config cfg = looping_config(dir, 20, 20, /*detect=*/false);  // anonymize only: cheap
   auto service = Service::create(cfg);
   ASSERT_TRUE(service) << service.error();
   ASSERT_TRUE((*service)->start());
