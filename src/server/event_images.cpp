@@ -173,7 +173,6 @@ Result<EventImages::Bytes> EventImages::make_thumbnail(const Bytes& jpeg, const 
   // (a crossing and a zone entry, say) decode it once. Events of one frame share its bytes, so
   // the pointer tells the frame; an evicted frame's pixels are released at the next cut.
   const int reduce = jpeg_reduce_for(crop.size(), cut.size);
-  if (decoded_jpeg_.expired()) decoded_.release();
   if (decoded_jpeg_.lock() != jpeg || decoded_reduce_ != reduce) {
     decoded_jpeg_.reset();
     decoded_.release();
@@ -214,59 +213,54 @@ Result<EventImages::Bytes> EventImages::make_thumbnail(const Bytes& jpeg, const 
   }
 }
 
+const EventImages::Entry* EventImages::find(const std::string& event_id) const {
+  const auto it = index_.find(event_id);
+  return it == index_.end() ? nullptr : &ring_[it->second - base_];
+}
+
 EventImages::Bytes EventImages::thumbnail(const std::string& event_id) {
-  // The entry under mutex_; null and false when it is gone. Its frame and cut go to `frame`
-  // and `cut` when it still needs a thumbnail.
-  const auto look = [&](Bytes& kept, Bytes* frame, Cut* cut) {
-    const auto it = index_.find(event_id);
-    if (it == index_.end()) return false;
-    const Entry& e = ring_[it->second - base_];
-    kept = e.thumb;
-    if (e.thumb || e.undecodable) return false;
-    if (frame) *frame = e.frame;
-    if (cut) *cut = e.cut;
-    return true;
-  };
-  Bytes kept, frame;
-  Cut cut;
   {
     std::lock_guard lock(mutex_);
-    if (!look(kept, nullptr, nullptr)) return kept;
+    const Entry* e = find(event_id);
+    if (!e || e->thumb || e->undecodable) return e ? e->thumb : nullptr;
   }
   // One cut at a time (cut_mutex_, then mutex_ inside it; nothing takes them the other way
   // round). A request that waited here for another one of the same event finds it cut.
   std::lock_guard cutting(cut_mutex_);
+  Bytes frame;
+  Cut cut;
   {
     std::lock_guard lock(mutex_);
-    if (!look(kept, &frame, &cut)) return kept;
+    const Entry* e = find(event_id);
+    if (!e || e->thumb || e->undecodable) return e ? e->thumb : nullptr;
+    frame = e->frame;
+    cut = e->cut;
   }
   bool undecodable = false;
   Result<Bytes> made = make_thumbnail(frame, cut, undecodable);
   if (!made) spdlog::warn("event images: {}: {}", event_id, made.error());
   std::lock_guard lock(mutex_);
   if (made) ++stats_.thumbs;
-  const auto it = index_.find(event_id);
-  if (it == index_.end()) return made ? *made : nullptr;  // evicted meanwhile: served once
-  Entry& e = ring_[it->second - base_];
+  Entry* e = find(event_id);
+  if (!e) return made ? *made : nullptr;  // evicted meanwhile: served once
   if (!made) {
     // A frame that does not decode costs this event its thumbnail, for good; other failures
     // (memory) only this request.
-    e.undecodable = undecodable;
+    e->undecodable = undecodable;
     if (undecodable) ++stats_.undecodable;
     return nullptr;
   }
-  e.thumb = *made;
-  e.bytes += e.thumb->size();
-  bytes_ += e.thumb->size();
-  Bytes thumb = e.thumb;
+  e->thumb = *made;
+  e->bytes += e->thumb->size();
+  bytes_ += e->thumb->size();
   evict();  // may drop `e` itself
-  return thumb;
+  return *made;
 }
 
 EventImages::Bytes EventImages::frame(const std::string& event_id) const {
   std::lock_guard lock(mutex_);
-  const auto it = index_.find(event_id);
-  return it == index_.end() ? nullptr : ring_[it->second - base_].frame;
+  const Entry* e = find(event_id);
+  return e ? e->frame : nullptr;
 }
 
 EventImages::Stats EventImages::stats() const {

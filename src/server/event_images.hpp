@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -84,6 +85,11 @@ class EventImages {
   // `undecodable`: the error is the frame's (answered for good), not memory's.
   Result<Bytes> make_thumbnail(const Bytes& jpeg, const Cut& cut, bool& undecodable);
   void evict();  // oldest entries while over the count or byte bound; mutex_ held
+  // The kept entry of an event, null when there is none; mutex_ held.
+  const Entry* find(const std::string& event_id) const;
+  Entry* find(const std::string& event_id) {
+    return const_cast<Entry*>(std::as_const(*this).find(event_id));
+  }
 
   ServiceView& view_;
   const size_t max_events_, max_bytes_, max_queue_;
@@ -97,8 +103,8 @@ class EventImages {
   size_t bytes_ = 0;
   Bytes last_frame_;  // shared by the events of one frame
   // thumbnail() cuts one at a time (HTTP workers asking at once wait, the CPU they can take is
-  // bounded); the last frame decoded is kept for the other events of the same frame while
-  // that frame is in the ring.
+  // bounded); the last frame decoded is kept for the other events of the same frame (its
+  // pixels until the next cut, its bytes only while the ring holds them).
   std::mutex cut_mutex_;
   std::weak_ptr<const std::vector<uint8_t>> decoded_jpeg_;  // not kept alive past its events
   int decoded_reduce_ = 1;  // decoded_ is decoded_jpeg_ at 1/decoded_reduce_ of its size
