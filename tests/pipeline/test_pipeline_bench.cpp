@@ -151,9 +151,9 @@ class FlakyHttpCamera {
   explicit FlakyHttpCamera(int allowed) : allowed_(allowed) {
     // PETS09 (795 frames at 768x576): a live source decodes ahead and drops what the stages
     // cannot take, so the clip must outlast the frames the bench needs by a wide margin. It is
-    // sent at a camera's pace (the whole clip in ~10 s): sent at once, a fast CPU decoded all
-    // 795 frames in 0.33 s while the threaded run's first face passes were still running, and
-    // the stream ended before the run had its frames (CI on an AMD EPYC, under load).
+    // sent at a camera's pace (the whole clip in ~10 s): sent at once, the stream ran out 0.33 s
+    // after the threaded run started, before the run had its frames (CI on an AMD EPYC, under
+    // load: the source reads ahead and drops while the first face passes are still running).
     std::ifstream in(test::data("video/pets09_s2l1/vtest.avi"), std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
